@@ -1,0 +1,71 @@
+// Copyright 2026 The FD2 Authors. SPDX-License-Identifier: Apache-2.0
+
+package caddymodules
+
+import (
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	_ "github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddytest"
+	_ "github.com/caddyserver/caddy/v2/modules/standard"
+)
+
+var update = flag.Bool("update", false, "rewrite the adapter goldens' expected JSON from the current adapter")
+
+// TestCaddyfileAdapt checks every golden in testdata/caddyfile_adapt: a Caddyfile, a "----------" line, then
+// either the adapted JSON or, for error_* cases, a substring of the expected adapt error.
+func TestCaddyfileAdapt(t *testing.T) {
+	files, err := filepath.Glob("testdata/caddyfile_adapt/*.caddyfiletest")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no goldens found: %v", err)
+	}
+	for _, file := range files {
+		name := strings.TrimSuffix(filepath.Base(file), ".caddyfiletest")
+		t.Run(name, func(t *testing.T) {
+			raw, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			input, expected, _ := strings.Cut(string(raw), "----------\n")
+			if strings.HasPrefix(name, "error_") {
+				_, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(input), nil)
+				if err == nil {
+					t.Fatalf("adapting succeeded, want an error containing %q", strings.TrimSpace(expected))
+				}
+				if *update {
+					write(t, file, input, err.Error()+"\n")
+					return
+				}
+				if !strings.Contains(err.Error(), strings.TrimSpace(expected)) {
+					t.Fatalf("error %q does not contain %q", err, strings.TrimSpace(expected))
+				}
+				return
+			}
+			if *update {
+				out, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(input), nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var v any
+				_ = json.Unmarshal(out, &v)
+				pretty, _ := json.MarshalIndent(v, "", "\t")
+				write(t, file, input, string(pretty)+"\n")
+				return
+			}
+			caddytest.AssertAdapt(t, input, "caddyfile", expected)
+		})
+	}
+}
+
+func write(t *testing.T, file, input, expected string) {
+	t.Helper()
+	if err := os.WriteFile(file, []byte(input+"----------\n"+expected), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,336 @@
+// Copyright 2026 The FD2 Authors. SPDX-License-Identifier: Apache-2.0
+
+// Package dispatch is the `dsp_dispatch` handler, the last stage of the pipeline: it runs the matched
+// route's transforms and hands the request to its target — a pooled Caddy reverse proxy for upstream, RAG
+// and model-server routes.
+package dispatch
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/dustin/go-humanize"
+	"go.uber.org/zap"
+
+	"github.com/dsp-ai/fd2/caddymodules/gateway"
+	"github.com/dsp-ai/fd2/dsp/apierr"
+	"github.com/dsp-ai/fd2/dsp/plugins"
+	"github.com/dsp-ai/fd2/dsp/route"
+)
+
+func init() {
+	caddy.RegisterModule(Handler{})
+	httpcaddyfile.RegisterHandlerDirective("dsp_dispatch", func(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+		m := new(Handler)
+		return m, m.UnmarshalCaddyfile(h.Dispenser)
+	})
+}
+
+// Handler is the `dsp_dispatch` handler. For the route dsp_manifest matched it:
+//
+//  1. refuses routes that must not be served: a plugin config FD2 could not compile (503), a restrictive
+//     plugin FD2 does not implement (403), or authentication plugins with no stage having authenticated the
+//     request (401) — routes fail closed, never open;
+//  2. answers CORS preflights of routes with the cors plugin;
+//  3. applies request-id, ai-prompt-template (replaces the JSON body), proxy-rewrite (path, method, Host,
+//     headers) and registers response-rewrite and cors response headers;
+//  4. proxies to the route's pooled upstream (Caddy's reverse_proxy: weighted nodes, https by default,
+//     connect/send/read timeouts, retries; SSE and other unbounded responses are flushed as they arrive).
+//
+// Module routes strip their /{project}/{module} prefix (and prepend the service URL's path) before
+// forwarding. Inference and token-broker routes answer 501 until those modules are built into FD2.
+//
+// Request bodies are capped at MaxBodySize (413).
+type Handler struct {
+	// MaxBodySize caps request bodies, in bytes. Default 10 MiB. Requests declaring a larger
+	// Content-Length are refused before any upstream is contacted; streamed bodies are cut at the limit.
+	MaxBodySize int64 `json:"max_body_size,omitempty"`
+
+	app    *gateway.App
+	logger *zap.Logger
+}
+
+// CaddyModule returns the Caddy module information.
+func (Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{ID: "http.handlers.dsp_dispatch", New: func() caddy.Module { return new(Handler) }}
+}
+
+// Provision looks up the dsp app.
+func (h *Handler) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+	appIface, err := ctx.App("dsp")
+	if err != nil {
+		return fmt.Errorf("getting dsp app: %w", err)
+	}
+	h.app = appIface.(*gateway.App)
+	if h.MaxBodySize == 0 {
+		h.MaxBodySize = 10 << 20
+	}
+	return nil
+}
+
+// Validate checks the configuration.
+func (h *Handler) Validate() error {
+	if h.MaxBodySize < 0 {
+		return errors.New("max_body_size must not be negative")
+	}
+	return nil
+}
+
+// Cleanup implements caddy.CleanerUpper.
+func (h *Handler) Cleanup() error { return nil }
+
+func fail(status int, code, msg string) error {
+	return caddyhttp.Error(status, apierr.New(status, code, msg))
+}
+
+// ServeHTTP dispatches the request.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	st := gateway.RequestFrom(r)
+	if st == nil || st.Route == nil {
+		return fail(http.StatusInternalServerError, "misconfigured", "dsp_dispatch needs dsp_manifest before it in the route")
+	}
+	rt, info := st.Route, st.Info
+	if info == nil || info.Transforms == nil {
+		return fail(http.StatusServiceUnavailable, "route_misconfigured", "route "+rt.ID+" is misconfigured")
+	}
+	if info.Err != nil {
+		return caddyhttp.Error(http.StatusServiceUnavailable, apierr.Wrap(http.StatusServiceUnavailable,
+			"route_misconfigured", "route "+rt.ID+" is misconfigured", info.Err))
+	}
+	t := info.Transforms
+	if t.Denied != "" {
+		return fail(http.StatusForbidden, "plugin_unsupported",
+			"route "+rt.ID+" uses plugin "+t.Denied+", which FD2 does not enforce; the route is closed")
+	}
+	if len(t.Auth) > 0 && !st.Authenticated {
+		return fail(http.StatusUnauthorized, "authentication_required",
+			"route "+rt.ID+" requires "+strings.Join(t.Auth, ", ")+" authentication and the request was not authenticated")
+	}
+
+	hdr := w.Header()
+	if t.RequestID != nil {
+		st.SetRequestID(t.RequestID.Apply(r, hdr, st.RequestID()))
+	}
+	if t.CORS != nil {
+		t.CORS.Apply(r, hdr)
+		if plugins.IsPreflight(r) {
+			w.WriteHeader(http.StatusNoContent)
+			return nil
+		}
+	}
+
+	switch rt.Kind {
+	case route.KindUpstream, route.KindRAG, route.KindModelServer:
+	case route.KindInference:
+		return fail(http.StatusNotImplemented, "module_unavailable",
+			"module "+rt.Module+" is an inference_endpoint; the inference module is not part of this FD2 build yet")
+	case route.KindTokenBroker:
+		return fail(http.StatusNotImplemented, "module_unavailable",
+			"module "+rt.Module+" is a jwt_config; the token broker is not part of this FD2 build yet")
+	default:
+		return fail(http.StatusNotImplemented, "module_unavailable", "route kind "+rt.Kind.String()+" is not supported")
+	}
+	if rt.Upstream == nil || len(rt.Upstream.Nodes) == 0 {
+		return fail(http.StatusBadGateway, "no_upstream", "route "+rt.ID+" has no upstream")
+	}
+
+	// Body limit: refuse early on a declared length, cut streamed bodies at the limit.
+	if r.ContentLength > h.MaxBodySize {
+		return fail(http.StatusRequestEntityTooLarge, "request_too_large",
+			"request body exceeds "+humanize.IBytes(uint64(h.MaxBodySize)))
+	}
+	var lim *limitedBody
+	if r.Body != nil && r.Body != http.NoBody {
+		lim = &limitedBody{rc: r.Body, left: h.MaxBodySize}
+		r.Body = lim
+	}
+	if t.PromptTemplate != nil {
+		if err := h.renderTemplate(r, t.PromptTemplate, lim); err != nil {
+			return err
+		}
+	}
+
+	// Upstream path: explicit routes forward the canonical path, module routes strip their prefix.
+	path := st.Path
+	if rt.StripPrefix != "" {
+		path = strings.TrimPrefix(path, rt.StripPrefix)
+		if path == "" || path[0] != '/' {
+			path = "/" + path
+		}
+		if rt.Upstream.BasePath != "" {
+			path = rt.Upstream.BasePath + path
+		}
+	}
+	if pr := t.ProxyRewrite; pr != nil {
+		path = pr.Path(r, path)
+		pr.ApplyHeaders(r)
+	}
+	if path != r.URL.Path {
+		r.URL.Path = path
+		r.URL.RawPath = ""
+	}
+
+	pooled, err := h.app.Pool().Acquire(st.Compiled)
+	if err != nil {
+		return caddyhttp.Error(http.StatusServiceUnavailable, apierr.Wrap(http.StatusServiceUnavailable,
+			"project_unavailable", "project "+st.Project+" could not be loaded", err))
+	}
+	defer pooled.Release()
+	proxy := pooled.Target(rt)
+	if proxy == nil {
+		return fail(http.StatusBadGateway, "no_upstream", "route "+rt.ID+" has no usable upstream")
+	}
+	if t.Response != nil {
+		w = &rewriteWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, rr: t.Response}
+	}
+	start := time.Now()
+	err = proxy.ServeHTTP(w, r, next)
+	st.Upstream += time.Since(start)
+	if err != nil && lim != nil && lim.exceeded.Load() {
+		return fail(http.StatusRequestEntityTooLarge, "request_too_large",
+			"request body exceeds "+humanize.IBytes(uint64(h.MaxBodySize)))
+	}
+	return err
+}
+
+// renderTemplate replaces the body with the rendered ai-prompt-template.
+func (h *Handler) renderTemplate(r *http.Request, pt *plugins.PromptTemplate, lim *limitedBody) error {
+	if r.Body == nil || r.Body == http.NoBody {
+		return fail(http.StatusBadRequest, "invalid_request", "ai-prompt-template: a JSON body with template_name is required")
+	}
+	body, err := io.ReadAll(r.Body)
+	_ = r.Body.Close()
+	if err != nil {
+		if lim != nil && lim.exceeded.Load() {
+			return fail(http.StatusRequestEntityTooLarge, "request_too_large",
+				"request body exceeds "+humanize.IBytes(uint64(h.MaxBodySize)))
+		}
+		return caddyhttp.Error(http.StatusBadRequest, apierr.Wrap(http.StatusBadRequest, "invalid_request", "reading request body failed", err))
+	}
+	out, err := pt.Render(body)
+	if err != nil {
+		return caddyhttp.Error(http.StatusBadRequest, apierr.Wrap(http.StatusBadRequest, "invalid_request",
+			strings.TrimPrefix(err.Error(), ""), err))
+	}
+	r.Body = io.NopCloser(bytes.NewReader(out))
+	r.ContentLength = int64(len(out))
+	r.Header.Set("Content-Length", strconv.Itoa(len(out)))
+	r.Header.Set("Content-Type", "application/json")
+	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(out)), nil }
+	return nil
+}
+
+// limitedBody caps a request body and remembers whether the cap was hit, so that the proxy's resulting
+// error can be reported as 413 rather than 502.
+type limitedBody struct {
+	rc       io.ReadCloser
+	left     int64
+	exceeded atomic.Bool
+}
+
+var errBodyTooLarge = errors.New("request body too large")
+
+func (l *limitedBody) Read(p []byte) (int, error) {
+	if l.left <= 0 {
+		// Probe for one more byte: a body of exactly the limit is fine.
+		var one [1]byte
+		n, err := l.rc.Read(one[:])
+		if n > 0 {
+			l.exceeded.Store(true)
+			return 0, errBodyTooLarge
+		}
+		return 0, err
+	}
+	if int64(len(p)) > l.left {
+		p = p[:l.left]
+	}
+	n, err := l.rc.Read(p)
+	l.left -= int64(n)
+	return n, err
+}
+
+func (l *limitedBody) Close() error { return l.rc.Close() }
+
+// rewriteWriter applies response-rewrite to the response headers (and status) when they are written.
+// It never buffers: writes and flushes go straight through (Flush via Unwrap).
+type rewriteWriter struct {
+	*caddyhttp.ResponseWriterWrapper
+	rr      *plugins.ResponseRewrite
+	written bool
+}
+
+func (w *rewriteWriter) WriteHeader(code int) {
+	if code < 200 || w.written {
+		w.ResponseWriterWrapper.WriteHeader(code)
+		return
+	}
+	w.written = true
+	w.rr.Apply(w.Header())
+	if w.rr.Status != 0 {
+		code = w.rr.Status
+	}
+	w.ResponseWriterWrapper.WriteHeader(code)
+}
+
+func (w *rewriteWriter) Write(b []byte) (int, error) {
+	if !w.written {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriterWrapper.Write(b)
+}
+
+// UnmarshalCaddyfile sets up the handler. Syntax:
+//
+//	dsp_dispatch {
+//		max_body_size <size>
+//	}
+func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next()
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	seen := map[string]bool{}
+	for d.NextBlock(0) {
+		name := d.Val()
+		if seen[name] {
+			return d.Errf("duplicate subdirective %q", name)
+		}
+		seen[name] = true
+		switch name {
+		case "max_body_size":
+			var s string
+			if !d.AllArgs(&s) {
+				return d.ArgErr()
+			}
+			n, err := humanize.ParseBytes(s)
+			if err != nil || n == 0 || n > 1<<40 {
+				return d.Errf("max_body_size: invalid size %q", s)
+			}
+			h.MaxBodySize = int64(n)
+		default:
+			return d.Errf("unrecognized subdirective %q", name)
+		}
+	}
+	return nil
+}
+
+// Interface guards.
+var (
+	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddy.Validator             = (*Handler)(nil)
+	_ caddy.CleanerUpper          = (*Handler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+	_ caddyfile.Unmarshaler       = (*Handler)(nil)
+)

@@ -1,0 +1,342 @@
+// Copyright 2026 The FD2 Authors. SPDX-License-Identifier: Apache-2.0
+
+package gateway
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/dsp-ai/fd2/dsp/apierr"
+	"github.com/dsp-ai/fd2/dsp/manifest"
+	"github.com/dsp-ai/fd2/dsp/metrics"
+	"github.com/dsp-ai/fd2/dsp/plugins"
+	"github.com/dsp-ai/fd2/dsp/source"
+)
+
+func init() {
+	caddy.RegisterModule(ManifestHandler{})
+}
+
+// ManifestHandler is the `dsp_manifest` handler, the first stage of the pipeline. It finds the request's
+// project, resolves its manifest through the dsp app (memory → Redis → source → last-good), matches a route
+// and publishes the result for the later stages (a *Request under the var "dsp_request") and for the
+// config (placeholders). It also records the request metrics, since it sees every request end to end.
+//
+// The project comes from, in order:
+//  1. the header X-Project-Module: <project>/<module> (the request path is then relative to the module);
+//  2. the Host, when HostSuffix is set and the Host is <project><HostSuffix> (the path is then relative to
+//     the project);
+//  3. the first path segment (/{project}/…, the normal form);
+//  4. the header X-Project-Id when the path is "/" (the original front door's fallback).
+//
+// Every form is turned into the canonical path /{project}/… before matching, so that one route table
+// serves them all.
+//
+// Placeholders set:
+//
+//	| placeholder              | value                                              |
+//	|--------------------------|----------------------------------------------------|
+//	| {dsp.project}            | project id                                         |
+//	| {dsp.module}             | module owning the matched route                    |
+//	| {dsp.route}              | route id, "<module>/<route>" or "<module>"          |
+//	| {dsp.route_kind}         | upstream, inference, rag, model_server, token_broker |
+//	| {dsp.consumer}           | authenticated consumer id (set by dsp_auth)        |
+//	| {dsp.request_id}         | request id (client's X-Request-Id or a UUIDv4)     |
+//	| {dsp.manifest_hash}      | hash of the manifest version served                |
+//	| {dsp.manifest_stale}     | true when a last-good copy is served               |
+type ManifestHandler struct {
+	// HostSuffix enables the subdomain form: a request to <project><HostSuffix> (e.g. HostSuffix
+	// ".api.example.com") is routed to <project>. Default: off.
+	HostSuffix string `json:"host_suffix,omitempty"`
+
+	// ProjectHeaders enables the X-Project-Module and X-Project-Id header forms. Default true.
+	ProjectHeaders *bool `json:"project_headers,omitempty"`
+
+	app     *App
+	logger  *zap.Logger
+	headers bool
+}
+
+// CaddyModule returns the Caddy module information.
+func (ManifestHandler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{ID: "http.handlers.dsp_manifest", New: func() caddy.Module { return new(ManifestHandler) }}
+}
+
+// Provision looks up the dsp app.
+func (h *ManifestHandler) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+	appIface, err := ctx.App("dsp")
+	if err != nil {
+		return errors.New("getting dsp app: " + err.Error())
+	}
+	h.app = appIface.(*App)
+	h.headers = h.ProjectHeaders == nil || *h.ProjectHeaders
+	h.HostSuffix = strings.ToLower(h.HostSuffix)
+	return nil
+}
+
+// Validate checks the configuration.
+func (h *ManifestHandler) Validate() error {
+	if h.HostSuffix != "" && !strings.HasPrefix(h.HostSuffix, ".") {
+		return errors.New("host_suffix must start with a dot")
+	}
+	return nil
+}
+
+// Cleanup implements caddy.CleanerUpper.
+func (h *ManifestHandler) Cleanup() error { return nil }
+
+// ServeHTTP resolves and matches, then runs the rest of the pipeline.
+func (h *ManifestHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	st := &Request{Start: time.Now()}
+	st.requestID = sanitizeRequestID(r.Header.Get("X-Request-Id"))
+	caddyhttp.SetVar(r.Context(), VarKey, st)
+	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+		repl.Map(st.placeholder)
+	}
+
+	project, path := h.projectOf(r)
+	st.Project, st.Path = project, path
+	if project == "" || !manifest.ValidProjectID(project) {
+		return h.finish(st, caddyhttp.Error(http.StatusNotFound,
+			apierr.New(http.StatusNotFound, "project_not_found", "no project in the request path")))
+	}
+	entry, err := h.app.resolver.Get(r.Context(), project)
+	if err != nil {
+		switch {
+		case errors.Is(err, source.ErrNotFound):
+			err = apierr.Wrap(http.StatusNotFound, "project_not_found", "project "+strconv.Quote(project)+" not found", err)
+		case r.Context().Err() != nil:
+			err = apierr.Wrap(499, "client_closed_request", "client closed the request", err)
+		default:
+			err = apierr.Wrap(http.StatusServiceUnavailable, "manifest_unavailable",
+				"the manifest of project "+strconv.Quote(project)+" is unavailable", err)
+		}
+		st.Project = "" // unknown projects must not mint metric series
+		return h.finish(st, caddyhttp.Error(err.(*apierr.Error).Status, err))
+	}
+	st.Entry = entry
+	if entry.Err != nil {
+		return h.finish(st, caddyhttp.Error(http.StatusServiceUnavailable, apierr.Wrap(http.StatusServiceUnavailable,
+			"manifest_invalid", "the manifest of project "+strconv.Quote(project)+" is invalid", entry.Err)))
+	}
+	proj, _ := entry.Value.(*Project)
+	if proj == nil {
+		return h.finish(st, caddyhttp.Error(http.StatusInternalServerError,
+			apierr.New(http.StatusInternalServerError, "internal_error", "manifest snapshot has no compiled project")))
+	}
+	st.Compiled = proj
+	rt := proj.Table.Match(r, path)
+	if rt == nil && plugins.IsPreflight(r) {
+		// A CORS preflight is an OPTIONS request for a route that usually allows only POST: match it with the
+		// method it announces, and let dispatch answer it when the route has the cors plugin.
+		orig := r.Method
+		r.Method = r.Header.Get("Access-Control-Request-Method")
+		rt = proj.Table.Match(r, path)
+		r.Method = orig
+		if rt != nil {
+			if info := proj.Routes[rt]; info == nil || info.Transforms == nil || info.Transforms.CORS == nil {
+				rt = nil
+			}
+		}
+	}
+	if rt == nil {
+		return h.finish(st, caddyhttp.Error(http.StatusNotFound,
+			apierr.New(http.StatusNotFound, "route_not_found", "no route of project "+strconv.Quote(project)+" matches "+r.Method+" "+path)))
+	}
+	st.Route = rt
+	st.Info = proj.Routes[rt]
+	if elf, ok := r.Context().Value(caddyhttp.ExtraLogFieldsCtxKey).(*caddyhttp.ExtraLogFields); ok {
+		elf.Add(zap.String("dsp_project", project))
+		elf.Add(zap.String("dsp_route", rt.ID))
+	}
+	if c := h.logger.Check(zapcore.DebugLevel, "route matched"); c != nil {
+		c.Write(zap.String("project", project), zap.String("route", rt.ID), zap.String("kind", rt.Kind.String()),
+			zap.String("manifest_hash", entry.Hash), zap.Bool("stale", entry.Stale), zap.String("request_id", st.RequestID()))
+	}
+
+	active := metrics.ActiveRequests.WithLabelValues(project)
+	active.Inc()
+	rec := &statusRecorder{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}
+	err = next.ServeHTTP(rec, r)
+	active.Dec()
+	status := rec.status
+	if err != nil {
+		status = http.StatusInternalServerError
+		var he caddyhttp.HandlerError
+		if errors.As(err, &he) && he.StatusCode != 0 {
+			status = he.StatusCode
+		}
+	} else if status == 0 {
+		status = http.StatusOK
+	}
+	h.observe(st, status)
+	return err
+}
+
+// finish records a request that ended in dsp_manifest itself.
+func (h *ManifestHandler) finish(st *Request, err error) error {
+	status := http.StatusInternalServerError
+	var he caddyhttp.HandlerError
+	if errors.As(err, &he) {
+		status = he.StatusCode
+	}
+	if c := h.logger.Check(zapcore.DebugLevel, "request refused"); c != nil {
+		c.Write(zap.String("project", st.Project), zap.Int("status", status), zap.Error(err),
+			zap.String("request_id", st.RequestID()))
+	}
+	h.observe(st, status)
+	return err
+}
+
+func (h *ManifestHandler) observe(st *Request, status int) {
+	d := time.Since(st.Start)
+	module, rid := "", ""
+	if st.Route != nil {
+		module, rid = st.Route.Module, st.Route.ID
+	}
+	metrics.RequestsTotal.WithLabelValues(st.Project, module, rid, strconv.Itoa(status)).Inc()
+	metrics.RequestDuration.WithLabelValues(st.Project, module).Observe(d.Seconds())
+	overhead := d - st.Upstream
+	if overhead < 0 {
+		overhead = 0
+	}
+	metrics.Overhead.WithLabelValues(st.Project).Observe(overhead.Seconds())
+}
+
+// projectOf extracts the project and the canonical path.
+func (h *ManifestHandler) projectOf(r *http.Request) (string, string) {
+	path := r.URL.Path
+	if path == "" {
+		path = "/"
+	}
+	if h.headers {
+		if pm := r.Header.Get("X-Project-Module"); pm != "" {
+			if i := strings.IndexByte(pm, '/'); i > 0 && i < len(pm)-1 && !strings.Contains(pm[i+1:], "/") {
+				project := pm[:i]
+				if path == "/" {
+					return project, "/" + pm
+				}
+				return project, "/" + pm + path
+			}
+			return "", path
+		}
+	}
+	if h.HostSuffix != "" {
+		host := r.Host
+		if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.Contains(host[i:], "]") {
+			host = host[:i]
+		}
+		if len(host) > len(h.HostSuffix) && strings.EqualFold(host[len(host)-len(h.HostSuffix):], h.HostSuffix) {
+			project := host[:len(host)-len(h.HostSuffix)]
+			if !strings.Contains(project, ".") {
+				if path == "/" {
+					return project, "/" + project
+				}
+				return project, "/" + project + path
+			}
+		}
+	}
+	if len(path) > 1 {
+		seg := path[1:]
+		if i := strings.IndexByte(seg, '/'); i >= 0 {
+			seg = seg[:i]
+		}
+		return seg, path
+	}
+	if h.headers {
+		if id := r.Header.Get("X-Project-Id"); id != "" {
+			return id, "/" + id
+		}
+	}
+	return "", path
+}
+
+// statusRecorder remembers the status code written, without buffering anything: Flush and the other
+// optional interfaces reach the real writer through Unwrap (http.ResponseController).
+type statusRecorder struct {
+	*caddyhttp.ResponseWriterWrapper
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 && code >= 200 {
+		s.status = code
+	}
+	s.ResponseWriterWrapper.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriterWrapper.Write(b)
+}
+
+// UnmarshalCaddyfile sets up the handler. Syntax:
+//
+//	dsp_manifest {
+//		host_suffix     <.suffix>
+//		project_headers on|off
+//	}
+func (h *ManifestHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next()
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	seen := map[string]bool{}
+	for d.NextBlock(0) {
+		name := d.Val()
+		if seen[name] {
+			return d.Errf("duplicate subdirective %q", name)
+		}
+		seen[name] = true
+		switch name {
+		case "host_suffix":
+			if !d.AllArgs(&h.HostSuffix) {
+				return d.ArgErr()
+			}
+		case "project_headers":
+			var v string
+			if !d.AllArgs(&v) {
+				return d.ArgErr()
+			}
+			on, err := parseOnOff(v)
+			if err != nil {
+				return d.Errf("project_headers: %v", err)
+			}
+			h.ProjectHeaders = &on
+		default:
+			return d.Errf("unrecognized subdirective %q", name)
+		}
+	}
+	return nil
+}
+
+func parseOnOff(v string) (bool, error) {
+	switch strings.ToLower(v) {
+	case "on", "true", "yes":
+		return true, nil
+	case "off", "false", "no":
+		return false, nil
+	}
+	return false, errors.New("expected on or off, got " + strconv.Quote(v))
+}
+
+// Interface guards.
+var (
+	_ caddy.Provisioner           = (*ManifestHandler)(nil)
+	_ caddy.Validator             = (*ManifestHandler)(nil)
+	_ caddy.CleanerUpper          = (*ManifestHandler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*ManifestHandler)(nil)
+	_ caddyfile.Unmarshaler       = (*ManifestHandler)(nil)
+)

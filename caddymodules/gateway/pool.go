@@ -1,0 +1,329 @@
+// Copyright 2026 The FD2 Authors. SPDX-License-Identifier: Apache-2.0
+
+package gateway
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
+	"go.uber.org/zap"
+
+	"github.com/dsp-ai/fd2/dsp/metrics"
+	"github.com/dsp-ai/fd2/dsp/route"
+)
+
+// Pool keeps compiled projects with their provisioned upstream proxies, keyed by project id + manifest
+// hash, bounded by size (LRU).
+//
+// Concurrency contract: lookups are lock-free (an immutable map behind an atomic pointer; writers copy it
+// under mu). Every pooled project is reference-counted: the pool holds one reference and each request
+// holds one from Acquire to Release. Eviction only drops the pool's reference; the project's Caddy context
+// is cancelled (running every proxy's Cleanup) when the last reference goes, so eviction never cuts a
+// running request or stream.
+type Pool struct {
+	size   int
+	base   caddy.Context
+	logger *zap.Logger
+
+	mu     sync.Mutex
+	m      atomic.Pointer[map[string]*Pooled]
+	closed bool
+	clock  atomic.Int64
+	group  map[string]*buildCall
+}
+
+type buildCall struct {
+	done chan struct{}
+	p    *Pooled
+	err  error
+}
+
+// Pooled is a project in the pool.
+type Pooled struct {
+	Project *Project
+	key     string
+	refs    atomic.Int64
+	used    atomic.Int64
+	cancel  func()
+	targets map[*route.Route]*reverseproxy.Handler
+	logger  *zap.Logger
+}
+
+// NewPool returns a pool whose project contexts derive from ctx.
+func NewPool(ctx caddy.Context, size int, logger *zap.Logger) *Pool {
+	// Project contexts hang off an intermediate context instead of ctx itself: cancelling a context made
+	// by caddy.NewContext also runs its *parent's* OnCancel callbacks (caddy v2.11 context.go), and the
+	// config's root context has callbacks that close the log writers. The intermediate context has none.
+	// Its cancel func is deliberately never called (that would run the root's callbacks); it is cancelled
+	// with the root context when the config unloads.
+	base, _ := caddy.NewContext(ctx)
+	p := &Pool{size: size, base: base, logger: logger, group: map[string]*buildCall{}}
+	empty := map[string]*Pooled{}
+	p.m.Store(&empty)
+	return p
+}
+
+// Acquire returns the pooled project for proj, building it on first use. The caller must Release it.
+func (p *Pool) Acquire(proj *Project) (*Pooled, error) {
+	key := proj.ID + "@" + proj.Hash
+	for {
+		if pp := (*p.m.Load())[key]; pp != nil {
+			if pp.tryRef() {
+				pp.used.Store(p.clock.Add(1))
+				return pp, nil
+			}
+			// being evicted concurrently: fall through to rebuild
+		}
+		pp, err := p.build(key, proj)
+		if err != nil {
+			return nil, err
+		}
+		if pp.tryRef() {
+			pp.used.Store(p.clock.Add(1))
+			return pp, nil
+		}
+	}
+}
+
+// build provisions a project once per key, even when many requests miss at once.
+func (p *Pool) build(key string, proj *Project) (*Pooled, error) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil, errors.New("project pool is closed (config unloading)")
+	}
+	if pp := (*p.m.Load())[key]; pp != nil && pp.refs.Load() > 0 {
+		p.mu.Unlock()
+		return pp, nil
+	}
+	if c, ok := p.group[key]; ok {
+		p.mu.Unlock()
+		<-c.done
+		return c.p, c.err
+	}
+	c := &buildCall{done: make(chan struct{})}
+	p.group[key] = c
+	p.mu.Unlock()
+
+	start := time.Now()
+	c.p, c.err = p.provision(key, proj)
+	metrics.ModuleLoad.WithLabelValues("project").Observe(time.Since(start).Seconds())
+
+	p.mu.Lock()
+	delete(p.group, key)
+	if c.err == nil {
+		if p.closed {
+			c.p.release()
+			p.mu.Unlock()
+			close(c.done)
+			return nil, errors.New("project pool is closed (config unloading)")
+		}
+		old := *p.m.Load()
+		next := make(map[string]*Pooled, len(old)+1)
+		for k, v := range old {
+			next[k] = v
+		}
+		next[key] = c.p
+		// Older versions of the same project will never be asked for again: drop them now.
+		prefix := proj.ID + "@"
+		var evicted []*Pooled
+		for k, v := range next {
+			if k != key && strings.HasPrefix(k, prefix) {
+				delete(next, k)
+				evicted = append(evicted, v)
+			}
+		}
+		for len(next) > p.size {
+			var lk string
+			var lv *Pooled
+			for k, v := range next {
+				if k != key && (lv == nil || v.used.Load() < lv.used.Load()) {
+					lk, lv = k, v
+				}
+			}
+			if lv == nil {
+				break
+			}
+			delete(next, lk)
+			evicted = append(evicted, lv)
+		}
+		p.m.Store(&next)
+		metrics.PoolProjects.Set(float64(len(next)))
+		p.mu.Unlock()
+		for _, v := range evicted {
+			metrics.PoolEvictions.Inc()
+			v.release()
+		}
+	} else {
+		p.mu.Unlock()
+	}
+	close(c.done)
+	return c.p, c.err
+}
+
+// Len is the number of pooled projects.
+func (p *Pool) Len() int { return len(*p.m.Load()) }
+
+// InFlight is the number of requests holding pooled projects.
+func (p *Pool) InFlight() int64 {
+	var n int64
+	for _, v := range *p.m.Load() {
+		n += v.refs.Load() - 1
+	}
+	return n
+}
+
+// Size is the configured bound.
+func (p *Pool) Size() int { return p.size }
+
+// Close drops every project; each is cleaned up when its last request finishes.
+func (p *Pool) Close() {
+	p.mu.Lock()
+	p.closed = true
+	old := *p.m.Load()
+	empty := map[string]*Pooled{}
+	p.m.Store(&empty)
+	p.mu.Unlock()
+	for _, v := range old {
+		v.release()
+	}
+}
+
+func (pp *Pooled) tryRef() bool {
+	for {
+		n := pp.refs.Load()
+		if n <= 0 {
+			return false
+		}
+		if pp.refs.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+// Release returns a reference taken by Acquire.
+func (pp *Pooled) Release() { pp.release() }
+
+func (pp *Pooled) release() {
+	if pp.refs.Add(-1) == 0 {
+		pp.cancel()
+		pp.logger.Debug("project released", zap.String("project", pp.key))
+	}
+}
+
+// Target returns the provisioned proxy of an upstream route, or nil.
+func (pp *Pooled) Target(rt *route.Route) *reverseproxy.Handler { return pp.targets[rt] }
+
+func (p *Pool) provision(key string, proj *Project) (*Pooled, error) {
+	ctx, cancel := caddy.NewContext(p.base)
+	pp := &Pooled{Project: proj, key: key, cancel: cancel, logger: p.logger,
+		targets: make(map[*route.Route]*reverseproxy.Handler)}
+	pp.refs.Store(1)
+	for _, rt := range proj.Table.Routes() {
+		if rt.Upstream == nil || len(rt.Upstream.Nodes) == 0 {
+			continue
+		}
+		switch rt.Kind {
+		case route.KindUpstream, route.KindRAG, route.KindModelServer:
+		default:
+			continue
+		}
+		raw, err := proxyConfig(rt)
+		if err != nil {
+			cancel()
+			return nil, fmt.Errorf("configuring upstream of route %s: %w", rt.ID, err)
+		}
+		mod, err := ctx.LoadModuleByID("http.handlers.reverse_proxy", raw)
+		if err != nil {
+			cancel()
+			return nil, fmt.Errorf("provisioning upstream of route %s: %w", rt.ID, err)
+		}
+		pp.targets[rt] = mod.(*reverseproxy.Handler)
+	}
+	return pp, nil
+}
+
+// proxyConfig translates an APISIX upstream into Caddy reverse_proxy JSON.
+func proxyConfig(rt *route.Route) (json.RawMessage, error) {
+	up := rt.Upstream
+	type dial struct {
+		Dial string `json:"dial"`
+	}
+	cfg := map[string]any{}
+	ups := make([]dial, 0, len(up.Nodes))
+	weights := make([]int, 0, len(up.Nodes))
+	for _, n := range up.Nodes {
+		if n.Host == "" {
+			return nil, errors.New("upstream node without host")
+		}
+		port := n.Port
+		if port == 0 {
+			port = 443
+			if up.Scheme == "http" {
+				port = 80
+			}
+		}
+		ups = append(ups, dial{Dial: net.JoinHostPort(n.Host, strconv.Itoa(port))})
+		w := n.Weight
+		if w < 0 {
+			w = 0
+		}
+		weights = append(weights, w)
+	}
+	cfg["upstreams"] = ups
+	lb := map[string]any{}
+	if len(ups) > 1 {
+		switch up.Type {
+		case "least_conn", "ewma":
+			lb["selection_policy"] = map[string]any{"policy": "least_conn"}
+		case "chash":
+			lb["selection_policy"] = map[string]any{"policy": "ip_hash"}
+		default:
+			lb["selection_policy"] = map[string]any{"policy": "weighted_round_robin", "weights": weights}
+		}
+	}
+	if up.Retries > 0 {
+		lb["retries"] = up.Retries
+	}
+	if len(lb) > 0 {
+		cfg["load_balancing"] = lb
+	}
+	tr := map[string]any{"protocol": "http"}
+	if up.Connect > 0 {
+		tr["dial_timeout"] = caddy.Duration(up.Connect)
+	}
+	if up.Read > 0 {
+		// nginx's proxy_read_timeout is the longest pause between two reads, not a total: it bounds time to
+		// first byte and every gap of a stream, and never cuts a long stream that keeps producing.
+		tr["response_header_timeout"] = caddy.Duration(up.Read)
+		tr["read_timeout"] = caddy.Duration(up.Read)
+	}
+	if up.Send > 0 {
+		tr["write_timeout"] = caddy.Duration(up.Send)
+	}
+	if up.Scheme == "https" {
+		tr["tls"] = map[string]any{}
+	}
+	cfg["transport"] = tr
+	switch up.PassHost {
+	case "node":
+		cfg["headers"] = map[string]any{"request": map[string]any{"set": map[string][]string{"Host": {"{http.reverse_proxy.upstream.hostport}"}}}}
+	case "rewrite":
+		if up.UpstreamHost != "" {
+			cfg["headers"] = map[string]any{"request": map[string]any{"set": map[string][]string{"Host": {up.UpstreamHost}}}}
+		}
+	}
+	return json.Marshal(cfg)
+}
+
+var _ caddyhttp.MiddlewareHandler = (*reverseproxy.Handler)(nil)

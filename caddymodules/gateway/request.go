@@ -1,0 +1,112 @@
+// Copyright 2026 The FD2 Authors. SPDX-License-Identifier: Apache-2.0
+
+package gateway
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/dsp-ai/fd2/dsp/plugins"
+	"github.com/dsp-ai/fd2/dsp/route"
+	"github.com/dsp-ai/fd2/dsp/source"
+)
+
+// VarKey is the caddyhttp var under which dsp_manifest stores the request's *Request. Later stages
+// (dsp_auth, dsp_ratelimit, dsp_dispatch) read it with RequestFrom.
+const VarKey = "dsp_request"
+
+// Request is the typed per-request state the pipeline stages share. dsp_manifest creates it; each later
+// stage reads it and fills in what it owns. It is only touched by the request's own goroutine.
+type Request struct {
+	// Project is the project id the request was routed to.
+	Project string
+	// Entry is the manifest snapshot being served (Entry.Stale tells whether it is a last-good copy).
+	Entry *source.Entry
+	// Compiled is Entry's compiled project.
+	Compiled *Project
+	// Route is the matched route and Info its compiled plugins.
+	Route *route.Route
+	Info  *RouteInfo
+	// Path is the canonical request path "/{project}/…", whatever form (path, header, subdomain) the client
+	// used; explicit routes forward it, module routes strip their prefix from it.
+	Path string
+	// Start is when dsp_manifest began handling the request.
+	Start time.Time
+	// Upstream accumulates time spent waiting on or streaming from upstreams (for fd2_overhead_seconds).
+	Upstream time.Duration
+	// Authenticated is set by the auth stage when it has authenticated the request for this route. Dispatch
+	// refuses a route with authentication plugins unless it is set: routes fail closed.
+	Authenticated bool
+	// Consumer is the authenticated consumer's id (for {dsp.consumer}); never a key or token.
+	Consumer string
+
+	requestID string
+}
+
+// RequestFrom returns the pipeline state of r, or nil when dsp_manifest has not run.
+func RequestFrom(r *http.Request) *Request {
+	st, _ := caddyhttp.GetVar(r.Context(), VarKey).(*Request)
+	return st
+}
+
+// RequestID returns the request's ID: the client's X-Request-Id when it sent a sane one, else a UUIDv4
+// generated on first use (most requests never need one, so it is lazy).
+func (st *Request) RequestID() string {
+	if st.requestID == "" {
+		st.requestID = plugins.NewUUID()
+	}
+	return st.requestID
+}
+
+// SetRequestID records an ID chosen by a stage (the request-id plugin keeps the client's).
+func (st *Request) SetRequestID(id string) { st.requestID = id }
+
+// placeholder serves {dsp.*}.
+func (st *Request) placeholder(key string) (any, bool) {
+	switch key {
+	case "dsp.project":
+		return st.Project, true
+	case "dsp.module":
+		if st.Route != nil {
+			return st.Route.Module, true
+		}
+		return "", true
+	case "dsp.route":
+		if st.Route != nil {
+			return st.Route.ID, true
+		}
+		return "", true
+	case "dsp.route_kind":
+		if st.Route != nil {
+			return st.Route.Kind.String(), true
+		}
+		return "", true
+	case "dsp.consumer":
+		return st.Consumer, true
+	case "dsp.request_id":
+		return st.RequestID(), true
+	case "dsp.manifest_hash":
+		if st.Entry != nil {
+			return st.Entry.Hash, true
+		}
+		return "", true
+	case "dsp.manifest_stale":
+		return st.Entry != nil && st.Entry.Stale, true
+	}
+	return nil, false
+}
+
+func sanitizeRequestID(id string) string {
+	if id == "" || len(id) > 128 {
+		return ""
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if c <= ' ' || c >= 0x7f || c == '"' || c == '\\' {
+			return ""
+		}
+	}
+	return id
+}

@@ -1,0 +1,268 @@
+// Copyright 2026 The FD2 Authors. SPDX-License-Identifier: Apache-2.0
+
+package integration
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	_ "github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	caddycmd "github.com/caddyserver/caddy/v2/cmd"
+	_ "github.com/caddyserver/caddy/v2/modules/standard"
+
+	_ "github.com/dsp-ai/fd2"
+)
+
+// The test binary doubles as the fd2 binary: with FD2_AS_CADDY=1 it runs Caddy's command line with every
+// module (what cmd/fd2 does), so tests can start a second, separate FD2 process without a second build.
+func TestMain(m *testing.M) {
+	if os.Getenv("FD2_AS_CADDY") == "1" {
+		os.Args = append([]string{"fd2"}, strings.Fields(os.Getenv("FD2_ARGS"))...)
+		caddycmd.Main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// requireIntegration skips under -short only.
+func requireIntegration(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("integration test: skipped under -short")
+	}
+}
+
+func repoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// fixturesDir is the read-only fixture corpus shared by every FD2 checkout.
+func fixturesDir(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join(repoRoot(), "..", "shared", "fixtures", "dsp-platform", "control-tower", "manifests")
+	if _, err := os.Stat(dir); err != nil {
+		t.Fatalf("fixture manifests not found at %s: %v", dir, err)
+	}
+	return dir
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("finding a free port: %v", err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	_ = l.Close()
+	return port
+}
+
+// fd2 is a running in-process FD2 (Caddy loaded with an adapted Caddyfile).
+type fd2 struct {
+	t     testing.TB
+	http  int // the gateway site's port
+	admin int
+}
+
+// global options every test config starts with; %d = admin port.
+const globalHead = `
+	admin localhost:%d
+	skip_install_trust
+	persist_config off
+	grace_period 5s
+	log {
+		level ERROR
+	}
+`
+
+// startFD2 loads a Caddyfile into the in-process Caddy. body is the Caddyfile after the global block and
+// may use {{HTTP}}; dspBlock is the inside of the dsp global option.
+func startFD2(t testing.TB, dspBlock, body string) *fd2 {
+	t.Helper()
+	f := &fd2{t: t, http: freePort(t), admin: freePort(t)}
+	f.load(dspBlock, body)
+	t.Cleanup(func() { _ = caddy.Stop() })
+	return f
+}
+
+func (f *fd2) caddyfile(dspBlock, body string) string {
+	return "{\n" + fmt.Sprintf(globalHead, f.admin) + "\n\thttp_port " + fmt.Sprint(f.http) +
+		"\n\tdsp {\n" + dspBlock + "\n\t}\n}\n" + strings.ReplaceAll(body, "{{HTTP}}", fmt.Sprint(f.http))
+}
+
+// load (re)loads a config, the same path as `caddy reload` and POST /load.
+func (f *fd2) load(dspBlock, body string) {
+	f.t.Helper()
+	cfg := f.caddyfile(dspBlock, body)
+	adapted, warns, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(cfg), nil)
+	if err != nil {
+		f.t.Fatalf("adapting Caddyfile: %v\n%s", err, cfg)
+	}
+	for _, w := range warns {
+		f.t.Logf("adapt warning: %s", w.String())
+	}
+	if err := caddy.Load(adapted, true); err != nil {
+		f.t.Fatalf("loading config: %v\n%s", err, cfg)
+	}
+	waitListening(f.t, f.http)
+}
+
+func waitListening(t testing.TB, port int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 200*time.Millisecond)
+		if err == nil {
+			_ = c.Close()
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("nothing listens on port %d", port)
+}
+
+func (f *fd2) url(path string) string { return fmt.Sprintf("http://127.0.0.1:%d%s", f.http, path) }
+func (f *fd2) adminURL(path string) string {
+	return fmt.Sprintf("http://localhost:%d%s", f.admin, path)
+}
+
+// pipeline is the standard FD2 site.
+const pipeline = `
+:{{HTTP}} {
+	handle /health {
+		dsp_health
+	}
+	handle /metrics {
+		metrics
+	}
+	handle {
+		route {
+			dsp_manifest
+			dsp_dispatch {
+				max_body_size 1KiB
+			}
+		}
+	}
+	handle_errors {
+		dsp_error
+	}
+}
+`
+
+var client = &http.Client{Timeout: 20 * time.Second}
+
+type resp struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r resp) json(t testing.TB) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.body, &m); err != nil {
+		t.Fatalf("response is not JSON (%d): %v: %s", r.status, err, r.body)
+	}
+	return m
+}
+
+// errorCode returns error.code of an FD2 error body, checking the shape on the way.
+func (r resp) errorCode(t testing.TB) string {
+	t.Helper()
+	m := r.json(t)
+	e, ok := m["error"].(map[string]any)
+	if !ok {
+		t.Fatalf("no error object in %s", r.body)
+	}
+	for _, k := range []string{"message", "type", "code", "request_id"} {
+		if s, _ := e[k].(string); s == "" {
+			t.Fatalf("error.%s missing in %s", k, r.body)
+		}
+	}
+	if got := r.header.Get("X-Request-Id"); got != e["request_id"] {
+		t.Fatalf("X-Request-Id %q differs from error.request_id %q", got, e["request_id"])
+	}
+	return e["code"].(string)
+}
+
+func do(t testing.TB, method, url string, body string, headers ...string) resp {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, url, rd)
+	if err != nil {
+		t.Fatalf("building request: %v", err)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		if strings.EqualFold(headers[i], "Host") {
+			req.Host = headers[i+1]
+			continue
+		}
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	res, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatalf("reading %s %s: %v", method, url, err)
+	}
+	return resp{status: res.StatusCode, header: res.Header, body: b}
+}
+
+func expectStatus(t testing.TB, r resp, want int) {
+	t.Helper()
+	if r.status != want {
+		t.Fatalf("status %d, want %d; body: %s", r.status, want, bytes.TrimSpace(r.body))
+	}
+}
+
+// writeManifest writes a manifest file into dir.
+func writeManifest(t testing.TB, dir, id, doc string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, id+".json"), []byte(doc), 0o600); err != nil {
+		t.Fatalf("writing manifest: %v", err)
+	}
+}
+
+// startSubprocessFD2 starts a second FD2 as a separate process (this test binary in Caddy mode).
+func startSubprocessFD2(t *testing.T, caddyfile string) {
+	t.Helper()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "Caddyfile")
+	if err := os.WriteFile(path, []byte(caddyfile), 0o600); err != nil {
+		t.Fatalf("writing Caddyfile: %v", err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "FD2_AS_CADDY=1", "FD2_ARGS=run --config "+path+" --adapter caddyfile")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting second FD2: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("second FD2 output:\n%s", out.String())
+		}
+	})
+}

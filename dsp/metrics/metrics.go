@@ -1,0 +1,102 @@
+// Copyright 2026 The FD2 Authors. SPDX-License-Identifier: Apache-2.0
+
+// Package metrics holds FD2's Prometheus collectors and their label rules. Labels are bounded: project,
+// module and route come from manifests the operator controls (requests for unknown projects are counted
+// under project="" so a client cannot mint series), code is the HTTP status, tier and result are fixed
+// enums. Never a key, user, token or IP.
+//
+// Collectors are package-level so that series survive config reloads; Register adds them to a registry
+// (Caddy makes a new one per config) and ignores prometheus.AlreadyRegisteredError.
+package metrics
+
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Buckets for gateway latencies: the gateway's own overhead lives in the 10 µs – 10 ms range, upstream LLM
+// calls in the 100 ms – 2 min range; one set covers both.
+var latencyBuckets = []float64{
+	.00001, .000025, .00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05,
+	.1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120,
+}
+
+var (
+	// RequestsTotal counts requests that reached dsp_manifest, by outcome.
+	RequestsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "fd2_requests_total",
+		Help: "Requests handled by FD2, by project, module, route and status code.",
+	}, []string{"project", "module", "route", "code"})
+
+	// RequestDuration is the full request duration as seen by FD2 (streams: until the last byte).
+	RequestDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "fd2_request_duration_seconds",
+		Help:    "Request duration in FD2 including the upstream, by project and module.",
+		Buckets: latencyBuckets,
+	}, []string{"project", "module"})
+
+	// Overhead is the time spent in FD2 itself: the request duration minus the time spent waiting on or
+	// streaming from the upstream.
+	Overhead = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "fd2_overhead_seconds",
+		Help:    "Time spent in FD2 excluding the upstream, by project.",
+		Buckets: latencyBuckets,
+	}, []string{"project"})
+
+	// ManifestCache counts manifest lookups by tier (memory, redis, source, last_good) and result.
+	ManifestCache = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "fd2_manifest_cache_total",
+		Help: "Manifest lookups by cache tier and result.",
+	}, []string{"tier", "result"})
+
+	// ManifestAge is the age of the manifest copy being served, per project (high when serving last-good).
+	ManifestAge = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "fd2_manifest_age_seconds",
+		Help: "Seconds since the served manifest copy was fetched from its source.",
+	}, []string{"project"})
+
+	// ModuleLoad is the time to build a pooled project (route table, proxies) or load a manifest.
+	ModuleLoad = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "fd2_module_load_seconds",
+		Help:    "Time to load a manifest or build a pooled project, by kind (manifest, project).",
+		Buckets: latencyBuckets,
+	}, []string{"kind"})
+
+	// ActiveRequests is the number of requests in flight in FD2, per project.
+	ActiveRequests = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "fd2_active_requests",
+		Help: "Requests in flight, by project.",
+	}, []string{"project"})
+
+	// PoolProjects is the number of compiled projects in the project pool.
+	PoolProjects = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "fd2_pool_projects",
+		Help: "Compiled projects held in the project pool.",
+	})
+
+	// PoolEvictions counts pool evictions.
+	PoolEvictions = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "fd2_pool_evictions_total",
+		Help: "Projects evicted from the project pool.",
+	})
+)
+
+// All returns every FD2 collector.
+func All() []prometheus.Collector {
+	return []prometheus.Collector{RequestsTotal, RequestDuration, Overhead, ManifestCache, ManifestAge,
+		ModuleLoad, ActiveRequests, PoolProjects, PoolEvictions}
+}
+
+// Register registers every collector into reg, ignoring the ones already there.
+func Register(reg prometheus.Registerer) error {
+	for _, c := range All() {
+		if err := reg.Register(c); err != nil {
+			var are prometheus.AlreadyRegisteredError
+			if !errors.As(err, &are) {
+				return err
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,165 @@
+// Copyright 2026 The FD2 Authors. SPDX-License-Identifier: Apache-2.0
+
+package source
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/dsp-ai/fd2/dsp/manifest"
+)
+
+// fixtureDir holds the Control Tower's example manifests (read-only).
+const fixtureDir = "../../../shared/fixtures/dsp-platform/control-tower/manifests"
+
+func fixtures(t *testing.T) string {
+	t.Helper()
+	if _, err := os.Stat(fixtureDir); err != nil {
+		t.Skipf("control tower fixtures not available: %v", err)
+	}
+	return fixtureDir
+}
+
+func TestFileSourceResolvesFixtures(t *testing.T) {
+	env := map[string]string{
+		"LANGFUSE_PUBLIC_KEY": "pk-test",
+		"LANGFUSE_SECRET_KEY": "sk-test",
+		"PROD_JWT_SECRET":     "prod-jwt",
+	}
+	getenv := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	tests := []struct {
+		name        string
+		id          string
+		environment string
+		want        []string // substrings of the resolved document
+		wantEnv     string
+	}{
+		{
+			name:    "jwe_test in its own environment",
+			id:      "jwe_test",
+			want:    []string{`"service_url":"http://localhost:5000"`, `"http://localhost:8000/jwe_test/v1/chat/completions"`, `"pk-test"`},
+			wantEnv: "development",
+		},
+		{
+			name:        "langgraph-summarizer with an environment override",
+			id:          "langgraph-summarizer",
+			environment: "production",
+			want:        []string{`https://jwt.example.com`, `"prod-jwt"`},
+			wantEnv:     "production",
+		},
+		{
+			name:    "sas2py keeps secret references literal without a secret manager",
+			id:      "sas2py",
+			want:    []string{`config:api_keys.groq`},
+			wantEnv: "development",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &FileSource{Dir: fixtures(t), Env: manifest.EnvOptions{Environment: tc.environment, Getenv: getenv}}
+			raw, err := f.Fetch(context.Background(), tc.id)
+			if err != nil {
+				t.Fatalf("Fetch: %v", err)
+			}
+			s := string(raw)
+			for _, w := range tc.want {
+				if !strings.Contains(s, w) {
+					t.Errorf("resolved manifest lacks %s", w)
+				}
+			}
+			for _, left := range []string{"${environment}", "${environments."} {
+				if strings.Contains(s, left) {
+					t.Errorf("resolved manifest still contains %s", left)
+				}
+			}
+			m, err := manifest.Decode(raw)
+			if err != nil {
+				t.Fatalf("Decode: %v", err)
+			}
+			if m.Environment != tc.wantEnv {
+				t.Errorf("environment = %q, want %q", m.Environment, tc.wantEnv)
+			}
+			again, err := f.Fetch(context.Background(), tc.id)
+			if err != nil {
+				t.Fatalf("second Fetch: %v", err)
+			}
+			if manifest.Hash(again) != manifest.Hash(raw) {
+				t.Error("resolution is not deterministic: the hash changed between two fetches")
+			}
+		})
+	}
+}
+
+func TestFileSourceErrors(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("good.json", string(doc("good", "1")))
+	write("notjson.json", "this is not json")
+	// A file outside Dir that a traversal would reach.
+	if err := os.WriteFile(filepath.Join(filepath.Dir(dir), "outside.json"), doc("outside", "1"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		dir     string
+		id      string
+		wantErr error
+	}{
+		{name: "good", dir: dir, id: "good"},
+		{name: "missing file", dir: dir, id: "nope", wantErr: ErrNotFound},
+		{name: "path traversal", dir: dir, id: "../outside", wantErr: ErrNotFound},
+		{name: "slash", dir: dir, id: "a/b", wantErr: ErrNotFound},
+		{name: "empty id", dir: dir, id: "", wantErr: ErrNotFound},
+		{name: "not json", dir: dir, id: "notjson", wantErr: manifest.ErrInvalid},
+		{name: "missing directory", dir: filepath.Join(dir, "unmounted"), id: "good", wantErr: ErrUnavailable},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &FileSource{Dir: tc.dir}
+			raw, err := f.Fetch(context.Background(), tc.id)
+			if tc.wantErr == nil {
+				if err != nil {
+					t.Fatalf("Fetch: %v", err)
+				}
+				if _, err := manifest.Decode(raw); err != nil {
+					t.Fatalf("Decode: %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, tc.wantErr) {
+				t.Fatalf("Fetch error = %v, want %v", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestFileSourceList(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"b.json", "a-b.json", "a.json", "readme.md", "bad id.json", ".hidden.json.tmp"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("{}"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Mkdir(filepath.Join(dir, "dir.json"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	got, err := (&FileSource{Dir: dir}).List(context.Background())
+	if err != nil {
+		t.Fatalf("List: %v", err)
+	}
+	if want := []string{"a", "a-b", "b"}; !slices.Equal(got, want) {
+		t.Errorf("List = %v, want %v", got, want)
+	}
+	if _, err := (&FileSource{Dir: filepath.Join(dir, "missing")}).List(context.Background()); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("List of a missing directory: error = %v, want ErrUnavailable", err)
+	}
+}

@@ -1,0 +1,660 @@
+// Copyright 2026 The FD2 Authors. SPDX-License-Identifier: Apache-2.0
+
+// Package fakellm is a deterministic, OpenAI-compatible fake LLM provider for gateway tests and demos.
+//
+// Every answer is a pure function of the request, so tests can assert exact bodies: a chat completion
+// answers "echo: " followed by the last user message, a legacy completion echoes its prompt, and
+// embeddings are 8-dimensional unit vectors derived from a SHA-256 of each input. Token counts are word
+// counts (strings.Fields), so usage arithmetic is easy to check by hand.
+//
+// # Endpoints
+//
+// Every /v1 endpoint is also served under /openai/v1, the path that the Groq routes of the Control Tower
+// manifests rewrite to (proxy-rewrite uri "/openai/v1/chat/completions").
+//
+//	POST /v1/chat/completions  chat; "stream":true answers Server-Sent Events
+//	POST /v1/completions       legacy prompt echo; streams too
+//	POST /v1/embeddings        input as a string or an array; encoding_format "float" or "base64"
+//	GET  /v1/models            the default model
+//	GET  /v1/models/{id}       one model object
+//	ANY  /echo, /echo/...      reflects what the gateway forwarded (method, path, query, host, headers, body)
+//
+// Errors use the OpenAI envelope {"error":{"message","type","code"}}: bad JSON or a missing field is 400,
+// an unknown path 404, a wrong method 405.
+//
+// # Test hooks
+//
+// Request headers let a test script the provider without reconfiguring it:
+//
+//	X-Fake-Status: 503     answer that status (400-599) with an OpenAI error body instead of a completion
+//	X-Fake-Delay: 250ms    sleep that long (a time.ParseDuration string) before answering
+//
+// The delay runs before the status hook, so a slow failure is X-Fake-Delay plus X-Fake-Status. All sleeps,
+// Options.Latency and Options.TokenDelay included, end early when the client goes away, so a gateway test
+// of cancellation does not leave the fake blocked. The hooks do not apply to /echo.
+//
+// # Streaming
+//
+// A chat stream is the OpenAI chunk sequence: a role chunk (delta {"role":"assistant","content":""}), one
+// chunk per word, a chunk with an empty delta and the finish_reason, a usage chunk (empty choices) only when
+// stream_options.include_usage is true, then "data: [DONE]". Each event is flushed on its own, followed by
+// Options.TokenDelay, so a proxy that buffers is visible in a test's timing. The word chunks concatenate to
+// exactly the non-streamed content ("word " for every word but the last).
+//
+// This package never imports Caddy.
+package fakellm
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// DefaultModel is the model id answered when a request names none.
+const DefaultModel = "fake-gpt"
+
+// maxBody caps request bodies. Large enough for any test prompt, small enough that a runaway test cannot
+// exhaust memory.
+const maxBody = 8 << 20
+
+// Options configure the fake provider. The zero value is a fast, instant provider.
+type Options struct {
+	// TokenDelay is the pause after each streamed chunk. Zero streams as fast as the connection allows.
+	TokenDelay time.Duration
+	// Latency is the delay before the first byte of every completion, embedding and model answer, on top of
+	// any X-Fake-Delay header.
+	Latency time.Duration
+	// Model is the model id used when a request has no "model". Defaults to DefaultModel.
+	Model string
+}
+
+type server struct {
+	opts Options
+}
+
+// New returns the fake provider as an http.Handler. It holds no state between requests, so one handler may
+// serve many tests concurrently.
+func New(opts Options) http.Handler {
+	if opts.Model == "" {
+		opts.Model = DefaultModel
+	}
+	return &server{opts: opts}
+}
+
+func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p := r.URL.Path
+	if p == "/echo" || strings.HasPrefix(p, "/echo/") {
+		s.echo(w, r)
+		return
+	}
+	// Groq's OpenAI-compatible API lives under /openai/v1; treat it as an alias of /v1.
+	if rest, ok := strings.CutPrefix(p, "/openai"); ok && strings.HasPrefix(rest, "/v1/") {
+		p = rest
+	}
+	var (
+		method string
+		handle func(http.ResponseWriter, *http.Request)
+	)
+	switch {
+	case p == "/v1/chat/completions":
+		method, handle = http.MethodPost, s.chat
+	case p == "/v1/completions":
+		method, handle = http.MethodPost, s.completions
+	case p == "/v1/embeddings":
+		method, handle = http.MethodPost, s.embeddings
+	case p == "/v1/models":
+		method, handle = http.MethodGet, s.models
+	case strings.HasPrefix(p, "/v1/models/") && len(p) > len("/v1/models/"):
+		method = http.MethodGet
+		handle = func(w http.ResponseWriter, r *http.Request) { s.model(w, strings.TrimPrefix(p, "/v1/models/")) }
+	default:
+		writeError(w, http.StatusNotFound, fmt.Sprintf("Invalid URL (%s %s)", r.Method, r.URL.Path), "invalid_request_error", "unknown_url")
+		return
+	}
+	if r.Method != method {
+		w.Header().Set("Allow", method)
+		writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("Method %s not allowed for %s", r.Method, r.URL.Path), "invalid_request_error", "method_not_allowed")
+		return
+	}
+	if !s.hooks(w, r) {
+		return
+	}
+	handle(w, r)
+}
+
+// hooks applies Options.Latency and the X-Fake-* headers. It reports whether the request should proceed;
+// when it returns false the response has been written, or the client is gone.
+func (s *server) hooks(w http.ResponseWriter, r *http.Request) bool {
+	delay := s.opts.Latency
+	if v := r.Header.Get("X-Fake-Delay"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid X-Fake-Delay %q", v), "invalid_request_error", "invalid_fake_delay")
+			return false
+		}
+		delay += d
+	}
+	if !sleep(r.Context(), delay) {
+		return false
+	}
+	if v := r.Header.Get("X-Fake-Status"); v != "" {
+		code, err := strconv.Atoi(v)
+		if err != nil || code < 400 || code > 599 {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid X-Fake-Status %q: want 400-599", v), "invalid_request_error", "invalid_fake_status")
+			return false
+		}
+		writeError(w, code, fmt.Sprintf("injected failure: %d %s", code, http.StatusText(code)), errorType(code), "fake_status_"+v)
+		return false
+	}
+	return true
+}
+
+// errorType maps a status to the OpenAI error type a client would see for it.
+func errorType(code int) string {
+	switch {
+	case code == http.StatusUnauthorized:
+		return "authentication_error"
+	case code == http.StatusForbidden:
+		return "permission_error"
+	case code == http.StatusNotFound:
+		return "not_found_error"
+	case code == http.StatusTooManyRequests:
+		return "rate_limit_error"
+	case code >= 500:
+		return "server_error"
+	default:
+		return "invalid_request_error"
+	}
+}
+
+// sleep waits for d or until ctx ends, and reports whether the full delay elapsed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+type apiError struct {
+	Error struct {
+		Message string `json:"message"`
+		Type    string `json:"type"`
+		Code    string `json:"code"`
+	} `json:"error"`
+}
+
+func writeError(w http.ResponseWriter, code int, msg, typ, errCode string) {
+	var e apiError
+	e.Error.Message, e.Error.Type, e.Error.Code = msg, typ, errCode
+	writeJSON(w, code, e)
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
+	w.WriteHeader(code)
+	_, _ = w.Write(append(b, '\n')) // the client may have gone; nothing left to report to
+}
+
+// decode reads a JSON request body into v and answers 400 (or 413) itself when it cannot.
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeError(w, http.StatusRequestEntityTooLarge, "request body too large", "invalid_request_error", "body_too_large")
+			return false
+		}
+		writeError(w, http.StatusBadRequest, "reading request body: "+err.Error(), "invalid_request_error", "bad_body")
+		return false
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		writeError(w, http.StatusBadRequest, "We could not parse the JSON body of your request: "+err.Error(), "invalid_request_error", "invalid_json")
+		return false
+	}
+	return true
+}
+
+// content is an OpenAI message content: a string, an array of parts, or null.
+type content struct {
+	text string
+}
+
+func (c *content) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	switch {
+	case bytes.Equal(b, []byte("null")):
+		c.text = ""
+		return nil
+	case len(b) > 0 && b[0] == '"':
+		return json.Unmarshal(b, &c.text)
+	case len(b) > 0 && b[0] == '[':
+		var parts []struct {
+			Type string `json:"type"`
+			Text string `json:"text"`
+		}
+		if err := json.Unmarshal(b, &parts); err != nil {
+			return fmt.Errorf("decoding content parts: %w", err)
+		}
+		texts := make([]string, 0, len(parts))
+		for _, p := range parts {
+			if p.Type == "text" || p.Type == "" && p.Text != "" {
+				texts = append(texts, p.Text)
+			}
+		}
+		c.text = strings.Join(texts, " ")
+		return nil
+	default:
+		return fmt.Errorf("content must be a string, an array of parts or null, got %s", b)
+	}
+}
+
+type message struct {
+	Role    string  `json:"role"`
+	Content content `json:"content"`
+}
+
+type streamOptions struct {
+	IncludeUsage bool `json:"include_usage"`
+}
+
+type chatRequest struct {
+	Model         string         `json:"model"`
+	Messages      []message      `json:"messages"`
+	Stream        bool           `json:"stream"`
+	StreamOptions *streamOptions `json:"stream_options"`
+	MaxTokens     *int           `json:"max_tokens"`
+	// MaxCompletionTokens is the newer OpenAI name of max_tokens; the smaller of the two wins.
+	MaxCompletionTokens *int `json:"max_completion_tokens"`
+}
+
+type usage struct {
+	PromptTokens     int `json:"prompt_tokens"`
+	CompletionTokens int `json:"completion_tokens"`
+	TotalTokens      int `json:"total_tokens"`
+}
+
+func newUsage(prompt, completion int) *usage {
+	return &usage{PromptTokens: prompt, CompletionTokens: completion, TotalTokens: prompt + completion}
+}
+
+// reply builds the deterministic answer to prompt: "echo: <prompt>" cut to limit words. It returns the
+// words and the finish reason, "length" when the limit cut the answer as OpenAI reports it, else "stop".
+func reply(prompt string, limit *int) ([]string, string) {
+	words := strings.Fields("echo: " + prompt)
+	if limit != nil && *limit >= 0 && len(words) > *limit {
+		return words[:*limit], "length"
+	}
+	return words, "stop"
+}
+
+func minLimit(a, b *int) *int {
+	switch {
+	case a == nil:
+		return b
+	case b == nil:
+		return a
+	case *b < *a:
+		return b
+	default:
+		return a
+	}
+}
+
+func newID(prefix string) string {
+	return fmt.Sprintf("%s-%016x", prefix, rand.Uint64())
+}
+
+func (s *server) modelOr(m string) string {
+	if m == "" {
+		return s.opts.Model
+	}
+	return m
+}
+
+func (s *server) chat(w http.ResponseWriter, r *http.Request) {
+	var req chatRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	if len(req.Messages) == 0 {
+		writeError(w, http.StatusBadRequest, "'messages' must be a non-empty array", "invalid_request_error", "missing_messages")
+		return
+	}
+	promptTokens, last := 0, ""
+	for _, m := range req.Messages {
+		promptTokens += len(strings.Fields(m.Content.text))
+		if m.Role == "user" {
+			last = m.Content.text
+		}
+	}
+	words, finish := reply(last, minLimit(req.MaxTokens, req.MaxCompletionTokens))
+	id, created, model := newID("chatcmpl"), time.Now().Unix(), s.modelOr(req.Model)
+	u := newUsage(promptTokens, len(words))
+	if !req.Stream {
+		writeJSON(w, http.StatusOK, map[string]any{
+			"id":      id,
+			"object":  "chat.completion",
+			"created": created,
+			"model":   model,
+			"choices": []any{map[string]any{
+				"index":         0,
+				"message":       map[string]any{"role": "assistant", "content": strings.Join(words, " ")},
+				"logprobs":      nil,
+				"finish_reason": finish,
+			}},
+			"usage": u,
+		})
+		return
+	}
+	includeUsage := req.StreamOptions != nil && req.StreamOptions.IncludeUsage
+	chunk := func(delta map[string]any, finish any) map[string]any {
+		c := map[string]any{
+			"id":      id,
+			"object":  "chat.completion.chunk",
+			"created": created,
+			"model":   model,
+			"choices": []any{map[string]any{"index": 0, "delta": delta, "logprobs": nil, "finish_reason": finish}},
+		}
+		if includeUsage {
+			// OpenAI sends "usage": null on every chunk but the last when include_usage is set.
+			c["usage"] = nil
+		}
+		return c
+	}
+	events := make([]any, 0, len(words)+4)
+	events = append(events, chunk(map[string]any{"role": "assistant", "content": ""}, nil))
+	for i, word := range words {
+		if i < len(words)-1 {
+			word += " "
+		}
+		events = append(events, chunk(map[string]any{"content": word}, nil))
+	}
+	events = append(events, chunk(map[string]any{}, finish))
+	if includeUsage {
+		events = append(events, map[string]any{
+			"id": id, "object": "chat.completion.chunk", "created": created, "model": model,
+			"choices": []any{}, "usage": u,
+		})
+	}
+	s.stream(w, r, events)
+}
+
+// stream writes events as Server-Sent Events, flushing and pausing after each, then the [DONE] sentinel.
+// It stops quietly when the client goes away or a write fails: there is nobody left to tell.
+func (s *server) stream(w http.ResponseWriter, r *http.Request, events []any) {
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("Connection", "keep-alive")
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	for _, ev := range events {
+		b, err := json.Marshal(ev)
+		if err != nil {
+			return
+		}
+		if _, err := fmt.Fprintf(w, "data: %s\n\n", b); err != nil {
+			return
+		}
+		if err := rc.Flush(); err != nil {
+			return
+		}
+		if !sleep(r.Context(), s.opts.TokenDelay) {
+			return
+		}
+	}
+	if _, err := io.WriteString(w, "data: [DONE]\n\n"); err != nil {
+		return
+	}
+	_ = rc.Flush() // last write; a failure here has no one to be reported to
+}
+
+// prompts accepts the legacy completion prompt forms: a string or an array of strings. Token-id arrays
+// are echoed as their JSON text.
+type prompts []string
+
+func (p *prompts) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return fmt.Errorf("decoding prompt: %w", err)
+		}
+		*p = prompts{s}
+		return nil
+	}
+	var list []json.RawMessage
+	if err := json.Unmarshal(b, &list); err != nil {
+		return fmt.Errorf("prompt must be a string or an array: %w", err)
+	}
+	out := make(prompts, 0, len(list))
+	for _, item := range list {
+		var s string
+		if json.Unmarshal(item, &s) != nil {
+			s = string(item)
+		}
+		out = append(out, s)
+	}
+	*p = out
+	return nil
+}
+
+type completionRequest struct {
+	Model         string         `json:"model"`
+	Prompt        *prompts       `json:"prompt"`
+	Stream        bool           `json:"stream"`
+	StreamOptions *streamOptions `json:"stream_options"`
+	MaxTokens     *int           `json:"max_tokens"`
+}
+
+func (s *server) completions(w http.ResponseWriter, r *http.Request) {
+	var req completionRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	if req.Prompt == nil || len(*req.Prompt) == 0 {
+		writeError(w, http.StatusBadRequest, "'prompt' is required", "invalid_request_error", "missing_prompt")
+		return
+	}
+	id, created, model := newID("cmpl"), time.Now().Unix(), s.modelOr(req.Model)
+	type answer struct {
+		words  []string
+		finish string
+	}
+	answers := make([]answer, 0, len(*req.Prompt))
+	promptTokens, completionTokens := 0, 0
+	for _, p := range *req.Prompt {
+		promptTokens += len(strings.Fields(p))
+		words, finish := reply(p, req.MaxTokens)
+		completionTokens += len(words)
+		answers = append(answers, answer{words, finish})
+	}
+	u := newUsage(promptTokens, completionTokens)
+	if !req.Stream {
+		choices := make([]any, 0, len(answers))
+		for i, a := range answers {
+			choices = append(choices, map[string]any{
+				"text": strings.Join(a.words, " "), "index": i, "logprobs": nil, "finish_reason": a.finish,
+			})
+		}
+		writeJSON(w, http.StatusOK, map[string]any{
+			"id": id, "object": "text_completion", "created": created, "model": model,
+			"choices": choices, "usage": u,
+		})
+		return
+	}
+	chunk := func(i int, text string, finish any) map[string]any {
+		return map[string]any{
+			"id": id, "object": "text_completion", "created": created, "model": model,
+			"choices": []any{map[string]any{"text": text, "index": i, "logprobs": nil, "finish_reason": finish}},
+		}
+	}
+	var events []any
+	for i, a := range answers {
+		for j, word := range a.words {
+			if j < len(a.words)-1 {
+				word += " "
+			}
+			events = append(events, chunk(i, word, nil))
+		}
+		events = append(events, chunk(i, "", a.finish))
+	}
+	if req.StreamOptions != nil && req.StreamOptions.IncludeUsage {
+		events = append(events, map[string]any{
+			"id": id, "object": "text_completion", "created": created, "model": model,
+			"choices": []any{}, "usage": u,
+		})
+	}
+	s.stream(w, r, events)
+}
+
+// embeddingInput accepts a string, an array of strings, or token arrays (hashed by their JSON text).
+type embeddingInput []string
+
+func (e *embeddingInput) UnmarshalJSON(b []byte) error {
+	var p prompts
+	if err := p.UnmarshalJSON(b); err != nil {
+		return fmt.Errorf("input must be a string or an array: %w", err)
+	}
+	*e = embeddingInput(p)
+	return nil
+}
+
+type embeddingRequest struct {
+	Model          string          `json:"model"`
+	Input          *embeddingInput `json:"input"`
+	EncodingFormat string          `json:"encoding_format"`
+}
+
+// EmbeddingDims is the length of every fake embedding.
+const EmbeddingDims = 8
+
+// Embed returns the deterministic unit vector fakellm answers for text, so that tests (of a RAG module, a
+// cache keyed by embeddings, …) can compute the expected value without a server.
+func Embed(text string) []float32 {
+	sum := sha256.Sum256([]byte(text))
+	v := make([]float32, EmbeddingDims)
+	var norm float64
+	for i := range v {
+		u := binary.BigEndian.Uint32(sum[i*4:])
+		x := float64(u)/float64(math.MaxUint32)*2 - 1
+		v[i] = float32(x)
+		norm += x * x
+	}
+	norm = math.Sqrt(norm)
+	if norm == 0 {
+		return v
+	}
+	for i := range v {
+		v[i] = float32(float64(v[i]) / norm)
+	}
+	return v
+}
+
+func (s *server) embeddings(w http.ResponseWriter, r *http.Request) {
+	var req embeddingRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	if req.Input == nil || len(*req.Input) == 0 {
+		writeError(w, http.StatusBadRequest, "'input' is required", "invalid_request_error", "missing_input")
+		return
+	}
+	if req.EncodingFormat != "" && req.EncodingFormat != "float" && req.EncodingFormat != "base64" {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid encoding_format %q", req.EncodingFormat), "invalid_request_error", "invalid_encoding_format")
+		return
+	}
+	data := make([]any, 0, len(*req.Input))
+	tokens := 0
+	for i, in := range *req.Input {
+		tokens += len(strings.Fields(in))
+		vec := Embed(in)
+		var emb any = vec
+		if req.EncodingFormat == "base64" {
+			// The official OpenAI clients ask for base64 by default: little-endian float32s.
+			buf := make([]byte, 4*len(vec))
+			for j, f := range vec {
+				binary.LittleEndian.PutUint32(buf[j*4:], math.Float32bits(f))
+			}
+			emb = base64.StdEncoding.EncodeToString(buf)
+		}
+		data = append(data, map[string]any{"object": "embedding", "index": i, "embedding": emb})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"object": "list",
+		"data":   data,
+		"model":  s.modelOr(req.Model),
+		"usage":  map[string]int{"prompt_tokens": tokens, "total_tokens": tokens},
+	})
+}
+
+// modelCreated is the fixed creation time of the fake model, so /v1/models is byte-for-byte stable.
+const modelCreated = 1700000000
+
+func (s *server) modelObject(id string) map[string]any {
+	return map[string]any{"id": id, "object": "model", "created": modelCreated, "owned_by": "fakellm"}
+}
+
+func (s *server) models(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"object": "list", "data": []any{s.modelObject(s.opts.Model)}})
+}
+
+// model answers any id: the fake serves whatever model a gateway rewrites a request to.
+func (s *server) model(w http.ResponseWriter, id string) {
+	writeJSON(w, http.StatusOK, s.modelObject(id))
+}
+
+// EchoResponse is the body /echo answers: what the request looked like when it reached the fake.
+type EchoResponse struct {
+	Method   string              `json:"method"`
+	Path     string              `json:"path"`
+	RawQuery string              `json:"raw_query"`
+	Host     string              `json:"host"`
+	Headers  map[string][]string `json:"headers"`
+	Body     string              `json:"body"`
+}
+
+func (s *server) echo(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		writeError(w, http.StatusRequestEntityTooLarge, "reading request body: "+err.Error(), "invalid_request_error", "bad_body")
+		return
+	}
+	headers := make(map[string][]string, len(r.Header))
+	for k, v := range r.Header {
+		headers[k] = v
+	}
+	writeJSON(w, http.StatusOK, EchoResponse{
+		Method:   r.Method,
+		Path:     r.URL.Path,
+		RawQuery: r.URL.RawQuery,
+		Host:     r.Host,
+		Headers:  headers,
+		Body:     string(body),
+	})
+}
