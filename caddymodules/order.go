@@ -4,17 +4,19 @@ package caddymodules
 
 import "github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 
-// Directive order, in pipeline order, registered once here. Every stage goes before basic_auth so that a
-// site may still wrap FD2 routes in Caddy's own auth or rewrite directives that come earlier. Each
-// RegisterDirectiveOrder call anchors on the previous stage, so the relative order is exact:
+// Directive order, in pipeline order, registered once here. Caddy only lets a plugin anchor on standard
+// directives, so every stage goes Before "basic_auth" and they are registered in pipeline sequence: each new
+// registration lands right before basic_auth, i.e. after the previous stage. The result is
 //
-//	dsp_manifest → (dsp_auth → dsp_ratelimit, when their issues land) → dsp_dispatch
+//	dsp_manifest → (dsp_auth → dsp_ratelimit, when their issues land, registered between) → dsp_dispatch
 //
-// dsp_error and dsp_health are terminal handlers used in their own routes (handle_errors, /health) and are
-// ordered next to respond.
+// all before basic_auth, so an operator can still put Caddy's own auth in front by ordering it explicitly.
+// dsp_health, dsp_error and dsp_fakellm are terminal handlers used in routes of their own (/health,
+// handle_errors, a fake upstream) and sit next to respond.
 func init() {
 	httpcaddyfile.RegisterDirectiveOrder("dsp_manifest", httpcaddyfile.Before, "basic_auth")
-	httpcaddyfile.RegisterDirectiveOrder("dsp_dispatch", httpcaddyfile.After, "dsp_manifest")
+	httpcaddyfile.RegisterDirectiveOrder("dsp_dispatch", httpcaddyfile.Before, "basic_auth")
 	httpcaddyfile.RegisterDirectiveOrder("dsp_health", httpcaddyfile.Before, "respond")
 	httpcaddyfile.RegisterDirectiveOrder("dsp_error", httpcaddyfile.Before, "respond")
+	httpcaddyfile.RegisterDirectiveOrder("dsp_fakellm", httpcaddyfile.Before, "respond")
 }

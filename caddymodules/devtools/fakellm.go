@@ -23,7 +23,6 @@ func init() {
 		m := new(FakeLLM)
 		return m, m.UnmarshalCaddyfile(h.Dispenser)
 	})
-	httpcaddyfile.RegisterDirectiveOrder("dsp_fakellm", httpcaddyfile.Before, "respond")
 }
 
 // FakeLLM is the `dsp_fakellm` handler: a deterministic OpenAI-compatible provider (chat completions with

@@ -19,7 +19,8 @@ import (
 
 // demoManifest is a project whose routes reach addr over plain HTTP.
 func demoManifest(id, addr string) string {
-	return strings.ReplaceAll(strings.ReplaceAll(`{
+	host, port, _ := strings.Cut(addr, ":")
+	return strings.NewReplacer("ADDRHOST", host, "ADDRPORT", port, "ADDR", addr, "ID", id).Replace(`{
   "project_id": "ID",
   "project_name": "integration project ID",
   "environment": "development",
@@ -69,14 +70,10 @@ func demoManifest(id, addr string) string {
     {"module_type": "inference_endpoint", "name": "assistant", "config": {"model_name": "x"}}
   ],
   "environments": {"development": {"secrets": {"key": "sk-integration"}, "urls": {"llm": "ADDR"}}}
-}`, "ID", id), "ADDR", addr)
+}`)
 }
 
-func demoDoc(id, addr string) string {
-	host, port, _ := strings.Cut(addr, ":")
-	doc := demoManifest(id, addr)
-	return strings.ReplaceAll(strings.ReplaceAll(doc, "ADDRHOST", host), "ADDRPORT", port)
-}
+func demoDoc(id, addr string) string { return demoManifest(id, addr) }
 
 func startFakeLLM(t testing.TB, opts fakellm.Options) *httptest.Server {
 	t.Helper()
@@ -369,7 +366,7 @@ func TestProxyPipeline(t *testing.T) {
 	})
 	t.Run("subdomain and X-Project-Id forms", func(t *testing.T) {
 		expectStatus(t, do(t, "GET", f.url("/"), "", "X-Project-Id", "acme"), 404) // "/acme" has no route
-		r := do(t, "POST", f.url("/embedder/embeddings"), `{"input":"x"}`, "X-Project-Module", "acme/embedder")
+		r := do(t, "POST", f.url("/embeddings"), `{"input":"x"}`, "X-Project-Module", "acme/embedder")
 		expectStatus(t, r, 200)
 	})
 	t.Run("metrics", func(t *testing.T) {
