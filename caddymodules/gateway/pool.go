@@ -55,6 +55,7 @@ type Pooled struct {
 	refs    atomic.Int64
 	used    atomic.Int64
 	cancel  func()
+	ctx     caddy.Context
 	targets map[*route.Route]*reverseproxy.Handler
 	logger  *zap.Logger
 }
@@ -211,6 +212,9 @@ func (pp *Pooled) tryRef() bool {
 	}
 }
 
+// Closed reports whether the project's context was cancelled (its proxies cleaned up).
+func (pp *Pooled) Closed() bool { return pp.ctx.Err() != nil }
+
 // Release returns a reference taken by Acquire.
 func (pp *Pooled) Release() { pp.release() }
 
@@ -226,7 +230,7 @@ func (pp *Pooled) Target(rt *route.Route) *reverseproxy.Handler { return pp.targ
 
 func (p *Pool) provision(key string, proj *Project) (*Pooled, error) {
 	ctx, cancel := caddy.NewContext(p.base)
-	pp := &Pooled{Project: proj, key: key, cancel: cancel, logger: p.logger,
+	pp := &Pooled{Project: proj, key: key, cancel: cancel, ctx: ctx, logger: p.logger,
 		targets: make(map[*route.Route]*reverseproxy.Handler)}
 	pp.refs.Store(1)
 	for _, rt := range proj.Table.Routes() {

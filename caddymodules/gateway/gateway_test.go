@@ -1,0 +1,218 @@
+// Copyright 2026 The FD2 Authors. SPDX-License-Identifier: Apache-2.0
+
+package gateway
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/dsp-ai/fd2/dsp/manifest"
+	"github.com/dsp-ai/fd2/dsp/source"
+)
+
+const fixtures = "../../../shared/fixtures/dsp-platform/control-tower/manifests"
+
+func newResolver(tb testing.TB) *source.Resolver {
+	tb.Helper()
+	r, err := source.New(source.Config{
+		Source:  &source.FileSource{Dir: fixtures, Env: manifest.EnvOptions{Getenv: func(string) (string, bool) { return "", false }}},
+		Compile: func(id string, raw []byte) (any, error) { return compileProject(id, raw) },
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return r
+}
+
+// BenchmarkResolveMatch is the hot path of dsp_manifest on a warm cache: resolve the project's manifest
+// from memory and match a route. Target: ≤ 2 µs and ≤ 3 allocs per request.
+func BenchmarkResolveMatch(b *testing.B) {
+	res := newResolver(b)
+	ctx := context.Background()
+	req := httptest.NewRequest("POST", "http://gw/sas2py/v1/chat/completions", nil)
+	if _, err := res.Get(ctx, "sas2py"); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		e, err := res.Get(ctx, "sas2py")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if e.Value.(*Project).Table.Match(req, req.URL.Path) == nil {
+			b.Fatal("no match")
+		}
+	}
+}
+
+func TestResolveMatchAllocs(t *testing.T) {
+	res := newResolver(t)
+	ctx := context.Background()
+	paths := map[string]string{
+		"explicit exact":  "/sas2py/v1/chat/completions",
+		"module route":    "/sas2py/convert/v1/chat/completions",
+		"token broker":    "/sas2py/auth/token",
+		"jwe_test route":  "/jwe_test/v1/chat/completions",
+		"no route (miss)": "/sas2py/nothing",
+	}
+	for name, path := range paths {
+		t.Run(name, func(t *testing.T) {
+			req := httptest.NewRequest("POST", "http://gw"+path, nil)
+			project := path[1:]
+			project = project[:len(project)-len(project[indexSlash(project):])]
+			if _, err := res.Get(ctx, project); err != nil {
+				t.Fatal(err)
+			}
+			allocs := testing.AllocsPerRun(200, func() {
+				e, _ := res.Get(ctx, project)
+				_ = e.Value.(*Project).Table.Match(req, req.URL.Path)
+			})
+			if allocs > 3 {
+				t.Fatalf("resolve+match allocates %.1f per request, want ≤ 3", allocs)
+			}
+		})
+	}
+}
+
+func indexSlash(s string) int {
+	for i := range s {
+		if s[i] == '/' {
+			return i
+		}
+	}
+	return len(s)
+}
+
+func TestCompileFixtures(t *testing.T) {
+	for _, id := range []string{"sas2py", "jwe_test", "langgraph-summarizer"} {
+		t.Run(id, func(t *testing.T) {
+			raw, err := os.ReadFile(filepath.Join(fixtures, id+".json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := manifest.ResolveEnv(raw, manifest.EnvOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := compileProject(id, out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for rt, info := range p.Routes {
+				if info.Err != nil {
+					t.Errorf("route %s: %v", rt.ID, info.Err)
+				}
+			}
+			if len(p.Routes) == 0 {
+				t.Fatal("no routes")
+			}
+		})
+	}
+	if _, err := compileProject("x", []byte(`{"project_id":"x","modules":[{"module_type":"nope","name":"a","config":{}}]}`)); err == nil {
+		t.Fatal("invalid manifest compiled")
+	}
+}
+
+func TestProjectOf(t *testing.T) {
+	off := false
+	cases := []struct {
+		name                  string
+		h                     ManifestHandler
+		path, host            string
+		headers               map[string]string
+		wantProject, wantPath string
+	}{
+		{"path form", ManifestHandler{headers: true}, "/sas2py/convert", "gw", nil, "sas2py", "/sas2py/convert"},
+		{"module header", ManifestHandler{headers: true}, "/v1/chat/completions", "gw",
+			map[string]string{"X-Project-Module": "sas2py/openai-compatible"}, "sas2py", "/sas2py/openai-compatible/v1/chat/completions"},
+		{"module header root", ManifestHandler{headers: true}, "/", "gw", map[string]string{"X-Project-Module": "p/m"}, "p", "/p/m"},
+		{"malformed module header", ManifestHandler{headers: true}, "/x", "gw", map[string]string{"X-Project-Module": "p/m/extra"}, "", "/x"},
+		{"project id header only at root", ManifestHandler{headers: true}, "/", "gw", map[string]string{"X-Project-Id": "p"}, "p", "/p"},
+		{"project id header ignored off root", ManifestHandler{headers: true}, "/q/x", "gw", map[string]string{"X-Project-Id": "p"}, "q", "/q/x"},
+		{"headers disabled", ManifestHandler{headers: false, ProjectHeaders: &off}, "/q/x", "gw", map[string]string{"X-Project-Module": "p/m"}, "q", "/q/x"},
+		{"subdomain", ManifestHandler{headers: true, HostSuffix: ".api.example.com"}, "/convert", "sas2py.api.example.com:8443", nil, "sas2py", "/sas2py/convert"},
+		{"subdomain not matching", ManifestHandler{headers: true, HostSuffix: ".api.example.com"}, "/p/x", "other.example.com", nil, "p", "/p/x"},
+		{"nested subdomain refused", ManifestHandler{headers: true, HostSuffix: ".api.example.com"}, "/p/x", "a.b.api.example.com", nil, "p", "/p/x"},
+		{"root", ManifestHandler{headers: true}, "/", "gw", nil, "", "/"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest("GET", "http://"+tc.host+tc.path, nil)
+			for k, v := range tc.headers {
+				r.Header.Set(k, v)
+			}
+			p, path := tc.h.projectOf(r)
+			if p != tc.wantProject || path != tc.wantPath {
+				t.Fatalf("projectOf = %q %q, want %q %q", p, path, tc.wantProject, tc.wantPath)
+			}
+		})
+	}
+}
+
+// TestPoolRefcountAndLRU checks the pool's contract without upstreams: eviction drops the pool's reference
+// only; a project still held by a request stays open until released.
+func TestPoolRefcountAndLRU(t *testing.T) {
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	t.Cleanup(cancel)
+	pool := NewPool(ctx, 2, zap.NewNop())
+	proj := func(i int) *Project {
+		raw := []byte(`{"project_id":"p` + strconv.Itoa(i) + `","modules":[]}`)
+		p, err := compileProject("p"+strconv.Itoa(i), raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	p1, p2, p3 := proj(1), proj(2), proj(3)
+	held, err := pool.Acquire(p1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []*Project{p2, p3} {
+		pp, err := pool.Acquire(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pp.Release()
+	}
+	if pool.Len() != 2 {
+		t.Fatalf("pool holds %d projects, want 2", pool.Len())
+	}
+	if held.Closed() {
+		t.Fatal("evicted project was closed while a request still held it")
+	}
+	held.Release()
+	if !held.Closed() {
+		t.Fatal("evicted project was not closed after its last request")
+	}
+	again, err := pool.Acquire(p1)
+	if err != nil || again == held || again.Closed() {
+		t.Fatalf("re-acquire after eviction: %v %v", err, again == held)
+	}
+	again.Release()
+	// A new version of a project replaces the old one at once.
+	p3v2 := proj(3)
+	p3v2.Hash = "v2"
+	pp, _ := pool.Acquire(p3v2)
+	pp.Release()
+	for k := range *pool.m.Load() {
+		if k == p3.ID+"@"+p3.Hash {
+			t.Fatal("old version of p3 still pooled")
+		}
+	}
+	pool.Close()
+	if _, err := pool.Acquire(p1); err == nil {
+		t.Fatal("closed pool handed out a project")
+	}
+}
+
+var _ = http.MethodGet
