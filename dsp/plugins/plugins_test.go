@@ -99,7 +99,7 @@ func TestPromptTemplate(t *testing.T) {
 	}
 	var got struct {
 		Messages []struct{ Content string } `json:"messages"`
-		Max      json.Number                 `json:"max_tokens"`
+		Max      json.Number                `json:"max_tokens"`
 	}
 	if err := json.Unmarshal(out, &got); err != nil {
 		t.Fatalf("rendered JSON invalid: %v: %s", err, out)
