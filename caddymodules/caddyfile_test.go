@@ -3,6 +3,7 @@
 package caddymodules
 
 import (
+	"bytes"
 	"encoding/json"
 	"flag"
 	"os"
@@ -52,13 +53,14 @@ func TestCaddyfileAdapt(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				var v any
-				_ = json.Unmarshal(out, &v)
-				pretty, _ := json.MarshalIndent(v, "", "\t")
-				write(t, file, input, string(pretty)+"\n")
+				var pretty bytes.Buffer
+				if err := json.Indent(&pretty, out, "", "\t"); err != nil {
+					t.Fatal(err)
+				}
+				write(t, file, input, pretty.String()+"\n")
 				return
 			}
-			caddytest.AssertAdapt(t, input, "caddyfile", expected)
+			caddytest.AssertAdapt(t, input, "caddyfile", strings.TrimSpace(expected))
 		})
 	}
 }

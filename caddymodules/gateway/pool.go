@@ -228,7 +228,16 @@ func (pp *Pooled) release() {
 // Target returns the provisioned proxy of an upstream route, or nil.
 func (pp *Pooled) Target(rt *route.Route) *reverseproxy.Handler { return pp.targets[rt] }
 
+// provisionMu serialises proxy provisioning across pools. Caddy provisions modules from one goroutine at a
+// time (config loads are serialised), and reverse_proxy's Provision writes package-level state
+// (its upstream-health metrics and their logger) without a lock; FD2 provisions lazily from request
+// goroutines, so it must serialise them itself. Provisioning is rare (once per project version) and off
+// the warm path.
+var provisionMu sync.Mutex
+
 func (p *Pool) provision(key string, proj *Project) (*Pooled, error) {
+	provisionMu.Lock()
+	defer provisionMu.Unlock()
 	ctx, cancel := caddy.NewContext(p.base)
 	pp := &Pooled{Project: proj, key: key, cancel: cancel, ctx: ctx, logger: p.logger,
 		targets: make(map[*route.Route]*reverseproxy.Handler)}

@@ -52,9 +52,21 @@ func hammer(workers int, stop <-chan struct{}, next func(i int) error) (ok int64
 	return n.Load(), failures
 }
 
+// streamOnce posts a streaming chat completion and reads it to the end.
+//
+// The request carries an Idempotency-Key, which lets Go's client resend it when the server closed an idle
+// keep-alive connection at the moment it was reused (a race every HTTP/1.1 server has during a graceful
+// reload, and which real SDKs retry too). A request the server had accepted, or a stream cut midway, still
+// fails the test.
 func streamOnce(url string) error {
-	res, err := client.Post(url, "application/json",
+	req, err := http.NewRequest("POST", url,
 		strings.NewReader(`{"stream":true,"messages":[{"role":"user","content":"one two three four"}]}`))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Idempotency-Key", "stream-once")
+	res, err := client.Do(req)
 	if err != nil {
 		return err
 	}
