@@ -288,7 +288,14 @@ func (a *App) RedisClient() *redis.Client { return a.shared.redis }
 // observer feeds resolver events into the metrics.
 type observer struct{}
 
+// memoryHit is the counter of the warm path, bound once: it is bumped on nearly every request.
+var memoryHit = metrics.ManifestCache.WithLabelValues("memory", "hit")
+
 func (observer) CacheResult(tier, result string) {
+	if tier == "memory" && result == "hit" {
+		memoryHit.Inc()
+		return
+	}
 	metrics.ManifestCache.WithLabelValues(tier, result).Inc()
 }
 

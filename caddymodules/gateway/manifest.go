@@ -164,7 +164,7 @@ func (h *ManifestHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next
 			zap.String("manifest_hash", entry.Hash), zap.Bool("stale", entry.Stale), zap.String("request_id", st.RequestID()))
 	}
 
-	active := metrics.ActiveRequests.WithLabelValues(project)
+	active := st.Info.active
 	active.Inc()
 	rec := &statusRecorder{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}
 	err = next.ServeHTTP(rec, r)
@@ -200,16 +200,19 @@ func (h *ManifestHandler) finish(st *Request, err error) error {
 
 func (h *ManifestHandler) observe(st *Request, status int) {
 	d := time.Since(st.Start)
-	module, rid := "", ""
-	if st.Route != nil {
-		module, rid = st.Route.Module, st.Route.ID
-	}
-	metrics.RequestsTotal.WithLabelValues(st.Project, module, rid, strconv.Itoa(status)).Inc()
-	metrics.RequestDuration.WithLabelValues(st.Project, module).Observe(d.Seconds())
 	overhead := d - st.Upstream
 	if overhead < 0 {
 		overhead = 0
 	}
+	if ri := st.Info; ri != nil {
+		ri.requests(st.Project, status).Inc()
+		ri.duration.Observe(d.Seconds())
+		ri.overhead.Observe(overhead.Seconds())
+		return
+	}
+	// Requests refused before a route matched (unknown project, no route, bad manifest).
+	metrics.RequestsTotal.WithLabelValues(st.Project, "", "", strconv.Itoa(status)).Inc()
+	metrics.RequestDuration.WithLabelValues(st.Project, "").Observe(d.Seconds())
 	metrics.Overhead.WithLabelValues(st.Project).Observe(overhead.Seconds())
 }
 

@@ -4,8 +4,13 @@ package gateway
 
 import (
 	"fmt"
+	"strconv"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dsp-ai/fd2/dsp/manifest"
+	"github.com/dsp-ai/fd2/dsp/metrics"
 	"github.com/dsp-ai/fd2/dsp/plugins"
 	"github.com/dsp-ai/fd2/dsp/route"
 )
@@ -30,6 +35,28 @@ type RouteInfo struct {
 	Transforms *plugins.Transforms
 	// Err is set when the route's plugin config is unusable: that route answers 503, the others serve.
 	Err error
+
+	// Metric handles bound once per manifest version, so a request does no label hashing for them.
+	duration prometheus.Observer
+	overhead prometheus.Observer
+	active   prometheus.Gauge
+	codes    sync.Map // int status → prometheus.Counter
+}
+
+func (ri *RouteInfo) bindMetrics(project string) {
+	ri.duration = metrics.RequestDuration.WithLabelValues(project, ri.Route.Module)
+	ri.overhead = metrics.Overhead.WithLabelValues(project)
+	ri.active = metrics.ActiveRequests.WithLabelValues(project)
+}
+
+// requests returns the requests counter of a status code for this route.
+func (ri *RouteInfo) requests(project string, code int) prometheus.Counter {
+	if c, ok := ri.codes.Load(code); ok {
+		return c.(prometheus.Counter)
+	}
+	c := metrics.RequestsTotal.WithLabelValues(project, ri.Route.Module, ri.Route.ID, strconv.Itoa(code))
+	ri.codes.Store(code, c)
+	return c
 }
 
 // compileProject decodes and compiles a resolved manifest document.
@@ -50,6 +77,7 @@ func compileProject(id string, raw []byte) (*Project, error) {
 			p.Warnings = append(p.Warnings, fmt.Sprintf("route %s: %s", rt.ID, s))
 		}
 		info := &RouteInfo{Route: rt, Transforms: t}
+		info.bindMetrics(id)
 		if err != nil {
 			info.Err = err
 			p.Warnings = append(p.Warnings, fmt.Sprintf("route %s: %v (the route answers 503)", rt.ID, err))

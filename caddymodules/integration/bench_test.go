@@ -27,7 +27,18 @@ func BenchmarkLoadRatio(b *testing.B) {
 	dir := t.TempDir()
 	writeManifest(t, dir, "bench", demoDoc("bench", hostOf(llm)))
 	plainPort := freePort(t)
-	f := startFD2(t, "manifests file "+dir, pipeline+fmt.Sprintf(`
+	// The FD2 site is the pipeline alone (no extra handle blocks), so the comparison is FD2 vs plain proxying.
+	f := startFD2(t, "manifests file "+dir, `
+:{{HTTP}} {
+	route {
+		dsp_manifest
+		dsp_dispatch
+	}
+	handle_errors {
+		dsp_error
+	}
+}
+`+fmt.Sprintf(`
 :%d {
 	reverse_proxy %s
 }
@@ -77,36 +88,49 @@ func BenchmarkLoadRatio(b *testing.B) {
 		wg.Wait()
 		return len(lat), lat, errs
 	}
-	// warm up both paths (connections, pool, manifest)
+	// warm up every path (connections, pool, manifest)
+	minimalURL := f.url("/bench/minimal")
 	run(plainURL)
 	run(fd2URL)
-	var plainN, fdN int
-	var plainLat, fdLat []time.Duration
+	run(minimalURL)
+	type series struct {
+		n   int
+		lat []time.Duration
+	}
+	var plain, full, minimal series
 	for i := 0; i < rounds; i++ {
-		n, l, e := run(plainURL)
-		if e > 0 {
-			t.Fatalf("plain reverse_proxy: %d errors", e)
+		for _, s := range []struct {
+			url string
+			acc *series
+		}{{plainURL, &plain}, {minimalURL, &minimal}, {fd2URL, &full}} {
+			n, l, e := run(s.url)
+			if e > 0 {
+				t.Fatalf("%s: %d errors", s.url, e)
+			}
+			s.acc.n += n
+			s.acc.lat = append(s.acc.lat, l...)
 		}
-		plainN += n
-		plainLat = append(plainLat, l...)
-		n, l, e = run(fd2URL)
-		if e > 0 {
-			t.Fatalf("fd2 pipeline: %d errors", e)
-		}
-		fdN += n
-		fdLat = append(fdLat, l...)
 	}
 	pct := func(l []time.Duration, p float64) time.Duration {
 		sort.Slice(l, func(i, j int) bool { return l[i] < l[j] })
 		return l[int(float64(len(l)-1)*p)]
 	}
 	secs := (time.Duration(rounds) * round).Seconds()
-	ratio := float64(fdN) / float64(plainN)
-	t.Logf("plain reverse_proxy: %.0f req/s  p50 %v  p99 %v", float64(plainN)/secs, pct(plainLat, .5), pct(plainLat, .99))
-	t.Logf("fd2 pipeline:        %.0f req/s  p50 %v  p99 %v", float64(fdN)/secs, pct(fdLat, .5), pct(fdLat, .99))
-	b.ReportMetric(ratio, "throughput_ratio")
-	b.ReportMetric(float64(pct(fdLat, .5)-pct(plainLat, .5))/1e3, "added_p50_us")
-	b.ReportMetric(float64(pct(fdLat, .99)-pct(plainLat, .99))/1e3, "added_p99_us")
-	t.Logf("throughput ratio fd2/plain = %.3f (target >= 0.95); added latency p50 %v, p99 %v",
-		ratio, pct(fdLat, .5)-pct(plainLat, .5), pct(fdLat, .99)-pct(plainLat, .99))
+	report := func(name string, s series) {
+		t.Logf("%-34s %6.0f req/s  p50 %8v  p99 %8v", name, float64(s.n)/secs, pct(s.lat, .5), pct(s.lat, .99))
+	}
+	report("plain reverse_proxy", plain)
+	report("fd2 minimal route (proxy-rewrite)", minimal)
+	report("fd2 full route (+request-id,cors,headers)", full)
+	for _, c := range []struct {
+		name string
+		s    series
+	}{{"minimal", minimal}, {"full", full}} {
+		ratio := float64(c.s.n) / float64(plain.n)
+		b.ReportMetric(ratio, c.name+"_throughput_ratio")
+		b.ReportMetric(float64(pct(c.s.lat, .5)-pct(plain.lat, .5))/1e3, c.name+"_added_p50_us")
+		b.ReportMetric(float64(pct(c.s.lat, .99)-pct(plain.lat, .99))/1e3, c.name+"_added_p99_us")
+		t.Logf("%s route: throughput ratio fd2/plain = %.3f (target >= 0.95); added latency p50 %v, p99 %v",
+			c.name, ratio, pct(c.s.lat, .5)-pct(plain.lat, .5), pct(c.s.lat, .99)-pct(plain.lat, .99))
+	}
 }
