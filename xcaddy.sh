@@ -17,7 +17,11 @@ fi
 
 out=${OUT:-./build/fd2-xcaddy}
 mkdir -p "$(dirname "$out")"
-xcaddy build "$CADDY_VERSION" --output "$out" --with github.com/dsp-ai/fd2=./
+# The module is unpublished and this machine cannot reach a VCS host, so `go get github.com/dsp-ai/fd2`
+# ("latest") cannot resolve even with GOPRIVATE. Naming the zero pseudo-version makes xcaddy's
+# `go get` resolve it through the local replacement without any network lookup.
+xcaddy build "$CADDY_VERSION" --output "$out" \
+	--with github.com/dsp-ai/fd2@v0.0.0-00010101000000-000000000000=./
 
 want=(dsp admin.api.dsp http.handlers.dsp_manifest http.handlers.dsp_dispatch http.handlers.dsp_error
 	http.handlers.dsp_health http.handlers.dsp_fakellm)

@@ -33,64 +33,11 @@ func compileResponseRewrite(raw json.RawMessage) (*ResponseRewrite, []string, er
 	if c.StatusCode != 0 && (c.StatusCode < 200 || c.StatusCode > 598) {
 		return nil, warns, fmt.Errorf("status_code %d out of range", c.StatusCode)
 	}
-	rr := &ResponseRewrite{Status: c.StatusCode}
-	if len(c.Headers) > 0 && string(c.Headers) != "null" {
-		var generic map[string]json.RawMessage
-		if err := json.Unmarshal(c.Headers, &generic); err != nil {
-			return nil, warns, fmt.Errorf("decoding headers: %w", err)
-		}
-		_, hasSet := generic["set"]
-		_, hasAdd := generic["add"]
-		_, hasRemove := generic["remove"]
-		if hasSet || hasAdd || hasRemove {
-			var s struct {
-				Set    map[string]string `json:"set"`
-				Add    []string          `json:"add"`
-				Remove []string          `json:"remove"`
-			}
-			if err := json.Unmarshal(c.Headers, &s); err != nil {
-				return nil, warns, fmt.Errorf("decoding headers set/add/remove: %w", err)
-			}
-			rr.Set = canonMap(s.Set)
-			rr.Add = map[string]string{}
-			for _, kv := range s.Add { // APISIX add is a list of "Name: value"
-				for i := 0; i < len(kv); i++ {
-					if kv[i] == ':' {
-						rr.Add[http.CanonicalHeaderKey(kv[:i])] = trimSpace(kv[i+1:])
-						break
-					}
-				}
-			}
-			for _, h := range s.Remove {
-				rr.Remove = append(rr.Remove, http.CanonicalHeaderKey(h))
-			}
-		} else {
-			var flat map[string]string
-			if err := json.Unmarshal(c.Headers, &flat); err != nil {
-				return nil, warns, fmt.Errorf("decoding headers: %w", err)
-			}
-			rr.Set = canonMap(flat)
-		}
+	set, add, del, err := decodeHeaders(c.Headers)
+	if err != nil {
+		return nil, warns, err
 	}
-	return rr, warns, nil
-}
-
-func canonMap(m map[string]string) map[string]string {
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		out[http.CanonicalHeaderKey(k)] = v
-	}
-	return out
-}
-
-func trimSpace(s string) string {
-	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
-		s = s[1:]
-	}
-	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
-		s = s[:len(s)-1]
-	}
-	return s
+	return &ResponseRewrite{Status: c.StatusCode, Set: set, Add: add, Remove: del}, warns, nil
 }
 
 // Apply edits response headers just before they are written.

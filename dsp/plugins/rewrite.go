@@ -59,49 +59,84 @@ func compileProxyRewrite(raw json.RawMessage) (*ProxyRewrite, error) {
 		// nginx/PCRE captures are $1; Go's expansion needs ${1} when a letter may follow.
 		p.RegexRepl = reDollarNum.ReplaceAllString(c.RegexURI[1], "$${$1}")
 	}
-	if len(c.Headers) > 0 && string(c.Headers) != "null" {
-		var generic map[string]json.RawMessage
-		if err := json.Unmarshal(c.Headers, &generic); err != nil {
-			return nil, fmt.Errorf("decoding headers: %w", err)
-		}
-		_, hasSet := generic["set"]
-		_, hasAdd := generic["add"]
-		_, hasRemove := generic["remove"]
-		if hasSet || hasAdd || hasRemove {
-			var s struct {
-				Set    map[string]string `json:"set"`
-				Add    map[string]string `json:"add"`
-				Remove []string          `json:"remove"`
-			}
-			if err := json.Unmarshal(c.Headers, &s); err != nil {
-				return nil, fmt.Errorf("decoding headers set/add/remove: %w", err)
-			}
-			p.SetHeaders = headerOps(s.Set)
-			p.AddHeaders = headerOps(s.Add)
-			for _, h := range s.Remove {
-				p.DelHeaders = append(p.DelHeaders, http.CanonicalHeaderKey(h))
-			}
-		} else {
-			// The older flat form: every key is set; an empty value removes the header (APISIX semantics).
-			var flat map[string]string
-			if err := json.Unmarshal(c.Headers, &flat); err != nil {
-				return nil, fmt.Errorf("decoding headers: %w", err)
-			}
-			set := map[string]string{}
-			for k, v := range flat {
-				if v == "" {
-					p.DelHeaders = append(p.DelHeaders, http.CanonicalHeaderKey(k))
-				} else {
-					set[k] = v
-				}
-			}
-			p.SetHeaders = headerOps(set)
-		}
+	set, add, del, err := decodeHeaders(c.Headers)
+	if err != nil {
+		return nil, err
 	}
+	p.SetHeaders, p.AddHeaders, p.DelHeaders = headerOps(set), headerOps(add), del
 	return p, nil
 }
 
 var reDollarNum = regexp.MustCompile(`\$(\d+)`)
+
+// decodeHeaders reads the header edits of proxy-rewrite and response-rewrite, which share two forms: the
+// structured {"set": {…}, "add": …, "remove": […]} ("add" is a map in proxy-rewrite and a list of
+// "Name: value" strings in response-rewrite; both are accepted), and the older flat map, where every key is
+// set and an empty value removes the header. Names come back canonical.
+func decodeHeaders(raw json.RawMessage) (set, add map[string]string, remove []string, err error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil, nil, nil
+	}
+	var generic map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &generic); err != nil {
+		return nil, nil, nil, fmt.Errorf("decoding headers: %w", err)
+	}
+	_, hasSet := generic["set"]
+	_, hasAdd := generic["add"]
+	_, hasRemove := generic["remove"]
+	if !hasSet && !hasAdd && !hasRemove {
+		var flat map[string]string
+		if err := json.Unmarshal(raw, &flat); err != nil {
+			return nil, nil, nil, fmt.Errorf("decoding headers: %w", err)
+		}
+		set = make(map[string]string, len(flat))
+		for k, v := range flat {
+			if v == "" {
+				remove = append(remove, http.CanonicalHeaderKey(k))
+			} else {
+				set[http.CanonicalHeaderKey(k)] = v
+			}
+		}
+		return set, nil, remove, nil
+	}
+	var s struct {
+		Set    map[string]string `json:"set"`
+		Add    json.RawMessage   `json:"add"`
+		Remove []string          `json:"remove"`
+	}
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return nil, nil, nil, fmt.Errorf("decoding headers set/add/remove: %w", err)
+	}
+	set = make(map[string]string, len(s.Set))
+	for k, v := range s.Set {
+		set[http.CanonicalHeaderKey(k)] = v
+	}
+	add = map[string]string{}
+	if len(s.Add) > 0 && string(s.Add) != "null" {
+		var list []string
+		if json.Unmarshal(s.Add, &list) == nil {
+			for _, kv := range list {
+				name, value, ok := strings.Cut(kv, ":")
+				if !ok {
+					return nil, nil, nil, fmt.Errorf("headers add: %q is not \"Name: value\"", kv)
+				}
+				add[http.CanonicalHeaderKey(strings.TrimSpace(name))] = strings.TrimSpace(value)
+			}
+		} else {
+			var m map[string]string
+			if err := json.Unmarshal(s.Add, &m); err != nil {
+				return nil, nil, nil, fmt.Errorf("decoding headers add: %w", err)
+			}
+			for k, v := range m {
+				add[http.CanonicalHeaderKey(k)] = v
+			}
+		}
+	}
+	for _, h := range s.Remove {
+		remove = append(remove, http.CanonicalHeaderKey(h))
+	}
+	return set, add, remove, nil
+}
 
 func headerOps(m map[string]string) []headerOp {
 	ops := make([]headerOp, 0, len(m))
