@@ -152,6 +152,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 	a.resolver = a.shared.resolver
 	a.srcName = a.shared.source
 	a.pool = NewPool(ctx, a.PoolSize, a.logger.Named("pool"))
+	// The registry is this config's own, so the collector goes with the config on reload.
+	if err := ctx.GetMetricsRegistry().Register(metrics.AgeCollector{Ages: a.manifestAges}); err != nil {
+		return fmt.Errorf("registering manifest age collector: %w", err)
+	}
 	return nil
 }
 
@@ -301,8 +305,17 @@ func (observer) CacheResult(tier, result string) {
 
 func (observer) Loaded(id string, d time.Duration, err error) {}
 
-func (observer) Age(id string, age time.Duration) {
-	metrics.ManifestAge.WithLabelValues(id).Set(age.Seconds())
+// Age is reported at scrape time instead (manifestAges), so that a stale copy's age keeps growing.
+func (observer) Age(string, time.Duration) {}
+
+func (a *App) manifestAges() map[string]float64 {
+	entries := a.resolver.Snapshot()
+	out := make(map[string]float64, len(entries))
+	now := time.Now()
+	for _, e := range entries {
+		out[e.ID] = now.Sub(e.FetchedAt).Seconds()
+	}
+	return out
 }
 
 // Interface guards.

@@ -384,6 +384,7 @@ func TestProxyPipeline(t *testing.T) {
 			`fd2_request_duration_seconds_bucket{module="gw",project="acme"`,
 			`fd2_module_load_seconds_bucket{kind="project"`,
 			`fd2_active_requests{project="acme"} 0`,
+			`fd2_manifest_age_seconds{project="acme"}`,
 		} {
 			if !strings.Contains(body, want) {
 				t.Errorf("metrics lack %s", want)

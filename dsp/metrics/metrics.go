@@ -50,12 +50,6 @@ var (
 		Help: "Manifest lookups by cache tier and result.",
 	}, []string{"tier", "result"})
 
-	// ManifestAge is the age of the manifest copy being served, per project (high when serving last-good).
-	ManifestAge = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "fd2_manifest_age_seconds",
-		Help: "Seconds since the served manifest copy was fetched from its source.",
-	}, []string{"project"})
-
 	// ModuleLoad is the time to build a pooled project (route table, proxies) or load a manifest.
 	ModuleLoad = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "fd2_module_load_seconds",
@@ -82,9 +76,31 @@ var (
 	})
 )
 
+// ManifestAgeDesc describes fd2_manifest_age_seconds, the age of the manifest copy being served per
+// project (it grows while a last-good copy is served). It is computed at scrape time from the resolver's
+// entries by NewAgeCollector, so it is exact whenever it is read.
+var ManifestAgeDesc = prometheus.NewDesc("fd2_manifest_age_seconds",
+	"Seconds since the served manifest copy was fetched from (or last confirmed by) its source.",
+	[]string{"project"}, nil)
+
+// AgeCollector reports fd2_manifest_age_seconds from a function listing project ages.
+type AgeCollector struct {
+	Ages func() map[string]float64
+}
+
+// Describe implements prometheus.Collector.
+func (c AgeCollector) Describe(ch chan<- *prometheus.Desc) { ch <- ManifestAgeDesc }
+
+// Collect implements prometheus.Collector.
+func (c AgeCollector) Collect(ch chan<- prometheus.Metric) {
+	for id, age := range c.Ages() {
+		ch <- prometheus.MustNewConstMetric(ManifestAgeDesc, prometheus.GaugeValue, age, id)
+	}
+}
+
 // All returns every FD2 collector.
 func All() []prometheus.Collector {
-	return []prometheus.Collector{RequestsTotal, RequestDuration, Overhead, ManifestCache, ManifestAge,
+	return []prometheus.Collector{RequestsTotal, RequestDuration, Overhead, ManifestCache,
 		ModuleLoad, ActiveRequests, PoolProjects, PoolEvictions}
 }
 
