@@ -1,0 +1,102 @@
+// Copyright 2026 The FD2 Authors. SPDX-License-Identifier: Apache-2.0
+
+package dispatch
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/dsp-ai/fd2/dsp/plugins"
+)
+
+func TestLimitedBody(t *testing.T) {
+	cases := []struct {
+		name     string
+		body     string
+		limit    int64
+		exceeded bool
+	}{
+		{"under", "abc", 5, false},
+		{"exactly the limit", "abcde", 5, false},
+		{"one over", "abcdef", 5, true},
+		{"far over", strings.Repeat("x", 10000), 100, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			l := &limitedBody{rc: io.NopCloser(strings.NewReader(tc.body)), left: tc.limit}
+			b, err := io.ReadAll(l)
+			if tc.exceeded {
+				if !errors.Is(err, errBodyTooLarge) || !l.exceeded.Load() {
+					t.Fatalf("err %v exceeded %v", err, l.exceeded.Load())
+				}
+				return
+			}
+			if err != nil || string(b) != tc.body || l.exceeded.Load() {
+				t.Fatalf("read %q err %v", b, err)
+			}
+		})
+	}
+}
+
+// TestRewriteWriterStreams checks that response-rewrite edits headers without buffering: a flush reaches
+// the client writer at once.
+func TestRewriteWriterStreams(t *testing.T) {
+	rec := httptest.NewRecorder()
+	rr := &plugins.ResponseRewrite{Set: map[string]string{"X-A": "1"}, Remove: []string{"Content-Encoding"}, Status: 201}
+	w := &rewriteWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: rec}, rr: rr}
+	w.Header().Set("Content-Encoding", "gzip")
+	if _, err := w.Write([]byte("data: 1\n\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := http.NewResponseController(w).Flush(); err != nil {
+		t.Fatalf("flush through the wrapper: %v", err)
+	}
+	if !rec.Flushed || rec.Code != 201 || rec.Header().Get("X-A") != "1" || rec.Header().Get("Content-Encoding") != "" {
+		t.Fatalf("flushed %v code %d headers %v", rec.Flushed, rec.Code, rec.Header())
+	}
+}
+
+func TestServeHTTPWithoutManifest(t *testing.T) {
+	h := &Handler{MaxBodySize: 10}
+	req := caddyhttp.PrepareRequest(httptest.NewRequest("GET", "/", nil), caddy.NewReplacer(), nil, nil)
+	err := h.ServeHTTP(httptest.NewRecorder(), req, caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil }))
+	var he caddyhttp.HandlerError
+	if !errors.As(err, &he) || he.StatusCode != http.StatusInternalServerError {
+		t.Fatalf("err %v, want 500 for a missing dsp_manifest stage", err)
+	}
+}
+
+func TestUnmarshalCaddyfile(t *testing.T) {
+	cases := []struct {
+		name, input string
+		want        int64
+		wantErr     bool
+	}{
+		{"default", "dsp_dispatch", 0, false},
+		{"size", "dsp_dispatch {\n max_body_size 2MiB\n}", 2 << 20, false},
+		{"bad size", "dsp_dispatch {\n max_body_size big\n}", 0, true},
+		{"duplicate", "dsp_dispatch {\n max_body_size 1KiB\n max_body_size 2KiB\n}", 0, true},
+		{"argument", "dsp_dispatch extra", 0, true},
+		{"unknown", "dsp_dispatch {\n upstream x\n}", 0, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var h Handler
+			err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tc.input))
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("err %v", err)
+			}
+			if err == nil && h.MaxBodySize != tc.want {
+				t.Fatalf("max_body_size %d, want %d", h.MaxBodySize, tc.want)
+			}
+		})
+	}
+}
