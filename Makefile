@@ -2,7 +2,8 @@
 GO ?= go
 export GOFLAGS ?= -buildvcs=false
 
-.PHONY: build run test bench xcaddy fmt
+.PHONY: build run test lint bench xcaddy fmt
+STATICCHECK_VERSION ?= v0.8.2
 
 build: ## build ./fd2 (Caddy + standard modules + every FD2 module)
 	$(GO) build -o fd2 ./cmd/fd2
@@ -10,9 +11,15 @@ build: ## build ./fd2 (Caddy + standard modules + every FD2 module)
 run: ## run FD2 on Caddyfile.example (file manifests, in-memory cache, bundled demo + fake provider)
 	$(GO) run ./cmd/fd2 run --config Caddyfile.example
 
-test: ## the whole suite: vet, then every test with the race detector (integration tests need redis-server)
+test: ## the whole suite: vet, staticcheck, every test with the race detector (integration tests need redis-server), then the xcaddy build check
 	$(GO) vet ./...
+	$(MAKE) lint
 	$(GO) test -race -count=1 -timeout 30m ./...
+	./xcaddy.sh
+
+lint: ## staticcheck, installed from the Go module proxy
+	$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	"$$($(GO) env GOPATH)/bin/staticcheck" ./...
 
 bench: ## micro-benchmarks (resolve+match) and the load benchmark (plain reverse_proxy vs FD2)
 	$(GO) test -run '^$$' -bench . -benchmem ./dsp/... ./caddymodules/gateway/
