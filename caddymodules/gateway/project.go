@@ -27,6 +27,24 @@ type Project struct {
 	Routes map[*route.Route]*RouteInfo
 	// Warnings are manifest problems that did not stop the project from loading.
 	Warnings []string
+
+	ext sync.Map // stage name → *extEntry
+}
+
+type extEntry struct {
+	once sync.Once
+	v    any
+	err  error
+}
+
+// Ext returns the value a pipeline stage derived from this project version (an auth stage's consumer index,
+// say), building it with build on first use. It lives exactly as long as the compiled project, so a new
+// manifest version gets a fresh one and nothing leaks across versions. build runs once per project and key.
+func (p *Project) Ext(key string, build func(*Project) (any, error)) (any, error) {
+	e, _ := p.ext.LoadOrStore(key, new(extEntry))
+	ee := e.(*extEntry)
+	ee.once.Do(func() { ee.v, ee.err = build(p) })
+	return ee.v, ee.err
 }
 
 // RouteInfo is one route's compiled plugin set.

@@ -373,6 +373,7 @@ func TestProxyPipeline(t *testing.T) {
 		expectStatus(t, r, 200)
 	})
 	t.Run("metrics", func(t *testing.T) {
+		expectStatus(t, do(t, "GET", f.url("/no-such-project/x"), ""), 404)
 		r := do(t, "GET", f.url("/metrics"), "")
 		expectStatus(t, r, 200)
 		body := string(r.body)
