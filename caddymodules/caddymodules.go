@@ -6,6 +6,7 @@
 package caddymodules
 
 import (
+	_ "github.com/dsp-ai/fd2/caddymodules/auth"
 	_ "github.com/dsp-ai/fd2/caddymodules/devtools"
 	_ "github.com/dsp-ai/fd2/caddymodules/dispatch"
 	_ "github.com/dsp-ai/fd2/caddymodules/gateway"

@@ -7,6 +7,7 @@ package dispatch
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -25,6 +26,7 @@ import (
 
 	"github.com/dsp-ai/fd2/caddymodules/gateway"
 	"github.com/dsp-ai/fd2/dsp/apierr"
+	"github.com/dsp-ai/fd2/dsp/broker"
 	"github.com/dsp-ai/fd2/dsp/plugins"
 	"github.com/dsp-ai/fd2/dsp/route"
 )
@@ -49,7 +51,8 @@ func init() {
 //     connect/send/read timeouts, retries; SSE and other unbounded responses are flushed as they arrive).
 //
 // Module routes strip their /{project}/{module} prefix (and prepend the service URL's path) before
-// forwarding. Inference and token-broker routes answer 501 until those modules are built into FD2.
+// forwarding. Token-broker routes forward logins to the module's JWT service. Inference routes answer 501
+// until the inference module is built into FD2.
 //
 // Request bodies are capped at MaxBodySize (413).
 type Handler struct {
@@ -59,6 +62,7 @@ type Handler struct {
 
 	app    *gateway.App
 	logger *zap.Logger
+	broker *broker.Broker
 }
 
 // CaddyModule returns the Caddy module information.
@@ -77,6 +81,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.MaxBodySize == 0 {
 		h.MaxBodySize = 10 << 20
 	}
+	h.broker = &broker.Broker{}
 	return nil
 }
 
@@ -137,8 +142,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return fail(http.StatusNotImplemented, "module_unavailable",
 			"module "+rt.Module+" is an inference_endpoint; the inference module is not part of this FD2 build yet")
 	case route.KindTokenBroker:
-		return fail(http.StatusNotImplemented, "module_unavailable",
-			"module "+rt.Module+" is a jwt_config; the token broker is not part of this FD2 build yet")
+		return h.tokenBroker(w, r, st)
 	default:
 		return fail(http.StatusNotImplemented, "module_unavailable", "route kind "+rt.Kind.String()+" is not supported")
 	}
@@ -202,6 +206,48 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return fail(http.StatusRequestEntityTooLarge, "request_too_large",
 			"request body exceeds "+humanize.IBytes(uint64(h.MaxBodySize)))
 	}
+	return err
+}
+
+// tokenBroker serves POST /{project}/{jwt_module}/token: the client's {username, password} goes to the
+// module's JWT service with the module config as api_key_config (spec §3.6), and the answer comes back as is.
+func (h *Handler) tokenBroker(w http.ResponseWriter, r *http.Request, st *gateway.Request) error {
+	mod := st.Compiled.Manifest.Module(st.Route.Module)
+	if mod == nil {
+		return fail(http.StatusNotFound, "module_not_found", "JWT module "+st.Route.Module+" not found in project "+st.Project)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 64<<10))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return fail(http.StatusRequestEntityTooLarge, "request_too_large", "token request body is too large")
+		}
+		return caddyhttp.Error(http.StatusBadRequest, apierr.Wrap(http.StatusBadRequest, "invalid_request", "reading request body failed", err))
+	}
+	start := time.Now()
+	res, err := h.broker.Token(r.Context(), mod.Config, body)
+	st.Upstream += time.Since(start)
+	switch {
+	case errors.Is(err, broker.ErrBadRequest):
+		return caddyhttp.Error(http.StatusBadRequest, apierr.Wrap(http.StatusBadRequest, "invalid_request",
+			"a JSON body with string username and password is required", err))
+	case errors.Is(err, broker.ErrNoServiceURL) || errors.Is(err, broker.ErrInvalidConfig):
+		// The original dumped the module config (secrets included) into this message; FD2 does not.
+		return caddyhttp.Error(http.StatusInternalServerError, apierr.Wrap(http.StatusInternalServerError, "jwt_service_unconfigured",
+			"JWT service URL not configured in module "+st.Route.Module, err))
+	case err != nil && (errors.Is(err, context.DeadlineExceeded) || broker.IsTimeout(err)):
+		return caddyhttp.Error(http.StatusGatewayTimeout, apierr.Wrap(http.StatusGatewayTimeout, "upstream_timeout", "the JWT service timed out", err))
+	case err != nil:
+		return caddyhttp.Error(http.StatusBadGateway, apierr.Wrap(http.StatusBadGateway, "upstream_unavailable", "the JWT service is unavailable", err))
+	}
+	ct := res.ContentType
+	if ct == "" {
+		ct = "application/json"
+	}
+	w.Header().Set("Content-Type", ct)
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(res.Status)
+	_, err = w.Write(res.Body)
 	return err
 }
 

@@ -4,10 +4,12 @@ package gateway
 
 import (
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
+	"github.com/dsp-ai/fd2/dsp/auth"
 	"github.com/dsp-ai/fd2/dsp/plugins"
 	"github.com/dsp-ai/fd2/dsp/route"
 	"github.com/dsp-ai/fd2/dsp/source"
@@ -41,6 +43,8 @@ type Request struct {
 	Authenticated bool
 	// Consumer is the authenticated consumer's id (for {dsp.consumer}); never a key or token.
 	Consumer string
+	// Principal is who the auth stage authenticated the request as (nil when no stage did).
+	Principal *auth.Principal
 
 	requestID string
 }
@@ -85,6 +89,11 @@ func (st *Request) placeholder(key string) (any, bool) {
 		return "", true
 	case "dsp.consumer":
 		return st.Consumer, true
+	case "dsp.subject":
+		if st.Principal != nil {
+			return st.Principal.Subject, true
+		}
+		return "", true
 	case "dsp.request_id":
 		return st.RequestID(), true
 	case "dsp.manifest_hash":
@@ -94,6 +103,14 @@ func (st *Request) placeholder(key string) (any, bool) {
 		return "", true
 	case "dsp.manifest_stale":
 		return st.Entry != nil && st.Entry.Stale, true
+	}
+	if name, ok := strings.CutPrefix(key, "dsp.claim."); ok {
+		if st.Principal != nil {
+			if v, ok := st.Principal.Claim(name); ok {
+				return v, true
+			}
+		}
+		return "", true
 	}
 	return nil, false
 }
