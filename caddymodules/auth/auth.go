@@ -7,8 +7,8 @@
 package auth
 
 import (
-	"crypto"
 	"context"
+	"crypto"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"

@@ -172,4 +172,3 @@ func orAll(s []string) string {
 	}
 	return strings.Join(s, ",")
 }
-
