@@ -10,7 +10,6 @@ import (
 	"context"
 	"crypto"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -575,9 +574,6 @@ func decodeBase64(s string) ([]byte, error) {
 	}
 	return base64.RawURLEncoding.DecodeString(s)
 }
-
-// constantTimeEqual is kept for callers comparing secrets outside the hashed maps.
-var _ = subtle.ConstantTimeCompare
 
 // UnmarshalCaddyfile sets up the handler. Syntax:
 //
