@@ -147,7 +147,7 @@ func checkFixtureRoutes(t *testing.T, f *fd2) {
 		{"sas2py openai passthrough needs jwt-auth", "POST", "/sas2py/v1/chat/completions", 401, "authentication_required"},
 		{"method not in route", "GET", "/sas2py/convert", 404, "route_not_found"},
 		{"unknown path of a known project", "POST", "/sas2py/nothing-here", 404, "route_not_found"},
-		{"jwt_config module is the token broker", "POST", "/sas2py/auth/token", 501, "module_unavailable"},
+		{"jwt_config module is the token broker (needs username/password)", "POST", "/sas2py/auth/token", 400, "invalid_request"},
 		{"inference_endpoint module route", "POST", "/sas2py/convert/v1/chat/completions", 501, "module_unavailable"},
 		{"jwe_test route needs jwe-decrypt", "POST", "/jwe_test/v1/chat/completions", 401, "authentication_required"},
 		{"langgraph inference module", "POST", "/langgraph-summarizer/summarize-llm/v1/chat/completions", 501, "module_unavailable"},
