@@ -27,6 +27,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/dsp-ai/fd2/dsp/auth"
+	"github.com/dsp-ai/fd2/dsp/source/redistest"
 	"github.com/dsp-ai/fd2/examples/fakellm"
 	"github.com/dsp-ai/fd2/examples/jwtservice"
 )
@@ -507,4 +508,59 @@ func TestStaticAPIKeys(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	expectStatus(t, do(t, "GET", f.url("/v1/x"), "", "X-API-Key", k2), 200)
+}
+
+// TestRedisAPIKeysRevocation keeps API keys in Redis (the dsp app's shared Redis): a key created with
+// `fd2 keys --redis` works at once on a running FD2, and its revocation (another process) is refused within
+// one second.
+func TestRedisAPIKeysRevocation(t *testing.T) {
+	requireIntegration(t)
+	addr := redistest.Start(t)
+	url := "redis://" + addr + "/0"
+	fd2cmd := func(args ...string) string {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), "FD2_AS_CADDY=1", "FD2_ARGS="+strings.Join(args, " "))
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("fd2 %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	f := startFD2(t, "cache redis "+url+" {\n prefix itest:\n }", `
+:{{HTTP}} {
+	route /v1/* {
+		dsp_auth {
+			api_keys redis
+		}
+		respond "hi {dsp.consumer}" 200
+	}
+	handle_errors {
+		dsp_error
+	}
+}
+`)
+	out := fd2cmd("keys", "create", "--redis", url, "--owner", "svc")
+	var id, key string
+	for _, l := range strings.Split(out, "\n") {
+		if v, ok := strings.CutPrefix(l, "key:"); ok {
+			key = strings.TrimSpace(v)
+		}
+		if v, ok := strings.CutPrefix(l, "id:"); ok {
+			id = strings.TrimSpace(v)
+		}
+	}
+	r := do(t, "GET", f.url("/v1/x"), "", "Authorization", "Bearer "+key)
+	expectStatus(t, r, 200)
+	if string(r.body) != "hi "+id {
+		t.Fatalf("body %q", r.body)
+	}
+	fd2cmd("keys", "revoke", "--redis", url, id)
+	revoked := time.Now()
+	for do(t, "GET", f.url("/v1/x"), "", "Authorization", "Bearer "+key).status != 401 {
+		if time.Since(revoked) > time.Second {
+			t.Fatal("a revoked key still passes after one second")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("revocation took effect after %v", time.Since(revoked).Round(time.Millisecond))
 }
