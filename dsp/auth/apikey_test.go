@@ -250,8 +250,12 @@ func TestParseAPIKey(t *testing.T) {
 	}
 	garbage := strings.Repeat("x", 60)
 	if allocs := testing.AllocsPerRun(100, func() {
-		ParseAPIKey(garbage)
-		ParseAPIKey(validKeyTemplate)
+		if _, ok := ParseAPIKey(garbage); ok {
+			t.Error("garbage parsed")
+		}
+		if _, ok := ParseAPIKey(validKeyTemplate); !ok {
+			t.Error("valid key refused")
+		}
 	}); allocs != 0 {
 		t.Errorf("ParseAPIKey allocates %.1f times, want 0", allocs)
 	}
