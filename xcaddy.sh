@@ -23,7 +23,7 @@ mkdir -p "$(dirname "$out")"
 xcaddy build "$CADDY_VERSION" --output "$out" \
 	--with github.com/dsp-ai/fd2@v0.0.0-00010101000000-000000000000=./
 
-want=(dsp admin.api.dsp http.handlers.dsp_manifest http.handlers.dsp_auth http.handlers.dsp_dispatch http.handlers.dsp_error
+want=(dsp admin.api.dsp http.handlers.dsp_manifest http.handlers.dsp_auth http.handlers.dsp_ratelimit http.handlers.dsp_dispatch http.handlers.dsp_error
 	http.handlers.dsp_health http.handlers.dsp_fakellm)
 mods=$("$out" list-modules)
 for id in "${want[@]}"; do

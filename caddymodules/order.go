@@ -8,7 +8,7 @@ import "github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 // directives, so every stage goes Before "basic_auth" and they are registered in pipeline sequence: each new
 // registration lands right before basic_auth, i.e. after the previous stage. The result is
 //
-//	dsp_manifest → dsp_auth → (dsp_ratelimit, when its issue lands, registered here) → dsp_dispatch
+//	dsp_manifest → dsp_auth → dsp_ratelimit → dsp_dispatch
 //
 // all before basic_auth, so an operator can still put Caddy's own auth in front by ordering it explicitly.
 // dsp_health, dsp_error and dsp_fakellm are terminal handlers used in routes of their own (/health,
@@ -16,6 +16,7 @@ import "github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 func init() {
 	httpcaddyfile.RegisterDirectiveOrder("dsp_manifest", httpcaddyfile.Before, "basic_auth")
 	httpcaddyfile.RegisterDirectiveOrder("dsp_auth", httpcaddyfile.Before, "basic_auth")
+	httpcaddyfile.RegisterDirectiveOrder("dsp_ratelimit", httpcaddyfile.Before, "basic_auth")
 	httpcaddyfile.RegisterDirectiveOrder("dsp_dispatch", httpcaddyfile.Before, "basic_auth")
 	httpcaddyfile.RegisterDirectiveOrder("dsp_health", httpcaddyfile.Before, "respond")
 	httpcaddyfile.RegisterDirectiveOrder("dsp_error", httpcaddyfile.Before, "respond")

@@ -123,6 +123,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return fail(http.StatusUnauthorized, "authentication_required",
 			"route "+rt.ID+" requires "+strings.Join(t.Auth, ", ")+" authentication and the request was not authenticated")
 	}
+	if len(t.Limits) > 0 && !st.RateLimited {
+		return fail(http.StatusServiceUnavailable, "ratelimit_required",
+			"route "+rt.ID+" requires "+strings.Join(t.Limits, ", ")+" and no dsp_ratelimit stage applied it")
+	}
 
 	hdr := w.Header()
 	if t.RequestID != nil {

@@ -41,6 +41,9 @@ type Request struct {
 	// Authenticated is set by the auth stage when it has authenticated the request for this route. Dispatch
 	// refuses a route with authentication plugins unless it is set: routes fail closed.
 	Authenticated bool
+	// RateLimited is set by the rate-limit stage once it has applied the route's limits. Dispatch refuses a
+	// route whose manifest asks for limits unless it is set: a limit is never silently skipped.
+	RateLimited bool
 	// Consumer is the authenticated consumer's id (for {dsp.consumer}); never a key or token.
 	Consumer string
 	// Principal is who the auth stage authenticated the request as (nil when no stage did).

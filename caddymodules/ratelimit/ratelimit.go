@@ -1,0 +1,654 @@
+// Copyright 2026 The FD2 Authors. SPDX-License-Identifier: Apache-2.0
+
+// Package ratelimit is the `dsp_ratelimit` handler: request and token limits from the matched route's
+// manifest plugins (limit-req, limit-count, ai-rate-limiting), from the authenticated principal's
+// rate_limit, and from static Caddyfile policies. Decisions are made by dsp/ratelimit against a memory
+// store or, exactly across instances, Redis.
+package ratelimit
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+
+	"github.com/dsp-ai/fd2/caddymodules/gateway"
+	"github.com/dsp-ai/fd2/dsp/apierr"
+	"github.com/dsp-ai/fd2/dsp/auth"
+	"github.com/dsp-ai/fd2/dsp/ratelimit"
+)
+
+func init() {
+	caddy.RegisterModule(Handler{})
+	httpcaddyfile.RegisterHandlerDirective("dsp_ratelimit", func(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+		m := new(Handler)
+		return m, m.UnmarshalCaddyfile(h.Dispenser)
+	})
+}
+
+var decisions = prometheus.NewCounterVec(prometheus.CounterOpts{
+	Name: "fd2_ratelimit_decisions_total",
+	Help: "Rate-limit decisions by policy and result (allowed, rejected, fail_open, unavailable).",
+}, []string{"policy", "result"})
+
+var outages = prometheus.NewGauge(prometheus.GaugeOpts{
+	Name: "fd2_ratelimit_store_down",
+	Help: "1 while the Redis rate-limit store is unreachable and the fail mode decides.",
+})
+
+// Handler is the `dsp_ratelimit` handler. Every policy that applies to a request must admit it:
+//
+//   - manifest route plugins (APISIX semantics): limit-req (leaky bucket, rate/s + burst, rejected_code
+//     default 503, admitted at once within the burst), limit-count (count per time_window, aligned windows,
+//     default 503), ai-rate-limiting (tokens per time_window by limit_strategy total_tokens, prompt_tokens or
+//     completion_tokens, default 429);
+//   - the authenticated principal's rate_limit (requests per minute per consumer, the DSP JWT service's
+//     claim and FD2 API keys' setting), unless PrincipalLimits is off;
+//   - the static Requests and Tokens policies, keyed By.
+//
+// Token policies reserve prompt tokens (estimated from the request) plus max_tokens (or DefaultMaxTokens)
+// at admission, and settle with the provider's reported usage when the response ends — streams included —
+// refunding or charging the difference. A rejection answers the policy's code (429 by default) with
+// Retry-After, RateLimit-Policy / RateLimit and X-RateLimit-* headers; admitted requests carry the headers
+// of the tightest policy.
+type Handler struct {
+	// Requests is a static request limit, e.g. "600/m" (units s, m, h, d or a duration).
+	Requests string `json:"requests,omitempty"`
+	// Tokens is a static LLM token limit, e.g. "200000/m".
+	Tokens string `json:"tokens,omitempty"`
+	// By keys static policies: consumer (default; the client IP without one), key (the API key id),
+	// project, ip, or a placeholder such as {http.request.header.X-Team}.
+	By string `json:"by,omitempty"`
+	// Store is memory or redis. Default: redis when the dsp app has `cache redis`, else memory.
+	Store string `json:"store,omitempty"`
+	// FailMode decides while Redis is unreachable: open (default; decide locally at limit/Instances) or
+	// closed (503).
+	FailMode string `json:"fail_mode,omitempty"`
+	// Instances is how many FD2 instances share the limits; fail-open divides limits by it. Default 1.
+	Instances int `json:"instances,omitempty"`
+	// DefaultMaxTokens is reserved for completion when a request names no max_tokens. Default 1024.
+	DefaultMaxTokens int64 `json:"default_max_tokens,omitempty"`
+	// RejectedCode for static policies. Default 429.
+	RejectedCode int `json:"rejected_code,omitempty"`
+	// PrincipalLimits applies the principal's rate_limit. Default true.
+	PrincipalLimits *bool `json:"principal_limits,omitempty"`
+
+	store     ratelimit.Store
+	redis     *redis.Client
+	memKey    string
+	logger    *zap.Logger
+	static    []*policy
+	principal bool
+}
+
+// CaddyModule returns the Caddy module information.
+func (Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{ID: "http.handlers.dsp_ratelimit", New: func() caddy.Module { return new(Handler) }}
+}
+
+// memoryStores keeps limiter state across config reloads: every config gets the same memory store.
+var memoryStores = caddy.NewUsagePool()
+
+type memoryHolder struct{ s *ratelimit.MemoryStore }
+
+func (memoryHolder) Destruct() error { return nil }
+
+// Provision builds the store and the static policies.
+func (h *Handler) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+	for _, c := range []prometheus.Collector{decisions, outages} {
+		if err := ctx.GetMetricsRegistry().Register(c); err != nil {
+			var are prometheus.AlreadyRegisteredError
+			if !errors.As(err, &are) {
+				return fmt.Errorf("registering metrics: %w", err)
+			}
+		}
+	}
+	if h.Instances <= 0 {
+		h.Instances = 1
+	}
+	if h.DefaultMaxTokens <= 0 {
+		h.DefaultMaxTokens = 1024
+	}
+	if h.RejectedCode == 0 {
+		h.RejectedCode = http.StatusTooManyRequests
+	}
+	h.principal = h.PrincipalLimits == nil || *h.PrincipalLimits
+	h.memKey = "dsp_ratelimit.memory"
+	v, _, err := memoryStores.LoadOrNew(h.memKey, func() (caddy.Destructor, error) {
+		return memoryHolder{s: ratelimit.NewMemoryStore(nil)}, nil
+	})
+	if err != nil {
+		return err
+	}
+	mem := v.(memoryHolder).s
+	appIface, err := ctx.App("dsp")
+	if err != nil {
+		return fmt.Errorf("getting dsp app: %w", err)
+	}
+	app := appIface.(*gateway.App)
+	useRedis := h.Store == "redis" || (h.Store == "" && app.RedisClient() != nil)
+	if h.Store == "redis" && app.RedisClient() == nil {
+		return errors.New("store redis: the dsp app has no Redis (add `cache redis <url>` to the dsp options)")
+	}
+	if useRedis {
+		// A limiter must notice an outage in milliseconds, not after go-redis's default retries and 5 s dial
+		// timeout: it gets its own client to the same server, with short timeouts and no retries.
+		opts := *app.RedisClient().Options()
+		opts.MaxRetries = -1
+		opts.DialTimeout = 250 * time.Millisecond
+		opts.ReadTimeout = 250 * time.Millisecond
+		opts.WriteTimeout = 250 * time.Millisecond
+		opts.PoolTimeout = 250 * time.Millisecond
+		h.redis = redis.NewClient(&opts)
+		mode := ratelimit.FailOpen
+		if h.FailMode == "closed" {
+			mode = ratelimit.FailClosed
+		}
+		logger := h.logger
+		h.store = &ratelimit.Failover{
+			Primary:   &ratelimit.RedisStore{Client: h.redis},
+			Fallback:  mem,
+			Mode:      mode,
+			Instances: h.Instances,
+			OnOutage: func(down bool) {
+				if down {
+					outages.Set(1)
+					logger.Error("rate-limit store unreachable; deciding by fail mode", zap.String("fail_mode", h.failMode()))
+				} else {
+					outages.Set(0)
+					logger.Info("rate-limit store reachable again; exact limits resumed")
+				}
+			},
+		}
+	} else {
+		h.store = mem
+	}
+	if h.Requests != "" {
+		n, w, err := parseRate(h.Requests)
+		if err != nil {
+			return fmt.Errorf("requests: %w", err)
+		}
+		h.static = append(h.static, &policy{rule: ratelimit.Rule{Policy: "static", Algorithm: ratelimit.FixedWindow, Limit: n, Window: w},
+			key: h.staticKey("req"), code: h.RejectedCode})
+	}
+	if h.Tokens != "" {
+		n, w, err := parseRate(h.Tokens)
+		if err != nil {
+			return fmt.Errorf("tokens: %w", err)
+		}
+		h.static = append(h.static, &policy{rule: ratelimit.Rule{Policy: "static_tokens", Algorithm: ratelimit.FixedWindow, Limit: n, Window: w},
+			key: h.staticKey("tok"), tokens: true, strategy: "total_tokens", code: h.RejectedCode})
+	}
+	return nil
+}
+
+func (h *Handler) failMode() string {
+	if h.FailMode == "" {
+		return "open"
+	}
+	return h.FailMode
+}
+
+// Validate checks the configuration.
+func (h *Handler) Validate() error {
+	switch h.Store {
+	case "", "memory", "redis":
+	default:
+		return fmt.Errorf("store: %q is not memory or redis", h.Store)
+	}
+	switch h.FailMode {
+	case "", "open", "closed":
+	default:
+		return fmt.Errorf("fail_mode: %q is not open or closed", h.FailMode)
+	}
+	return nil
+}
+
+// Cleanup releases this config's hold on the shared memory store.
+func (h *Handler) Cleanup() error {
+	if h.redis != nil {
+		_ = h.redis.Close()
+	}
+	if h.memKey != "" {
+		_, err := memoryStores.Delete(h.memKey)
+		return err
+	}
+	return nil
+}
+
+func (h *Handler) staticKey(kind string) func(*http.Request, *gateway.Request) string {
+	by := h.By
+	return func(r *http.Request, st *gateway.Request) string {
+		p := principalOf(r, st)
+		switch by {
+		case "", "consumer", "key":
+			if p != nil && p.Consumer != "" {
+				return "static/" + kind + "/consumer:" + p.Consumer
+			}
+			return "static/" + kind + "/ip:" + clientIP(r)
+		case "project":
+			if st != nil {
+				return "static/" + kind + "/project:" + st.Project
+			}
+			return "static/" + kind + "/project:"
+		case "ip":
+			return "static/" + kind + "/ip:" + clientIP(r)
+		default:
+			repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+			if repl == nil {
+				return "static/" + kind + "/ip:" + clientIP(r)
+			}
+			return "static/" + kind + "/v:" + repl.ReplaceAll(by, "")
+		}
+	}
+}
+
+func principalOf(r *http.Request, st *gateway.Request) *auth.Principal {
+	if st != nil && st.Principal != nil {
+		return st.Principal
+	}
+	p, _ := caddyhttp.GetVar(r.Context(), "dsp_principal").(*auth.Principal)
+	return p
+}
+
+type taken struct {
+	p   *policy
+	d   ratelimit.Decision
+	key string
+}
+
+// ServeHTTP applies every policy of the request.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	st := gateway.RequestFrom(r)
+	if st != nil {
+		st.RateLimited = true
+	}
+	var pols []*policy
+	if st != nil && st.Compiled != nil && st.Info != nil && len(st.Info.Transforms.Limits) > 0 {
+		v, err := st.Compiled.Ext("dsp_ratelimit.route."+st.Route.ID, func(p *gateway.Project) (any, error) {
+			return compileRoute(st.Info, p.ID)
+		})
+		if err != nil {
+			return caddyhttp.Error(http.StatusServiceUnavailable, apierr.Wrap(http.StatusServiceUnavailable, "ratelimit_misconfigured",
+				"route "+st.Route.ID+" has an unsupported rate-limit configuration", err))
+		}
+		pols = append(pols, v.(*routePolicies).list...)
+	}
+	if h.principal {
+		if p := principalOf(r, st); p != nil && p.RateLimit > 0 && p.Consumer != "" {
+			pols = append(pols, &policy{rule: ratelimit.Rule{Policy: "consumer", Algorithm: ratelimit.FixedWindow, Limit: int64(p.RateLimit), Window: time.Minute},
+				key: consumerKey, code: http.StatusTooManyRequests})
+		}
+	}
+	pols = append(pols, h.static...)
+	if len(pols) == 0 {
+		return next.ServeHTTP(w, r)
+	}
+
+	ctx := r.Context()
+	var done []taken
+	var tokenPols []*policy
+	for _, p := range pols {
+		if p.tokens {
+			tokenPols = append(tokenPols, p)
+			continue
+		}
+		key := p.key(r, st)
+		d, err := h.store.Take(ctx, key, p.rule, 1)
+		if err != nil {
+			h.refund(ctx, done)
+			return h.storeError(p, err)
+		}
+		if !d.Allowed {
+			h.refund(ctx, done)
+			return h.reject(w, p, d)
+		}
+		decisions.WithLabelValues(p.rule.Policy, "allowed").Inc()
+		done = append(done, taken{p: p, d: d, key: key})
+	}
+
+	var res []*reservation
+	if len(tokenPols) > 0 {
+		prompt, maxTok, err := h.estimate(r)
+		if err != nil {
+			h.refund(ctx, done)
+			return err
+		}
+		for _, p := range tokenPols {
+			n := tokensFor(p.strategy, prompt, maxTok)
+			key := p.key(r, st)
+			d, rv, err := ratelimit.Reserve(ctx, h.store, key, p.rule, n)
+			if err != nil {
+				h.refund(ctx, done)
+				h.settleAll(ctx, res, nil)
+				return h.storeError(p, err)
+			}
+			if !d.Allowed {
+				h.refund(ctx, done)
+				h.settleAll(ctx, res, nil)
+				return h.reject(w, p, d)
+			}
+			decisions.WithLabelValues(p.rule.Policy, "allowed").Inc()
+			done = append(done, taken{p: p, d: d, key: key})
+			res = append(res, &reservation{p: p, rv: rv, prompt: prompt, max: maxTok})
+		}
+	}
+	setTightest(w.Header(), done)
+	if len(res) == 0 {
+		return next.ServeHTTP(w, r)
+	}
+
+	// Token policies: watch the response for the provider's usage, and let an in-process module report it.
+	sink := &usageSink{}
+	r = r.WithContext(ratelimit.WithUsageSink(ctx, sink))
+	sw := &sniffWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}
+	err := next.ServeHTTP(sw, r)
+	var u *ratelimit.Usage
+	switch {
+	case sink.reported:
+		u = &sink.u
+	case sw.sniffer != nil:
+		if got, ok := sw.sniffer.Usage(); ok {
+			u = &got
+		} else if est := sw.sniffer.CompletionEstimate(); est > 0 || sw.status < 400 {
+			u = &ratelimit.Usage{Completion: est}
+			u.Prompt = -1 // unknown: keep the prompt estimate
+		}
+	}
+	// Settle on a context that outlives a client that hung up mid-stream: the tokens were spent anyway.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	h.settleAll(sctx, res, u)
+	cancel()
+	return err
+}
+
+func consumerKey(r *http.Request, st *gateway.Request) string {
+	if p := principalOf(r, st); p != nil {
+		return "consumer/" + p.Consumer
+	}
+	return "consumer/ip:" + clientIP(r)
+}
+
+type reservation struct {
+	p      *policy
+	rv     *ratelimit.Reservation
+	prompt int64
+	max    int64
+}
+
+// settleAll reconciles reservations with the real usage (nil: the request never reached a provider, so
+// everything is refunded).
+func (h *Handler) settleAll(ctx context.Context, res []*reservation, u *ratelimit.Usage) {
+	for _, rs := range res {
+		actual := int64(0)
+		if u != nil {
+			prompt := u.Prompt
+			if prompt < 0 {
+				prompt = rs.prompt
+			}
+			completion := u.Completion
+			total := u.Total
+			if total <= 0 {
+				total = prompt + completion
+			}
+			switch rs.p.strategy {
+			case "prompt_tokens":
+				actual = prompt
+			case "completion_tokens":
+				actual = completion
+			default:
+				actual = total
+			}
+		}
+		if err := rs.rv.Settle(ctx, actual); err != nil {
+			h.logger.Debug("settling token reservation failed", zap.String("policy", rs.p.rule.Policy), zap.Error(err))
+		}
+	}
+}
+
+func (h *Handler) refund(ctx context.Context, done []taken) {
+	for _, t := range done {
+		if t.p.rule.Algorithm == ratelimit.FixedWindow && !t.p.tokens {
+			_ = h.store.Adjust(ctx, t.key, t.p.rule, t.d.WindowStart, -1)
+		}
+	}
+}
+
+func (h *Handler) storeError(p *policy, err error) error {
+	decisions.WithLabelValues(p.rule.Policy, "unavailable").Inc()
+	return caddyhttp.Error(http.StatusServiceUnavailable, apierr.Wrap(http.StatusServiceUnavailable, "ratelimit_unavailable",
+		"rate limiting is temporarily unavailable", err))
+}
+
+func (h *Handler) reject(w http.ResponseWriter, p *policy, d ratelimit.Decision) error {
+	decisions.WithLabelValues(p.rule.Policy, "rejected").Inc()
+	ratelimit.SetHeaders(w.Header(), d, p.rule)
+	msg := p.msg
+	if msg == "" {
+		msg = "rate limit exceeded (" + p.rule.Policy + ")"
+		if p.tokens {
+			msg = "token limit exceeded (" + p.rule.Policy + ")"
+		}
+	}
+	code := "rate_limit_exceeded"
+	if p.tokens {
+		code = "token_limit_exceeded"
+	}
+	return caddyhttp.Error(p.code, apierr.New(p.code, code, msg))
+}
+
+// setTightest publishes the headers of the policy with the fewest remaining units.
+func setTightest(h http.Header, done []taken) {
+	var best *taken
+	for i := range done {
+		if best == nil || done[i].d.Remaining < best.d.Remaining {
+			best = &done[i]
+		}
+	}
+	if best != nil {
+		ratelimit.SetHeaders(h, best.d, best.p.rule)
+	}
+}
+
+func tokensFor(strategy string, prompt, maxTok int64) int64 {
+	var n int64
+	switch strategy {
+	case "prompt_tokens":
+		n = prompt
+	case "completion_tokens":
+		n = maxTok
+	default:
+		n = prompt + maxTok
+	}
+	if n < 1 {
+		n = 1
+	}
+	return n
+}
+
+// estimate reads the request body (restoring it) and estimates its prompt tokens and max_tokens.
+func (h *Handler) estimate(r *http.Request) (int64, int64, error) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return 0, h.DefaultMaxTokens, nil
+	}
+	const limit = 16 << 20
+	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	_ = r.Body.Close()
+	if err != nil {
+		return 0, 0, caddyhttp.Error(http.StatusBadRequest, apierr.Wrap(http.StatusBadRequest, "invalid_request", "reading request body failed", err))
+	}
+	if len(body) > limit {
+		return 0, 0, caddyhttp.Error(http.StatusRequestEntityTooLarge, apierr.New(http.StatusRequestEntityTooLarge, "request_too_large", "request body is too large"))
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	var req struct {
+		MaxTokens           *int64          `json:"max_tokens"`
+		MaxCompletionTokens *int64          `json:"max_completion_tokens"`
+		Messages            json.RawMessage `json:"messages"`
+		Prompt              json.RawMessage `json:"prompt"`
+		Input               json.RawMessage `json:"input"`
+	}
+	maxTok := h.DefaultMaxTokens
+	if json.Unmarshal(body, &req) != nil {
+		// Not JSON: count it all as prompt.
+		return ratelimit.EstimateTokens(string(body)), maxTok, nil
+	}
+	switch {
+	case req.MaxCompletionTokens != nil && *req.MaxCompletionTokens > 0:
+		maxTok = *req.MaxCompletionTokens
+	case req.MaxTokens != nil && *req.MaxTokens > 0:
+		maxTok = *req.MaxTokens
+	}
+	text := string(req.Messages) + string(req.Prompt) + string(req.Input)
+	if text == "" {
+		text = string(body)
+	}
+	return ratelimit.EstimateTokens(text), maxTok, nil
+}
+
+type usageSink struct {
+	u        ratelimit.Usage
+	reported bool
+}
+
+func (s *usageSink) ReportUsage(u ratelimit.Usage) { s.u, s.reported = u, true }
+
+// sniffWriter passes the response through untouched and lets a UsageSniffer observe it.
+type sniffWriter struct {
+	*caddyhttp.ResponseWriterWrapper
+	sniffer *ratelimit.UsageSniffer
+	status  int
+}
+
+func (s *sniffWriter) WriteHeader(code int) {
+	if s.status == 0 && code >= 200 {
+		s.status = code
+		ct := s.Header().Get("Content-Type")
+		if code < 300 && (strings.HasPrefix(ct, "text/event-stream") || strings.HasPrefix(ct, "application/json")) {
+			s.sniffer = ratelimit.NewUsageSniffer(ct, 4<<20)
+		}
+	}
+	s.ResponseWriterWrapper.WriteHeader(code)
+}
+
+func (s *sniffWriter) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.WriteHeader(http.StatusOK)
+	}
+	if s.sniffer != nil {
+		_, _ = s.sniffer.Write(b)
+	}
+	return s.ResponseWriterWrapper.Write(b)
+}
+
+// UnmarshalCaddyfile sets up the handler. Syntax:
+//
+//	dsp_ratelimit {
+//		requests <n>/<unit>
+//		tokens   <n>/<unit>
+//		by       consumer|key|project|ip|<placeholder>
+//		store    memory|redis
+//		fail_mode open|closed
+//		instances <n>
+//		default_max_tokens <n>
+//		rejected_code <code>
+//		principal_limits on|off
+//	}
+func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next()
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	seen := map[string]bool{}
+	for d.NextBlock(0) {
+		name := d.Val()
+		if seen[name] {
+			return d.Errf("duplicate subdirective %q", name)
+		}
+		seen[name] = true
+		var v string
+		if !d.AllArgs(&v) {
+			return d.ArgErr()
+		}
+		switch name {
+		case "requests", "tokens":
+			if _, _, err := parseRate(v); err != nil {
+				return d.Errf("%s: %v", name, err)
+			}
+			if name == "requests" {
+				h.Requests = v
+			} else {
+				h.Tokens = v
+			}
+		case "by":
+			switch {
+			case v == "consumer" || v == "key" || v == "project" || v == "ip":
+			case strings.HasPrefix(v, "{") && strings.HasSuffix(v, "}"):
+			default:
+				return d.Errf("by: %q is not consumer, key, project, ip or a {placeholder}", v)
+			}
+			h.By = v
+		case "store":
+			if v != "memory" && v != "redis" {
+				return d.Errf("store: %q is not memory or redis", v)
+			}
+			h.Store = v
+		case "fail_mode":
+			if v != "open" && v != "closed" {
+				return d.Errf("fail_mode: %q is not open or closed", v)
+			}
+			h.FailMode = v
+		case "instances", "default_max_tokens", "rejected_code":
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n <= 0 || n > math.MaxInt32 {
+				return d.Errf("%s: invalid number %q", name, v)
+			}
+			switch name {
+			case "instances":
+				h.Instances = int(n)
+			case "default_max_tokens":
+				h.DefaultMaxTokens = n
+			default:
+				if n < 400 || n > 599 {
+					return d.Errf("rejected_code: %d is not a 4xx or 5xx status", n)
+				}
+				h.RejectedCode = int(n)
+			}
+		case "principal_limits":
+			on := v == "on" || v == "true"
+			if !on && v != "off" && v != "false" {
+				return d.Errf("principal_limits: want on or off")
+			}
+			h.PrincipalLimits = &on
+		default:
+			return d.Errf("unrecognized subdirective %q", name)
+		}
+	}
+	return nil
+}
+
+// Interface guards.
+var (
+	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddy.Validator             = (*Handler)(nil)
+	_ caddy.CleanerUpper          = (*Handler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+	_ caddyfile.Unmarshaler       = (*Handler)(nil)
+)
