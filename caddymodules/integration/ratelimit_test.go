@@ -366,3 +366,76 @@ func TestRateLimitRequiredByManifest(t *testing.T) {
 		t.Fatal(string(r.body))
 	}
 }
+
+// TestTokenReconciliationStream: a streamed completion's reservation (prompt estimate + max_tokens) is
+// settled with the usage the provider reports in its final chunk, so the bucket is charged what was used.
+func TestTokenReconciliationStream(t *testing.T) {
+	requireIntegration(t)
+	const used = 7
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		for _, ev := range []string{
+			`{"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"role":"assistant","content":"hi"},"finish_reason":null}]}`,
+			`{"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}`,
+			fmt.Sprintf(`{"id":"c","object":"chat.completion.chunk","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":%d}}`, used),
+		} {
+			fmt.Fprintf(w, "data: %s\n\n", ev)
+			http.NewResponseController(w).Flush()
+		}
+		fmt.Fprint(w, "data: [DONE]\n\n")
+	}))
+	t.Cleanup(up.Close)
+	dir := t.TempDir()
+	writeManifest(t, dir, "rl", limitedManifest(hostOf(up), 100, 60, 1000))
+	f := startFD2(t, "manifests file "+dir, strings.ReplaceAll(rlPipeline, "%s", "{\n store memory\n }"))
+	body := `{"model":"m","stream":true,"max_tokens":40,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hello"}]}`
+	reserve := ratelimit.EstimateTokens(`[{"role":"user","content":"hello"}]`) + 40
+	r := do(t, "POST", f.url("/rl/tokens"), body)
+	expectStatus(t, r, 200)
+	if got := r.header.Get("X-RateLimit-Remaining"); got != fmt.Sprint(1000-reserve) {
+		t.Fatalf("remaining at admission %s, want %d", got, 1000-reserve)
+	}
+	// The first stream used 7 tokens: 1000 − 7 − this request's reservation remain.
+	r = do(t, "POST", f.url("/rl/tokens"), body)
+	expectStatus(t, r, 200)
+	if got := r.header.Get("X-RateLimit-Remaining"); got != fmt.Sprint(1000-used-reserve) {
+		t.Fatalf("remaining after a settled stream %s, want %d (reservation %d refunded to the %d used)", got, 1000-used-reserve, reserve, used)
+	}
+}
+
+// TestTokenHardBudgetEndsStream: a provider that ignores max_tokens keeps streaming; FD2 ends the client's
+// stream cleanly at the reserved allowance with finish_reason "length", an error event and [DONE].
+func TestTokenHardBudgetEndsStream(t *testing.T) {
+	requireIntegration(t)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		for i := 0; i < 200; i++ {
+			fmt.Fprintf(w, "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"word%03d \"},\"finish_reason\":null}]}\n\n", i)
+			http.NewResponseController(w).Flush()
+		}
+		fmt.Fprint(w, "data: [DONE]\n\n")
+	}))
+	t.Cleanup(up.Close)
+	dir := t.TempDir()
+	writeManifest(t, dir, "rl", limitedManifest(hostOf(up), 100, 60, 100000))
+	f := startFD2(t, "manifests file "+dir, strings.ReplaceAll(rlPipeline, "%s", "{\n store memory\n }"))
+	res, err := client.Post(f.url("/rl/tokens"), "application/json",
+		strings.NewReader(`{"model":"m","stream":true,"max_tokens":10,"messages":[{"role":"user","content":"go on forever"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	if err != nil {
+		t.Fatalf("the stream was cut instead of ended: %v", err)
+	}
+	s := string(b)
+	if !strings.Contains(s, `"finish_reason":"length"`) || !strings.Contains(s, `"code":"token_budget_exceeded"`) || !strings.HasSuffix(s, "data: [DONE]\n\n") {
+		t.Fatalf("stream end:\n%s", s[max(0, len(s)-400):])
+	}
+	words := strings.Count(s, `"content":"word`)
+	if words == 0 || words > 12 {
+		t.Fatalf("%d content chunks passed a 10-token allowance", words)
+	}
+	t.Logf("stream ended after %d content chunks", words)
+}

@@ -87,6 +87,10 @@ type Handler struct {
 	RejectedCode int `json:"rejected_code,omitempty"`
 	// PrincipalLimits applies the principal's rate_limit. Default true.
 	PrincipalLimits *bool `json:"principal_limits,omitempty"`
+	// HardBudget ends a streamed completion that outgrows the completion tokens reserved for it (its
+	// max_tokens, or DefaultMaxTokens when it named none) with a final `finish_reason: "length"` chunk, an
+	// SSE error event and `data: [DONE]` — a clean end, never a cut connection. Default true.
+	HardBudget *bool `json:"hard_budget,omitempty"`
 
 	store     ratelimit.Store
 	redis     *redis.Client
@@ -358,7 +362,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	sink := &usageSink{}
 	r = r.WithContext(ratelimit.WithUsageSink(ctx, sink))
 	sw := &sniffWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}
+	if h.HardBudget == nil || *h.HardBudget {
+		sw.capTokens = res[0].max
+		for _, rs := range res[1:] {
+			sw.capTokens = min(sw.capTokens, rs.max)
+		}
+	}
 	err := next.ServeHTTP(sw, r)
+	sw.finish()
 	var u *ratelimit.Usage
 	switch {
 	case sink.reported:
@@ -530,11 +541,17 @@ type usageSink struct {
 
 func (s *usageSink) ReportUsage(u ratelimit.Usage) { s.u, s.reported = u, true }
 
-// sniffWriter passes the response through untouched and lets a UsageSniffer observe it.
+// sniffWriter passes the response through and lets a UsageSniffer observe it. For event streams with a
+// token cap it forwards whole events only (an SSE event is the unit a client reads anyway, so this adds no
+// latency), which lets it end the stream cleanly between two events once the completion outgrows the cap.
 type sniffWriter struct {
 	*caddyhttp.ResponseWriterWrapper
-	sniffer *ratelimit.UsageSniffer
-	status  int
+	sniffer   *ratelimit.UsageSniffer
+	status    int
+	capTokens int64
+	sse       bool
+	pending   []byte
+	cut       bool
 }
 
 func (s *sniffWriter) WriteHeader(code int) {
@@ -543,6 +560,7 @@ func (s *sniffWriter) WriteHeader(code int) {
 		ct := s.Header().Get("Content-Type")
 		if code < 300 && (strings.HasPrefix(ct, "text/event-stream") || strings.HasPrefix(ct, "application/json")) {
 			s.sniffer = ratelimit.NewUsageSniffer(ct, 4<<20)
+			s.sse = strings.HasPrefix(ct, "text/event-stream")
 		}
 	}
 	s.ResponseWriterWrapper.WriteHeader(code)
@@ -552,10 +570,71 @@ func (s *sniffWriter) Write(b []byte) (int, error) {
 	if s.status == 0 {
 		s.WriteHeader(http.StatusOK)
 	}
-	if s.sniffer != nil {
-		_, _ = s.sniffer.Write(b)
+	if s.cut {
+		return len(b), nil // the client's stream is over; drain the upstream quietly
 	}
-	return s.ResponseWriterWrapper.Write(b)
+	if s.sniffer == nil {
+		return s.ResponseWriterWrapper.Write(b)
+	}
+	if !s.sse || s.capTokens <= 0 {
+		_, _ = s.sniffer.Write(b)
+		return s.ResponseWriterWrapper.Write(b)
+	}
+	s.pending = append(s.pending, b...)
+	for {
+		i := eventEnd(s.pending)
+		if i < 0 {
+			break
+		}
+		ev := s.pending[:i]
+		_, _ = s.sniffer.Write(ev)
+		if _, err := s.ResponseWriterWrapper.Write(ev); err != nil {
+			return len(b), err
+		}
+		s.pending = s.pending[i:]
+		if _, reported := s.sniffer.Usage(); !reported && s.sniffer.CompletionEstimate() > s.capTokens {
+			s.endStream()
+			return len(b), nil
+		}
+	}
+	if len(s.pending) > 256<<10 { // not SSE after all: stop holding bytes back
+		_, _ = s.sniffer.Write(s.pending)
+		_, err := s.ResponseWriterWrapper.Write(s.pending)
+		s.pending = s.pending[:0]
+		return len(b), err
+	}
+	return len(b), nil
+}
+
+// eventEnd returns the end of the first complete SSE event in b (after its blank line), or -1.
+func eventEnd(b []byte) int {
+	if i := bytes.Index(b, []byte("\n\n")); i >= 0 {
+		return i + 2
+	}
+	if i := bytes.Index(b, []byte("\r\n\r\n")); i >= 0 {
+		return i + 4
+	}
+	return -1
+}
+
+const budgetEnd = "data: {\"id\":\"fd2-token-budget\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"length\"}]}\n\n" +
+	"data: {\"error\":{\"message\":\"token budget reached: the completion was ended at the tokens reserved for it\",\"type\":\"rate_limit_error\",\"code\":\"token_budget_exceeded\"}}\n\n" +
+	"data: [DONE]\n\n"
+
+func (s *sniffWriter) endStream() {
+	s.cut = true
+	s.pending = nil
+	_, _ = s.ResponseWriterWrapper.Write([]byte(budgetEnd))
+	_ = http.NewResponseController(s.ResponseWriterWrapper).Flush()
+}
+
+// finish forwards what is left of an unterminated last event.
+func (s *sniffWriter) finish() {
+	if len(s.pending) > 0 && !s.cut {
+		_, _ = s.sniffer.Write(s.pending)
+		_, _ = s.ResponseWriterWrapper.Write(s.pending)
+		s.pending = nil
+	}
 }
 
 // UnmarshalCaddyfile sets up the handler. Syntax:
@@ -570,6 +649,7 @@ func (s *sniffWriter) Write(b []byte) (int, error) {
 //		default_max_tokens <n>
 //		rejected_code <code>
 //		principal_limits on|off
+//		hard_budget on|off
 //	}
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next()
@@ -631,12 +711,16 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				}
 				h.RejectedCode = int(n)
 			}
-		case "principal_limits":
+		case "principal_limits", "hard_budget":
 			on := v == "on" || v == "true"
 			if !on && v != "off" && v != "false" {
-				return d.Errf("principal_limits: want on or off")
+				return d.Errf("%s: want on or off", name)
 			}
-			h.PrincipalLimits = &on
+			if name == "hard_budget" {
+				h.HardBudget = &on
+			} else {
+				h.PrincipalLimits = &on
+			}
 		default:
 			return d.Errf("unrecognized subdirective %q", name)
 		}
