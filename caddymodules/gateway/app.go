@@ -165,6 +165,7 @@ var resolvers = caddy.NewUsagePool()
 type sharedResolver struct {
 	resolver *source.Resolver
 	redis    *redis.Client
+	redisURL string
 	source   string
 	cancel   context.CancelFunc
 }
@@ -247,7 +248,11 @@ func (a *App) newResolver(repl *caddy.Replacer) (*sharedResolver, error) {
 	// background work runs on its own context, cancelled by Destruct when the last config using it goes.
 	bg, cancel := context.WithCancel(context.Background())
 	res.Start(bg)
-	return &sharedResolver{resolver: res, redis: rc, source: name, cancel: cancel}, nil
+	sr := &sharedResolver{resolver: res, redis: rc, source: name, cancel: cancel}
+	if a.Cache != nil && a.Cache.Redis != nil {
+		sr.redisURL = repl.ReplaceAll(a.Cache.Redis.URL, "")
+	}
+	return sr, nil
 }
 
 // Validate checks the configuration.
@@ -288,6 +293,19 @@ func (a *App) SourceName() string { return a.srcName }
 // RedisClient returns the shared Redis client, or nil when no Redis tier is configured. Later stages
 // (rate limits) reuse it.
 func (a *App) RedisClient() *redis.Client { return a.shared.redis }
+
+// RedisOptions returns fresh options for the dsp app's Redis (nil when none is configured), for a stage
+// that needs its own client with other timeouts (the rate limiter must notice an outage in milliseconds).
+func (a *App) RedisOptions() *redis.Options {
+	if a.shared.redisURL == "" {
+		return nil
+	}
+	opts, err := redis.ParseURL(a.shared.redisURL)
+	if err != nil {
+		return nil // validated when the client was made
+	}
+	return opts
+}
 
 // observer feeds resolver events into the metrics.
 type observer struct{}

@@ -153,13 +153,13 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if useRedis {
 		// A limiter must notice an outage in milliseconds, not after go-redis's default retries and 5 s dial
 		// timeout: it gets its own client to the same server, with short timeouts and no retries.
-		opts := *app.RedisClient().Options()
+		opts := app.RedisOptions()
 		opts.MaxRetries = -1
 		opts.DialTimeout = 250 * time.Millisecond
 		opts.ReadTimeout = 250 * time.Millisecond
 		opts.WriteTimeout = 250 * time.Millisecond
 		opts.PoolTimeout = 250 * time.Millisecond
-		h.redis = redis.NewClient(&opts)
+		h.redis = redis.NewClient(opts)
 		mode := ratelimit.FailOpen
 		if h.FailMode == "closed" {
 			mode = ratelimit.FailClosed
