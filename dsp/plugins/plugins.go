@@ -6,7 +6,8 @@
 // header manipulation.
 //
 // Plugins are sorted into three groups by Compile:
-//   - transforms FD2 runs here (the ones above, plus prometheus, whose metrics FD2 always exports);
+//   - transforms FD2 runs here (the ones above, ai-prompt-decorator, and prometheus, whose metrics FD2
+//     always exports; ai-proxy and ai-proxy-multi hand the route to the inference module);
 //   - plugins owned by another FD2 stage: authentication (jwt-auth, jwe-decrypt, key-auth, …) and rate limits
 //     (limit-req, limit-count, ai-rate-limiting, …). They are listed in Transforms.Auth and Transforms.Limits
 //     so that dispatch can refuse a request no stage has authenticated (fail closed);
@@ -58,6 +59,11 @@ type Transforms struct {
 	Response       *ResponseRewrite
 	CORS           *CORS
 	PromptTemplate *PromptTemplate
+	// PromptDecorator is ai-prompt-decorator.
+	PromptDecorator *PromptDecorator
+	// AIProxy is set when the route carries ai-proxy or ai-proxy-multi: the inference module serves it
+	// instead of the route's upstream.
+	AIProxy bool
 	// Auth lists the route's authentication plugins, sorted (see AuthPlugins).
 	Auth []string
 	// Limits lists the route's rate-limiting plugins, sorted (see LimitPlugins).
@@ -94,6 +100,10 @@ func Compile(p manifest.Plugins) (*Transforms, []string, error) {
 			t.CORS, err = compileCORS(raw)
 		case name == "ai-prompt-template":
 			t.PromptTemplate, err = compilePromptTemplate(raw)
+		case name == "ai-prompt-decorator":
+			t.PromptDecorator, err = compilePromptDecorator(raw)
+		case name == "ai-proxy" || name == "ai-proxy-multi":
+			t.AIProxy = true
 		case name == "prometheus":
 			// FD2 exports its own per-route metrics for every route.
 		case AuthPlugins[name]:

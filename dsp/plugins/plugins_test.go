@@ -158,3 +158,28 @@ func TestRequestIDAndResponseRewrite(t *testing.T) {
 		t.Fatalf("uuids %s %s", a, b)
 	}
 }
+
+func TestPromptDecorator(t *testing.T) {
+	tr, _ := compile(t, `{"ai-prompt-decorator":{"prepend":[{"role":"system","content":"Be brief."}],"append":[{"role":"user","content":"Answer in French."}]},"ai-proxy":{}}`)
+	if !tr.AIProxy {
+		t.Fatal("ai-proxy not recognised")
+	}
+	out, err := tr.PromptDecorator.Apply([]byte(`{"model":"m","vendor_x":{"keep":1},"messages":[{"role":"user","content":"hi"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		VendorX  map[string]int `json:"vendor_x"`
+		Messages []struct{ Role, Content string }
+	}
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Messages) != 3 || got.Messages[0].Content != "Be brief." || got.Messages[1].Content != "hi" ||
+		got.Messages[2].Content != "Answer in French." || got.VendorX["keep"] != 1 {
+		t.Fatalf("decorated %s", out)
+	}
+	if _, err := tr.PromptDecorator.Apply([]byte(`[1]`)); err == nil {
+		t.Fatal("a non-object body was decorated")
+	}
+}
