@@ -10,5 +10,6 @@ import (
 	_ "github.com/dsp-ai/fd2/caddymodules/devtools"
 	_ "github.com/dsp-ai/fd2/caddymodules/dispatch"
 	_ "github.com/dsp-ai/fd2/caddymodules/gateway"
+	_ "github.com/dsp-ai/fd2/caddymodules/openaiproxy"
 	_ "github.com/dsp-ai/fd2/caddymodules/ratelimit"
 )

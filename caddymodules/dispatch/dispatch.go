@@ -25,10 +25,12 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/dsp-ai/fd2/caddymodules/gateway"
+	"github.com/dsp-ai/fd2/caddymodules/openaiproxy"
 	"github.com/dsp-ai/fd2/dsp/apierr"
 	"github.com/dsp-ai/fd2/dsp/broker"
 	"github.com/dsp-ai/fd2/dsp/plugins"
 	"github.com/dsp-ai/fd2/dsp/route"
+	"github.com/dsp-ai/fd2/inference"
 )
 
 func init() {
@@ -51,8 +53,9 @@ func init() {
 //     connect/send/read timeouts, retries; SSE and other unbounded responses are flushed as they arrive).
 //
 // Module routes strip their /{project}/{module} prefix (and prepend the service URL's path) before
-// forwarding. Token-broker routes forward logins to the module's JWT service. Inference routes answer 501
-// until the inference module is built into FD2.
+// forwarding. Token-broker routes forward logins to the module's JWT service. inference_endpoint module
+// routes and routes with the ai-proxy / ai-proxy-multi plugins are served by the inference module
+// (package openaiproxy), after the prompt plugins.
 //
 // Request bodies are capped at MaxBodySize (413).
 type Handler struct {
@@ -140,18 +143,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		}
 	}
 
-	switch rt.Kind {
-	case route.KindUpstream, route.KindRAG, route.KindModelServer:
-	case route.KindInference:
-		return fail(http.StatusNotImplemented, "module_unavailable",
-			"module "+rt.Module+" is an inference_endpoint; the inference module is not part of this FD2 build yet")
-	case route.KindTokenBroker:
+	if rt.Kind == route.KindTokenBroker {
 		return h.tokenBroker(w, r, st)
-	default:
-		return fail(http.StatusNotImplemented, "module_unavailable", "route kind "+rt.Kind.String()+" is not supported")
-	}
-	if rt.Upstream == nil || len(rt.Upstream.Nodes) == 0 {
-		return fail(http.StatusBadGateway, "no_upstream", "route "+rt.ID+" has no upstream")
 	}
 
 	// Body limit: refuse early on a declared length, cut streamed bodies at the limit.
@@ -164,10 +157,23 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		lim = &limitedBody{rc: r.Body, left: h.MaxBodySize}
 		r.Body = lim
 	}
-	if t.PromptTemplate != nil {
-		if err := h.renderTemplate(r, t.PromptTemplate, lim); err != nil {
+	if t.PromptTemplate != nil || t.PromptDecorator != nil {
+		if err := h.rewriteBody(r, t, lim); err != nil {
 			return err
 		}
+	}
+
+	switch {
+	case rt.Kind == route.KindInference:
+		return h.inference(w, r, st)
+	case t.AIProxy:
+		return h.aiProxy(w, r, st)
+	case rt.Kind == route.KindUpstream, rt.Kind == route.KindRAG, rt.Kind == route.KindModelServer:
+	default:
+		return fail(http.StatusNotImplemented, "module_unavailable", "route kind "+rt.Kind.String()+" is not supported")
+	}
+	if rt.Upstream == nil || len(rt.Upstream.Nodes) == 0 {
+		return fail(http.StatusBadGateway, "no_upstream", "route "+rt.ID+" has no upstream")
 	}
 
 	// Upstream path: explicit routes forward the canonical path, module routes strip their prefix.
@@ -255,10 +261,51 @@ func (h *Handler) tokenBroker(w http.ResponseWriter, r *http.Request, st *gatewa
 	return err
 }
 
-// renderTemplate replaces the body with the rendered ai-prompt-template.
-func (h *Handler) renderTemplate(r *http.Request, pt *plugins.PromptTemplate, lim *limitedBody) error {
+// inference serves an inference_endpoint module route: /{project}/{module}/v1/<endpoint>.
+func (h *Handler) inference(w http.ResponseWriter, r *http.Request, st *gateway.Request) error {
+	mod := st.Compiled.Manifest.Module(st.Route.Module)
+	if mod == nil {
+		return fail(http.StatusNotFound, "module_not_found", "module "+st.Route.Module+" not found")
+	}
+	v, err := st.Compiled.Ext("dsp_openai.module."+mod.Name, func(p *gateway.Project) (any, error) {
+		return openaiproxy.BuildForModule(p.ID, mod)
+	})
+	if err != nil {
+		return caddyhttp.Error(http.StatusServiceUnavailable, apierr.Wrap(http.StatusServiceUnavailable, "module_misconfigured",
+			"inference module "+mod.Name+" is misconfigured", err))
+	}
+	rest := strings.TrimPrefix(st.Path, st.Route.StripPrefix)
+	return openaiproxy.Serve(v.(*inference.Engine), w, r, endpoint(rest), st.Project)
+}
+
+// aiProxy serves a route carrying APISIX ai-proxy / ai-proxy-multi through the inference module.
+func (h *Handler) aiProxy(w http.ResponseWriter, r *http.Request, st *gateway.Request) error {
+	v, err := st.Compiled.Ext("dsp_openai.route."+st.Route.ID, func(p *gateway.Project) (any, error) {
+		return openaiproxy.BuildForPlugins(p.ID, st.Route.ID, st.Info.Transforms.Raw)
+	})
+	if err != nil {
+		return caddyhttp.Error(http.StatusServiceUnavailable, apierr.Wrap(http.StatusServiceUnavailable, "route_misconfigured",
+			"route "+st.Route.ID+" has an unusable ai-proxy configuration", err))
+	}
+	ep := endpoint(st.Path)
+	if !strings.Contains(st.Path, "/v1/") {
+		ep = "chat/completions" // APISIX ai-proxy routes any path to the chat endpoint
+	}
+	return openaiproxy.Serve(v.(*inference.Engine), w, r, ep, st.Project)
+}
+
+// endpoint is the OpenAI endpoint of a path: what follows "/v1/".
+func endpoint(path string) string {
+	if i := strings.Index(path, "/v1/"); i >= 0 {
+		return path[i+4:]
+	}
+	return strings.TrimPrefix(path, "/")
+}
+
+// rewriteBody applies ai-prompt-template (which replaces the body) and ai-prompt-decorator.
+func (h *Handler) rewriteBody(r *http.Request, t *plugins.Transforms, lim *limitedBody) error {
 	if r.Body == nil || r.Body == http.NoBody {
-		return fail(http.StatusBadRequest, "invalid_request", "ai-prompt-template: a JSON body with template_name is required")
+		return fail(http.StatusBadRequest, "invalid_request", "a JSON request body is required")
 	}
 	body, err := io.ReadAll(r.Body)
 	_ = r.Body.Close()
@@ -269,10 +316,16 @@ func (h *Handler) renderTemplate(r *http.Request, pt *plugins.PromptTemplate, li
 		}
 		return caddyhttp.Error(http.StatusBadRequest, apierr.Wrap(http.StatusBadRequest, "invalid_request", "reading request body failed", err))
 	}
-	out, err := pt.Render(body)
-	if err != nil {
-		return caddyhttp.Error(http.StatusBadRequest, apierr.Wrap(http.StatusBadRequest, "invalid_request",
-			strings.TrimPrefix(err.Error(), ""), err))
+	out := body
+	if t.PromptTemplate != nil {
+		if out, err = t.PromptTemplate.Render(out); err != nil {
+			return caddyhttp.Error(http.StatusBadRequest, apierr.Wrap(http.StatusBadRequest, "invalid_request", err.Error(), err))
+		}
+	}
+	if t.PromptDecorator != nil {
+		if out, err = t.PromptDecorator.Apply(out); err != nil {
+			return caddyhttp.Error(http.StatusBadRequest, apierr.Wrap(http.StatusBadRequest, "invalid_request", err.Error(), err))
+		}
 	}
 	r.Body = io.NopCloser(bytes.NewReader(out))
 	r.ContentLength = int64(len(out))

@@ -1,0 +1,223 @@
+// Copyright 2026 The FD2 Authors. SPDX-License-Identifier: Apache-2.0
+
+// Package openaiproxy is the `dsp_openai` handler — FD2's OpenAI-compatible inference module in Caddy —
+// and the `dsp.providers.*` guest modules. The same engine serves manifest inference_endpoint modules and
+// routes carrying the APISIX ai-proxy / ai-proxy-multi plugins (see BuildForModule and BuildForPlugins,
+// used by dsp_dispatch).
+package openaiproxy
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/dsp-ai/fd2/caddymodules/gateway"
+	"github.com/dsp-ai/fd2/dsp/apierr"
+	"github.com/dsp-ai/fd2/dsp/auth"
+	"github.com/dsp-ai/fd2/dsp/ratelimit"
+	"github.com/dsp-ai/fd2/inference"
+)
+
+func init() {
+	caddy.RegisterModule(Handler{})
+}
+
+// Handler is the `dsp_openai` handler: the OpenAI API (/v1/chat/completions, completions, embeddings,
+// models, responses, moderations, images, audio, and any other /v1/* path passed through) served over
+// configured provider deployments, with model aliases, weighted load balancing, fallback chains, a retry
+// budget and circuit breakers. The authenticated principal's `models` allowlist is enforced (403
+// model_not_allowed) and token usage is reported to metrics and to dsp_ratelimit's token limits.
+type Handler struct {
+	// ProvidersRaw are the deployments by name, each a `dsp.providers.*` module (openai, azure, anthropic,
+	// gemini, mock).
+	ProvidersRaw map[string]json.RawMessage `json:"providers,omitempty" caddy:"namespace=dsp.providers inline_key=provider"`
+	// Models maps client-facing model names (aliases; a trailing * is a prefix wildcard) to deployments.
+	// Without any, every provider serves every model ("*") in declaration order by name.
+	Models []ModelRoute `json:"models,omitempty"`
+	// MaxAttempts is the retry budget per request across deployments and fallbacks. Default 3.
+	MaxAttempts int `json:"max_attempts,omitempty"`
+	// MaxBodySize caps request bodies. Default 10 MiB.
+	MaxBodySize int64 `json:"max_body_size,omitempty"`
+	// BreakerOpenFor is how long a failing deployment is skipped before a probe. Default 30s.
+	BreakerOpenFor caddy.Duration `json:"breaker_open_for,omitempty"`
+
+	engine *inference.Engine
+}
+
+// ModelRoute is one model alias.
+type ModelRoute struct {
+	// Alias is the model name clients send ("gpt-4o", "fast", "llama-*").
+	Alias string `json:"alias"`
+	// Targets are the deployments serving it.
+	Targets []Target `json:"targets"`
+	// Fallbacks are other aliases tried, in order, when every target failed retryably.
+	Fallbacks []string `json:"fallbacks,omitempty"`
+}
+
+// Target is one deployment of an alias.
+type Target struct {
+	// Provider names a deployment of Providers.
+	Provider string `json:"provider"`
+	// Model is the provider-side model name; empty keeps the client's.
+	Model string `json:"model,omitempty"`
+	// Weight among targets of the same priority. Default 1.
+	Weight int `json:"weight,omitempty"`
+	// Priority: lower is tried first. Default 0.
+	Priority int `json:"priority,omitempty"`
+}
+
+// CaddyModule returns the Caddy module information.
+func (Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{ID: "http.handlers.dsp_openai", New: func() caddy.Module { return new(Handler) }}
+}
+
+// Provision loads the providers and builds the router.
+func (h *Handler) Provision(ctx caddy.Context) error {
+	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
+		return fmt.Errorf("registering metrics: %w", err)
+	}
+	mods, err := ctx.LoadModule(h, "ProvidersRaw")
+	if err != nil {
+		return fmt.Errorf("loading providers: %w", err)
+	}
+	providers := map[string]inference.Provider{}
+	for name, m := range mods.(map[string]any) {
+		p, err := m.(ProviderModule).Build(name)
+		if err != nil {
+			return fmt.Errorf("building provider %q: %w", name, err)
+		}
+		providers[name] = p
+	}
+	routes, err := h.routes(providers)
+	if err != nil {
+		return err
+	}
+	router, err := inference.NewRouter(routes, routerOptions(h.MaxAttempts, time.Duration(h.BreakerOpenFor)))
+	if err != nil {
+		return fmt.Errorf("building model routes: %w", err)
+	}
+	h.engine = &inference.Engine{Backend: router, MaxBody: h.MaxBodySize, Hooks: hooks("", nil)}
+	return nil
+}
+
+func (h *Handler) routes(providers map[string]inference.Provider) ([]inference.Route, error) {
+	if len(providers) == 0 {
+		return nil, errors.New("at least one provider is required")
+	}
+	if len(h.Models) == 0 {
+		names := make([]string, 0, len(providers))
+		for n := range providers {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		rt := inference.Route{Alias: "*"}
+		for i, n := range names {
+			rt.Targets = append(rt.Targets, inference.Deployment{Provider: providers[n], Priority: i})
+		}
+		return []inference.Route{rt}, nil
+	}
+	var out []inference.Route
+	for _, m := range h.Models {
+		rt := inference.Route{Alias: m.Alias, Fallbacks: m.Fallbacks}
+		for _, t := range m.Targets {
+			p, ok := providers[t.Provider]
+			if !ok {
+				return nil, fmt.Errorf("model %q: unknown provider %q", m.Alias, t.Provider)
+			}
+			rt.Targets = append(rt.Targets, inference.Deployment{Provider: p, Model: t.Model, Weight: t.Weight, Priority: t.Priority})
+		}
+		out = append(out, rt)
+	}
+	return out, nil
+}
+
+func routerOptions(maxAttempts int, openFor time.Duration) inference.RouterOptions {
+	opts := inference.RouterOptions{MaxAttempts: maxAttempts}
+	opts.Breaker.OpenFor = openFor
+	opts.OnBreaker = func(deployment string, s inference.BreakerState) {
+		breakerState.WithLabelValues(deployment).Set(float64(s))
+	}
+	return opts
+}
+
+// Validate checks the configuration. (Provision has consumed ProvidersRaw by now; an empty provider
+// set already failed there.)
+func (h *Handler) Validate() error {
+	if h.MaxAttempts < 0 || h.MaxBodySize < 0 {
+		return errors.New("dsp_openai: max_attempts and max_body_size must not be negative")
+	}
+	return nil
+}
+
+// ServeHTTP serves /…/v1/<endpoint>.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
+	return Serve(h.engine, w, r, endpointOf(r.URL.Path), "")
+}
+
+// endpointOf is the path after the last "/v1/" (the OpenAI API root), or the path itself.
+func endpointOf(path string) string {
+	if i := strings.LastIndex(path, "/v1/"); i >= 0 {
+		return path[i+4:]
+	}
+	if strings.HasSuffix(path, "/v1") {
+		return ""
+	}
+	return strings.TrimPrefix(path, "/")
+}
+
+// Serve runs one request through an engine with the request's principal (model allowlist) and rate-limit
+// sink, turning engine errors into gateway errors for handle_errors.
+func Serve(e *inference.Engine, w http.ResponseWriter, r *http.Request, endpoint, project string) error {
+	if endpoint == "" {
+		return caddyhttp.Error(http.StatusNotFound, apierr.New(http.StatusNotFound, "not_found", "no OpenAI endpoint in the path"))
+	}
+	eng := *e // per-request view: the principal and the limiter sink are request-scoped
+	if p := principalOf(r); p != nil && len(p.Models) > 0 {
+		eng.AllowModel = p.AllowsModel
+	}
+	sink := ratelimit.UsageSinkFrom(r.Context())
+	if sink != nil || project != "" {
+		hk := hooks(project, nil)
+		hk.OnUsageSink = func(u inference.Usage) {
+			if sink != nil {
+				sink.ReportUsage(ratelimit.Usage{Prompt: u.PromptTokens, Completion: u.CompletionTokens, Total: u.TotalTokens})
+			}
+		}
+		eng.Hooks = hk
+	}
+	if st := gateway.RequestFrom(r); st != nil {
+		start := time.Now()
+		defer func() { st.Upstream += time.Since(start) }()
+	}
+	err := eng.ServeHTTP(w, r, endpoint)
+	if err == nil {
+		return nil
+	}
+	var ae *apierr.Error
+	if errors.As(err, &ae) {
+		return caddyhttp.Error(ae.Status, ae)
+	}
+	return caddyhttp.Error(http.StatusBadGateway, apierr.Wrap(http.StatusBadGateway, "upstream_error", "the provider request failed", err))
+}
+
+func principalOf(r *http.Request) *auth.Principal {
+	if st := gateway.RequestFrom(r); st != nil && st.Principal != nil {
+		return st.Principal
+	}
+	p, _ := caddyhttp.GetVar(r.Context(), "dsp_principal").(*auth.Principal)
+	return p
+}
+
+// Interface guards.
+var (
+	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddy.Validator             = (*Handler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+)

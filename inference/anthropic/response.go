@@ -1,0 +1,157 @@
+// Copyright 2026 The FD2 Authors. SPDX-License-Identifier: Apache-2.0
+
+package anthropic
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"strings"
+	"time"
+)
+
+type anUsage struct {
+	InputTokens              int64 `json:"input_tokens"`
+	OutputTokens             int64 `json:"output_tokens"`
+	CacheCreationInputTokens int64 `json:"cache_creation_input_tokens"`
+	CacheReadInputTokens     int64 `json:"cache_read_input_tokens"`
+}
+
+// openAI converts usage. Anthropic counts cached prompt tokens apart from input_tokens while OpenAI's
+// prompt_tokens includes them, so they are added back for billing and quotas to see the whole prompt.
+func (u anUsage) openAI() *oaUsage {
+	prompt := u.InputTokens + u.CacheCreationInputTokens + u.CacheReadInputTokens
+	out := &oaUsage{PromptTokens: prompt, CompletionTokens: u.OutputTokens, TotalTokens: prompt + u.OutputTokens}
+	if u.CacheReadInputTokens > 0 {
+		out.PromptTokensDetails = &oaPromptDetails{CachedTokens: u.CacheReadInputTokens}
+	}
+	return out
+}
+
+// anResponse is a non-streamed Messages answer; unknown block types (thinking, server tools) are
+// decoded but skipped.
+type anResponse struct {
+	ID      string `json:"id"`
+	Type    string `json:"type"`
+	Content []struct {
+		Type  string          `json:"type"`
+		Text  string          `json:"text"`
+		ID    string          `json:"id"`
+		Name  string          `json:"name"`
+		Input json.RawMessage `json:"input"`
+	} `json:"content"`
+	StopReason string  `json:"stop_reason"`
+	Usage      anUsage `json:"usage"`
+}
+
+type oaUsage struct {
+	PromptTokens        int64            `json:"prompt_tokens"`
+	CompletionTokens    int64            `json:"completion_tokens"`
+	TotalTokens         int64            `json:"total_tokens"`
+	PromptTokensDetails *oaPromptDetails `json:"prompt_tokens_details,omitempty"`
+}
+
+type oaPromptDetails struct {
+	CachedTokens int64 `json:"cached_tokens"`
+}
+
+type oaCompletion struct {
+	ID      string     `json:"id"`
+	Object  string     `json:"object"`
+	Created int64      `json:"created"`
+	Model   string     `json:"model"`
+	Choices []oaChoice `json:"choices"`
+	Usage   *oaUsage   `json:"usage"`
+}
+
+type oaChoice struct {
+	Index        int             `json:"index"`
+	Message      oaOutMessage    `json:"message"`
+	Logprobs     json.RawMessage `json:"logprobs"`
+	FinishReason string          `json:"finish_reason"`
+}
+
+type oaOutMessage struct {
+	Role string `json:"role"`
+	// Content is null, not "", when the answer is only tool calls, as OpenAI sends it.
+	Content   *string         `json:"content"`
+	ToolCalls []oaOutToolCall `json:"tool_calls,omitempty"`
+}
+
+type oaOutToolCall struct {
+	Index    *int   `json:"index,omitempty"` // streamed deltas only
+	ID       string `json:"id,omitempty"`
+	Type     string `json:"type,omitempty"`
+	Function struct {
+		Name      string `json:"name,omitempty"`
+		Arguments string `json:"arguments"`
+	} `json:"function"`
+}
+
+var jsonNull = json.RawMessage("null")
+
+// finishReason maps Anthropic's stop_reason to OpenAI's finish_reason.
+func finishReason(stop string) string {
+	switch stop {
+	case "max_tokens", "model_context_window_exceeded":
+		return "length"
+	case "tool_use":
+		return "tool_calls"
+	case "refusal":
+		return "content_filter"
+	}
+	return "stop" // end_turn, stop_sequence, pause_turn
+}
+
+func completionID(anthropicID string, newID func() string) string {
+	if anthropicID == "" {
+		anthropicID = newID()
+	}
+	return "chatcmpl-" + anthropicID
+}
+
+// translateResponse turns a Messages answer into a chat.completion body.
+func translateResponse(raw []byte, clientModel string, now time.Time, newID func() string) ([]byte, error) {
+	var in anResponse
+	if err := json.Unmarshal(raw, &in); err != nil {
+		return nil, err
+	}
+	if in.Type != "message" {
+		return nil, errors.New("unexpected response type " + in.Type)
+	}
+	msg := oaOutMessage{Role: "assistant"}
+	var text strings.Builder
+	for _, b := range in.Content {
+		switch b.Type {
+		case "text":
+			text.WriteString(b.Text)
+		case "tool_use":
+			tc := oaOutToolCall{ID: b.ID, Type: "function"}
+			tc.Function.Name = b.Name
+			args := "{}"
+			if !isNull(b.Input) {
+				var buf bytes.Buffer
+				if err := json.Compact(&buf, b.Input); err != nil {
+					return nil, err
+				}
+				args = buf.String()
+			}
+			tc.Function.Arguments = args
+			msg.ToolCalls = append(msg.ToolCalls, tc)
+		}
+		// thinking and server-tool blocks have no chat completion equivalent.
+	}
+	// Text blocks are pieces of one answer (split around citations or tool calls), so they are
+	// concatenated without a separator.
+	if s := text.String(); s != "" || len(msg.ToolCalls) == 0 {
+		msg.Content = &s
+	}
+	return marshal(oaCompletion{
+		ID:      completionID(in.ID, newID),
+		Object:  "chat.completion",
+		Created: now.Unix(),
+		Model:   clientModel,
+		Choices: []oaChoice{{Index: 0, Message: msg, Logprobs: jsonNull, FinishReason: finishReason(in.StopReason)}},
+		Usage:   in.Usage.openAI(),
+	})
+}

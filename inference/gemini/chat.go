@@ -1,0 +1,271 @@
+// Copyright 2026 The FD2 Authors. SPDX-License-Identifier: Apache-2.0
+
+package gemini
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/dsp-ai/fd2/inference"
+)
+
+// Gemini GenerateContentResponse (one whole answer, or one SSE event of a stream).
+type gmResponse struct {
+	Candidates     []gmCandidate `json:"candidates"`
+	PromptFeedback *struct {
+		BlockReason string `json:"blockReason"`
+	} `json:"promptFeedback"`
+	UsageMetadata *gmUsage `json:"usageMetadata"`
+	// Error appears inside a stream when Gemini fails after the 200 status line was sent.
+	Error *struct {
+		Code    int    `json:"code"`
+		Message string `json:"message"`
+		Status  string `json:"status"`
+	} `json:"error"`
+}
+
+type gmCandidate struct {
+	Content *struct {
+		Parts []gmPart `json:"parts"`
+	} `json:"content"`
+	FinishReason string `json:"finishReason"`
+	Index        int    `json:"index"`
+}
+
+type gmUsage struct {
+	PromptTokenCount     int64 `json:"promptTokenCount"`
+	CandidatesTokenCount int64 `json:"candidatesTokenCount"`
+	ThoughtsTokenCount   int64 `json:"thoughtsTokenCount"`
+	TotalTokenCount      int64 `json:"totalTokenCount"`
+}
+
+// OpenAI chat.completion and chat.completion.chunk.
+type oaCompletion struct {
+	ID      string     `json:"id"`
+	Object  string     `json:"object"`
+	Created int64      `json:"created"`
+	Model   string     `json:"model"`
+	Choices []oaChoice `json:"choices"`
+	Usage   *oaUsage   `json:"usage,omitempty"`
+}
+
+type oaChoice struct {
+	Index        int        `json:"index"`
+	Message      *oaRespMsg `json:"message,omitempty"`
+	Delta        *oaDelta   `json:"delta,omitempty"`
+	Logprobs     *struct{}  `json:"logprobs"`
+	FinishReason *string    `json:"finish_reason"`
+}
+
+type oaRespMsg struct {
+	Role string `json:"role,omitempty"`
+	// Content is a pointer so a message of only tool calls carries "content": null, as OpenAI's does.
+	Content   *string          `json:"content"`
+	ToolCalls []oaRespToolCall `json:"tool_calls,omitempty"`
+}
+
+// oaDelta is a chunk's delta: unlike a message, absent fields are omitted, so the finish chunk's delta
+// is {} as in OpenAI's streams.
+type oaDelta struct {
+	Role      string           `json:"role,omitempty"`
+	Content   *string          `json:"content,omitempty"`
+	ToolCalls []oaRespToolCall `json:"tool_calls,omitempty"`
+}
+
+type oaRespToolCall struct {
+	Index    *int   `json:"index,omitempty"` // chunks only
+	ID       string `json:"id"`
+	Type     string `json:"type"`
+	Function struct {
+		Name      string `json:"name"`
+		Arguments string `json:"arguments"`
+	} `json:"function"`
+}
+
+type oaUsage struct {
+	PromptTokens            int64 `json:"prompt_tokens"`
+	CompletionTokens        int64 `json:"completion_tokens"`
+	TotalTokens             int64 `json:"total_tokens"`
+	CompletionTokensDetails *struct {
+		ReasoningTokens int64 `json:"reasoning_tokens"`
+	} `json:"completion_tokens_details,omitempty"`
+}
+
+// chat serves chat/completions.
+func (p *Provider) chat(ctx context.Context, req *inference.Request) (*inference.Response, error) {
+	var oa oaChatRequest
+	if err := json.Unmarshal(req.Body, &oa); err != nil {
+		return nil, p.badRequest("parsing chat request: %v", err)
+	}
+	gr, err := translateRequest(&oa)
+	if err != nil {
+		return nil, p.badRequest("translating chat request for gemini: %v", err)
+	}
+	body, err := json.Marshal(gr)
+	if err != nil {
+		return nil, fmt.Errorf("encoding gemini request: %w", err)
+	}
+	model := req.Model
+	if model == "" {
+		model = oa.Model
+	}
+	if model == "" {
+		return nil, p.badRequest("model is required")
+	}
+	stream := req.Stream || oa.Stream
+	path := "/v1beta/models/" + modelPath(model) + ":generateContent"
+	if stream {
+		path = "/v1beta/models/" + modelPath(model) + ":streamGenerateContent?alt=sse"
+	}
+	up, err := p.post(ctx, path, body, stream)
+	if err != nil {
+		return nil, err
+	}
+	// The client sees the model it asked for, as with every other provider.
+	clientModel := oa.Model
+	if clientModel == "" {
+		clientModel = model
+	}
+	if stream {
+		includeUsage := oa.StreamOptions != nil && oa.StreamOptions.IncludeUsage
+		return p.streamResponse(up, clientModel, includeUsage), nil
+	}
+	defer up.close()
+	raw, err := io.ReadAll(io.LimitReader(up.body, maxResponseBytes))
+	if err != nil {
+		return nil, p.transportError(ctx, err)
+	}
+	var gresp gmResponse
+	if err := json.Unmarshal(raw, &gresp); err != nil {
+		return nil, &inference.ProviderError{Provider: p.name, Status: http.StatusBadGateway, Type: "api_error",
+			Message: "gemini sent an unreadable answer", Retryable: true, Cause: err}
+	}
+	out, err := json.Marshal(p.translateResponse(&gresp, clientModel))
+	if err != nil {
+		return nil, fmt.Errorf("encoding chat completion: %w", err)
+	}
+	return &inference.Response{Status: http.StatusOK, Header: jsonHeader(), Body: io.NopCloser(strings.NewReader(string(out)))}, nil
+}
+
+// translateResponse turns a whole Gemini answer into a chat.completion.
+func (p *Provider) translateResponse(g *gmResponse, model string) *oaCompletion {
+	c := &oaCompletion{
+		ID:      "chatcmpl-" + p.newID(),
+		Object:  "chat.completion",
+		Created: p.now().Unix(),
+		Model:   model,
+		Choices: []oaChoice{},
+		Usage:   usage(g.UsageMetadata),
+	}
+	for _, cand := range g.Candidates {
+		text, calls := p.candidateParts(&cand, false)
+		msg := &oaRespMsg{Role: "assistant", ToolCalls: calls}
+		if text != "" || len(calls) == 0 {
+			msg.Content = &text
+		}
+		fr := finishReason(cand.FinishReason, len(calls) > 0)
+		if fr == "" {
+			fr = "stop"
+		}
+		c.Choices = append(c.Choices, oaChoice{Index: cand.Index, Message: msg, FinishReason: &fr})
+	}
+	if len(c.Choices) == 0 {
+		// A prompt blocked by safety filters comes back with promptFeedback and no candidates; OpenAI
+		// clients expect a choice, and content_filter is OpenAI's word for it.
+		empty, fr := "", "content_filter"
+		if g.PromptFeedback == nil || g.PromptFeedback.BlockReason == "" {
+			fr = "stop"
+		}
+		c.Choices = append(c.Choices, oaChoice{Message: &oaRespMsg{Role: "assistant", Content: &empty}, FinishReason: &fr})
+	}
+	return c
+}
+
+// candidateParts joins a candidate's text and lists its function calls with fresh IDs (Gemini has no
+// call IDs; OpenAI clients need them to answer with tool messages). Thought summaries are not answer
+// text and are dropped. indexed sets tool_calls[].index, which chunks carry.
+func (p *Provider) candidateParts(cand *gmCandidate, indexed bool) (string, []oaRespToolCall) {
+	if cand.Content == nil {
+		return "", nil
+	}
+	var text strings.Builder
+	var calls []oaRespToolCall
+	for _, part := range cand.Content.Parts {
+		switch {
+		case part.FunctionCall != nil:
+			args := string(part.FunctionCall.Args)
+			if args == "" || args == "null" {
+				args = "{}"
+			}
+			tc := oaRespToolCall{ID: "call_" + p.newID(), Type: "function"}
+			tc.Function.Name = part.FunctionCall.Name
+			tc.Function.Arguments = compactJSON(args)
+			if indexed {
+				i := len(calls)
+				tc.Index = &i
+			}
+			calls = append(calls, tc)
+		case part.Thought:
+		default:
+			text.WriteString(part.Text)
+		}
+	}
+	return text.String(), calls
+}
+
+// compactJSON strips insignificant whitespace, as OpenAI's arguments strings have none.
+func compactJSON(s string) string {
+	var v any
+	if err := json.Unmarshal([]byte(s), &v); err != nil {
+		return s
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return s
+	}
+	return string(b)
+}
+
+// finishReason maps Gemini's finishReason; "" means the candidate is not finished (a stream event).
+func finishReason(r string, toolCalls bool) string {
+	switch r {
+	case "":
+		return ""
+	case "MAX_TOKENS":
+		return "length"
+	case "SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY":
+		return "content_filter"
+	}
+	// STOP and the rest (OTHER, MALFORMED_FUNCTION_CALL, …) end the turn normally as far as OpenAI
+	// clients can tell; a turn that called functions ends in tool_calls so agents run them.
+	if toolCalls {
+		return "tool_calls"
+	}
+	return "stop"
+}
+
+// usage maps usageMetadata. OpenAI counts reasoning inside completion_tokens, Gemini counts thoughts
+// separately, so they are added back.
+func usage(u *gmUsage) *oaUsage {
+	if u == nil {
+		return nil
+	}
+	out := &oaUsage{
+		PromptTokens:     u.PromptTokenCount,
+		CompletionTokens: u.CandidatesTokenCount + u.ThoughtsTokenCount,
+		TotalTokens:      u.TotalTokenCount,
+	}
+	if out.TotalTokens == 0 {
+		out.TotalTokens = out.PromptTokens + out.CompletionTokens
+	}
+	if u.ThoughtsTokenCount > 0 {
+		out.CompletionTokensDetails = &struct {
+			ReasoningTokens int64 `json:"reasoning_tokens"`
+		}{u.ThoughtsTokenCount}
+	}
+	return out
+}

@@ -1,0 +1,538 @@
+// Copyright 2026 The FD2 Authors. SPDX-License-Identifier: Apache-2.0
+
+package gemini
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"path"
+	"strings"
+)
+
+// OpenAI chat request, only the fields that have a Gemini equivalent. Loosely typed fields (content,
+// stop, tool_choice) stay raw because OpenAI accepts several shapes for each.
+type oaChatRequest struct {
+	Model               string          `json:"model"`
+	Messages            []oaMessage     `json:"messages"`
+	Tools               []oaTool        `json:"tools"`
+	ToolChoice          json.RawMessage `json:"tool_choice"`
+	MaxTokens           *int64          `json:"max_tokens"`
+	MaxCompletionTokens *int64          `json:"max_completion_tokens"`
+	Temperature         *float64        `json:"temperature"`
+	TopP                *float64        `json:"top_p"`
+	Stop                json.RawMessage `json:"stop"`
+	N                   *int64          `json:"n"`
+	Seed                *int64          `json:"seed"`
+	PresencePenalty     *float64        `json:"presence_penalty"`
+	FrequencyPenalty    *float64        `json:"frequency_penalty"`
+	ResponseFormat      *struct {
+		Type       string `json:"type"`
+		JSONSchema *struct {
+			Schema json.RawMessage `json:"schema"`
+		} `json:"json_schema"`
+	} `json:"response_format"`
+	Stream        bool `json:"stream"`
+	StreamOptions *struct {
+		IncludeUsage bool `json:"include_usage"`
+	} `json:"stream_options"`
+}
+
+type oaMessage struct {
+	Role       string          `json:"role"`
+	Content    json.RawMessage `json:"content"`
+	Name       string          `json:"name"`
+	ToolCalls  []oaToolCall    `json:"tool_calls"`
+	ToolCallID string          `json:"tool_call_id"`
+}
+
+type oaToolCall struct {
+	ID       string `json:"id"`
+	Type     string `json:"type"`
+	Function struct {
+		Name      string `json:"name"`
+		Arguments string `json:"arguments"`
+	} `json:"function"`
+}
+
+type oaTool struct {
+	Type     string `json:"type"`
+	Function struct {
+		Name        string          `json:"name"`
+		Description string          `json:"description"`
+		Parameters  json.RawMessage `json:"parameters"`
+	} `json:"function"`
+}
+
+// oaPart is one element of an array-valued OpenAI message content.
+type oaPart struct {
+	Type     string `json:"type"`
+	Text     string `json:"text"`
+	ImageURL *struct {
+		URL string `json:"url"`
+	} `json:"image_url"`
+	InputAudio *struct {
+		Data   string `json:"data"`
+		Format string `json:"format"`
+	} `json:"input_audio"`
+	File *struct {
+		FileData string `json:"file_data"`
+	} `json:"file"`
+}
+
+// Gemini GenerateContentRequest.
+type gmRequest struct {
+	Contents          []gmContent       `json:"contents"`
+	SystemInstruction *gmContent        `json:"systemInstruction,omitempty"`
+	Tools             []gmTool          `json:"tools,omitempty"`
+	ToolConfig        *gmToolConfig     `json:"toolConfig,omitempty"`
+	GenerationConfig  *gmGenerationConf `json:"generationConfig,omitempty"`
+}
+
+type gmContent struct {
+	Role  string   `json:"role,omitempty"`
+	Parts []gmPart `json:"parts"`
+}
+
+type gmPart struct {
+	Text             string              `json:"text,omitempty"`
+	Thought          bool                `json:"thought,omitempty"`
+	InlineData       *gmBlob             `json:"inlineData,omitempty"`
+	FileData         *gmFileData         `json:"fileData,omitempty"`
+	FunctionCall     *gmFunctionCall     `json:"functionCall,omitempty"`
+	FunctionResponse *gmFunctionResponse `json:"functionResponse,omitempty"`
+}
+
+type gmBlob struct {
+	MimeType string `json:"mimeType"`
+	Data     string `json:"data"`
+}
+
+type gmFileData struct {
+	MimeType string `json:"mimeType"`
+	FileURI  string `json:"fileUri"`
+}
+
+type gmFunctionCall struct {
+	Name string          `json:"name"`
+	Args json.RawMessage `json:"args,omitempty"`
+}
+
+type gmFunctionResponse struct {
+	Name     string         `json:"name"`
+	Response map[string]any `json:"response"`
+}
+
+type gmTool struct {
+	FunctionDeclarations []gmFunctionDecl `json:"functionDeclarations"`
+}
+
+type gmFunctionDecl struct {
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+	Parameters  any    `json:"parameters,omitempty"`
+}
+
+type gmToolConfig struct {
+	FunctionCallingConfig struct {
+		Mode                 string   `json:"mode"`
+		AllowedFunctionNames []string `json:"allowedFunctionNames,omitempty"`
+	} `json:"functionCallingConfig"`
+}
+
+type gmGenerationConf struct {
+	MaxOutputTokens    *int64          `json:"maxOutputTokens,omitempty"`
+	Temperature        *float64        `json:"temperature,omitempty"`
+	TopP               *float64        `json:"topP,omitempty"`
+	StopSequences      []string        `json:"stopSequences,omitempty"`
+	CandidateCount     *int64          `json:"candidateCount,omitempty"`
+	Seed               *int64          `json:"seed,omitempty"`
+	PresencePenalty    *float64        `json:"presencePenalty,omitempty"`
+	FrequencyPenalty   *float64        `json:"frequencyPenalty,omitempty"`
+	ResponseMimeType   string          `json:"responseMimeType,omitempty"`
+	ResponseJSONSchema json.RawMessage `json:"responseJsonSchema,omitempty"`
+}
+
+// translateRequest turns an OpenAI chat body into a Gemini request. Errors describe the client's mistake.
+func translateRequest(oa *oaChatRequest) (*gmRequest, error) {
+	gr := &gmRequest{Contents: []gmContent{}}
+	// Gemini's functionResponse is keyed by function name, OpenAI's tool message by call ID: remember
+	// which name each earlier call had.
+	callNames := map[string]string{}
+	for i, m := range oa.Messages {
+		var role string
+		var parts []gmPart
+		switch m.Role {
+		case "system", "developer":
+			// Gemini has one system instruction, not system turns; instructions anywhere in the
+			// conversation are collected in order.
+			ps, err := contentParts(m.Content, true)
+			if err != nil {
+				return nil, fmt.Errorf("messages[%d]: %w", i, err)
+			}
+			if gr.SystemInstruction == nil {
+				gr.SystemInstruction = &gmContent{}
+			}
+			gr.SystemInstruction.Parts = append(gr.SystemInstruction.Parts, ps...)
+			continue
+		case "user":
+			role = "user"
+			ps, err := contentParts(m.Content, false)
+			if err != nil {
+				return nil, fmt.Errorf("messages[%d]: %w", i, err)
+			}
+			parts = ps
+		case "assistant":
+			role = "model"
+			ps, err := contentParts(m.Content, false)
+			if err != nil {
+				return nil, fmt.Errorf("messages[%d]: %w", i, err)
+			}
+			parts = ps
+			for _, tc := range m.ToolCalls {
+				args, err := callArgs(tc.Function.Arguments)
+				if err != nil {
+					return nil, fmt.Errorf("messages[%d]: tool call %q: %w", i, tc.ID, err)
+				}
+				callNames[tc.ID] = tc.Function.Name
+				parts = append(parts, gmPart{FunctionCall: &gmFunctionCall{Name: tc.Function.Name, Args: args}})
+			}
+		case "tool", "function":
+			// The Gemini API takes function results in a user turn (older docs called the role
+			// "function"); several consecutive results merge into one turn, as parallel calls require.
+			role = "user"
+			name := callNames[m.ToolCallID]
+			if name == "" {
+				name = m.Name
+			}
+			if name == "" {
+				return nil, fmt.Errorf("messages[%d]: tool_call_id %q matches no earlier assistant tool call", i, m.ToolCallID)
+			}
+			text, err := contentText(m.Content)
+			if err != nil {
+				return nil, fmt.Errorf("messages[%d]: %w", i, err)
+			}
+			parts = []gmPart{{FunctionResponse: &gmFunctionResponse{Name: name, Response: toolResponse(text)}}}
+		default:
+			return nil, fmt.Errorf("messages[%d]: unknown role %q", i, m.Role)
+		}
+		if len(parts) == 0 {
+			// Gemini rejects a content without parts; an empty assistant turn carries nothing anyway.
+			continue
+		}
+		// Gemini wants strictly alternating turns, so consecutive same-role messages become one content.
+		if n := len(gr.Contents); n > 0 && gr.Contents[n-1].Role == role {
+			gr.Contents[n-1].Parts = append(gr.Contents[n-1].Parts, parts...)
+			continue
+		}
+		gr.Contents = append(gr.Contents, gmContent{Role: role, Parts: parts})
+	}
+
+	var decls []gmFunctionDecl
+	for _, t := range oa.Tools {
+		if t.Type != "" && t.Type != "function" {
+			return nil, fmt.Errorf("tool type %q is not supported by gemini", t.Type)
+		}
+		d := gmFunctionDecl{Name: t.Function.Name, Description: t.Function.Description}
+		if len(t.Function.Parameters) > 0 && !bytes.Equal(t.Function.Parameters, []byte("null")) {
+			var schema map[string]any
+			if err := json.Unmarshal(t.Function.Parameters, &schema); err != nil {
+				return nil, fmt.Errorf("tool %q parameters: %w", t.Function.Name, err)
+			}
+			// Gemini rejects an OBJECT schema with no properties ("should be non-empty for OBJECT
+			// type"), which is how OpenAI clients spell a function without arguments.
+			if props, ok := schema["properties"].(map[string]any); !ok || len(props) > 0 {
+				d.Parameters = cleanSchema(schema)
+			}
+		}
+		decls = append(decls, d)
+	}
+	if len(decls) > 0 {
+		gr.Tools = []gmTool{{FunctionDeclarations: decls}}
+	}
+
+	if tc, err := toolConfig(oa.ToolChoice); err != nil {
+		return nil, err
+	} else if tc != nil {
+		gr.ToolConfig = tc
+	}
+
+	gc := &gmGenerationConf{
+		MaxOutputTokens:  oa.MaxTokens,
+		Temperature:      oa.Temperature,
+		TopP:             oa.TopP,
+		CandidateCount:   oa.N,
+		Seed:             oa.Seed,
+		PresencePenalty:  oa.PresencePenalty,
+		FrequencyPenalty: oa.FrequencyPenalty,
+	}
+	if oa.MaxCompletionTokens != nil {
+		// max_completion_tokens supersedes the deprecated max_tokens in the OpenAI API.
+		gc.MaxOutputTokens = oa.MaxCompletionTokens
+	}
+	stop, err := stopSequences(oa.Stop)
+	if err != nil {
+		return nil, err
+	}
+	gc.StopSequences = stop
+	if rf := oa.ResponseFormat; rf != nil {
+		switch rf.Type {
+		case "json_object":
+			gc.ResponseMimeType = "application/json"
+		case "json_schema":
+			gc.ResponseMimeType = "application/json"
+			if rf.JSONSchema != nil && len(rf.JSONSchema.Schema) > 0 {
+				// responseJsonSchema takes standard JSON Schema, unlike responseSchema's OpenAPI subset.
+				gc.ResponseJSONSchema = rf.JSONSchema.Schema
+			}
+		}
+	}
+	if gc.MaxOutputTokens != nil || gc.Temperature != nil || gc.TopP != nil || gc.StopSequences != nil ||
+		gc.CandidateCount != nil || gc.Seed != nil || gc.PresencePenalty != nil || gc.FrequencyPenalty != nil ||
+		gc.ResponseMimeType != "" || gc.ResponseJSONSchema != nil {
+		gr.GenerationConfig = gc
+	}
+	return gr, nil
+}
+
+// contentParts translates an OpenAI message content (string, array of parts or null). textOnly is set
+// for system instructions, which may carry only text.
+func contentParts(raw json.RawMessage, textOnly bool) ([]gmPart, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+		return nil, nil
+	}
+	if raw[0] == '"' {
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return nil, fmt.Errorf("content: %w", err)
+		}
+		if s == "" {
+			return nil, nil
+		}
+		return []gmPart{{Text: s}}, nil
+	}
+	var ops []oaPart
+	if err := json.Unmarshal(raw, &ops); err != nil {
+		return nil, fmt.Errorf("content: %w", err)
+	}
+	var parts []gmPart
+	for _, op := range ops {
+		switch op.Type {
+		case "text", "input_text":
+			if op.Text != "" {
+				parts = append(parts, gmPart{Text: op.Text})
+			}
+			continue
+		}
+		if textOnly {
+			return nil, fmt.Errorf("content part %q is not allowed in a system message", op.Type)
+		}
+		switch op.Type {
+		case "image_url":
+			if op.ImageURL == nil || op.ImageURL.URL == "" {
+				return nil, fmt.Errorf("image_url part without url")
+			}
+			p, err := mediaPart(op.ImageURL.URL)
+			if err != nil {
+				return nil, err
+			}
+			parts = append(parts, p)
+		case "input_audio":
+			if op.InputAudio == nil {
+				return nil, fmt.Errorf("input_audio part without input_audio")
+			}
+			parts = append(parts, gmPart{InlineData: &gmBlob{MimeType: "audio/" + op.InputAudio.Format, Data: op.InputAudio.Data}})
+		case "file":
+			if op.File == nil || !strings.HasPrefix(op.File.FileData, "data:") {
+				return nil, fmt.Errorf("file part needs inline file_data (uploaded file IDs are OpenAI-only)")
+			}
+			p, err := mediaPart(op.File.FileData)
+			if err != nil {
+				return nil, err
+			}
+			parts = append(parts, p)
+		default:
+			return nil, fmt.Errorf("content part type %q is not supported by gemini", op.Type)
+		}
+	}
+	return parts, nil
+}
+
+// contentText joins the text of a content (tool results are plain text in OpenAI).
+func contentText(raw json.RawMessage) (string, error) {
+	parts, err := contentParts(raw, true)
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	for _, p := range parts {
+		b.WriteString(p.Text)
+	}
+	return b.String(), nil
+}
+
+// mediaPart turns an image (or file) URL into inline data for data: URLs, or a file reference for
+// http(s) URLs, which Gemini fetches itself.
+func mediaPart(u string) (gmPart, error) {
+	if rest, ok := strings.CutPrefix(u, "data:"); ok {
+		meta, data, ok := strings.Cut(rest, ",")
+		if !ok {
+			return gmPart{}, fmt.Errorf("malformed data URL")
+		}
+		mimeType, isBase64 := strings.CutSuffix(meta, ";base64")
+		if i := strings.IndexByte(mimeType, ';'); i >= 0 {
+			mimeType = mimeType[:i] // drop parameters such as charset
+		}
+		if mimeType == "" {
+			mimeType = "text/plain" // RFC 2397 default
+		}
+		if !isBase64 {
+			// inlineData is always base64; percent-encoded data URLs (RFC 2397) are re-encoded.
+			dec, err := url.PathUnescape(data)
+			if err != nil {
+				return gmPart{}, fmt.Errorf("malformed data URL: %w", err)
+			}
+			data = base64.StdEncoding.EncodeToString([]byte(dec))
+		}
+		return gmPart{InlineData: &gmBlob{MimeType: mimeType, Data: data}}, nil
+	}
+	pu, err := url.Parse(u)
+	if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") {
+		return gmPart{}, fmt.Errorf("image URL must be a data: or http(s) URL")
+	}
+	return gmPart{FileData: &gmFileData{MimeType: guessImageType(pu.Path), FileURI: u}}, nil
+}
+
+// imageTypes are the image formats Gemini accepts, by extension. A fixed table rather than
+// mime.TypeByExtension keeps the guess independent of the host's mime.types.
+var imageTypes = map[string]string{
+	".png":  "image/png",
+	".jpg":  "image/jpeg",
+	".jpeg": "image/jpeg",
+	".gif":  "image/gif",
+	".webp": "image/webp",
+	".heic": "image/heic",
+	".heif": "image/heif",
+}
+
+// guessImageType guesses a URL path's image type; JPEG is the most common, hence the fallback.
+func guessImageType(p string) string {
+	if t, ok := imageTypes[strings.ToLower(path.Ext(p))]; ok {
+		return t
+	}
+	return "image/jpeg"
+}
+
+// callArgs turns an OpenAI arguments string into Gemini's args object.
+func callArgs(s string) (json.RawMessage, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return json.RawMessage("{}"), nil
+	}
+	var obj map[string]any
+	if err := json.Unmarshal([]byte(s), &obj); err != nil {
+		return nil, fmt.Errorf("arguments are not a JSON object: %w", err)
+	}
+	return json.RawMessage(s), nil
+}
+
+// toolResponse wraps a tool result for functionResponse.response, which must be a JSON object: the
+// result, parsed when it is JSON and kept as text otherwise, goes under "content".
+func toolResponse(text string) map[string]any {
+	var v any
+	if err := json.Unmarshal([]byte(text), &v); err == nil {
+		return map[string]any{"content": v}
+	}
+	return map[string]any{"content": text}
+}
+
+// schemaDropKeys are JSON Schema keywords that OpenAI clients send and Gemini's OpenAPI-subset schema
+// rejects with INVALID_ARGUMENT ("Unknown name").
+var schemaDropKeys = []string{"$schema", "additionalProperties", "strict", "$id", "$comment"}
+
+// cleanSchema strips schemaDropKeys from a schema and its sub-schemas (but not from property names,
+// which are data).
+func cleanSchema(s map[string]any) map[string]any {
+	for _, k := range schemaDropKeys {
+		delete(s, k)
+	}
+	if props, ok := s["properties"].(map[string]any); ok {
+		for name, sub := range props {
+			if m, ok := sub.(map[string]any); ok {
+				props[name] = cleanSchema(m)
+			}
+		}
+	}
+	if m, ok := s["items"].(map[string]any); ok {
+		s["items"] = cleanSchema(m)
+	}
+	for _, k := range []string{"anyOf", "oneOf", "allOf"} {
+		if list, ok := s[k].([]any); ok {
+			for i, sub := range list {
+				if m, ok := sub.(map[string]any); ok {
+					list[i] = cleanSchema(m)
+				}
+			}
+		}
+	}
+	return s
+}
+
+// toolConfig translates tool_choice: "auto", "none", "required" or {"type":"function","function":{name}}.
+func toolConfig(raw json.RawMessage) (*gmToolConfig, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+		return nil, nil
+	}
+	tc := &gmToolConfig{}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		switch s {
+		case "auto":
+			tc.FunctionCallingConfig.Mode = "AUTO"
+		case "none":
+			tc.FunctionCallingConfig.Mode = "NONE"
+		case "required":
+			tc.FunctionCallingConfig.Mode = "ANY"
+		default:
+			return nil, fmt.Errorf("unknown tool_choice %q", s)
+		}
+		return tc, nil
+	}
+	var obj struct {
+		Type     string `json:"type"`
+		Function struct {
+			Name string `json:"name"`
+		} `json:"function"`
+	}
+	if err := json.Unmarshal(raw, &obj); err != nil || obj.Function.Name == "" {
+		return nil, fmt.Errorf("tool_choice must be auto, none, required or a function")
+	}
+	// ANY restricted to one name is Gemini's way of forcing a specific function.
+	tc.FunctionCallingConfig.Mode = "ANY"
+	tc.FunctionCallingConfig.AllowedFunctionNames = []string{obj.Function.Name}
+	return tc, nil
+}
+
+// stopSequences reads stop, a string or an array of strings.
+func stopSequences(raw json.RawMessage) ([]string, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+		return nil, nil
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		if s == "" {
+			return nil, nil
+		}
+		return []string{s}, nil
+	}
+	var list []string
+	if err := json.Unmarshal(raw, &list); err != nil {
+		return nil, fmt.Errorf("stop must be a string or an array of strings")
+	}
+	return list, nil
+}

@@ -1,0 +1,207 @@
+// Copyright 2026 The FD2 Authors. SPDX-License-Identifier: Apache-2.0
+
+package gemini
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"sync"
+
+	"github.com/dsp-ai/fd2/inference"
+)
+
+// streamBody is the translated SSE stream handed to the caller. Reads come from a pipe fed by the
+// translating goroutine, so each Gemini event is readable as soon as it is translated, and the pipe's
+// backpressure stops the goroutine from reading upstream faster than the client consumes.
+type streamBody struct {
+	pr   *io.PipeReader
+	up   *upstream
+	once sync.Once
+}
+
+func (b *streamBody) Read(p []byte) (int, error) { return b.pr.Read(p) }
+
+// Close cancels the upstream request at once (the client went away) and unblocks the goroutine.
+func (b *streamBody) Close() error {
+	b.once.Do(func() {
+		b.up.close()
+		_ = b.pr.Close()
+	})
+	return nil
+}
+
+// choiceState tracks one choice across events.
+type choiceState struct {
+	roleSent  bool
+	toolCalls int
+	finished  bool
+}
+
+// streamTranslator turns Gemini stream events into OpenAI chunks.
+type streamTranslator struct {
+	p            *Provider
+	id           string
+	created      int64
+	model        string
+	includeUsage bool
+	choices      map[int]*choiceState
+	usage        *gmUsage
+}
+
+// streamResponse starts translating up's SSE stream and returns the caller's response.
+func (p *Provider) streamResponse(up *upstream, model string, includeUsage bool) *inference.Response {
+	pr, pw := io.Pipe()
+	t := &streamTranslator{
+		p:            p,
+		id:           "chatcmpl-" + p.newID(),
+		created:      p.now().Unix(),
+		model:        model,
+		includeUsage: includeUsage,
+		choices:      map[int]*choiceState{},
+	}
+	go func() {
+		defer up.close()
+		pw.CloseWithError(t.run(up, pw))
+	}()
+	return &inference.Response{
+		Status: http.StatusOK,
+		Header: http.Header{"Content-Type": {"text/event-stream"}, "Cache-Control": {"no-cache"}},
+		Body:   &streamBody{pr: pr, up: up},
+		Stream: true,
+	}
+}
+
+// run reads SSE events until EOF and writes their translation; its error ends the pipe (nil: clean EOF).
+func (t *streamTranslator) run(up *upstream, w io.Writer) error {
+	var data []byte
+	for {
+		line, err := up.body.ReadBytes('\n')
+		if len(line) > 0 {
+			line = bytes.TrimRight(line, "\r\n")
+			switch {
+			case len(line) == 0:
+				// A blank line dispatches the event (SSE spec, "dispatch the event").
+				if len(data) > 0 {
+					done, werr := t.event(data, w)
+					if werr != nil || done {
+						return werr
+					}
+					data = data[:0]
+				}
+			case bytes.HasPrefix(line, []byte("data:")):
+				v := bytes.TrimPrefix(line[len("data:"):], []byte(" "))
+				if len(data) > 0 {
+					data = append(data, '\n')
+				}
+				data = append(data, v...)
+			}
+			// Other fields (event:, id:, retry:) and comments carry nothing Gemini uses.
+		}
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				return t.p.transportError(up.ctx, err)
+			}
+			if len(data) > 0 {
+				if done, werr := t.event(data, w); werr != nil || done {
+					return werr
+				}
+			}
+			return t.finish(w)
+		}
+	}
+}
+
+// event translates one Gemini event. done is set when the stream must end (an in-stream error).
+func (t *streamTranslator) event(data []byte, w io.Writer) (done bool, err error) {
+	var g gmResponse
+	if err := json.Unmarshal(data, &g); err != nil {
+		return true, &inference.ProviderError{Provider: t.p.name, Status: http.StatusBadGateway, Type: "api_error",
+			Message: "gemini sent an unreadable stream event", Retryable: true, Cause: err}
+	}
+	if g.Error != nil {
+		// The status line is long gone: report the failure the way OpenAI does mid-stream, as an
+		// error event, and end the stream without [DONE].
+		typ := statusTypes[g.Error.Status]
+		if typ == "" {
+			typ = "api_error"
+		}
+		ev := map[string]any{"error": map[string]any{"message": t.p.redact(g.Error.Message), "type": typ, "code": g.Error.Status}}
+		return true, writeEvent(w, ev)
+	}
+	if g.UsageMetadata != nil {
+		t.usage = g.UsageMetadata
+	}
+	if len(g.Candidates) == 0 && g.PromptFeedback != nil && g.PromptFeedback.BlockReason != "" {
+		// A blocked prompt: one empty choice finished by the content filter.
+		g.Candidates = []gmCandidate{{FinishReason: "SAFETY"}}
+	}
+	for i := range g.Candidates {
+		cand := &g.Candidates[i]
+		st := t.choices[cand.Index]
+		if st == nil {
+			st = &choiceState{}
+			t.choices[cand.Index] = st
+		}
+		text, calls := t.p.candidateParts(cand, true)
+		for j := range calls {
+			// tool_calls[].index counts across the whole stream, not per event.
+			n := st.toolCalls + *calls[j].Index
+			calls[j].Index = &n
+		}
+		st.toolCalls += len(calls)
+		if text != "" || len(calls) > 0 || !st.roleSent {
+			d := &oaDelta{ToolCalls: calls}
+			if !st.roleSent {
+				d.Role = "assistant"
+				st.roleSent = true
+			}
+			if text != "" || len(calls) == 0 {
+				d.Content = &text
+			}
+			if err := writeEvent(w, t.chunk(oaChoice{Index: cand.Index, Delta: d})); err != nil {
+				return true, err
+			}
+		}
+		if fr := finishReason(cand.FinishReason, st.toolCalls > 0); fr != "" && !st.finished {
+			st.finished = true
+			if err := writeEvent(w, t.chunk(oaChoice{Index: cand.Index, Delta: &oaDelta{}, FinishReason: &fr})); err != nil {
+				return true, err
+			}
+		}
+	}
+	return false, nil
+}
+
+// finish writes the usage chunk (when asked for and known) and the [DONE] sentinel.
+func (t *streamTranslator) finish(w io.Writer) error {
+	if t.includeUsage && t.usage != nil {
+		c := &oaCompletion{ID: t.id, Object: "chat.completion.chunk", Created: t.created, Model: t.model,
+			Choices: []oaChoice{}, Usage: usage(t.usage)}
+		if err := writeEvent(w, c); err != nil {
+			return err
+		}
+	}
+	_, err := io.WriteString(w, "data: [DONE]\n\n")
+	return err
+}
+
+func (t *streamTranslator) chunk(c oaChoice) *oaCompletion {
+	return &oaCompletion{ID: t.id, Object: "chat.completion.chunk", Created: t.created, Model: t.model, Choices: []oaChoice{c}}
+}
+
+// writeEvent writes one SSE event in a single Write, so a reader never sees half an event.
+func writeEvent(w io.Writer, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	buf := make([]byte, 0, len(b)+8)
+	buf = append(buf, "data: "...)
+	buf = append(buf, b...)
+	buf = append(buf, "\n\n"...)
+	_, err = w.Write(buf)
+	return err
+}

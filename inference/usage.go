@@ -1,0 +1,341 @@
+// Copyright 2026 The FD2 Authors. SPDX-License-Identifier: Apache-2.0
+
+package inference
+
+import (
+	"bytes"
+	"encoding/json"
+
+	"github.com/tidwall/gjson"
+)
+
+// Usage sources.
+const (
+	UsageSourceProvider  = "provider"
+	UsageSourceTokenizer = "tokenizer"
+)
+
+// Bounds on what the Engine keeps of a body to find its usage: a response larger than this is still
+// passed through whole, but its usage is then counted from the request only.
+const (
+	maxUsageCapture = 4 << 20 // non-streamed response bodies
+	maxStreamText   = 1 << 20 // streamed text awaiting a decision, counted and dropped when full
+)
+
+// usageEndpoints are the endpoints whose responses carry token usage.
+var usageEndpoints = map[string]bool{
+	EndpointChat: true, EndpointCompletions: true, EndpointEmbeddings: true, EndpointResponses: true,
+}
+
+// boundedBuffer keeps the first max bytes written to it and silently drops the rest, so it can sit in an
+// io.TeeReader without ever failing the copy to the client.
+type boundedBuffer struct {
+	buf       []byte
+	max       int
+	truncated bool
+}
+
+func (b *boundedBuffer) Write(p []byte) (int, error) {
+	if room := b.max - len(b.buf); room < len(p) {
+		b.truncated = true
+		if room > 0 {
+			b.buf = append(b.buf, p[:room]...)
+		}
+		return len(p), nil
+	}
+	b.buf = append(b.buf, p...)
+	return len(p), nil
+}
+
+// parseUsage reads an OpenAI usage object: chat, completions and embeddings report prompt_tokens and
+// completion_tokens, the Responses API input_tokens and output_tokens.
+func parseUsage(u gjson.Result) (Usage, bool) {
+	if !u.IsObject() {
+		return Usage{}, false
+	}
+	var out Usage
+	p, c := u.Get("prompt_tokens"), u.Get("completion_tokens")
+	if !p.Exists() && !c.Exists() {
+		p, c = u.Get("input_tokens"), u.Get("output_tokens")
+	}
+	if !p.Exists() && !c.Exists() {
+		return Usage{}, false
+	}
+	out.PromptTokens, out.CompletionTokens = p.Int(), c.Int()
+	out.TotalTokens = u.Get("total_tokens").Int()
+	if out.TotalTokens == 0 {
+		out.TotalTokens = out.PromptTokens + out.CompletionTokens
+	}
+	out.Source = UsageSourceProvider
+	return out, true
+}
+
+// usageFromBody finds the usage of a complete JSON response body.
+func usageFromBody(body []byte) (Usage, bool) {
+	if !gjson.ValidBytes(body) {
+		return Usage{}, false
+	}
+	return parseUsage(gjson.GetBytes(body, "usage"))
+}
+
+// hasUsageObject reports whether an SSE event carries a "usage" key whose value is an object. OpenAI sends
+// "usage":null in every chunk once include_usage is set, so the key alone is not enough. A "usage" inside
+// a JSON string is escaped (\"usage\") and never matches. It does not allocate.
+func hasUsageObject(ev []byte) bool {
+	for {
+		i := bytes.Index(ev, usageKey)
+		if i < 0 {
+			return false
+		}
+		ev = ev[i+len(usageKey):]
+		j := skipSpace(ev, 0)
+		if j < len(ev) && ev[j] == ':' {
+			j = skipSpace(ev, j+1)
+			if j < len(ev) && ev[j] == '{' {
+				return true
+			}
+		}
+	}
+}
+
+var usageKey = []byte(`"usage"`)
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n') {
+		i++
+	}
+	return i
+}
+
+// hasNonEmptyString reports whether ev has key (quoted, e.g. `"content"`) followed by a non-empty string
+// value. It is the cheap test for the first token of a stream and does not allocate.
+func hasNonEmptyString(ev, key []byte) bool {
+	for {
+		i := bytes.Index(ev, key)
+		if i < 0 {
+			return false
+		}
+		ev = ev[i+len(key):]
+		j := skipSpace(ev, 0)
+		if j < len(ev) && ev[j] == ':' {
+			j = skipSpace(ev, j+1)
+			if j+1 < len(ev) && ev[j] == '"' && ev[j+1] != '"' {
+				return true
+			}
+		}
+	}
+}
+
+// tokenKeys are the string fields whose first non-empty value marks the first token of a stream: chat
+// content and reasoning, tool-call arguments, legacy completions text, Responses API deltas.
+var tokenKeys = [][]byte{
+	[]byte(`"content"`), []byte(`"reasoning_content"`), []byte(`"arguments"`), []byte(`"text"`), []byte(`"delta"`),
+}
+
+func hasFirstToken(ev []byte) bool {
+	for _, k := range tokenKeys {
+		if hasNonEmptyString(ev, k) {
+			return true
+		}
+	}
+	return false
+}
+
+// eventData returns the data of an SSE event: its "data:" lines joined with "\n" (per the SSE spec),
+// without the field name and its optional single space.
+func eventData(ev []byte) []byte {
+	var out []byte
+	n := 0
+	for len(ev) > 0 {
+		line := ev
+		if i := bytes.IndexByte(ev, '\n'); i >= 0 {
+			line, ev = ev[:i], ev[i+1:]
+		} else {
+			ev = nil
+		}
+		line = bytes.TrimSuffix(line, []byte{'\r'})
+		if !bytes.HasPrefix(line, []byte("data:")) {
+			continue
+		}
+		line = line[len("data:"):]
+		if len(line) > 0 && line[0] == ' ' {
+			line = line[1:]
+		}
+		if n > 0 {
+			out = append(out, '\n')
+		}
+		out = append(out, line...)
+		n++
+	}
+	return out
+}
+
+// tokenCounter sums the tokens of separate texts (messages, parts, choices), each counted on its own:
+// concatenating them would merge words across boundaries and add separator tokens.
+type tokenCounter struct {
+	model string
+	n     int64
+}
+
+func (c *tokenCounter) add(s string) { c.n += CountTokens(c.model, s) }
+
+// promptTokens counts the prompt of a JSON request body with the tokenizer, for providers that report no
+// usage.
+func promptTokens(model, endpoint string, body []byte) int64 {
+	if len(body) == 0 || !gjson.ValidBytes(body) {
+		return 0
+	}
+	root := gjson.ParseBytes(body)
+	c := &tokenCounter{model: model}
+	switch endpoint {
+	case EndpointChat:
+		msgs := root.Get("messages").Array()
+		for _, m := range msgs {
+			addContent(c, m.Get("content"))
+			c.add(m.Get("name").String())
+			m.Get("tool_calls.#.function.arguments").ForEach(func(_, a gjson.Result) bool {
+				c.add(a.String())
+				return true
+			})
+		}
+		// OpenAI's documented overhead: 3 tokens per message for the role framing, 3 priming the reply.
+		if len(msgs) > 0 {
+			c.n += int64(3*len(msgs) + 3)
+		}
+	case EndpointResponses:
+		c.add(root.Get("instructions").String())
+		in := root.Get("input")
+		if in.Type == gjson.String {
+			c.add(in.Str)
+		} else {
+			in.ForEach(func(_, m gjson.Result) bool {
+				addContent(c, m.Get("content"))
+				return true
+			})
+		}
+	case EndpointCompletions, EndpointEmbeddings, EndpointModerations:
+		key := "input"
+		if endpoint == EndpointCompletions {
+			key = "prompt"
+		}
+		v := root.Get(key)
+		if !v.IsArray() {
+			c.add(v.String())
+			break
+		}
+		v.ForEach(func(_, x gjson.Result) bool {
+			switch {
+			case x.Type == gjson.String:
+				c.add(x.Str)
+			case x.Type == gjson.Number:
+				c.n++ // a pre-tokenized input: one token per ID
+			case x.IsArray():
+				c.n += int64(len(x.Array()))
+			}
+			return true
+		})
+	}
+	return c.n
+}
+
+// addContent counts the text of a message content: a string, or an array of parts of which the text
+// parts count ({"type":"text","text":…}, {"type":"input_text",…}, {"type":"output_text",…}).
+func addContent(c *tokenCounter, v gjson.Result) {
+	if v.Type == gjson.String {
+		c.add(v.Str)
+		return
+	}
+	v.ForEach(func(_, p gjson.Result) bool {
+		if t := p.Get("text"); t.Type == gjson.String {
+			c.add(t.Str)
+		}
+		return true
+	})
+}
+
+// completionTokens counts the generated text of a complete JSON response (chat, completions,
+// responses).
+func completionTokens(model string, body []byte) int64 {
+	if !gjson.ValidBytes(body) {
+		return 0
+	}
+	root := gjson.ParseBytes(body)
+	c := &tokenCounter{model: model}
+	root.Get("choices").ForEach(func(_, ch gjson.Result) bool {
+		c.add(ch.Get("text").String())
+		addContent(c, ch.Get("message.content"))
+		c.add(ch.Get("message.reasoning_content").String())
+		ch.Get("message.tool_calls.#.function.arguments").ForEach(func(_, a gjson.Result) bool {
+			c.add(a.String())
+			return true
+		})
+		return true
+	})
+	root.Get("output").ForEach(func(_, o gjson.Result) bool {
+		addContent(c, o.Get("content"))
+		c.add(o.Get("arguments").String())
+		return true
+	})
+	return c.n
+}
+
+// appendTokenText appends to dst the raw (still JSON-escaped) string values of the generated-text keys
+// of one streamed event: chat content, reasoning and tool-call arguments, legacy completions text,
+// Responses API deltas. It scans bytes rather than decoding JSON, so it does not allocate beyond dst's
+// growth, and dst holds the generated text only, not the chunks' JSON around it.
+func appendTokenText(dst, ev []byte) []byte {
+	for _, k := range tokenKeys {
+		rest := ev
+		for {
+			i := bytes.Index(rest, k)
+			if i < 0 {
+				break
+			}
+			rest = rest[i+len(k):]
+			j := skipSpace(rest, 0)
+			if j >= len(rest) || rest[j] != ':' {
+				continue
+			}
+			j = skipSpace(rest, j+1)
+			if j >= len(rest) || rest[j] != '"' {
+				continue
+			}
+			end := stringEnd(rest, j+1)
+			if end < 0 {
+				break
+			}
+			dst = append(dst, rest[j+1:end]...)
+			rest = rest[end+1:]
+		}
+	}
+	return dst
+}
+
+// stringEnd returns the index of the quote closing the JSON string that starts at b[i], or -1.
+func stringEnd(b []byte, i int) int {
+	for ; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i
+		}
+	}
+	return -1
+}
+
+// countEscapedText counts the tokens of text gathered by appendTokenText.
+func countEscapedText(model string, text []byte) int64 {
+	if len(text) == 0 {
+		return 0
+	}
+	quoted := make([]byte, 0, len(text)+2)
+	quoted = append(quoted, '"')
+	quoted = append(quoted, text...)
+	quoted = append(quoted, '"')
+	var s string
+	if err := json.Unmarshal(quoted, &s); err != nil {
+		s = string(text) // a provider's broken escape: the raw text is still a close count
+	}
+	return CountTokens(model, s)
+}
