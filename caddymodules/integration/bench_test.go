@@ -3,6 +3,7 @@
 package integration
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"net/http"
@@ -133,4 +134,84 @@ func BenchmarkLoadRatio(b *testing.B) {
 		t.Logf("%s route: throughput ratio fd2/plain = %.3f (target >= 0.95); added latency p50 %v, p99 %v",
 			c.name, ratio, pct(c.s.lat, .5)-pct(plain.lat, .5), pct(c.s.lat, .99)-pct(plain.lat, .99))
 	}
+}
+
+// BenchmarkInferenceOverhead measures, in one run against the same fake provider, the latency of a
+// non-streamed chat completion and the time to first byte of a streamed one: directly, through plain
+// Caddy reverse_proxy, and through dsp_openai. Requests are sequential (one client) so the percentiles
+// measure added latency, not queueing. Run with -benchtime 1x (make bench).
+func BenchmarkInferenceOverhead(b *testing.B) {
+	llm := startFakeLLM(b, fakellm.Options{})
+	plainPort := freePort(b)
+	f := startFD2(b, "", fmt.Sprintf(`
+:{{HTTP}} {
+	dsp_openai {
+		provider fake openai {
+			base_url %s/v1
+		}
+	}
+}
+:%d {
+	reverse_proxy %s
+}
+`, llm.URL, plainPort, hostOf(llm)))
+	waitListening(b, plainPort)
+	c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
+	body := `{"model":"fake-gpt","messages":[{"role":"user","content":"benchmark me please"}]}`
+	streamBody := `{"model":"fake-gpt","stream":true,"messages":[{"role":"user","content":"benchmark me please"}]}`
+	targets := []struct{ name, base string }{
+		{"direct", llm.URL}, {"reverse_proxy", fmt.Sprintf("http://127.0.0.1:%d", plainPort)}, {"dsp_openai", f.url("")},
+	}
+	call := func(base, body string, ttfb bool) time.Duration {
+		t0 := time.Now()
+		res, err := c.Post(base+"/v1/chat/completions", "application/json", strings.NewReader(body))
+		if err != nil {
+			b.Fatal(err)
+		}
+		var d time.Duration
+		if ttfb {
+			br := bufio.NewReader(res.Body)
+			if _, err := br.ReadString('\n'); err != nil {
+				b.Fatal(err)
+			}
+			d = time.Since(t0)
+			_, _ = io.Copy(io.Discard, br)
+		} else {
+			_, _ = io.Copy(io.Discard, res.Body)
+			d = time.Since(t0)
+		}
+		res.Body.Close()
+		if res.StatusCode != 200 {
+			b.Fatalf("%s: status %d", base, res.StatusCode)
+		}
+		return d
+	}
+	const n = 1500
+	lat := map[string][]time.Duration{}
+	ttfb := map[string][]time.Duration{}
+	for i := 0; i < 50; i++ { // warm up
+		for _, tg := range targets {
+			call(tg.base, body, false)
+			call(tg.base, streamBody, true)
+		}
+	}
+	for i := 0; i < n; i++ {
+		for _, tg := range targets {
+			lat[tg.name] = append(lat[tg.name], call(tg.base, body, false))
+			ttfb[tg.name] = append(ttfb[tg.name], call(tg.base, streamBody, true))
+		}
+	}
+	p := func(l []time.Duration, q float64) time.Duration {
+		sort.Slice(l, func(i, j int) bool { return l[i] < l[j] })
+		return l[int(float64(len(l)-1)*q)]
+	}
+	for _, tg := range targets {
+		b.Logf("%-14s non-stream p50 %8v p99 %8v | stream TTFB p50 %8v p99 %8v", tg.name,
+			p(lat[tg.name], .5), p(lat[tg.name], .99), p(ttfb[tg.name], .5), p(ttfb[tg.name], .99))
+	}
+	addedP50 := p(lat["dsp_openai"], .5) - p(lat["reverse_proxy"], .5)
+	addedTTFB := p(ttfb["dsp_openai"], .5) - p(ttfb["direct"], .5)
+	b.ReportMetric(float64(addedP50)/1e3, "added_p50_vs_reverse_proxy_us")
+	b.ReportMetric(float64(addedTTFB)/1e3, "added_ttfb_vs_direct_us")
+	b.Logf("dsp_openai adds %v p50 over plain reverse_proxy (target ≤ 100µs) and %v TTFB over the direct call (target ≤ 500µs)", addedP50, addedTTFB)
 }

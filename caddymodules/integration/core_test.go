@@ -148,9 +148,11 @@ func checkFixtureRoutes(t *testing.T, f *fd2) {
 		{"method not in route", "GET", "/sas2py/convert", 404, "route_not_found"},
 		{"unknown path of a known project", "POST", "/sas2py/nothing-here", 404, "route_not_found"},
 		{"jwt_config module is the token broker (needs username/password)", "POST", "/sas2py/auth/token", 400, "invalid_request"},
-		{"inference_endpoint module route", "POST", "/sas2py/convert/v1/chat/completions", 501, "module_unavailable"},
+		// endpoint_url is the provider base URL for FD2; the fixtures' point at a gateway on localhost:8000
+		// that does not run here, so the module route is reached and the provider call fails.
+		{"inference_endpoint module route", "POST", "/sas2py/convert/v1/chat/completions", 502, "upstream_error"},
 		{"jwe_test route needs jwe-decrypt", "POST", "/jwe_test/v1/chat/completions", 401, "authentication_required"},
-		{"langgraph inference module", "POST", "/langgraph-summarizer/summarize-llm/v1/chat/completions", 501, "module_unavailable"},
+		{"langgraph inference module", "POST", "/langgraph-summarizer/summarize-llm/v1/chat/completions", 502, "upstream_error"},
 		// langgraph-summarizer's route uri does not start with its project id (spec §2.4): unreachable by path.
 		{"route outside its project prefix", "POST", "/summarizer/llm", 404, "project_not_found"},
 		{"unknown project", "GET", "/no-such-project/x", 404, "project_not_found"},
@@ -167,8 +169,11 @@ func checkFixtureRoutes(t *testing.T, f *fd2) {
 		})
 	}
 	t.Run("header form", func(t *testing.T) {
-		r := do(t, "POST", f.url("/v1/chat/completions"), `{}`, "X-Project-Module", "sas2py/openai-compatible")
-		expectStatus(t, r, 501) // the inference module route, reached through the header
+		r := do(t, "POST", f.url("/v1/chat/completions"), `{"model":"m"}`, "X-Project-Module", "sas2py/openai-compatible")
+		expectStatus(t, r, 502) // the inference module route, reached through the header (its provider is down)
+		if r.errorCode(t) != "upstream_error" {
+			t.Fatal(string(r.body))
+		}
 	})
 	t.Run("admin lists projects", func(t *testing.T) {
 		r := do(t, "GET", f.adminURL("/dsp/projects"), "")

@@ -250,3 +250,66 @@ func TestStreamCancellation(t *testing.T) {
 		t.Fatal("the provider never saw the client go away")
 	}
 }
+
+// TestInferenceAllowlistAndTokenLimits: an API key limited to some models gets 403 model_not_allowed for
+// others, and the tokens a completion used (reported by the provider through the engine) are what the
+// token limit charges.
+func TestInferenceAllowlistAndTokenLimits(t *testing.T) {
+	requireIntegration(t)
+	llm := startFakeLLM(t, fakellm.Options{})
+	keyFile := t.TempDir() + "/keys.json"
+	plain, rec, err := newKeyModels("team", []string{"gpt-4o"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeKeys(t, keyFile, rec)
+	f := startFD2(t, "", fmt.Sprintf(`
+:{{HTTP}} {
+	route /v1/* {
+		dsp_auth {
+			api_keys file %s
+		}
+		dsp_ratelimit {
+			tokens 1000/h
+			store memory
+			default_max_tokens 100
+		}
+		dsp_openai {
+			provider fake openai {
+				base_url %s/v1
+			}
+			model gpt-4o fake:fake-gpt
+			model gpt-4o-mini fake:fake-gpt
+		}
+	}
+	handle_errors {
+		dsp_error
+	}
+}
+`, keyFile, llm.URL))
+	c := sdk(f.url("/v1/"), option.WithAPIKey(plain))
+	ctx := context.Background()
+	_, err = c.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{Model: "gpt-4o-mini",
+		Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("x")}})
+	var apiErr *openai.Error
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != 403 || apiErr.Code != "model_not_allowed" {
+		t.Fatalf("disallowed model: %v", err)
+	}
+	res, err := c.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{Model: "gpt-4o",
+		Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("one two three")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	used := res.Usage.TotalTokens
+	// The next request's reservation is taken from 1000 − used (the first reservation was settled to the
+	// provider's usage), so its remaining header tells what was charged.
+	r := do(t, "POST", f.url("/v1/chat/completions"), `{"model":"gpt-4o","max_tokens":100,"messages":[{"role":"user","content":"again"}]}`,
+		"X-API-Key", plain)
+	expectStatus(t, r, 200)
+	var remaining int64
+	fmt.Sscan(r.header.Get("X-RateLimit-Remaining"), &remaining)
+	reserved := 1000 - used - remaining
+	if used <= 0 || reserved < 100 || reserved > 120 {
+		t.Fatalf("used %d, remaining %d: the second request reserved %d (want max_tokens 100 + a small prompt estimate)", used, remaining, reserved)
+	}
+}

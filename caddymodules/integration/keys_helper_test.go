@@ -27,3 +27,7 @@ func writeKeys(t testing.TB, path string, keys ...auth.APIKey) {
 		t.Fatal(err)
 	}
 }
+
+func newKeyModels(owner string, models []string) (string, auth.APIKey, error) {
+	return auth.NewAPIKey(owner, auth.WithModels(models...))
+}
