@@ -254,7 +254,11 @@ func forbidden(code, msg string) error {
 
 // ServeHTTP authenticates the request.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	t0 := time.Now()
 	st := gateway.RequestFrom(r)
+	if st != nil {
+		next = stageDone(st, t0, next)
+	}
 	var p *auth.Principal
 	var err error
 	switch {
@@ -314,6 +318,14 @@ func principalPlaceholder(p *auth.Principal, key string) (any, bool) {
 		return v, true
 	}
 	return nil, false
+}
+
+// stageDone records the auth stage's own time when the next handler starts.
+func stageDone(st *gateway.Request, t0 time.Time, next caddyhttp.Handler) caddyhttp.Handler {
+	return caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		st.Done(gateway.StageAuth, t0)
+		return next.ServeHTTP(w, r)
+	})
 }
 
 // PrincipalFrom returns the principal dsp_auth authenticated r as, or nil.

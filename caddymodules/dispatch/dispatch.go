@@ -109,6 +109,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if st == nil || st.Route == nil {
 		return fail(http.StatusInternalServerError, "misconfigured", "dsp_dispatch needs dsp_manifest before it in the route")
 	}
+	t0 := time.Now()
+	upstreamBegins := func() {
+		now := time.Now()
+		st.Stage[gateway.StageDispatch] += now.Sub(t0)
+		st.UpstreamBegins(now)
+	}
 	rt, info := st.Route, st.Info
 	if info == nil || info.Transforms == nil {
 		return fail(http.StatusServiceUnavailable, "route_misconfigured", "route "+rt.ID+" is misconfigured")
@@ -144,6 +150,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 
 	if rt.Kind == route.KindTokenBroker {
+		upstreamBegins()
 		return h.tokenBroker(w, r, st)
 	}
 
@@ -165,8 +172,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 
 	switch {
 	case rt.Kind == route.KindInference:
+		upstreamBegins()
 		return h.inference(w, r, st)
 	case t.AIProxy:
+		upstreamBegins()
 		return h.aiProxy(w, r, st)
 	case rt.Kind == route.KindUpstream, rt.Kind == route.KindRAG, rt.Kind == route.KindModelServer:
 	default:
@@ -209,6 +218,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if t.Response != nil {
 		w = &rewriteWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, rr: t.Response}
 	}
+	upstreamBegins()
 	start := time.Now()
 	err = proxy.ServeHTTP(w, r, next)
 	st.Upstream += time.Since(start)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
@@ -309,6 +310,17 @@ func (a *App) RedisOptions() *redis.Options {
 
 // observer feeds resolver events into the metrics.
 type observer struct{}
+
+// Stage observers, bound once.
+var (
+	stageObservers = func() (o [NumStages]prometheus.Observer) {
+		for i, n := range StageNames {
+			o[i] = metrics.StageDuration.WithLabelValues(n)
+		}
+		return o
+	}()
+	upstreamObserver = metrics.StageDuration.WithLabelValues("upstream")
+)
 
 // memoryHit is the counter of the warm path, bound once: it is bumped on nearly every request.
 var memoryHit = metrics.ManifestCache.WithLabelValues("memory", "hit")

@@ -61,9 +61,14 @@ type ManifestHandler struct {
 	// ProjectHeaders enables the X-Project-Module and X-Project-Id header forms. Default true.
 	ProjectHeaders *bool `json:"project_headers,omitempty"`
 
+	// ServerTiming adds `Server-Timing` (fd2 overhead, each stage, the upstream's time to first byte) and
+	// `X-FD2-Overhead-Ms` to every response, computed when the response headers are written. Default true.
+	ServerTiming *bool `json:"server_timing,omitempty"`
+
 	app     *App
 	logger  *zap.Logger
 	headers bool
+	timing  bool
 }
 
 // CaddyModule returns the Caddy module information.
@@ -80,6 +85,7 @@ func (h *ManifestHandler) Provision(ctx caddy.Context) error {
 	}
 	h.app = appIface.(*App)
 	h.headers = h.ProjectHeaders == nil || *h.ProjectHeaders
+	h.timing = h.ServerTiming == nil || *h.ServerTiming
 	h.HostSuffix = strings.ToLower(h.HostSuffix)
 	return nil
 }
@@ -167,6 +173,10 @@ func (h *ManifestHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next
 	active := st.Info.active
 	active.Inc()
 	rec := &statusRecorder{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}
+	if h.timing {
+		rec.st = st
+	}
+	st.Done(StageManifest, st.Start)
 	err = next.ServeHTTP(rec, r)
 	active.Dec()
 	status := rec.status
@@ -203,6 +213,14 @@ func (h *ManifestHandler) observe(st *Request, status int) {
 	overhead := d - st.Upstream
 	if overhead < 0 {
 		overhead = 0
+	}
+	for i, d := range st.Stage {
+		if d > 0 {
+			stageObservers[i].Observe(d.Seconds())
+		}
+	}
+	if st.Upstream > 0 {
+		upstreamObserver.Observe(st.Upstream.Seconds())
 	}
 	if ri := st.Info; ri != nil {
 		ri.requests(st.Project, status).Inc()
@@ -265,17 +283,56 @@ func (h *ManifestHandler) projectOf(r *http.Request) (string, string) {
 }
 
 // statusRecorder remembers the status code written, without buffering anything: Flush and the other
-// optional interfaces reach the real writer through Unwrap (http.ResponseController).
+// optional interfaces reach the real writer through Unwrap (http.ResponseController). With st set it
+// stamps Server-Timing on the response headers.
 type statusRecorder struct {
 	*caddyhttp.ResponseWriterWrapper
 	status int
+	st     *Request
 }
 
 func (s *statusRecorder) WriteHeader(code int) {
 	if s.status == 0 && code >= 200 {
 		s.status = code
+		if s.st != nil {
+			setServerTiming(s.Header(), s.st, time.Now())
+		}
 	}
 	s.ResponseWriterWrapper.WriteHeader(code)
+}
+
+// setServerTiming writes FD2's own time so far — everything but the upstream's time to first byte — and
+// each stage's share (W3C Server-Timing, durations in milliseconds).
+func setServerTiming(h http.Header, st *Request, now time.Time) {
+	total := now.Sub(st.Start)
+	var upstream time.Duration
+	if !st.UpstreamStart.IsZero() {
+		upstream = now.Sub(st.UpstreamStart)
+	}
+	overhead := total - upstream
+	if overhead < 0 {
+		overhead = 0
+	}
+	b := make([]byte, 0, 160)
+	b = appendTiming(b, "fd2", overhead)
+	for i, d := range st.Stage {
+		if d > 0 {
+			b = append(b, ", "...)
+			b = appendTiming(b, StageNames[i], d)
+		}
+	}
+	if upstream > 0 {
+		b = append(b, ", "...)
+		b = appendTiming(b, "upstream", upstream)
+	}
+	h.Add("Server-Timing", string(b))
+	h.Set("X-FD2-Overhead-Ms", strconv.FormatFloat(float64(overhead)/1e6, 'f', 3, 64))
+}
+
+func appendTiming(b []byte, name string, d time.Duration) []byte {
+	b = append(b, name...)
+	b = append(b, ";dur="...)
+	return strconv.AppendFloat(b, float64(d)/1e6, 'f', 3, 64)
 }
 
 func (s *statusRecorder) Write(b []byte) (int, error) {
@@ -290,6 +347,7 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 //	dsp_manifest {
 //		host_suffix     <.suffix>
 //		project_headers on|off
+//		server_timing   on|off
 //	}
 func (h *ManifestHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next()
@@ -308,16 +366,20 @@ func (h *ManifestHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if !d.AllArgs(&h.HostSuffix) {
 				return d.ArgErr()
 			}
-		case "project_headers":
+		case "project_headers", "server_timing":
 			var v string
 			if !d.AllArgs(&v) {
 				return d.ArgErr()
 			}
 			on, err := parseOnOff(v)
 			if err != nil {
-				return d.Errf("project_headers: %v", err)
+				return d.Errf("%s: %v", name, err)
 			}
-			h.ProjectHeaders = &on
+			if name == "server_timing" {
+				h.ServerTiming = &on
+			} else {
+				h.ProjectHeaders = &on
+			}
 		default:
 			return d.Errf("unrecognized subdirective %q", name)
 		}

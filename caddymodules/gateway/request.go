@@ -38,6 +38,11 @@ type Request struct {
 	Start time.Time
 	// Upstream accumulates time spent waiting on or streaming from upstreams (for fd2_overhead_seconds).
 	Upstream time.Duration
+	// UpstreamStart is when the first upstream call began (zero if none did); the response headers'
+	// Server-Timing splits the time to first byte there.
+	UpstreamStart time.Time
+	// Stage is the time each pipeline stage spent itself (excluding later stages and the upstream).
+	Stage [NumStages]time.Duration
 	// Authenticated is set by the auth stage when it has authenticated the request for this route. Dispatch
 	// refuses a route with authentication plugins unless it is set: routes fail closed.
 	Authenticated bool
@@ -50,6 +55,30 @@ type Request struct {
 	Principal *auth.Principal
 
 	requestID string
+}
+
+// Pipeline stages, for Request.Stage and fd2_stage_duration_seconds.
+const (
+	StageManifest = iota
+	StageAuth
+	StageRateLimit
+	StageDispatch
+	NumStages
+)
+
+// StageNames are the stage label values, by index.
+var StageNames = [NumStages]string{"manifest", "auth", "ratelimit", "dispatch"}
+
+// Done records that a stage that began at t0 hands over to the next stage now.
+func (st *Request) Done(stage int, t0 time.Time) {
+	st.Stage[stage] += time.Since(t0)
+}
+
+// UpstreamBegins marks the start of an upstream call (the first one counts for Server-Timing).
+func (st *Request) UpstreamBegins(now time.Time) {
+	if st.UpstreamStart.IsZero() {
+		st.UpstreamStart = now
+	}
 }
 
 // RequestFrom returns the pipeline state of r, or nil when dsp_manifest has not run.

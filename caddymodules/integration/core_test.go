@@ -397,6 +397,28 @@ func TestProxyPipeline(t *testing.T) {
 			}
 		}
 	})
+	t.Run("server timing", func(t *testing.T) {
+		t0 := time.Now()
+		r := do(t, "POST", f.url("/acme/v1/chat/completions"), `{"messages":[{"role":"user","content":"timing"}]}`)
+		elapsed := time.Since(t0)
+		expectStatus(t, r, 200)
+		st := r.header.Get("Server-Timing")
+		for _, want := range []string{"fd2;dur=", "manifest;dur=", "dispatch;dur=", "upstream;dur="} {
+			if !strings.Contains(st, want) {
+				t.Fatalf("Server-Timing %q lacks %s", st, want)
+			}
+		}
+		var ms float64
+		if _, err := fmt.Sscanf(r.header.Get("X-FD2-Overhead-Ms"), "%f", &ms); err != nil || ms <= 0 || time.Duration(ms*1e6) > elapsed {
+			t.Fatalf("X-FD2-Overhead-Ms %q vs a %v round trip", r.header.Get("X-FD2-Overhead-Ms"), elapsed)
+		}
+		m := string(do(t, "GET", f.url("/metrics"), "").body)
+		for _, stage := range []string{"manifest", "dispatch", "upstream"} {
+			if !strings.Contains(m, `fd2_stage_duration_seconds_count{stage="`+stage+`"}`) {
+				t.Fatalf("no fd2_stage_duration_seconds for %s", stage)
+			}
+		}
+	})
 	t.Run("health", func(t *testing.T) {
 		r := do(t, "GET", f.url("/health"), "")
 		expectStatus(t, r, 200)

@@ -282,6 +282,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	st := gateway.RequestFrom(r)
 	if st != nil {
 		st.RateLimited = true
+		t0 := time.Now()
+		inner := next
+		next = caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+			st.Done(gateway.StageRateLimit, t0)
+			return inner.ServeHTTP(w, r)
+		})
 	}
 	var pols []*policy
 	if st != nil && st.Compiled != nil && st.Info != nil && len(st.Info.Transforms.Limits) > 0 {

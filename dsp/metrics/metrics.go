@@ -63,6 +63,14 @@ var (
 		Help: "Requests in flight, by project.",
 	}, []string{"project"})
 
+	// StageDuration is the time each pipeline stage spends itself (manifest, auth, ratelimit, dispatch),
+	// and stage="upstream" the time waiting on or streaming from upstreams.
+	StageDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "fd2_stage_duration_seconds",
+		Help:    "Time spent in each FD2 pipeline stage (excluding later stages), and in the upstream.",
+		Buckets: latencyBuckets,
+	}, []string{"stage"})
+
 	// PoolProjects is the number of compiled projects in the project pool.
 	PoolProjects = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "fd2_pool_projects",
@@ -101,7 +109,7 @@ func (c AgeCollector) Collect(ch chan<- prometheus.Metric) {
 // All returns every FD2 collector.
 func All() []prometheus.Collector {
 	return []prometheus.Collector{RequestsTotal, RequestDuration, Overhead, ManifestCache,
-		ModuleLoad, ActiveRequests, PoolProjects, PoolEvictions}
+		ModuleLoad, ActiveRequests, PoolProjects, PoolEvictions, StageDuration}
 }
 
 // Register registers every collector into reg, ignoring the ones already there.
