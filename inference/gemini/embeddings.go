@@ -121,8 +121,8 @@ func (p *Provider) embeddings(ctx context.Context, req *inference.Request) (*inf
 	}
 	for i, e := range gresp.Embeddings {
 		var v any = e.Values
-		if v == nil {
-			v = []float64{}
+		if e.Values == nil {
+			v = []float64{} // an empty vector, never JSON null
 		}
 		if oa.EncodingFormat == "base64" {
 			v = float32Base64(e.Values)
