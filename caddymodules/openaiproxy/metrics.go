@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	fd2metrics "github.com/dsp-ai/fd2/dsp/metrics"
 	"github.com/dsp-ai/fd2/dsp/ratelimit"
 	"github.com/dsp-ai/fd2/inference"
 )
@@ -55,14 +56,15 @@ func hooks(project string, sink func() ratelimit.UsageSink) inference.Hooks {
 			if src == "" {
 				src = "provider"
 			}
+			model = fd2metrics.Models.Value(model)
 			tokensTotal.WithLabelValues(project, provider, model, "prompt", src).Add(float64(u.PromptTokens))
 			tokensTotal.WithLabelValues(project, provider, model, "completion", src).Add(float64(u.CompletionTokens))
 		},
 		OnFirstToken: func(provider, model string, d time.Duration) {
-			ttft.WithLabelValues(provider, model).Observe(d.Seconds())
+			ttft.WithLabelValues(provider, fd2metrics.Models.Value(model)).Observe(d.Seconds())
 		},
 		OnProviderDone: func(provider, model string, status int, d time.Duration) {
-			providerDuration.WithLabelValues(provider, model, strconv.Itoa(status)).Observe(d.Seconds())
+			providerDuration.WithLabelValues(provider, fd2metrics.Models.Value(model), strconv.Itoa(status)).Observe(d.Seconds())
 		},
 	}
 }
