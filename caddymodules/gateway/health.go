@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -18,10 +19,16 @@ func init() {
 	caddy.RegisterModule(HealthHandler{})
 }
 
-// HealthHandler is the `dsp_health` handler: a JSON report of the manifest source, the Redis tier and the
-// project pool. Status "ok" (200) when the source answers; "degraded" (200) when the source is failing but
-// cached or last-good manifests are being served; "unavailable" (503) when the source is failing and nothing
-// is cached. Redis trouble alone degrades (FD2 keeps serving from memory and the source).
+// HealthHandler is the `dsp_health` handler.
+//
+//   - GET …/health: liveness, cheap (no I/O): {"service":"fd2","status":"ok"}.
+//   - GET …/health?detailed=true: a JSON report of the manifest source, the Redis tier (pinged) and the
+//     project pool. Status "ok" (200) when the source answers; "degraded" (200) when the source is failing
+//     but cached or last-good manifests are being served, or Redis is down; "unavailable" (503) when the
+//     source is failing and nothing is cached.
+//   - GET …/status: the original DSP front door's shape, {"service":"dsp-fd2","status","timestamp",
+//     "routing_modes":{"apisix":[…],"direct":[…]}}, for existing monitors (FD2 has no APISIX: every
+//     project is listed as direct).
 type HealthHandler struct {
 	app *App
 }
@@ -109,11 +116,36 @@ func (a *App) Report(ctx context.Context) (int, any) {
 
 // ServeHTTP writes the report.
 func (h *HealthHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
-	status, rep := h.app.Report(r.Context())
+	var status int
+	var rep any
+	switch {
+	case strings.HasSuffix(r.URL.Path, "/status"):
+		status, rep = h.app.legacyStatus()
+	case r.URL.Query().Get("detailed") == "true":
+		status, rep = h.app.Report(r.Context())
+	default:
+		status, rep = http.StatusOK, map[string]string{"service": "fd2", "status": "ok"}
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	return json.NewEncoder(w).Encode(rep)
+}
+
+func (a *App) legacyStatus() (int, any) {
+	s := a.resolver.Status()
+	ids := []string{}
+	for _, e := range a.resolver.Snapshot() {
+		ids = append(ids, e.ID)
+	}
+	state := "healthy"
+	if !s.Healthy && s.Projects == 0 {
+		state = "unhealthy"
+	}
+	return http.StatusOK, map[string]any{
+		"service": "dsp-fd2", "status": state, "timestamp": time.Now().UTC().Format(time.RFC3339Nano),
+		"routing_modes": map[string][]string{"apisix": {}, "direct": ids},
+	}
 }
 
 // UnmarshalCaddyfile sets up the handler. Syntax:

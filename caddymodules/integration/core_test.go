@@ -422,9 +422,19 @@ func TestProxyPipeline(t *testing.T) {
 	t.Run("health", func(t *testing.T) {
 		r := do(t, "GET", f.url("/health"), "")
 		expectStatus(t, r, 200)
+		if m := r.json(t); m["status"] != "ok" || m["source"] != nil {
+			t.Fatalf("liveness should be cheap: %s", r.body)
+		}
+		r = do(t, "GET", f.url("/health?detailed=true"), "")
+		expectStatus(t, r, 200)
 		m := r.json(t)
 		if m["status"] != "ok" || m["source"].(map[string]any)["name"] != "file" {
 			t.Fatalf("health: %s", r.body)
+		}
+		r = do(t, "GET", f.url("/status"), "")
+		expectStatus(t, r, 200)
+		if m := r.json(t); m["service"] != "dsp-fd2" || m["status"] != "healthy" || !strings.Contains(string(r.body), `"direct":[`) {
+			t.Fatalf("legacy status: %s", r.body)
 		}
 	})
 }

@@ -48,7 +48,7 @@ func TestControlTowerDownServesLastGood(t *testing.T) {
 		t.Fatalf("reload succeeded with the Control Tower down: %s", r.body)
 	}
 	expectStatus(t, do(t, "GET", f.url("/acme/echo/three"), ""), 200)
-	h := do(t, "GET", f.url("/health"), "")
+	h := do(t, "GET", f.url("/health?detailed=true"), "")
 	if m := h.json(t); m["status"] != "degraded" {
 		t.Fatalf("health with the source down: %s", h.body)
 	}

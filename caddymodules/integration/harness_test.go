@@ -145,7 +145,8 @@ func (f *fd2) adminURL(path string) string {
 // pipeline is the standard FD2 site.
 const pipeline = `
 :{{HTTP}} {
-	handle /health {
+	@health path /health /status
+	handle @health {
 		dsp_health
 	}
 	handle /metrics {
