@@ -379,13 +379,15 @@ func bearer(v string) string {
 	return strings.TrimSpace(v)
 }
 
-// tokenFrom finds a jwt-auth token: header, then query, then cookie (APISIX order).
+// tokenFrom finds a jwt-auth token: header, then query, then cookie (APISIX order). A token found in the
+// query string is removed from it at once — from the URL sent upstream and from the request URI Caddy
+// logs — since query strings end up in logs everywhere.
 func tokenFrom(r *http.Request, cfg *jwtRoute) string {
 	if v := r.Header.Get(cfg.Header); v != "" {
 		return bearer(v)
 	}
 	if cfg.Query != "" {
-		if v := r.URL.Query().Get(cfg.Query); v != "" {
+		if v := takeQuery(r, cfg.Query); v != "" {
 			return v
 		}
 	}
@@ -516,9 +518,15 @@ func (h *Handler) verifyInner(ctx context.Context, cons *consumers, jws string) 
 }
 
 func keyAuth(r *http.Request, cons *consumers, cfg *keyRoute) (*auth.Principal, error) {
+	// The key is the gateway's credential: it is taken off the request whatever the outcome, so that
+	// neither the upstream nor Caddy's request logs (which redact Authorization and Cookie, not apikey)
+	// ever see it.
 	key := r.Header.Get(cfg.Header)
-	if key == "" && cfg.Query != "" {
-		key = r.URL.Query().Get(cfg.Query)
+	r.Header.Del(cfg.Header)
+	if cfg.Query != "" {
+		if v := takeQuery(r, cfg.Query); key == "" {
+			key = v
+		}
 	}
 	if key == "" {
 		return nil, unauthorized("missing_key", "Missing API key found in request", nil)
@@ -528,20 +536,29 @@ func keyAuth(r *http.Request, cons *consumers, cfg *keyRoute) (*auth.Principal, 
 	if !ok {
 		return nil, unauthorized("invalid_key", "Invalid API key in request", nil)
 	}
-	if cfg.Hide {
-		r.Header.Del(cfg.Header)
-	}
 	return &auth.Principal{Method: "key-auth", Consumer: name}, nil
 }
 
 // staticAuth applies the Caddyfile policy. It returns (nil, nil) when Optional and no credential is present.
 func (h *Handler) staticAuth(r *http.Request) (*auth.Principal, error) {
 	cred := bearer(r.Header.Get("Authorization"))
-	if cred == "" {
-		cred = r.Header.Get("X-API-Key")
+	// API key headers are FD2's own credentials: removed from the request at once (see keyAuth).
+	if v := r.Header.Get("X-API-Key"); v != "" {
+		if cred == "" {
+			cred = v
+		}
+		r.Header.Del("X-API-Key")
 	}
-	if cred == "" {
-		cred = r.Header.Get("Api-Key")
+	if v := r.Header.Get("Api-Key"); v != "" {
+		if cred == "" {
+			cred = v
+		}
+		r.Header.Del("Api-Key")
+	}
+	if h.keys != nil && cred != "" {
+		if _, ok := auth.ParseAPIKey(cred); ok && strings.HasPrefix(r.Header.Get("Authorization"), "Bearer fd2_") {
+			r.Header.Del("Authorization")
+		}
 	}
 	if cred == "" {
 		if h.Optional {
@@ -578,6 +595,19 @@ func (h *Handler) staticAuth(r *http.Request) (*auth.Principal, error) {
 		return p, nil
 	}
 	return nil, unauthorized("invalid_credentials", "the credential is not a valid API key or token", nil)
+}
+
+// takeQuery returns and removes a query parameter, keeping r.URL and r.RequestURI in step.
+func takeQuery(r *http.Request, name string) string {
+	q := r.URL.Query()
+	v := q.Get(name)
+	if v == "" {
+		return ""
+	}
+	q.Del(name)
+	r.URL.RawQuery = q.Encode()
+	r.RequestURI = r.URL.RequestURI()
+	return v
 }
 
 func decodeBase64(s string) ([]byte, error) {

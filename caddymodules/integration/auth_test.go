@@ -102,6 +102,7 @@ func mintJWS(t testing.TB, secret string, extra map[string]any) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	registerSecret(s)
 	return s
 }
 
@@ -116,6 +117,7 @@ func mintJWE(t testing.TB, inner, key, kid string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	registerSecret(tok)
 	return tok
 }
 
@@ -152,6 +154,8 @@ func otherProjectManifest(llmAddr string, rsaPEM string) string {
 // TestAuthSas2py drives the DSP JWT service's tokens through the real pipeline on the sas2py routes.
 func TestAuthSas2py(t *testing.T) {
 	requireIntegration(t)
+	registerSecret(jwtServiceSecret)
+	registerSecret("key-length-should-be-32-chars123")
 	llm := startFakeLLM(t, fakellm.Options{})
 	dir := localFixtures(t, hostOf(llm), "http://127.0.0.1:1")
 	rsaKey, _ := rsa.GenerateKey(rand.Reader, 2048)
@@ -300,6 +304,8 @@ func TestTokenBroker(t *testing.T) {
 	if err := json.Unmarshal(r.body, &tokens); err != nil || tokens.Access == "" || tokens.Refresh == "" {
 		t.Fatalf("token response %s", r.body)
 	}
+	registerSecret(tokens.Access)
+	registerSecret(tokens.Refresh)
 	convert := `{"template_name":"converter","user_input":"x"}`
 	expectStatus(t, do(t, "POST", f.url("/sas2py/convert"), convert, "Authorization", "Bearer "+tokens.Access), 200)
 
@@ -458,6 +464,7 @@ func TestStaticAPIKeys(t *testing.T) {
 		if key == "" || id == "" {
 			t.Fatalf("no key in output:\n%s", out)
 		}
+		registerSecret(key)
 		return id, key
 	}
 	id1, k1 := keyOf(fd2cmd("keys", "create", "--file", keyFile, "--owner", "team-a", "--projects", "demo"))
@@ -549,6 +556,7 @@ func TestRedisAPIKeysRevocation(t *testing.T) {
 			id = strings.TrimSpace(v)
 		}
 	}
+	registerSecret(key)
 	r := do(t, "GET", f.url("/v1/x"), "", "Authorization", "Bearer "+key)
 	expectStatus(t, r, 200)
 	if string(r.body) != "hi "+id {

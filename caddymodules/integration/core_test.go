@@ -114,6 +114,7 @@ func TestFixturesFromControlTower(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 	t.Setenv("FD2_TEST_CT_SECRET", "dspsa_p@ssword")
+	registerSecret("dspsa_p@ssword")
 	f := startFD2(t, "manifests control_tower "+srv.URL+" {\n secret {env.FD2_TEST_CT_SECRET}\n refresh 1h\n }", pipeline)
 	checkFixtureRoutes(t, f)
 	if len(secrets) == 0 {
@@ -206,6 +207,7 @@ func checkFixtureRoutes(t *testing.T, f *fd2) {
 // TestProxyPipeline drives a project with real upstreams through every transform and error path.
 func TestProxyPipeline(t *testing.T) {
 	requireIntegration(t)
+	registerSecret("sk-integration")
 	llm := startFakeLLM(t, fakellm.Options{})
 	dir := t.TempDir()
 	writeManifest(t, dir, "acme", demoDoc("acme", hostOf(llm)))

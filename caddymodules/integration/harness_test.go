@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -34,7 +35,67 @@ func TestMain(m *testing.M) {
 		caddycmd.Main()
 		return
 	}
-	os.Exit(m.Run())
+	f, err := os.CreateTemp("", "fd2-integration-*.log")
+	if err != nil {
+		panic(err)
+	}
+	logFile = f.Name()
+	_ = f.Close()
+	code := m.Run()
+	if code == 0 {
+		code = scanLogs()
+	}
+	_ = os.Remove(logFile)
+	os.Exit(code)
+}
+
+// Every in-process FD2 of the suite logs at DEBUG into logFile; at the end the whole log is scanned for
+// every secret a test registered (keys, tokens, provider credentials, JWT secrets): none may appear.
+var (
+	logFile   string
+	secretsMu sync.Mutex
+	secrets   = map[string]bool{}
+)
+
+// registerSecret marks a value that must never reach a log line.
+func registerSecret(s string) {
+	if len(s) < 8 {
+		return
+	}
+	secretsMu.Lock()
+	secrets[s] = true
+	secretsMu.Unlock()
+}
+
+func scanLogs() int {
+	b, err := os.ReadFile(logFile)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "redaction scan: reading the suite log:", err)
+		return 1
+	}
+	secretsMu.Lock()
+	defer secretsMu.Unlock()
+	if len(secrets) == 0 || len(b) == 0 {
+		fmt.Fprintln(os.Stderr, "redaction scan: nothing to scan (no secrets registered or no log lines)")
+		return 1
+	}
+	bad := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		for s := range secrets {
+			if strings.Contains(line, s) {
+				bad++
+				if bad <= 5 {
+					fmt.Fprintf(os.Stderr, "redaction scan: a secret (%.6s…) appears in a log line: %.1500s\n", s, line)
+				}
+			}
+		}
+	}
+	if bad > 0 {
+		fmt.Fprintf(os.Stderr, "redaction scan: %d leaks in %d bytes of logs\n", bad, len(b))
+		return 1
+	}
+	fmt.Fprintf(os.Stderr, "redaction scan: %d secrets, %d bytes of DEBUG logs, no leak\n", len(secrets), len(b))
+	return 0
 }
 
 // requireIntegration skips under -short only.
@@ -85,7 +146,20 @@ const globalHead = `
 	persist_config off
 	grace_period 5s
 	log {
-		level ERROR
+		output file %s
+		level DEBUG
+		format filter {
+			wrap json
+			fields {
+				request>headers>X-Api-Key delete
+				request>headers>Api-Key delete
+				request>headers>Apikey delete
+				request>uri query {
+					delete jwt
+					delete apikey
+				}
+			}
+		}
 	}
 `
 
@@ -100,7 +174,7 @@ func startFD2(t testing.TB, dspBlock, body string) *fd2 {
 }
 
 func (f *fd2) caddyfile(dspBlock, body string) string {
-	return "{\n" + fmt.Sprintf(globalHead, f.admin) + "\n\thttp_port " + fmt.Sprint(f.http) +
+	return "{\n" + fmt.Sprintf(globalHead, f.admin, logFile) + "\n\thttp_port " + fmt.Sprint(f.http) +
 		"\n\tdsp {\n" + dspBlock + "\n\t}\n}\n" + strings.ReplaceAll(body, "{{HTTP}}", fmt.Sprint(f.http))
 }
 

@@ -27,6 +27,7 @@ func sdk(baseURL string, opts ...option.RequestOption) openai.Client {
 // TestInferenceWithOpenAISDK drives the static dsp_openai site with the official OpenAI Go SDK.
 func TestInferenceWithOpenAISDK(t *testing.T) {
 	requireIntegration(t)
+	registerSecret("sk-upstream")
 	llm := startFakeLLM(t, fakellm.Options{})
 	var flakyHits atomic.Int64
 	flaky := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -11,7 +11,9 @@ import (
 )
 
 func newKey(owner string, rateLimit int) (string, auth.APIKey, error) {
-	return auth.NewAPIKey(owner, auth.WithRateLimit(rateLimit))
+	plain, rec, err := auth.NewAPIKey(owner, auth.WithRateLimit(rateLimit))
+	registerSecret(plain)
+	return plain, rec, err
 }
 
 func writeKeys(t testing.TB, path string, keys ...auth.APIKey) {
@@ -29,5 +31,7 @@ func writeKeys(t testing.TB, path string, keys ...auth.APIKey) {
 }
 
 func newKeyModels(owner string, models []string) (string, auth.APIKey, error) {
-	return auth.NewAPIKey(owner, auth.WithModels(models...))
+	plain, rec, err := auth.NewAPIKey(owner, auth.WithModels(models...))
+	registerSecret(plain)
+	return plain, rec, err
 }
