@@ -75,8 +75,11 @@ func scanLogs() int {
 	}
 	secretsMu.Lock()
 	defer secretsMu.Unlock()
-	if len(secrets) == 0 || len(b) == 0 {
-		fmt.Fprintln(os.Stderr, "redaction scan: nothing to scan (no secrets registered or no log lines)")
+	if len(secrets) == 0 {
+		return 0 // a subset of tests (-run) that used no secrets: nothing to check
+	}
+	if len(b) == 0 {
+		fmt.Fprintln(os.Stderr, "redaction scan: secrets were used but FD2 wrote no log at all: the scan would prove nothing")
 		return 1
 	}
 	bad := 0
