@@ -91,7 +91,7 @@ var jsonEndpoints = map[string]bool{
 
 // forwardHeaders are the client headers worth passing to providers. Everything else (Authorization
 // above all: it is the gateway's credential) stays here.
-var forwardHeaders = []string{"OpenAI-Beta", "OpenAI-Organization", "Anthropic-Beta", "Anthropic-Version", "Idempotency-Key"}
+var forwardHeaders = []string{"OpenAI-Beta", "OpenAI-Organization", "Anthropic-Beta", "Anthropic-Version", "Idempotency-Key", "X-Request-Id", "Traceparent", "Tracestate", "Baggage"}
 
 // safeHeaders are the provider response headers passed to clients. Rate-limit headers are not among
 // them: they describe the gateway's provider account, not the client's quota.

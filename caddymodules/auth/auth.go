@@ -23,6 +23,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.opentelemetry.io/otel/attribute"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
@@ -256,6 +257,8 @@ func forbidden(code, msg string) error {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	t0 := time.Now()
 	st := gateway.RequestFrom(r)
+	r, span := gateway.StartSpan(r, "fd2.auth")
+	defer span.End()
 	if st != nil {
 		next = stageDone(st, t0, next)
 	}
@@ -303,6 +306,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if c := h.logger.Check(zapcore.DebugLevel, "authenticated"); c != nil {
 		c.Write(zap.String("consumer", p.Consumer), zap.String("method", p.Method))
 	}
+	if elf, ok := r.Context().Value(caddyhttp.ExtraLogFieldsCtxKey).(*caddyhttp.ExtraLogFields); ok {
+		elf.Add(zap.String("dsp_consumer", p.Consumer))
+	}
+	span.SetAttributes(attribute.String("fd2.consumer", p.Consumer), attribute.String("fd2.auth_method", p.Method))
+	span.End()
 	return next.ServeHTTP(w, r)
 }
 

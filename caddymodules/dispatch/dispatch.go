@@ -22,6 +22,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/dustin/go-humanize"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/dsp-ai/fd2/caddymodules/gateway"
@@ -110,10 +112,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return fail(http.StatusInternalServerError, "misconfigured", "dsp_dispatch needs dsp_manifest before it in the route")
 	}
 	t0 := time.Now()
+	r, span := gateway.StartSpan(r, "fd2.dispatch")
+	defer func() { span.End() }() // span becomes the upstream span once the upstream call begins
+	// upstreamBegins closes the dispatch stage and opens the upstream span, whose trace context is what
+	// the upstream receives.
 	upstreamBegins := func() {
 		now := time.Now()
 		st.Stage[gateway.StageDispatch] += now.Sub(t0)
 		st.UpstreamBegins(now)
+		span.End()
+		var up trace.Span
+		r, up = gateway.StartSpan(r, "fd2.upstream", attribute.String("fd2.route", st.Route.ID),
+			attribute.String("fd2.route_kind", st.Route.Kind.String()))
+		span = up
 	}
 	rt, info := st.Route, st.Info
 	if info == nil || info.Transforms == nil {

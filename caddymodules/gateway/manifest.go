@@ -12,6 +12,8 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
@@ -103,7 +105,7 @@ func (h *ManifestHandler) Cleanup() error { return nil }
 
 // ServeHTTP resolves and matches, then runs the rest of the pipeline.
 func (h *ManifestHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	st := &Request{Start: time.Now()}
+	st := &Request{Start: time.Now(), traceParent: trace.SpanFromContext(r.Context())}
 	st.requestID = sanitizeRequestID(r.Header.Get("X-Request-Id"))
 	caddyhttp.SetVar(r.Context(), VarKey, st)
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
@@ -112,6 +114,8 @@ func (h *ManifestHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next
 
 	project, path := h.projectOf(r)
 	st.Project, st.Path = project, path
+	r, span := StartSpan(r, "fd2.manifest")
+	defer span.End() // ended early on the success path, below; End is idempotent
 	if project == "" || !manifest.ValidProjectID(project) {
 		return h.finish(st, caddyhttp.Error(http.StatusNotFound,
 			apierr.New(http.StatusNotFound, "project_not_found", "no project in the request path")))
@@ -177,6 +181,9 @@ func (h *ManifestHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next
 		rec.st = st
 	}
 	st.Done(StageManifest, st.Start)
+	span.SetAttributes(attribute.String("fd2.project", project), attribute.String("fd2.route", rt.ID),
+		attribute.String("fd2.route_kind", rt.Kind.String()), attribute.Bool("fd2.manifest_stale", entry.Stale))
+	span.End()
 	err = next.ServeHTTP(rec, r)
 	active.Dec()
 	status := rec.status

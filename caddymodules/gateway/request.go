@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/dsp-ai/fd2/dsp/auth"
 	"github.com/dsp-ai/fd2/dsp/plugins"
@@ -54,7 +55,8 @@ type Request struct {
 	// Principal is who the auth stage authenticated the request as (nil when no stage did).
 	Principal *auth.Principal
 
-	requestID string
+	requestID   string
+	traceParent trace.Span
 }
 
 // Pipeline stages, for Request.Stage and fd2_stage_duration_seconds.

@@ -17,6 +17,9 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+	"go.uber.org/zap"
 
 	"github.com/dsp-ai/fd2/caddymodules/gateway"
 	"github.com/dsp-ai/fd2/dsp/apierr"
@@ -183,11 +186,32 @@ func Serve(e *inference.Engine, w http.ResponseWriter, r *http.Request, endpoint
 		eng.AllowModel = p.AllowsModel
 	}
 	sink := ratelimit.UsageSinkFrom(r.Context())
-	if sink != nil || project != "" {
+	span := trace.SpanFromContext(r.Context())
+	{ // per-request hooks: the limiter sink, the span and the access-log fields are request-scoped
 		hk := hooks(project, nil)
 		hk.OnUsageSink = func(u inference.Usage) {
 			if sink != nil {
 				sink.ReportUsage(ratelimit.Usage{Prompt: u.PromptTokens, Completion: u.CompletionTokens, Total: u.TotalTokens})
+			}
+		}
+		if span.IsRecording() {
+			// OpenTelemetry GenAI semantic conventions on the upstream span.
+			base := hk.OnUsage
+			hk.OnUsage = func(provider, kind, model string, u inference.Usage) {
+				base(provider, kind, model, u)
+				span.SetAttributes(attribute.String("gen_ai.system", kind), attribute.String("gen_ai.request.model", model),
+					attribute.String("fd2.provider", provider),
+					attribute.Int64("gen_ai.usage.input_tokens", u.PromptTokens), attribute.Int64("gen_ai.usage.output_tokens", u.CompletionTokens))
+			}
+		}
+		if elf, ok := r.Context().Value(caddyhttp.ExtraLogFieldsCtxKey).(*caddyhttp.ExtraLogFields); ok {
+			base := hk.OnUsage
+			hk.OnUsage = func(provider, kind, model string, u inference.Usage) {
+				base(provider, kind, model, u)
+				elf.Add(zap.String("dsp_provider", provider))
+				elf.Add(zap.String("dsp_model", model))
+				elf.Add(zap.Int64("dsp_tokens_in", u.PromptTokens))
+				elf.Add(zap.Int64("dsp_tokens_out", u.CompletionTokens))
 			}
 		}
 		eng.Hooks = hk

@@ -280,14 +280,21 @@ type taken struct {
 // ServeHTTP applies every policy of the request.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	st := gateway.RequestFrom(r)
-	if st != nil {
-		st.RateLimited = true
+	r, span := gateway.StartSpan(r, "fd2.ratelimit")
+	defer span.End()
+	{
 		t0 := time.Now()
 		inner := next
 		next = caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-			st.Done(gateway.StageRateLimit, t0)
+			span.End()
+			if st != nil {
+				st.Done(gateway.StageRateLimit, t0)
+			}
 			return inner.ServeHTTP(w, r)
 		})
+	}
+	if st != nil {
+		st.RateLimited = true
 	}
 	var pols []*policy
 	if st != nil && st.Compiled != nil && st.Info != nil && len(st.Info.Transforms.Limits) > 0 {

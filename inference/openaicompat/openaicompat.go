@@ -95,7 +95,7 @@ const maxErrorBody = 64 << 10
 
 // forwardHeaders are the client headers passed to the provider (canonical form). Everything else —
 // in particular the client's credentials for FD2 — stays behind.
-var forwardHeaders = []string{"Openai-Organization", "Openai-Project", "Openai-Beta", "Idempotency-Key", "X-Request-Id"}
+var forwardHeaders = []string{"Openai-Organization", "Openai-Project", "Openai-Beta", "Idempotency-Key", "X-Request-Id", "Traceparent", "Tracestate", "Baggage"}
 
 // responseHeaders are the provider's response headers passed back to the client.
 var responseHeaders = []string{"Content-Type", "Content-Disposition", "X-Request-Id", "Openai-Processing-Ms", "Openai-Version"}
