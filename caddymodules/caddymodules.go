@@ -6,10 +6,22 @@
 package caddymodules
 
 import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/dsp-ai/fd2/caddymodules/openaiproxy"
+	"github.com/dsp-ai/fd2/caddymodules/ratelimit"
+	"github.com/dsp-ai/fd2/dsp/metrics"
+
 	_ "github.com/dsp-ai/fd2/caddymodules/auth"
 	_ "github.com/dsp-ai/fd2/caddymodules/devtools"
 	_ "github.com/dsp-ai/fd2/caddymodules/dispatch"
 	_ "github.com/dsp-ai/fd2/caddymodules/gateway"
-	_ "github.com/dsp-ai/fd2/caddymodules/openaiproxy"
-	_ "github.com/dsp-ai/fd2/caddymodules/ratelimit"
 )
+
+// Collectors returns every Prometheus collector FD2 registers (its metric names are what dashboards and
+// alert rules may use).
+func Collectors() []prometheus.Collector {
+	out := append([]prometheus.Collector{}, metrics.All()...)
+	out = append(out, ratelimit.Collectors()...)
+	return append(out, openaiproxy.Collectors()...)
+}

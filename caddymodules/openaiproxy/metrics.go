@@ -35,6 +35,11 @@ var (
 	}, []string{"provider"})
 )
 
+// Collectors returns this package's Prometheus collectors (for dashboards' and alerts' validation).
+func Collectors() []prometheus.Collector {
+	return []prometheus.Collector{tokensTotal, ttft, providerDuration, breakerState}
+}
+
 func registerMetrics(reg prometheus.Registerer) error {
 	for _, c := range []prometheus.Collector{tokensTotal, ttft, providerDuration, breakerState} {
 		if err := reg.Register(c); err != nil {

@@ -51,6 +51,9 @@ var outages = prometheus.NewGauge(prometheus.GaugeOpts{
 	Help: "1 while the Redis rate-limit store is unreachable and the fail mode decides.",
 })
 
+// Collectors returns this package's Prometheus collectors (for dashboards' and alerts' validation).
+func Collectors() []prometheus.Collector { return []prometheus.Collector{decisions, outages} }
+
 // Handler is the `dsp_ratelimit` handler. Every policy that applies to a request must admit it:
 //
 //   - manifest route plugins (APISIX semantics): limit-req (leaky bucket, rate/s + burst, rejected_code
