@@ -22,6 +22,7 @@ import (
 // alert rules may use).
 func Collectors() []prometheus.Collector {
 	out := append([]prometheus.Collector{}, metrics.All()...)
+	out = append(out, metrics.AgeCollector{Ages: func() map[string]float64 { return nil }})
 	out = append(out, ratelimit.Collectors()...)
 	return append(out, openaiproxy.Collectors()...)
 }
