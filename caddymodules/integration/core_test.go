@@ -505,3 +505,47 @@ func TestStreamingUnbuffered(t *testing.T) {
 		t.Fatalf("rest of stream: %q", rest)
 	}
 }
+
+// TestMetricsExact runs a scripted workload on a project of its own and asserts exact counter values and
+// label sets on /metrics.
+func TestMetricsExact(t *testing.T) {
+	requireIntegration(t)
+	llm := startFakeLLM(t, fakellm.Options{})
+	dir := t.TempDir()
+	writeManifest(t, dir, "metricsproj", demoDoc("metricsproj", hostOf(llm)))
+	f := startFD2(t, "manifests file "+dir, pipeline)
+	for i := 0; i < 3; i++ {
+		expectStatus(t, do(t, "GET", f.url("/metricsproj/echo/x"), ""), 200)
+	}
+	for i := 0; i < 2; i++ {
+		expectStatus(t, do(t, "GET", f.url("/metricsproj/nothing"), ""), 404)
+	}
+	expectStatus(t, do(t, "GET", f.url("/metricsproj/secured"), ""), 401)
+	expectStatus(t, do(t, "POST", f.url("/metricsproj/v1/chat/completions"), strings.Repeat("x", 4096)), 413)
+	m := string(do(t, "GET", f.url("/metrics"), "").body)
+	want := map[string]string{
+		`fd2_requests_total{code="200",module="gw",project="metricsproj",route="gw/echo"}`:    "3",
+		`fd2_requests_total{code="404",module="",project="metricsproj",route=""}`:             "2",
+		`fd2_requests_total{code="401",module="gw",project="metricsproj",route="gw/secured"}`: "1",
+		`fd2_requests_total{code="413",module="gw",project="metricsproj",route="gw/chat"}`:    "1",
+		`fd2_request_duration_seconds_count{module="gw",project="metricsproj"}`:               "5",
+		`fd2_active_requests{project="metricsproj"}`:                                          "0",
+	}
+	for series, v := range want {
+		line := ""
+		for _, l := range strings.Split(m, "\n") {
+			if strings.HasPrefix(l, series+" ") {
+				line = l
+			}
+		}
+		if line != series+" "+v {
+			t.Errorf("want %s %s, got %q", series, v, line)
+		}
+	}
+	// No series may carry a consumer, key, user or IP label.
+	for _, l := range strings.Split(m, "\n") {
+		if strings.HasPrefix(l, "fd2_") && (strings.Contains(l, "consumer=") || strings.Contains(l, "ip=") || strings.Contains(l, "user=")) {
+			t.Errorf("unbounded label in %s", l)
+		}
+	}
+}
