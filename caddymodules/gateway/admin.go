@@ -26,6 +26,9 @@ func init() {
 //	GET  /dsp/projects               cached projects: hash, origin, age, staleness, routes, warnings
 //	POST /dsp/projects/{id}/reload   refetch one project from the source now (and tell other instances)
 //	POST /dsp/sync                   list the source and reload every project
+//	POST /dsp/secrets/rotate         re-read every cached secret from Vault, then reload every project:
+//	                                 projects whose secrets changed get new compiled versions (new
+//	                                 upstream proxies and providers); in-flight requests finish on the old
 type AdminAPI struct{}
 
 // CaddyModule returns the Caddy module information.
@@ -39,6 +42,7 @@ func (AdminAPI) Routes() []caddy.AdminRoute {
 		{Pattern: "/dsp/projects", Handler: caddy.AdminHandlerFunc(listProjects)},
 		{Pattern: "/dsp/projects/", Handler: caddy.AdminHandlerFunc(reloadProject)},
 		{Pattern: "/dsp/sync", Handler: caddy.AdminHandlerFunc(syncProjects)},
+		{Pattern: "/dsp/secrets/rotate", Handler: caddy.AdminHandlerFunc(rotateSecrets)},
 	}
 }
 
@@ -145,6 +149,23 @@ func syncProjects(w http.ResponseWriter, r *http.Request) error {
 	}
 	sortStrings(out.Synced)
 	return writeJSON(w, http.StatusOK, out)
+}
+
+func rotateSecrets(w http.ResponseWriter, r *http.Request) error {
+	if r.Method != http.MethodPost {
+		return caddy.APIError{HTTPStatus: http.StatusMethodNotAllowed, Err: fmt.Errorf("method %s not allowed", r.Method)}
+	}
+	app, err := currentApp()
+	if err != nil {
+		return err
+	}
+	if err := app.shared.secrets.Rotate(r.Context()); err != nil {
+		return caddy.APIError{HTTPStatus: http.StatusBadGateway, Err: fmt.Errorf("re-reading secrets: %w", err)}
+	}
+	if _, err := app.resolver.Sync(r.Context()); err != nil {
+		return caddy.APIError{HTTPStatus: http.StatusBadGateway, Err: fmt.Errorf("reloading projects: %w", err)}
+	}
+	return listProjects(w, &http.Request{Method: http.MethodGet, URL: r.URL})
 }
 
 func sortStrings(s []string) {

@@ -51,6 +51,18 @@ type App struct {
 	// source is down. Default 0: no bound.
 	MaxStale caddy.Duration `json:"max_stale,omitempty"`
 
+	// Vaults declares Vault instances by name (`vault:<name>:<path>#key` references). Manifests with a
+	// vault module may declare more (file sources).
+	Vaults map[string]*VaultConfig `json:"vaults,omitempty"`
+
+	// SecretsConfig is the secrets config JSON file `config:a.b.c` references read (the Control Tower's
+	// secrets_config.json). Default: the file a manifest's vault module names, relative to the manifests.
+	SecretsConfig string `json:"secrets_config,omitempty"`
+
+	// EncryptionKey decrypts `encrypted:` references: a Fernet key, or a passphrase derived as the Control
+	// Tower derives it. Supports {env.*}.
+	EncryptionKey string `json:"encryption_key,omitempty"`
+
 	// PoolSize is how many compiled projects (with their upstream proxies) the project pool keeps. The
 	// least recently used is evicted beyond it, after its in-flight requests finish. Default 100.
 	PoolSize int `json:"pool_size,omitempty"`
@@ -133,12 +145,15 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	repl := caddy.NewReplacer()
 	key, err := json.Marshal(struct {
-		E string
-		M *ManifestSource
-		C *CacheConfig
-		L string
-		S caddy.Duration
-	}{a.Environment, a.Manifests, a.Cache, a.LastGood, a.MaxStale})
+		E  string
+		M  *ManifestSource
+		C  *CacheConfig
+		L  string
+		S  caddy.Duration
+		V  map[string]*VaultConfig
+		SC string
+		EK string
+	}{a.Environment, a.Manifests, a.Cache, a.LastGood, a.MaxStale, a.Vaults, a.SecretsConfig, a.EncryptionKey})
 	if err != nil {
 		return fmt.Errorf("keying resolver: %w", err)
 	}
@@ -165,6 +180,7 @@ var resolvers = caddy.NewUsagePool()
 // sharedResolver is a resolver shared by every config with the same settings.
 type sharedResolver struct {
 	resolver *source.Resolver
+	secrets  *secretStore
 	redis    *redis.Client
 	redisURL string
 	source   string
@@ -194,17 +210,32 @@ func (a *App) newResolver(repl *caddy.Replacer) (*sharedResolver, error) {
 	}
 	env := manifest.EnvOptions{Environment: a.Environment}
 	name := "file"
+	// The resolver outlives any one config (it is shared across reloads through the usage pool), so its
+	// background work — and the Vault clients' token renewal — runs on its own context, cancelled by
+	// Destruct when the last config using it goes.
+	bg, cancel := context.WithCancel(context.Background())
+	store, err := a.newSecretStore(bg, repl)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
 	switch ms := a.Manifests; {
 	case ms == nil || (ms.File == "" && ms.ControlTower == nil):
 		cfg.Source = defaultSource(env)
 	case ms.File != "" && ms.ControlTower != nil:
+		cancel()
 		return nil, errors.New("manifests: choose one of file and control_tower")
 	case ms.File != "":
-		cfg.Source = &source.FileSource{Dir: ms.File, Env: env}
+		dir := ms.File
+		cfg.Source = &source.FileSource{Dir: dir, Env: env,
+			Secrets: func(ctx context.Context, id string, raw []byte) (func(string) (string, error), func() error) {
+				return store.forManifest(ctx, dir, raw)
+			}}
 		cfg.Refresh = time.Duration(ms.Refresh)
 	default:
 		ct := ms.ControlTower
 		if ct.URL == "" {
+			cancel()
 			return nil, errors.New("manifests control_tower: url is required")
 		}
 		c := &source.ControlTower{BaseURL: repl.ReplaceAll(ct.URL, ""), Secret: repl.ReplaceAll(ct.Secret, ""),
@@ -230,6 +261,7 @@ func (a *App) newResolver(repl *caddy.Replacer) (*sharedResolver, error) {
 	if a.Cache != nil && a.Cache.Redis != nil {
 		opts, err := redis.ParseURL(repl.ReplaceAll(a.Cache.Redis.URL, ""))
 		if err != nil {
+			cancel()
 			return nil, fmt.Errorf("parsing cache redis url: %w", err)
 		}
 		rc = redis.NewClient(opts)
@@ -240,16 +272,14 @@ func (a *App) newResolver(repl *caddy.Replacer) (*sharedResolver, error) {
 	}
 	res, err := source.New(cfg)
 	if err != nil {
+		cancel()
 		if rc != nil {
 			_ = rc.Close()
 		}
 		return nil, fmt.Errorf("creating manifest resolver: %w", err)
 	}
-	// The resolver outlives any one config (it is shared across reloads through the usage pool), so its
-	// background work runs on its own context, cancelled by Destruct when the last config using it goes.
-	bg, cancel := context.WithCancel(context.Background())
 	res.Start(bg)
-	sr := &sharedResolver{resolver: res, redis: rc, source: name, cancel: cancel}
+	sr := &sharedResolver{resolver: res, redis: rc, source: name, cancel: cancel, secrets: store}
 	if a.Cache != nil && a.Cache.Redis != nil {
 		sr.redisURL = repl.ReplaceAll(a.Cache.Redis.URL, "")
 	}

@@ -52,6 +52,18 @@ func init() {
 //		last_good <dir>
 //		max_stale <duration>
 //		pool_size <n>
+//		vault <name> <url> {
+//			token <token>                 # or: approle <role_id> <secret_id>
+//			namespace <ns>
+//			kv_mount <mount>
+//			kv_version 1|2
+//			tls_insecure
+//			ca_cert <pem file>
+//			cache_ttl <duration>
+//			grace <duration>
+//		}
+//		secrets_config <file>
+//		encryption_key <key or passphrase>
 //	}
 func parseGlobal(d *caddyfile.Dispenser, existing any) (any, error) {
 	if existing != nil {
@@ -66,8 +78,8 @@ func parseGlobal(d *caddyfile.Dispenser, existing any) (any, error) {
 	for d.NextBlock(0) {
 		name := d.Val()
 		key := name
-		if name == "cache" && d.NextArg() {
-			key = "cache " + d.Val()
+		if (name == "cache" || name == "vault") && d.NextArg() {
+			key = name + " " + d.Val()
 			d.Prev()
 		}
 		if seen[key] {
@@ -102,6 +114,27 @@ func parseGlobal(d *caddyfile.Dispenser, existing any) (any, error) {
 				return nil, err
 			}
 			app.MaxStale = dur
+		case "vault":
+			var vname, addr string
+			if !d.Args(&vname, &addr) || d.NextArg() {
+				return nil, d.ArgErr()
+			}
+			vc, err := parseVault(d, addr)
+			if err != nil {
+				return nil, err
+			}
+			if app.Vaults == nil {
+				app.Vaults = map[string]*VaultConfig{}
+			}
+			app.Vaults[vname] = vc
+		case "secrets_config":
+			if !d.AllArgs(&app.SecretsConfig) {
+				return nil, d.ArgErr()
+			}
+		case "encryption_key":
+			if !d.AllArgs(&app.EncryptionKey) {
+				return nil, d.ArgErr()
+			}
 		case "pool_size":
 			n, err := intArg(d)
 			if err != nil {
@@ -237,6 +270,64 @@ func parseCache(d *caddyfile.Dispenser, c *CacheConfig) error {
 		return d.Errf("cache: unknown tier %q (want memory or redis)", kind)
 	}
 	return nil
+}
+
+func parseVault(d *caddyfile.Dispenser, addr string) (*VaultConfig, error) {
+	vc := &VaultConfig{Address: addr}
+	seen := map[string]bool{}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		name := d.Val()
+		if seen[name] {
+			return nil, d.Errf("duplicate subdirective %q", name)
+		}
+		seen[name] = true
+		var err error
+		switch name {
+		case "token":
+			if !d.AllArgs(&vc.Token) {
+				return nil, d.ArgErr()
+			}
+		case "approle":
+			if !d.AllArgs(&vc.RoleID, &vc.SecretID) {
+				return nil, d.ArgErr()
+			}
+		case "namespace":
+			if !d.AllArgs(&vc.Namespace) {
+				return nil, d.ArgErr()
+			}
+		case "kv_mount":
+			if !d.AllArgs(&vc.KVMount) {
+				return nil, d.ArgErr()
+			}
+		case "kv_version":
+			vc.KVVersion, err = intArg(d)
+			if err == nil && vc.KVVersion != 1 && vc.KVVersion != 2 {
+				err = d.Errf("kv_version must be 1 or 2")
+			}
+		case "tls_insecure":
+			if d.NextArg() {
+				return nil, d.ArgErr()
+			}
+			vc.TLSInsecure = true
+		case "ca_cert":
+			if !d.AllArgs(&vc.CACert) {
+				return nil, d.ArgErr()
+			}
+		case "cache_ttl":
+			vc.CacheTTL, err = durationArg(d)
+		case "grace":
+			vc.Grace, err = durationArg(d)
+		default:
+			return nil, d.Errf("vault: unrecognized subdirective %q", name)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if vc.Token != "" && vc.RoleID != "" {
+		return nil, d.Err("vault: choose one of token and approle")
+	}
+	return vc, nil
 }
 
 func durationArg(d *caddyfile.Dispenser) (caddy.Duration, error) {

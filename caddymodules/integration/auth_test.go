@@ -78,6 +78,11 @@ func localFixtures(t *testing.T, llmAddr, jwtServiceURL string) string {
 		out, _ := json.Marshal(doc)
 		writeManifest(t, dir, id, string(out))
 	}
+	// sas2py has a vault module, so its config: references resolve through the secrets config it names
+	// (the Control Tower's secrets_config.json), the spec's test fixture.
+	if err := os.WriteFile(filepath.Join(dir, "secrets_config.json"), []byte(`{"api_keys":{"groq":"gsk_test"}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	return dir
 }
 

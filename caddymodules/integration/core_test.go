@@ -94,8 +94,24 @@ func hostOf(srv *httptest.Server) string {
 // routes match as the spec says (through the whole Caddy pipeline).
 func TestFixturesFromFileSource(t *testing.T) {
 	requireIntegration(t)
-	f := startFD2(t, "manifests file "+fixturesDir(t), pipeline)
+	// sas2py has a vault module: its config:api_keys.groq reference needs the secrets config (the spec's
+	// secrets_config.json fixture, in testdata because the shared fixtures hold no such file).
+	f := startFD2(t, "manifests file "+fixturesDir(t)+"\n secrets_config testdata/secrets_config.json", pipeline)
 	checkFixtureRoutes(t, f)
+}
+
+// TestFixturesWithoutSecretsConfig: without the secrets config, sas2py (which has a vault module) cannot
+// resolve and answers 503 — the Control Tower answers 500 there — while the manifests without a vault
+// module load, their config: references left literal.
+func TestFixturesWithoutSecretsConfig(t *testing.T) {
+	requireIntegration(t)
+	f := startFD2(t, "manifests file "+fixturesDir(t), pipeline)
+	r := do(t, "POST", f.url("/sas2py/convert"), `{}`)
+	expectStatus(t, r, 503)
+	if code := r.errorCode(t); code != "manifest_unavailable" && code != "manifest_invalid" {
+		t.Fatalf("code %s", code)
+	}
+	expectStatus(t, do(t, "POST", f.url("/jwe_test/v1/chat/completions"), `{}`), 401)
 }
 
 // TestFixturesFromControlTower serves the same fixtures from a Control-Tower-compatible server (normalised

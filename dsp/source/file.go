@@ -26,6 +26,11 @@ type FileSource struct {
 	FS fs.FS
 	// Env configures environment and secret resolution (environment override, ${VAR} lookup, secret refs).
 	Env manifest.EnvOptions
+	// Secrets, when set, decides per manifest whether a secret manager resolves its references (the
+	// Control Tower builds one only for manifests with a vault module) and returns the resolver for it,
+	// plus a check run after resolution that reports the first reference that failed. A nil resolver
+	// leaves references literal.
+	Secrets func(ctx context.Context, id string, raw []byte) (resolve func(ref string) (string, error), check func() error)
 }
 
 // Name returns "file".
@@ -34,7 +39,7 @@ func (*FileSource) Name() string { return "file" }
 // Fetch reads and resolves DIR/<id>.json. An invalid id is ErrNotFound before any file system access, so no
 // id can reach outside Dir. A missing file is ErrNotFound, but a missing Dir is ErrUnavailable: an unmounted
 // volume must not look like every project being deleted (which would wipe the last-good copies).
-func (f *FileSource) Fetch(_ context.Context, id string) ([]byte, error) {
+func (f *FileSource) Fetch(ctx context.Context, id string) ([]byte, error) {
 	if !manifest.ValidProjectID(id) {
 		return nil, fmt.Errorf("reading manifest %q: invalid project id: %w", id, ErrNotFound)
 	}
@@ -49,7 +54,15 @@ func (f *FileSource) Fetch(_ context.Context, id string) ([]byte, error) {
 		}
 		return nil, fmt.Errorf("reading manifest %q: %w: %w", id, ErrUnavailable, err)
 	}
-	out, err := manifest.ResolveEnv(raw, f.Env)
+	opts := f.Env
+	var check func() error
+	if f.Secrets != nil {
+		opts.Secret, check = f.Secrets(ctx, id, raw)
+	}
+	out, err := manifest.ResolveEnv(raw, opts)
+	if err == nil && check != nil {
+		err = check()
+	}
 	if err != nil {
 		if errors.Is(err, manifest.ErrInvalid) {
 			return nil, fmt.Errorf("resolving manifest %q: %w", id, err)
