@@ -41,7 +41,9 @@ func TestValueRedaction(t *testing.T) {
 		{"json", func() string { b, _ := json.Marshal(holder); return string(b) }},
 		{"json map key", func() string { b, _ := json.Marshal(map[Value]int{v: 1}); return string(b) }},
 		{"text", func() string { b, _ := v.MarshalText(); return string(b) }},
-		{"zap", func() string { return zapRender(zap.Any("k", v), zap.Stringer("s", v), zap.Object("o", v), zap.Reflect("r", holder)) }},
+		{"zap", func() string {
+			return zapRender(zap.Any("k", v), zap.Stringer("s", v), zap.Object("o", v), zap.Reflect("r", holder))
+		}},
 		{"slog", func() string {
 			var buf bytes.Buffer
 			slog.New(slog.NewJSONHandler(&buf, nil)).Info("m", "k", v, "h", holder)
