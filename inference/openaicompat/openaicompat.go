@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/dsp-ai/fd2/dsp/apierr"
 	"io"
 	"net"
 	"net/http"
@@ -403,22 +404,8 @@ func truncate(s string) string {
 	return s
 }
 
-func errorType(status int) string {
-	switch {
-	case status == http.StatusUnauthorized:
-		return "authentication_error"
-	case status == http.StatusForbidden:
-		return "permission_error"
-	case status == http.StatusNotFound:
-		return "not_found_error"
-	case status == http.StatusTooManyRequests:
-		return "rate_limit_error"
-	case status >= 500:
-		return "api_error"
-	default:
-		return "invalid_request_error"
-	}
-}
+// errorType is the OpenAI error type of a status, the gateway's own mapping.
+func errorType(status int) string { return apierr.TypeFor(status) }
 
 // retryAfter reads retry-after-ms (OpenAI, Azure) and Retry-After (seconds or an HTTP date, RFC 9110
 // §10.2.3).
