@@ -143,7 +143,13 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		h.CacheSize = 10000
 	}
 	repl := caddy.NewReplacer()
-	h.svcSecret = []byte(repl.ReplaceAll(h.JWTServiceSecret, ""))
+	// Secrets may be placeholders or secret references (vault:, config:, env:, encrypted:).
+	secret := func(v string) (string, error) { return h.app.ResolveRef(ctx, repl.ReplaceAll(v, "")) }
+	svc, err := secret(h.JWTServiceSecret)
+	if err != nil {
+		return fmt.Errorf("jwt_service_secret: %w", err)
+	}
+	h.svcSecret = []byte(svc)
 	h.consumerFn = buildConsumers(h)
 	bg, cancel := context.WithCancel(ctx)
 	h.cancel = cancel
@@ -181,7 +187,11 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			j.JWKSRefresh = caddy.Duration(5 * time.Minute)
 		}
 		v := &auth.JWSVerifier{Algorithms: j.Algorithms, Issuer: j.Issuer, Audience: j.Audience, Leeway: time.Duration(h.Leeway), RequireExp: true}
-		if s := repl.ReplaceAll(j.Secret, ""); s != "" {
+		s, err := secret(j.Secret)
+		if err != nil {
+			return fmt.Errorf("jwt secret: %w", err)
+		}
+		if s != "" {
 			v.HMACSecret = []byte(s)
 		}
 		if len(v.Algorithms) == 0 {

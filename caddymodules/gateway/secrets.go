@@ -141,6 +141,34 @@ func (s *secretStore) start(v *secrets.Vault) error {
 	return nil
 }
 
+// ResolveRef resolves a secret reference written in the Caddyfile or JSON config (an api_key of
+// `vault:prod:secret/openai#key`, say) with the app's Vault instances, secrets config and encryption key.
+// A value without a reference is returned unchanged, as the Control Tower does.
+func (a *App) ResolveRef(ctx context.Context, v string) (string, error) {
+	if !secrets.HasRef(v) && !strings.HasPrefix(v, "literal:") {
+		return v, nil
+	}
+	s := a.shared.secrets
+	if p, err := secrets.ParseRef(v); err == nil && p.Kind == secrets.KindVault {
+		name := p.Instance
+		if name == "" && len(s.base.Vaults) == 1 {
+			for n := range s.base.Vaults {
+				name = n
+			}
+		}
+		if vt, ok := s.base.Vaults[name]; ok {
+			if err := s.start(vt); err != nil {
+				return "", fmt.Errorf("vault instance %s: %w: %w", name, secrets.ErrUnavailable, err)
+			}
+		}
+	}
+	val, err := s.base.Resolve(ctx, v)
+	if err != nil {
+		return "", err
+	}
+	return val.Reveal(), nil
+}
+
 // Rotate re-reads every cached secret of every Vault now.
 func (s *secretStore) Rotate(ctx context.Context) error {
 	s.mu.Lock()

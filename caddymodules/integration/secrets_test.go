@@ -110,3 +110,33 @@ func TestSecretsThroughThePipeline(t *testing.T) {
 		t.Fatalf("after rotation the upstream gets %q", got)
 	}
 }
+
+// TestCaddyfileSecretReferences: a provider api_key written as a secret reference in the Caddyfile is
+// resolved (here env:, with the dsp app's resolver) and reaches the provider; it never reaches a log.
+func TestCaddyfileSecretReferences(t *testing.T) {
+	requireIntegration(t)
+	llm := startFakeLLM(t, fakellm.Options{})
+	t.Setenv("FD2_TEST_OPENAI_KEY", "sk-caddyfile-ref-0001")
+	registerSecret("sk-caddyfile-ref-0001")
+	f := startFD2(t, "", fmt.Sprintf(`
+:{{HTTP}} {
+	dsp_openai {
+		provider fake openai {
+			base_url %s
+			api_key env:FD2_TEST_OPENAI_KEY
+		}
+	}
+}
+`, llm.URL))
+	r := do(t, "GET", f.url("/v1/echo"), "")
+	expectStatus(t, r, 200)
+	var echo struct {
+		Headers map[string][]string `json:"headers"`
+	}
+	if err := json.Unmarshal(r.body, &echo); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(echo.Headers["Authorization"], ""); got != "Bearer sk-caddyfile-ref-0001" {
+		t.Fatalf("provider got Authorization %q", got)
+	}
+}

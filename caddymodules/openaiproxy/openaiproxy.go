@@ -25,6 +25,7 @@ import (
 	"github.com/dsp-ai/fd2/dsp/apierr"
 	"github.com/dsp-ai/fd2/dsp/auth"
 	"github.com/dsp-ai/fd2/dsp/ratelimit"
+	"github.com/dsp-ai/fd2/dsp/secrets"
 	"github.com/dsp-ai/fd2/inference"
 )
 
@@ -90,9 +91,18 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("loading providers: %w", err)
 	}
+	// Credentials may be secret references, resolved with the dsp app's Vaults, secrets config and
+	// encryption key when the config has a dsp app (it is not required for a static site).
+	var secret Resolve
+	if appIface, err := ctx.AppIfConfigured("dsp"); err == nil && appIface != nil {
+		app := appIface.(*gateway.App)
+		secret = func(v string) (string, error) { return app.ResolveRef(ctx, v) }
+	} else {
+		secret = func(v string) (string, error) { return (&secrets.Resolver{}).SecretFunc(ctx)(v) }
+	}
 	providers := map[string]inference.Provider{}
 	for name, m := range mods.(map[string]any) {
-		p, err := m.(ProviderModule).Build(name)
+		p, err := m.(ProviderModule).Build(name, secret)
 		if err != nil {
 			return fmt.Errorf("building provider %q: %w", name, err)
 		}

@@ -27,12 +27,24 @@ func init() {
 // ProviderModule is a guest module of the `dsp.providers` namespace: one provider deployment.
 type ProviderModule interface {
 	caddy.Module
-	// Build makes the deployment, named name. Placeholders ({env.*}, {file.*}) in secrets are resolved
-	// here, once.
-	Build(name string) (inference.Provider, error)
+	// Build makes the deployment, named name. Placeholders ({env.*}, {file.*}) and secret references
+	// (vault:, config:, env:, encrypted:) in credentials are resolved here, once, with secret.
+	Build(name string, secret Resolve) (inference.Provider, error)
 }
 
+// Resolve turns a configured credential into its value.
+type Resolve func(string) (string, error)
+
 func replaced(s string) string { return caddy.NewReplacer().ReplaceAll(s, "") }
+
+// credential resolves placeholders, then a secret reference.
+func credential(s string, secret Resolve) (string, error) {
+	s = replaced(s)
+	if secret == nil || s == "" {
+		return s, nil
+	}
+	return secret(s)
+}
 
 // OpenAIProvider (`dsp.providers.openai`) is any OpenAI-compatible API: OpenAI, Groq, Together, Mistral,
 // DeepSeek, vLLM, Ollama, …
@@ -59,7 +71,11 @@ func (OpenAIProvider) CaddyModule() caddy.ModuleInfo {
 }
 
 // Build makes the deployment.
-func (p *OpenAIProvider) Build(name string) (inference.Provider, error) {
+func (p *OpenAIProvider) Build(name string, secret Resolve) (inference.Provider, error) {
+	key, err := credential(p.APIKey, secret)
+	if err != nil {
+		return nil, fmt.Errorf("api_key: %w", err)
+	}
 	base := p.BaseURL
 	if base == "" {
 		base = "https://api.openai.com/v1"
@@ -68,7 +84,7 @@ func (p *OpenAIProvider) Build(name string) (inference.Provider, error) {
 	for k, v := range p.Headers {
 		headers[k] = replaced(v)
 	}
-	return openaicompat.New(openaicompat.Config{Name: name, BaseURL: replaced(base), APIKey: replaced(p.APIKey),
+	return openaicompat.New(openaicompat.Config{Name: name, BaseURL: replaced(base), APIKey: key,
 		AuthHeader: p.AuthHeader, AuthQuery: p.AuthQuery, Headers: headers,
 		FirstByteTimeout: time.Duration(p.FirstByteTimeout), IdleTimeout: time.Duration(p.IdleTimeout)})
 }
@@ -94,11 +110,15 @@ func (AzureProvider) CaddyModule() caddy.ModuleInfo {
 }
 
 // Build makes the deployment.
-func (p *AzureProvider) Build(name string) (inference.Provider, error) {
+func (p *AzureProvider) Build(name string, secret Resolve) (inference.Provider, error) {
 	if p.BaseURL == "" {
 		return nil, errors.New("azure: base_url is required")
 	}
-	return openaicompat.New(openaicompat.Config{Name: name, BaseURL: replaced(p.BaseURL), APIKey: replaced(p.APIKey),
+	key, err := credential(p.APIKey, secret)
+	if err != nil {
+		return nil, fmt.Errorf("api_key: %w", err)
+	}
+	return openaicompat.New(openaicompat.Config{Name: name, BaseURL: replaced(p.BaseURL), APIKey: key,
 		Azure:            &openaicompat.Azure{APIVersion: p.APIVersion, Deployments: p.Deployments},
 		FirstByteTimeout: time.Duration(p.FirstByteTimeout), IdleTimeout: time.Duration(p.IdleTimeout)})
 }
@@ -124,8 +144,12 @@ func (AnthropicProvider) CaddyModule() caddy.ModuleInfo {
 }
 
 // Build makes the deployment.
-func (p *AnthropicProvider) Build(name string) (inference.Provider, error) {
-	return anthropic.New(anthropic.Config{Name: name, BaseURL: replaced(p.BaseURL), APIKey: replaced(p.APIKey), Version: p.Version,
+func (p *AnthropicProvider) Build(name string, secret Resolve) (inference.Provider, error) {
+	key, err := credential(p.APIKey, secret)
+	if err != nil {
+		return nil, fmt.Errorf("api_key: %w", err)
+	}
+	return anthropic.New(anthropic.Config{Name: name, BaseURL: replaced(p.BaseURL), APIKey: key, Version: p.Version,
 		DefaultMaxTokens: p.DefaultMaxTokens, FirstByteTimeout: time.Duration(p.FirstByteTimeout)})
 }
 
@@ -145,8 +169,12 @@ func (GeminiProvider) CaddyModule() caddy.ModuleInfo {
 }
 
 // Build makes the deployment.
-func (p *GeminiProvider) Build(name string) (inference.Provider, error) {
-	return gemini.New(gemini.Config{Name: name, BaseURL: replaced(p.BaseURL), APIKey: replaced(p.APIKey),
+func (p *GeminiProvider) Build(name string, secret Resolve) (inference.Provider, error) {
+	key, err := credential(p.APIKey, secret)
+	if err != nil {
+		return nil, fmt.Errorf("api_key: %w", err)
+	}
+	return gemini.New(gemini.Config{Name: name, BaseURL: replaced(p.BaseURL), APIKey: key,
 		FirstByteTimeout: time.Duration(p.FirstByteTimeout)})
 }
 
@@ -170,7 +198,7 @@ func (MockProvider) CaddyModule() caddy.ModuleInfo {
 }
 
 // Build makes the deployment.
-func (p *MockProvider) Build(name string) (inference.Provider, error) {
+func (p *MockProvider) Build(name string, _ Resolve) (inference.Provider, error) {
 	if p.FailureRate < 0 || p.FailureRate > 1 {
 		return nil, fmt.Errorf("mock: failure_rate %v is not within 0..1", p.FailureRate)
 	}
