@@ -77,6 +77,14 @@ func NewPool(ctx caddy.Context, size int, logger *zap.Logger) *Pool {
 // Acquire returns the pooled project for proj, building it on first use. The caller must Release it.
 func (p *Pool) Acquire(proj *Project) (*Pooled, error) {
 	key := proj.ID + "@" + proj.Hash
+	p.mu.Lock()
+	closed := p.closed
+	p.mu.Unlock()
+	if closed {
+		// A request that reached this config just as it unloads (a reload) is still served: it gets a
+		// project of its own, whose only reference is the caller's, cleaned up when it releases it.
+		return p.provision(key, proj)
+	}
 	for {
 		if pp := (*p.m.Load())[key]; pp != nil {
 			if pp.tryRef() {
@@ -101,7 +109,7 @@ func (p *Pool) build(key string, proj *Project) (*Pooled, error) {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
-		return nil, errors.New("project pool is closed (config unloading)")
+		return p.provision(key, proj) // Acquire's tryRef adds the caller's reference to this one
 	}
 	if pp := (*p.m.Load())[key]; pp != nil && pp.refs.Load() > 0 {
 		p.mu.Unlock()
@@ -124,10 +132,12 @@ func (p *Pool) build(key string, proj *Project) (*Pooled, error) {
 	delete(p.group, key)
 	if c.err == nil {
 		if p.closed {
-			c.p.release()
+			// Unloaded while building (a rare race with a reload): serve the waiting requests from the
+			// unpooled project. Its context is a child of the unloading config's, so its goroutines end
+			// with it; only its idle upstream connections outlive it until their idle timeout.
 			p.mu.Unlock()
 			close(c.done)
-			return nil, errors.New("project pool is closed (config unloading)")
+			return c.p, nil
 		}
 		old := *p.m.Load()
 		next := make(map[string]*Pooled, len(old)+1)

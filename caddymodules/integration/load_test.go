@@ -131,10 +131,10 @@ func TestReloadUnderLoad(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			_, _ = io.Copy(io.Discard, res.Body)
+			b, _ := io.ReadAll(res.Body)
 			res.Body.Close()
 			if res.StatusCode != 200 {
-				return fmt.Errorf("GET status %d", res.StatusCode)
+				return fmt.Errorf("GET status %d: %s", res.StatusCode, b)
 			}
 			return nil
 		})
