@@ -44,10 +44,10 @@ type Hooks struct {
 	OnUsage func(provider, kind, model string, u Usage)
 	// OnFirstToken is called with the time from the request's start to the first streamed content event,
 	// or to the complete response for a non-streamed call.
-	OnFirstToken func(provider, model string, d time.Duration)
+	OnFirstToken func(provider, kind, model string, d time.Duration)
 	// OnProviderDone is called once per call that reached a provider, with the status sent (or the
 	// provider's error status) and the time to the end of the response.
-	OnProviderDone func(provider, model string, status int, d time.Duration)
+	OnProviderDone func(provider, kind, model string, status int, d time.Duration)
 	// OnUsageSink receives the final usage too, e.g. the rate limiter's token sink; the Caddy glue wires it.
 	OnUsageSink func(u Usage)
 }
@@ -614,7 +614,7 @@ func (e *Engine) call(w http.ResponseWriter, r *http.Request, model string, req 
 			provider = pe.Provider
 		}
 		if provider != "" && e.Hooks.OnProviderDone != nil {
-			e.Hooks.OnProviderDone(provider, upstreamModel, ae.Status, time.Since(start))
+			e.Hooks.OnProviderDone(provider, kind, upstreamModel, ae.Status, time.Since(start))
 		}
 		return ae
 	}
@@ -646,10 +646,10 @@ func (e *Engine) call(w http.ResponseWriter, r *http.Request, model string, req 
 		}
 	}
 	if provider != "" && e.Hooks.OnProviderDone != nil {
-		e.Hooks.OnProviderDone(provider, upstreamModel, status, d)
+		e.Hooks.OnProviderDone(provider, kind, upstreamModel, status, d)
 	}
 	if res.gotToken && e.Hooks.OnFirstToken != nil {
-		e.Hooks.OnFirstToken(provider, upstreamModel, res.ttft)
+		e.Hooks.OnFirstToken(provider, kind, upstreamModel, res.ttft)
 	}
 	if usageEndpoints[req.Endpoint] && res.wrote {
 		u := res.usage

@@ -103,12 +103,12 @@ func (u *usageRecorder) hooks() Hooks {
 			defer u.mu.Unlock()
 			u.sunk = append(u.sunk, us)
 		},
-		OnProviderDone: func(_, _ string, status int, _ time.Duration) {
+		OnProviderDone: func(_, _, _ string, status int, _ time.Duration) {
 			u.mu.Lock()
 			defer u.mu.Unlock()
 			u.done = append(u.done, status)
 		},
-		OnFirstToken: func(_, _ string, _ time.Duration) {
+		OnFirstToken: func(_, _, _ string, _ time.Duration) {
 			u.mu.Lock()
 			defer u.mu.Unlock()
 			u.ttft++

@@ -316,8 +316,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if c := h.logger.Check(zapcore.DebugLevel, "authenticated"); c != nil {
 		c.Write(zap.String("consumer", p.Consumer), zap.String("method", p.Method))
 	}
-	if elf, ok := r.Context().Value(caddyhttp.ExtraLogFieldsCtxKey).(*caddyhttp.ExtraLogFields); ok {
-		elf.Add(zap.String("dsp_consumer", p.Consumer))
+	if st == nil { // with dsp_manifest the consumer is logged from the Request
+		if elf, ok := r.Context().Value(caddyhttp.ExtraLogFieldsCtxKey).(*caddyhttp.ExtraLogFields); ok {
+			elf.Add(zap.String("dsp_consumer", p.Consumer))
+		}
 	}
 	span.SetAttributes(attribute.String("fd2.consumer", p.Consumer), attribute.String("fd2.auth_method", p.Method))
 	span.End()

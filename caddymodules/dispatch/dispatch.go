@@ -232,7 +232,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	upstreamBegins()
 	start := time.Now()
 	err = proxy.ServeHTTP(w, r, next)
-	st.Upstream += time.Since(start)
+	took := time.Since(start)
+	st.Upstream += took
+	observeProxied(r, st, err, took)
 	if err != nil && lim != nil && lim.exceeded.Load() {
 		return fail(http.StatusRequestEntityTooLarge, "request_too_large",
 			"request body exceeds "+humanize.IBytes(uint64(h.MaxBodySize)))
@@ -257,7 +259,20 @@ func (h *Handler) tokenBroker(w http.ResponseWriter, r *http.Request, st *gatewa
 	}
 	start := time.Now()
 	res, err := h.broker.Token(r.Context(), mod.Config, body)
-	st.Upstream += time.Since(start)
+	took := time.Since(start)
+	st.Upstream += took
+	switch {
+	case err == nil:
+		st.UpstreamStatus = res.Status
+		if !st.NoMetrics {
+			st.Info.ObserveUpstream(st.Project, res.Status, 0, took)
+		}
+	case st.NoMetrics:
+	case errors.Is(err, context.DeadlineExceeded) || broker.IsTimeout(err):
+		st.Info.ObserveUpstream(st.Project, -1, 0, took)
+	case !errors.Is(err, broker.ErrBadRequest) && !errors.Is(err, broker.ErrNoServiceURL) && !errors.Is(err, broker.ErrInvalidConfig):
+		st.Info.ObserveUpstream(st.Project, 0, 0, took)
+	}
 	switch {
 	case errors.Is(err, broker.ErrBadRequest):
 		return caddyhttp.Error(http.StatusBadRequest, apierr.Wrap(http.StatusBadRequest, "invalid_request",
@@ -458,3 +473,30 @@ var (
 	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
 	_ caddyfile.Unmarshaler       = (*Handler)(nil)
 )
+
+// observeProxied records a reverse-proxied call from what Caddy's reverse_proxy left in the replacer: the
+// upstream's status and its time to response headers.
+func observeProxied(r *http.Request, st *gateway.Request, err error, took time.Duration) {
+	status := 0
+	var ttfb time.Duration
+	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+		if v, ok := repl.Get("http.reverse_proxy.status_code"); ok {
+			status, _ = v.(int)
+		}
+		if v, ok := repl.Get("http.reverse_proxy.upstream.latency"); ok {
+			ttfb, _ = v.(time.Duration)
+		}
+	}
+	if status == 0 {
+		var he caddyhttp.HandlerError
+		if err != nil && errors.As(err, &he) && he.StatusCode == http.StatusGatewayTimeout {
+			status = -1
+		}
+	} else {
+		st.UpstreamStatus = status
+	}
+	if st.NoMetrics || (status == 0 && err == nil) {
+		return // metrics off, or the proxy answered nothing and failed nothing (a handled preflight, say): no upstream call
+	}
+	st.Info.ObserveUpstream(st.Project, status, ttfb, took)
+}

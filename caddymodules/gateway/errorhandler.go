@@ -50,7 +50,8 @@ func (h *ErrorHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddy
 	}
 	ae := apierr.FromError(status, err)
 	rid := ""
-	if st := RequestFrom(r); st != nil {
+	st := RequestFrom(r)
+	if st != nil {
 		rid = st.RequestID()
 	} else if he.ID != "" {
 		rid = he.ID
@@ -58,10 +59,23 @@ func (h *ErrorHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddy
 		rid = plugins.NewUUID()
 	}
 	w.Header().Set("X-Request-Id", rid)
+	// One line per failed request with the whole cause chain (Caddy logs handler errors only at DEBUG once
+	// handle_errors has rendered them): ERROR for the gateway's and upstreams' failures, DEBUG for the
+	// client's own (the access log has those). Causes name hosts and reasons, never credentials: FD2's
+	// errors are built so, and secret values are secrets.Value, which redacts itself.
+	level := zapcore.DebugLevel
 	if ae.Status >= 500 {
-		if c := h.logger.Check(zapcore.DebugLevel, "request failed"); c != nil {
-			c.Write(zap.Int("status", ae.Status), zap.String("code", ae.Code), zap.String("request_id", rid), zap.Error(err))
+		level = zapcore.ErrorLevel
+	}
+	if c := h.logger.Check(level, "request failed"); c != nil {
+		fields := []zap.Field{zap.Int("status", ae.Status), zap.String("code", ae.Code), zap.String("request_id", rid)}
+		if st != nil {
+			fields = append(fields, zap.String("project", st.Project))
+			if st.Route != nil {
+				fields = append(fields, zap.String("route", st.Route.ID))
+			}
 		}
+		c.Write(append(fields, zap.Error(err))...)
 	}
 	ae.Write(w, rid)
 	return nil

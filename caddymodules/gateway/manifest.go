@@ -12,6 +12,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
@@ -67,10 +68,16 @@ type ManifestHandler struct {
 	// `X-FD2-Overhead-Ms` to every response, computed when the response headers are written. Default true.
 	ServerTiming *bool `json:"server_timing,omitempty"`
 
+	// Metrics records FD2's per-request Prometheus metrics for this site's requests (fd2_requests_total,
+	// stage, upstream, token, GenAI and rate-limit families). Default true; off measures what they cost
+	// (BenchmarkInstrumentationCost) or silences a site nobody watches.
+	Metrics *bool `json:"metrics,omitempty"`
+
 	app     *App
 	logger  *zap.Logger
 	headers bool
 	timing  bool
+	metrics bool
 }
 
 // CaddyModule returns the Caddy module information.
@@ -88,6 +95,7 @@ func (h *ManifestHandler) Provision(ctx caddy.Context) error {
 	h.app = appIface.(*App)
 	h.headers = h.ProjectHeaders == nil || *h.ProjectHeaders
 	h.timing = h.ServerTiming == nil || *h.ServerTiming
+	h.metrics = h.Metrics == nil || *h.Metrics
 	h.HostSuffix = strings.ToLower(h.HostSuffix)
 	return nil
 }
@@ -105,11 +113,14 @@ func (h *ManifestHandler) Cleanup() error { return nil }
 
 // ServeHTTP resolves and matches, then runs the rest of the pipeline.
 func (h *ManifestHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	st := &Request{Start: time.Now(), traceParent: trace.SpanFromContext(r.Context())}
+	st := &Request{Start: time.Now(), traceParent: trace.SpanFromContext(r.Context()), NoMetrics: !h.metrics}
 	st.requestID = sanitizeRequestID(r.Header.Get("X-Request-Id"))
 	caddyhttp.SetVar(r.Context(), VarKey, st)
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
 		repl.Map(st.placeholder)
+	}
+	if elf, ok := r.Context().Value(caddyhttp.ExtraLogFieldsCtxKey).(*caddyhttp.ExtraLogFields); ok {
+		elf.Add(zap.Inline(st)) // rendered when the access log line is written, see Request.MarshalLogObject
 	}
 
 	project, path := h.projectOf(r)
@@ -120,7 +131,8 @@ func (h *ManifestHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next
 		return h.finish(st, caddyhttp.Error(http.StatusNotFound,
 			apierr.New(http.StatusNotFound, "project_not_found", "no project in the request path")))
 	}
-	entry, err := h.app.resolver.Get(r.Context(), project)
+	entry, tier, err := h.app.resolver.GetTier(r.Context(), project)
+	st.CacheTier = tier
 	if err != nil {
 		switch {
 		case errors.Is(err, source.ErrNotFound):
@@ -165,16 +177,15 @@ func (h *ManifestHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next
 	}
 	st.Route = rt
 	st.Info = proj.Routes[rt]
-	if elf, ok := r.Context().Value(caddyhttp.ExtraLogFieldsCtxKey).(*caddyhttp.ExtraLogFields); ok {
-		elf.Add(zap.String("dsp_project", project))
-		elf.Add(zap.String("dsp_route", rt.ID))
-	}
 	if c := h.logger.Check(zapcore.DebugLevel, "route matched"); c != nil {
 		c.Write(zap.String("project", project), zap.String("route", rt.ID), zap.String("kind", rt.Kind.String()),
 			zap.String("manifest_hash", entry.Hash), zap.Bool("stale", entry.Stale), zap.String("request_id", st.RequestID()))
 	}
 
 	active := st.Info.active
+	if !h.metrics {
+		active = noGauge{}
+	}
 	active.Inc()
 	rec := &statusRecorder{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}
 	if h.timing {
@@ -185,6 +196,12 @@ func (h *ManifestHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next
 		attribute.String("fd2.route_kind", rt.Kind.String()), attribute.Bool("fd2.manifest_stale", entry.Stale))
 	span.End()
 	err = next.ServeHTTP(rec, r)
+	if err == nil && rec.status != 0 {
+		// Hand the response's last bytes to the client before the bookkeeping below: Go's server would
+		// otherwise hold a buffered response until ServeHTTP returns, putting FD2's metrics on the
+		// client's clock.
+		_ = http.NewResponseController(rec).Flush()
+	}
 	active.Dec()
 	status := rec.status
 	if err != nil {
@@ -220,6 +237,10 @@ func (h *ManifestHandler) observe(st *Request, status int) {
 	overhead := d - st.Upstream
 	if overhead < 0 {
 		overhead = 0
+	}
+	st.overhead = overhead
+	if st.NoMetrics {
+		return
 	}
 	for i, d := range st.Stage {
 		if d > 0 {
@@ -355,6 +376,7 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 //		host_suffix     <.suffix>
 //		project_headers on|off
 //		server_timing   on|off
+//		metrics         on|off
 //	}
 func (h *ManifestHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next()
@@ -373,7 +395,7 @@ func (h *ManifestHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if !d.AllArgs(&h.HostSuffix) {
 				return d.ArgErr()
 			}
-		case "project_headers", "server_timing":
+		case "project_headers", "server_timing", "metrics":
 			var v string
 			if !d.AllArgs(&v) {
 				return d.ArgErr()
@@ -382,9 +404,12 @@ func (h *ManifestHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if err != nil {
 				return d.Errf("%s: %v", name, err)
 			}
-			if name == "server_timing" {
+			switch name {
+			case "server_timing":
 				h.ServerTiming = &on
-			} else {
+			case "metrics":
+				h.Metrics = &on
+			default:
 				h.ProjectHeaders = &on
 			}
 		default:
@@ -412,3 +437,9 @@ var (
 	_ caddyhttp.MiddlewareHandler = (*ManifestHandler)(nil)
 	_ caddyfile.Unmarshaler       = (*ManifestHandler)(nil)
 )
+
+// noGauge stands in for fd2_active_requests when a site's metrics are off.
+type noGauge struct{ prometheus.Gauge }
+
+func (noGauge) Inc() {}
+func (noGauge) Dec() {}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -59,12 +60,41 @@ type RouteInfo struct {
 	overhead prometheus.Observer
 	active   prometheus.Gauge
 	codes    sync.Map // int status → prometheus.Counter
+
+	upDuration, upTTFB prometheus.Observer
+	upCodes            sync.Map // upstream status (0 error, -1 timeout) → prometheus.Counter
+}
+
+// ObserveUpstream records one HTTP upstream call of this route: the upstream's status (0: no answer,
+// -1: timed out), its time to response headers (0: unknown) and its whole duration.
+func (ri *RouteInfo) ObserveUpstream(project string, status int, ttfb, total time.Duration) {
+	c, ok := ri.upCodes.Load(status)
+	if !ok {
+		code := strconv.Itoa(status)
+		switch status {
+		case 0:
+			code = "error"
+		case -1:
+			code = "timeout"
+		}
+		c = metrics.UpstreamRequests.WithLabelValues(project, ri.Route.Module, code)
+		ri.upCodes.Store(status, c)
+	}
+	c.(prometheus.Counter).Inc()
+	if ttfb > 0 {
+		ri.upTTFB.Observe(ttfb.Seconds())
+	}
+	ri.upDuration.Observe(total.Seconds())
 }
 
 func (ri *RouteInfo) bindMetrics(project string) {
 	ri.duration = metrics.RequestDuration.WithLabelValues(project, ri.Route.Module)
 	ri.overhead = metrics.Overhead.WithLabelValues(project)
 	ri.active = metrics.ActiveRequests.WithLabelValues(project)
+	if ri.Route.Kind != route.KindInference { // inference routes report to the provider families instead
+		ri.upDuration = metrics.UpstreamDuration.WithLabelValues(project, ri.Route.Module)
+		ri.upTTFB = metrics.UpstreamTTFB.WithLabelValues(project, ri.Route.Module)
+	}
 }
 
 // requests returns the requests counter of a status code for this route.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.opentelemetry.io/otel/trace"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/dsp-ai/fd2/dsp/auth"
 	"github.com/dsp-ai/fd2/dsp/plugins"
@@ -55,8 +56,27 @@ type Request struct {
 	// Principal is who the auth stage authenticated the request as (nil when no stage did).
 	Principal *auth.Principal
 
+	// NoMetrics is set when the site's dsp_manifest has `metrics off`: stages record no Prometheus metrics
+	// for this request.
+	NoMetrics bool
+
+	// Fields for the access log (see MarshalLogObject); each stage fills in what it knows.
+
+	// CacheTier is the manifest cache tier that answered (source.TierMemory, …).
+	CacheTier string
+	// LimitResult is the rate-limit stage's verdict: "allowed", "rejected", "unavailable" or "none" (no
+	// policy applied); empty when the stage did not run.
+	LimitResult string
+	// UpstreamStatus is the status the upstream or provider answered (0: none answered).
+	UpstreamStatus int
+	// Provider and Model name the inference deployment and provider-side model that served the request;
+	// TokensIn and TokensOut its usage.
+	Provider, Model     string
+	TokensIn, TokensOut int64
+
 	requestID   string
 	traceParent trace.Span
+	overhead    time.Duration // set when the request ends
 }
 
 // Pipeline stages, for Request.Stage and fd2_stage_duration_seconds.
@@ -161,3 +181,57 @@ func sanitizeRequestID(id string) string {
 	}
 	return id
 }
+
+// MarshalLogObject writes the request's FD2 fields into Caddy's access log line. dsp_manifest adds the
+// Request to the log's extra fields once, as an inline object, so the fields are rendered only when the
+// line is written — after every stage has filled them in — and cost nothing when access logs are off.
+// Only ids, names, counts and durations: never a key, token, claim value or prompt.
+func (st *Request) MarshalLogObject(enc zapcore.ObjectEncoder) error {
+	enc.AddString("dsp_request_id", st.RequestID())
+	if st.Project != "" {
+		enc.AddString("dsp_project", st.Project)
+	}
+	if st.Route != nil {
+		enc.AddString("dsp_module", st.Route.Module)
+		enc.AddString("dsp_route", st.Route.ID)
+	}
+	if st.CacheTier != "" {
+		enc.AddString("dsp_cache", st.CacheTier)
+	}
+	if st.Consumer != "" {
+		enc.AddString("dsp_consumer", st.Consumer)
+	}
+	if st.LimitResult != "" {
+		enc.AddString("dsp_ratelimit", st.LimitResult)
+	}
+	if st.Provider != "" {
+		enc.AddString("dsp_provider", st.Provider)
+	}
+	if st.Model != "" {
+		enc.AddString("dsp_model", st.Model)
+	}
+	if st.TokensIn != 0 || st.TokensOut != 0 {
+		enc.AddInt64("dsp_tokens_in", st.TokensIn)
+		enc.AddInt64("dsp_tokens_out", st.TokensOut)
+	}
+	if st.UpstreamStatus != 0 {
+		enc.AddInt("dsp_upstream_status", st.UpstreamStatus)
+	}
+	if st.Upstream > 0 {
+		enc.AddFloat64("dsp_upstream_ms", ms(st.Upstream))
+	}
+	if st.overhead > 0 {
+		enc.AddFloat64("dsp_overhead_ms", ms(st.overhead))
+	}
+	for i, d := range st.Stage {
+		if d > 0 {
+			enc.AddFloat64(stageLogKeys[i], ms(d))
+		}
+	}
+	return nil
+}
+
+var stageLogKeys = [NumStages]string{"dsp_manifest_ms", "dsp_auth_ms", "dsp_ratelimit_ms", "dsp_dispatch_ms"}
+
+// ms is d in milliseconds, rounded to the microsecond.
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1e3 }

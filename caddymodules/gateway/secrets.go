@@ -60,6 +60,7 @@ type secretStore struct {
 func (a *App) newSecretStore(ctx context.Context, repl *caddy.Replacer) (*secretStore, error) {
 	s := &secretStore{ctx: ctx, logger: a.logger.Named("secrets"), vaults: map[string]*secrets.Vault{}, started: map[*secrets.Vault]bool{},
 		base: &secrets.Resolver{Vaults: map[string]*secrets.Vault{}, EncryptionKey: repl.ReplaceAll(a.EncryptionKey, "")}}
+	s.base.Prepare = s.prepare
 	if a.SecretsConfig != "" {
 		cfg, err := secrets.LoadConfigFile(repl.ReplaceAll(a.SecretsConfig, ""))
 		if err != nil {
@@ -124,6 +125,9 @@ func (s *secretStore) vault(cfg secrets.VaultConfig) (*secrets.Vault, error) {
 	return v, nil
 }
 
+// prepare starts an instance before its first read (secrets.Resolver.Prepare).
+func (s *secretStore) prepare(_ context.Context, v *secrets.Vault) error { return s.start(v) }
+
 func (s *secretStore) start(v *secrets.Vault) error {
 	s.mu.Lock()
 	done := s.started[v]
@@ -148,21 +152,8 @@ func (a *App) ResolveRef(ctx context.Context, v string) (string, error) {
 	if !secrets.HasRef(v) && !strings.HasPrefix(v, "literal:") {
 		return v, nil
 	}
-	s := a.shared.secrets
-	if p, err := secrets.ParseRef(v); err == nil && p.Kind == secrets.KindVault {
-		name := p.Instance
-		if name == "" && len(s.base.Vaults) == 1 {
-			for n := range s.base.Vaults {
-				name = n
-			}
-		}
-		if vt, ok := s.base.Vaults[name]; ok {
-			if err := s.start(vt); err != nil {
-				return "", fmt.Errorf("vault instance %s: %w: %w", name, secrets.ErrUnavailable, err)
-			}
-		}
-	}
-	val, err := s.base.Resolve(ctx, v)
+	// The resolver starts the Vault instance a reference needs (Prepare) and counts the resolution.
+	val, err := a.shared.secrets.base.Resolve(ctx, v)
 	if err != nil {
 		return "", err
 	}
@@ -230,7 +221,8 @@ func (s *secretStore) forManifest(ctx context.Context, dir string, raw []byte) (
 	if vm == nil {
 		return nil, nil
 	}
-	res := &secrets.Resolver{Vaults: map[string]*secrets.Vault{}, Config: s.base.Config, EncryptionKey: s.base.EncryptionKey, Getenv: s.base.Getenv}
+	res := &secrets.Resolver{Vaults: map[string]*secrets.Vault{}, Config: s.base.Config, EncryptionKey: s.base.EncryptionKey,
+		Getenv: s.base.Getenv, Prepare: s.prepare}
 	var first error
 	fail := func(err error) {
 		if first == nil {
@@ -292,16 +284,7 @@ func (s *secretStore) forManifest(ctx context.Context, dir string, raw []byte) (
 		creds[in.Token], creds[in.RoleID], creds[in.SecretID] = true, true, true
 	}
 	resolve := func(ref string) (string, error) {
-		p, err := secrets.ParseRef(ref)
-		if err == nil && p.Kind == secrets.KindVault {
-			if v, ok := res.Vaults[p.Instance]; ok {
-				if err := s.start(v); err != nil {
-					err = fmt.Errorf("vault instance %s: %w: %w", p.Instance, secrets.ErrUnavailable, err)
-					fail(err)
-					return "", err
-				}
-			}
-		}
+		// res.Prepare starts the instance a vault: reference reads from.
 		val, err := res.Resolve(ctx, ref)
 		if err != nil {
 			if !creds[ref] {
@@ -321,4 +304,20 @@ func (s *secretStore) forManifest(ctx context.Context, dir string, raw []byte) (
 		return fmt.Errorf("%w: %v", manifest.ErrInvalid, first)
 	}
 	return resolve, check
+}
+
+// all lists every Vault instance of the store (the app's and the manifests'), by name.
+func (s *secretStore) all() []*secrets.Vault {
+	s.mu.Lock()
+	keys := make([]string, 0, len(s.vaults))
+	for k := range s.vaults {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys) // name|address|namespace: by name first
+	out := make([]*secrets.Vault, len(keys))
+	for i, k := range keys {
+		out[i] = s.vaults[k]
+	}
+	s.mu.Unlock()
+	return out
 }

@@ -130,6 +130,7 @@ func b64(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s
 
 const authPipeline = `
 :{{HTTP}} {
+	{{LOG}}
 	route {
 		dsp_manifest
 		dsp_auth

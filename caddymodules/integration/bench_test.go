@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -29,7 +30,7 @@ func BenchmarkLoadRatio(b *testing.B) {
 	writeManifest(t, dir, "bench", demoDoc("bench", hostOf(llm)))
 	plainPort := freePort(t)
 	// The FD2 site is the pipeline alone (no extra handle blocks), so the comparison is FD2 vs plain proxying.
-	f := startFD2(t, "manifests file "+dir, `
+	f := startFD2Info(t, "manifests file "+dir, `
 :{{HTTP}} {
 	route {
 		dsp_manifest
@@ -143,7 +144,7 @@ func BenchmarkLoadRatio(b *testing.B) {
 func BenchmarkInferenceOverhead(b *testing.B) {
 	llm := startFakeLLM(b, fakellm.Options{})
 	plainPort := freePort(b)
-	f := startFD2(b, "", fmt.Sprintf(`
+	f := startFD2Info(b, "", fmt.Sprintf(`
 :{{HTTP}} {
 	dsp_openai {
 		provider fake openai {
@@ -214,4 +215,105 @@ func BenchmarkInferenceOverhead(b *testing.B) {
 	b.ReportMetric(float64(addedP50)/1e3, "added_p50_vs_reverse_proxy_us")
 	b.ReportMetric(float64(addedTTFB)/1e3, "added_ttfb_vs_direct_us")
 	b.Logf("dsp_openai adds %v p50 over plain reverse_proxy (target ≤ 100µs) and %v TTFB over the direct call (target ≤ 500µs)", addedP50, addedTTFB)
+}
+
+// BenchmarkInstrumentationCost measures what FD2's instrumentation costs in throughput: the same pipeline
+// (dsp_manifest → dsp_auth with an API key → dsp_ratelimit → dsp_dispatch to an inference module, the route
+// that records the most: request, stage, token, GenAI, provider and rate-limit metrics, plus Server-Timing)
+// served by two sites of one process, one with `metrics off` and `server_timing off`. Rounds alternate
+// between the sites against the same fake provider. Target: the instrumented site within 5% of the other.
+// Run with -benchtime 1x (make bench).
+func BenchmarkInstrumentationCost(b *testing.B) {
+	llm := startFakeLLM(b, fakellm.Options{})
+	dir := b.TempDir()
+	writeManifest(b, dir, "instr", obsManifest("instr", llm.URL, hostOf(llm)))
+	keyFile := dir + "/keys.json"
+	key, rec, err := newKey("instr-consumer", 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	writeKeys(b, keyFile, rec)
+	offPort := freePort(b)
+	site := func(port, manifestOpts string) string {
+		return fmt.Sprintf(`
+:%s {
+	route {
+		dsp_manifest %s
+		dsp_auth {
+			api_keys file %s
+		}
+		dsp_ratelimit {
+			requests 100000000/h
+			by consumer
+			store memory
+		}
+		dsp_dispatch
+	}
+	handle_errors {
+		dsp_error
+	}
+}
+`, port, manifestOpts, keyFile)
+	}
+	f := startFD2Info(b, "manifests file "+dir, site("{{HTTP}}", "")+
+		site(fmt.Sprint(offPort), "{\n\t\t\tmetrics off\n\t\t\tserver_timing off\n\t\t}"))
+	waitListening(b, offPort)
+	onURL := f.url("/instr/assistant/v1/chat/completions")
+	offURL := fmt.Sprintf("http://127.0.0.1:%d/instr/assistant/v1/chat/completions", offPort)
+	body := `{"model":"fake-gpt","messages":[{"role":"user","content":"benchmark me please"}]}`
+	tr := &http.Transport{MaxIdleConnsPerHost: 64, MaxConnsPerHost: 64}
+	c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	defer tr.CloseIdleConnections()
+	const workers, rounds = 16, 4
+	round := 3 * time.Second
+	run := func(url string) int64 {
+		var n, errs atomic.Int64
+		var wg sync.WaitGroup
+		end := time.Now().Add(round)
+		for range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for time.Now().Before(end) {
+					req, _ := http.NewRequest("POST", url, strings.NewReader(body))
+					req.Header.Set("Content-Type", "application/json")
+					req.Header.Set("X-API-Key", key)
+					res, err := c.Do(req)
+					if err != nil {
+						errs.Add(1)
+						continue
+					}
+					_, _ = io.Copy(io.Discard, res.Body)
+					res.Body.Close()
+					if res.StatusCode != 200 {
+						errs.Add(1)
+						continue
+					}
+					n.Add(1)
+				}
+			}()
+		}
+		wg.Wait()
+		if errs.Load() > 0 {
+			b.Fatalf("%s: %d failed requests", url, errs.Load())
+		}
+		return n.Load()
+	}
+	run(onURL) // warm-up: connections, manifest, pool, tokenizer
+	run(offURL)
+	var on, off int64
+	for i := 0; i < rounds; i++ {
+		if i%2 == 0 {
+			on += run(onURL)
+			off += run(offURL)
+		} else {
+			off += run(offURL)
+			on += run(onURL)
+		}
+	}
+	secs := (time.Duration(rounds) * round).Seconds()
+	ratio := float64(on) / float64(off)
+	b.ReportMetric(ratio, "instrumented_throughput_ratio")
+	b.Logf("instrumented %.0f req/s, metrics off %.0f req/s: ratio %.3f, instrumentation cost %.1f%% (target ≤ 5%%)",
+		float64(on)/secs, float64(off)/secs, ratio, 100*(1-ratio))
 }

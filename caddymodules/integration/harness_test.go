@@ -140,6 +140,7 @@ type fd2 struct {
 	t     testing.TB
 	http  int // the gateway site's port
 	admin int
+	info  bool // log at INFO instead of DEBUG
 }
 
 // global options every test config starts with; %d = admin port.
@@ -176,10 +177,43 @@ func startFD2(t testing.TB, dspBlock, body string) *fd2 {
 	return f
 }
 
+// startFD2Info is startFD2 logging at INFO, as in production, for tests that measure latency (DEBUG lines
+// on the request path would be measured too). Its lines still go to the scanned suite log.
+func startFD2Info(t testing.TB, dspBlock, body string) *fd2 {
+	t.Helper()
+	f := &fd2{t: t, http: freePort(t), admin: freePort(t), info: true}
+	f.load(dspBlock, body)
+	t.Cleanup(func() { _ = caddy.Stop() })
+	return f
+}
+
 func (f *fd2) caddyfile(dspBlock, body string) string {
-	return "{\n" + fmt.Sprintf(globalHead, f.admin, logFile) + "\n\thttp_port " + fmt.Sprint(f.http) +
+	body = strings.ReplaceAll(body, "{{LOG}}", fmt.Sprintf(accessLog, logFile))
+	head := fmt.Sprintf(globalHead, f.admin, logFile)
+	if f.info {
+		head = strings.Replace(head, "level DEBUG", "level INFO", 1)
+	}
+	return "{\n" + head + "\n\thttp_port " + fmt.Sprint(f.http) +
 		"\n\tdsp {\n" + dspBlock + "\n\t}\n}\n" + strings.ReplaceAll(body, "{{HTTP}}", fmt.Sprint(f.http))
 }
+
+// accessLog is a site's access log into the suite log (so the redaction scan covers access lines too),
+// with the filter Caddyfile.example recommends; %s = the log file. Sites use it as {{LOG}}.
+const accessLog = `log {
+		output file %s
+		format filter {
+			wrap json
+			fields {
+				request>headers>X-Api-Key delete
+				request>headers>Api-Key delete
+				request>headers>Apikey delete
+				request>uri query {
+					delete jwt
+					delete apikey
+				}
+			}
+		}
+	}`
 
 // load (re)loads a config, the same path as `caddy reload` and POST /load.
 func (f *fd2) load(dspBlock, body string) {
@@ -222,6 +256,7 @@ func (f *fd2) adminURL(path string) string {
 // pipeline is the standard FD2 site.
 const pipeline = `
 :{{HTTP}} {
+	{{LOG}}
 	@health path /health /status
 	handle @health {
 		dsp_health

@@ -35,3 +35,9 @@ func newKeyModels(owner string, models []string) (string, auth.APIKey, error) {
 	registerSecret(plain)
 	return plain, rec, err
 }
+
+// newKeyNoRegister makes a key without registering it for the redaction scan (for tests making thousands:
+// they register a sample themselves).
+func newKeyNoRegister(owner string, rateLimit int) (string, auth.APIKey, error) {
+	return auth.NewAPIKey(owner, auth.WithRateLimit(rateLimit))
+}

@@ -67,7 +67,7 @@ func BuildForModule(project string, mod *manifest.Module) (*inference.Engine, er
 	if err != nil {
 		return nil, err
 	}
-	return &inference.Engine{Backend: router, Hooks: hooks(project, nil), Defaults: inference.Defaults{
+	return &inference.Engine{Backend: router, Hooks: hooks(project, ""), Defaults: inference.Defaults{
 		Model: c.ModelName, SystemPrompt: c.SystemPrompt, MaxTokens: c.MaxTokens, Temperature: c.Temperature, TopP: c.TopP}}, nil
 }
 
@@ -137,7 +137,7 @@ func BuildForPlugins(project, routeID string, plugins manifest.Plugins) (*infere
 	if err != nil {
 		return nil, err
 	}
-	return &inference.Engine{Backend: router, Hooks: hooks(project, nil)}, nil
+	return &inference.Engine{Backend: router, Hooks: hooks(project, "")}, nil
 }
 
 var providerBases = map[string]string{

@@ -116,7 +116,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("building model routes: %w", err)
 	}
-	h.engine = &inference.Engine{Backend: router, MaxBody: h.MaxBodySize, Hooks: hooks("", nil)}
+	h.engine = &inference.Engine{Backend: router, MaxBody: h.MaxBodySize, Hooks: hooks("", "")}
 	return nil
 }
 
@@ -151,11 +151,17 @@ func (h *Handler) routes(providers map[string]inference.Provider) ([]inference.R
 	return out, nil
 }
 
+// routerOptions are a router's options; its breaker changes go to fd2_breaker_state and to the registry
+// the detailed health report lists (gateway.Breakers).
 func routerOptions(maxAttempts int, openFor time.Duration) inference.RouterOptions {
 	opts := inference.RouterOptions{MaxAttempts: maxAttempts}
 	opts.Breaker.OpenFor = openFor
+	if openFor <= 0 {
+		openFor = 30 * time.Second // inference.BreakerOptions.OpenFor's default, for the registry
+	}
 	opts.OnBreaker = func(deployment string, s inference.BreakerState) {
 		breakerState.WithLabelValues(deployment).Set(float64(s))
+		gateway.Breakers.Record(deployment, s.String(), openFor)
 	}
 	return opts
 }
@@ -198,7 +204,11 @@ func Serve(e *inference.Engine, w http.ResponseWriter, r *http.Request, endpoint
 	sink := ratelimit.UsageSinkFrom(r.Context())
 	span := trace.SpanFromContext(r.Context())
 	{ // per-request hooks: the limiter sink, the span and the access-log fields are request-scoped
-		hk := hooks(project, nil)
+		st := gateway.RequestFrom(r)
+		hk := hooks(project, endpoint)
+		if st != nil && st.NoMetrics {
+			hk = noMetricHooks
+		}
 		hk.OnUsageSink = func(u inference.Usage) {
 			if sink != nil {
 				sink.ReportUsage(ratelimit.Usage{Prompt: u.PromptTokens, Completion: u.CompletionTokens, Total: u.TotalTokens})
@@ -209,12 +219,28 @@ func Serve(e *inference.Engine, w http.ResponseWriter, r *http.Request, endpoint
 			base := hk.OnUsage
 			hk.OnUsage = func(provider, kind, model string, u inference.Usage) {
 				base(provider, kind, model, u)
-				span.SetAttributes(attribute.String("gen_ai.system", kind), attribute.String("gen_ai.request.model", model),
+				span.SetAttributes(attribute.String("gen_ai.system", kind), attribute.String("gen_ai.provider.name", genaiProvider(kind)),
+					attribute.String("gen_ai.operation.name", genaiOperation(endpoint)), attribute.String("gen_ai.request.model", model),
 					attribute.String("fd2.provider", provider),
 					attribute.Int64("gen_ai.usage.input_tokens", u.PromptTokens), attribute.Int64("gen_ai.usage.output_tokens", u.CompletionTokens))
 			}
 		}
-		if elf, ok := r.Context().Value(caddyhttp.ExtraLogFieldsCtxKey).(*caddyhttp.ExtraLogFields); ok {
+		if st != nil {
+			// The access log reads these from the Request (gateway.Request.MarshalLogObject).
+			baseUsage, baseDone := hk.OnUsage, hk.OnProviderDone
+			hk.OnUsage = func(provider, kind, model string, u inference.Usage) {
+				baseUsage(provider, kind, model, u)
+				st.Provider, st.Model = provider, model
+				st.TokensIn += u.PromptTokens
+				st.TokensOut += u.CompletionTokens
+			}
+			hk.OnProviderDone = func(provider, kind, model string, status int, d time.Duration) {
+				baseDone(provider, kind, model, status, d)
+				st.Provider, st.Model, st.UpstreamStatus = provider, model, status
+			}
+			start := time.Now()
+			defer func() { st.Upstream += time.Since(start) }()
+		} else if elf, ok := r.Context().Value(caddyhttp.ExtraLogFieldsCtxKey).(*caddyhttp.ExtraLogFields); ok {
 			base := hk.OnUsage
 			hk.OnUsage = func(provider, kind, model string, u inference.Usage) {
 				base(provider, kind, model, u)
@@ -225,10 +251,6 @@ func Serve(e *inference.Engine, w http.ResponseWriter, r *http.Request, endpoint
 			}
 		}
 		eng.Hooks = hk
-	}
-	if st := gateway.RequestFrom(r); st != nil {
-		start := time.Now()
-		defer func() { st.Upstream += time.Since(start) }()
 	}
 	err := eng.ServeHTTP(w, r, endpoint)
 	if err == nil {

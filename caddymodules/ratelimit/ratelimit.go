@@ -318,7 +318,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	pols = append(pols, h.static...)
 	if len(pols) == 0 {
+		if st != nil {
+			st.LimitResult = "none"
+		}
 		return next.ServeHTTP(w, r)
+	}
+	if st != nil {
+		st.LimitResult = "allowed" // until a policy says otherwise
 	}
 
 	ctx := r.Context()
@@ -333,13 +339,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		d, err := h.store.Take(ctx, key, p.rule, 1)
 		if err != nil {
 			h.refund(ctx, done)
-			return h.storeError(p, err)
+			return h.storeError(st, p, err)
 		}
 		if !d.Allowed {
 			h.refund(ctx, done)
-			return h.reject(w, p, d)
+			return h.reject(w, st, p, d)
 		}
-		decisions.WithLabelValues(p.rule.Policy, "allowed").Inc()
+		if metricsOn(st) {
+			decisions.WithLabelValues(p.rule.Policy, "allowed").Inc()
+		}
 		done = append(done, taken{p: p, d: d, key: key})
 	}
 
@@ -357,14 +365,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 			if err != nil {
 				h.refund(ctx, done)
 				h.settleAll(ctx, res, nil)
-				return h.storeError(p, err)
+				return h.storeError(st, p, err)
 			}
 			if !d.Allowed {
 				h.refund(ctx, done)
 				h.settleAll(ctx, res, nil)
-				return h.reject(w, p, d)
+				return h.reject(w, st, p, d)
 			}
-			decisions.WithLabelValues(p.rule.Policy, "allowed").Inc()
+			if metricsOn(st) {
+				decisions.WithLabelValues(p.rule.Policy, "allowed").Inc()
+			}
 			done = append(done, taken{p: p, d: d, key: key})
 			res = append(res, &reservation{p: p, rv: rv, prompt: prompt, max: maxTok})
 		}
@@ -457,14 +467,24 @@ func (h *Handler) refund(ctx context.Context, done []taken) {
 	}
 }
 
-func (h *Handler) storeError(p *policy, err error) error {
-	decisions.WithLabelValues(p.rule.Policy, "unavailable").Inc()
+func (h *Handler) storeError(st *gateway.Request, p *policy, err error) error {
+	if metricsOn(st) {
+		decisions.WithLabelValues(p.rule.Policy, "unavailable").Inc()
+	}
+	if st != nil {
+		st.LimitResult = "unavailable"
+	}
 	return caddyhttp.Error(http.StatusServiceUnavailable, apierr.Wrap(http.StatusServiceUnavailable, "ratelimit_unavailable",
 		"rate limiting is temporarily unavailable", err))
 }
 
-func (h *Handler) reject(w http.ResponseWriter, p *policy, d ratelimit.Decision) error {
-	decisions.WithLabelValues(p.rule.Policy, "rejected").Inc()
+func (h *Handler) reject(w http.ResponseWriter, st *gateway.Request, p *policy, d ratelimit.Decision) error {
+	if metricsOn(st) {
+		decisions.WithLabelValues(p.rule.Policy, "rejected").Inc()
+	}
+	if st != nil {
+		st.LimitResult = "rejected"
+	}
 	ratelimit.SetHeaders(w.Header(), d, p.rule)
 	msg := p.msg
 	if msg == "" {
@@ -752,3 +772,6 @@ var (
 	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
 	_ caddyfile.Unmarshaler       = (*Handler)(nil)
 )
+
+// metricsOn tells whether the request's site records metrics (dsp_manifest's `metrics`; on without it).
+func metricsOn(st *gateway.Request) bool { return st == nil || !st.NoMetrics }

@@ -71,6 +71,28 @@ var (
 		Buckets: latencyBuckets,
 	}, []string{"stage"})
 
+	// UpstreamRequests counts calls to HTTP upstreams (proxied routes, RAG and model servers, the JWT
+	// service) by the upstream's status code, or "error" / "timeout" when none answered. Inference
+	// providers have their own family (fd2_provider_request_duration_seconds, gen_ai_*).
+	UpstreamRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "fd2_upstream_requests_total",
+		Help: "Calls to HTTP upstreams by project, module and the upstream's status code (error/timeout: no answer).",
+	}, []string{"project", "module", "code"})
+
+	// UpstreamDuration is an upstream call's whole duration, body streaming included.
+	UpstreamDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "fd2_upstream_duration_seconds",
+		Help:    "HTTP upstream call duration until the last byte, by project and module.",
+		Buckets: latencyBuckets,
+	}, []string{"project", "module"})
+
+	// UpstreamTTFB is the time from sending the request upstream to its response headers.
+	UpstreamTTFB = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "fd2_upstream_time_to_first_byte_seconds",
+		Help:    "Time from the upstream request to its response headers, by project and module.",
+		Buckets: latencyBuckets,
+	}, []string{"project", "module"})
+
 	// PoolProjects is the number of compiled projects in the project pool.
 	PoolProjects = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "fd2_pool_projects",
@@ -108,13 +130,22 @@ func (c AgeCollector) Collect(ch chan<- prometheus.Metric) {
 
 // All returns every FD2 collector.
 func All() []prometheus.Collector {
-	return []prometheus.Collector{RequestsTotal, RequestDuration, Overhead, ManifestCache,
-		ModuleLoad, ActiveRequests, PoolProjects, PoolEvictions, StageDuration}
+	return append([]prometheus.Collector{RequestsTotal, RequestDuration, Overhead, ManifestCache,
+		ModuleLoad, ActiveRequests, PoolProjects, PoolEvictions, StageDuration,
+		UpstreamRequests, UpstreamDuration, UpstreamTTFB}, secretCollectors()...)
 }
 
-// Register registers every collector into reg, ignoring the ones already there.
+// included are other packages' collectors (inference, rate limits) that Register adds too: the dsp app
+// registers FD2's metrics once per config, whichever handlers the config uses, so a manifest's inference
+// routes report tokens even when no dsp_openai handler is configured.
+var included []prometheus.Collector
+
+// Include adds collectors for Register to register. Call it from init functions only.
+func Include(cs ...prometheus.Collector) { included = append(included, cs...) }
+
+// Register registers every collector (All and the Included ones) into reg, ignoring the ones already there.
 func Register(reg prometheus.Registerer) error {
-	for _, c := range All() {
+	for _, c := range append(All(), included...) {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if !errors.As(err, &are) {

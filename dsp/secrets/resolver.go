@@ -12,6 +12,10 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/dsp-ai/fd2/dsp/metrics"
 )
 
 // Resolver resolves secret references. Set the fields before the first Resolve and do not change them
@@ -33,6 +37,9 @@ type Resolver struct {
 	Getenv func(string) (string, bool)
 	// Now is the clock used to timestamp Encrypt's tokens. Defaults to time.Now.
 	Now func() time.Time
+	// Prepare, if set, runs before every Vault read with the instance about to be read; its error fails
+	// the resolution as ErrUnavailable. The dsp app starts (logs in) its instances lazily there.
+	Prepare func(ctx context.Context, v *Vault) error
 
 	keyOnce sync.Once
 	key     *FernetKey
@@ -61,8 +68,15 @@ func LoadConfigFile(path string) (map[string]any, error) {
 func (r *Resolver) Resolve(ctx context.Context, ref string) (Value, error) {
 	p, err := ParseRef(ref)
 	if err != nil {
+		countResolution(kindOfPrefix(ref), err)
 		return Value{}, err
 	}
+	v, err := r.resolve(ctx, p, ref)
+	countResolution(p.Kind, err)
+	return v, err
+}
+
+func (r *Resolver) resolve(ctx context.Context, p Ref, ref string) (Value, error) {
 	switch p.Kind {
 	case KindVault:
 		return r.resolveVault(ctx, p)
@@ -161,6 +175,11 @@ func (r *Resolver) resolveVault(ctx context.Context, p Ref) (Value, error) {
 	if v == nil {
 		return Value{}, fmt.Errorf("%w: unknown vault instance %q", ErrInvalidRef, name)
 	}
+	if r.Prepare != nil {
+		if err := r.Prepare(ctx, v); err != nil {
+			return Value{}, fmt.Errorf("vault instance %s: %w: %w", name, ErrUnavailable, err)
+		}
+	}
 	return v.ReadMount(ctx, p.Mount, p.Path, p.Key, p.Version)
 }
 
@@ -201,4 +220,42 @@ func stringify(v any) (string, error) {
 		return "", fmt.Errorf("encoding value: %w", err)
 	}
 	return string(b), nil
+}
+
+// backends are the fd2_secrets_resolutions_total backend label of each Kind; KindPlain (no reference) is
+// not a resolution and is not counted.
+var backends = [...]string{KindVault: "vault", KindConfig: "config", KindEnv: "env", KindEncrypted: "encrypted", KindLiteral: "literal"}
+
+// resolutions holds the counters bound once per backend and result: a resolution costs one atomic add.
+var resolutions = func() (c [len(backends)][2]prometheus.Counter) {
+	for k, b := range backends {
+		if b != "" {
+			c[k][0] = metrics.SecretResolutions.WithLabelValues(b, "ok")
+			c[k][1] = metrics.SecretResolutions.WithLabelValues(b, "error")
+		}
+	}
+	return c
+}()
+
+func countResolution(k Kind, err error) {
+	if k <= KindPlain || int(k) >= len(backends) {
+		return
+	}
+	if err != nil {
+		resolutions[k][1].Inc()
+		return
+	}
+	resolutions[k][0].Inc()
+}
+
+// kindOfPrefix is the Kind a malformed reference was meant to be, by its prefix, so that it is counted
+// against its backend.
+func kindOfPrefix(ref string) Kind {
+	prefix, _, _ := strings.Cut(ref, ":")
+	for k, b := range backends {
+		if b != "" && b == prefix {
+			return Kind(k)
+		}
+	}
+	return KindPlain
 }

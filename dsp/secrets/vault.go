@@ -14,8 +14,11 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/api"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"golang.org/x/sync/singleflight"
+
+	"github.com/dsp-ai/fd2/dsp/metrics"
 )
 
 // VaultConfig configures one Vault instance (one entry of the vault module's vault_instances). The dsp app
@@ -57,15 +60,25 @@ type VaultConfig struct {
 	Logger *zap.Logger
 }
 
-// VaultStatus is a snapshot of an instance's health, for the admin API and metrics.
+// VaultStatus is a snapshot of an instance's health, for the admin API, the health report and metrics.
+// It never holds a token, a role or secret id, or a secret value.
 type VaultStatus struct {
 	Name string `json:"name"`
-	// Healthy is true when the last Vault call succeeded.
+	// Healthy is true when the last Vault call succeeded: a read, a login, a token renewal or a health
+	// probe (Probe). A successful probe only clears a failed probe's mark (or is the first call): it shows
+	// that Vault answers, not that the token is still good after a failed read or login. False before the
+	// first call.
 	Healthy bool `json:"healthy"`
+	// Authenticated is true once a login (AppRole) or the token's lookup-self (Start) has succeeded.
+	Authenticated bool `json:"authenticated"`
 	// LastError is the last Vault failure (paths and HTTP errors only, never values), empty when healthy.
 	LastError string `json:"last_error,omitempty"`
+	// LastErrorAt is when the last failure happened, healthy since or not; zero if none ever did.
+	LastErrorAt time.Time `json:"last_error_at,omitzero"`
 	// TokenTTL is the token's remaining lifetime; 0 for a non-expiring token or before login.
 	TokenTTL time.Duration `json:"token_ttl"`
+	// TokenExpiry is when the token expires; zero for a non-expiring token or before login.
+	TokenExpiry time.Time `json:"token_expiry,omitzero"`
 	// Cached is the number of cached secrets.
 	Cached int `json:"cached"`
 }
@@ -78,9 +91,11 @@ type VaultStatus struct {
 type Vault struct {
 	cfg    VaultConfig
 	client *api.Client
+	probe  *api.Client // token-less, namespace-less, no retries: sys/health only
 	log    *zap.Logger
 	sf     singleflight.Group
 	wake   chan struct{}
+	ops    [numOps]opMetrics
 
 	loginMu sync.Mutex // serialises logins so that a burst of 403s logs in once
 
@@ -92,7 +107,29 @@ type Vault struct {
 	loggedIn    bool
 	healthy     bool
 	lastErr     string
+	lastErrAt   time.Time
+	probeFailed bool // the current failure is a failed probe's
 	loginFails  int
+	tracked     bool // reported by metrics.Vaults since Start
+}
+
+// Vault operations, as fd2_secrets_vault_requests_total's op label names them.
+type vaultOp int
+
+const (
+	opRead vaultOp = iota
+	opLogin
+	opRenew
+	opProbe
+	numOps
+)
+
+var opNames = [numOps]string{opRead: "read", opLogin: "login", opRenew: "renew", opProbe: "probe"}
+
+// opMetrics are one operation's series, bound once per instance in NewVault.
+type opMetrics struct {
+	ok, failed prometheus.Counter
+	duration   prometheus.Observer
 }
 
 type cacheKey struct {
@@ -199,6 +236,21 @@ func NewVault(cfg VaultConfig) (*Vault, error) {
 	if !v.approle() {
 		client.SetToken(cfg.Token)
 	}
+	if v.probe, err = client.Clone(); err != nil {
+		return nil, fmt.Errorf("vault %q: creating probe client: %w", cfg.Name, err)
+	}
+	// sys/health needs no token, and lives in the root namespace; a probe must not hide an outage behind
+	// retries.
+	v.probe.ClearToken()
+	v.probe.ClearNamespace()
+	v.probe.SetMaxRetries(0)
+	for op, name := range opNames {
+		v.ops[op] = opMetrics{
+			ok:       metrics.VaultRequests.WithLabelValues(cfg.Name, name, "ok"),
+			failed:   metrics.VaultRequests.WithLabelValues(cfg.Name, name, "error"),
+			duration: metrics.VaultRequestDuration.WithLabelValues(cfg.Name, name),
+		}
+	}
 	return v, nil
 }
 
@@ -209,7 +261,19 @@ func (v *Vault) approle() bool { return v.cfg.RoleID != "" }
 
 // Start authenticates (token: lookup-self to learn the TTL; AppRole: login) and starts the background
 // goroutine, which returns when ctx is done. A login failure is returned and no goroutine is started.
+//
+// From the first Start until ctx is done, the instance is reported by fd2_secrets_vault_up and
+// fd2_secrets_vault_token_ttl_seconds (metrics.Vaults), a failed Start included: a Vault that is down
+// when the gateway starts shows as down, not as absent.
 func (v *Vault) Start(ctx context.Context) error {
+	v.mu.Lock()
+	track := !v.tracked
+	v.tracked = true
+	v.mu.Unlock()
+	if track {
+		metrics.Vaults.Track(v, v.cfg.Name, v.metricState)
+		context.AfterFunc(ctx, func() { metrics.Vaults.Untrack(v) })
+	}
 	if err := v.login(ctx); err != nil {
 		return err
 	}
@@ -275,14 +339,14 @@ func (v *Vault) fetchAndStore(ctx context.Context, ck cacheKey) (Value, error) {
 	switch {
 	case err == nil:
 		v.cache[ck] = &cacheEntry{val: val, expires: now.Add(ttl), refreshAt: now.Add(ttl * 2 / 3), ttl: ttl}
-		v.healthy, v.lastErr = true, ""
+		v.setHealth(nil, false)
 		v.poke()
 	case errors.Is(err, ErrUnavailable):
-		v.healthy, v.lastErr = false, err.Error()
+		v.setHealth(err, false)
 	default:
 		delete(v.cache, ck)
 		// Vault answered, so it is healthy even though the secret is gone.
-		v.healthy, v.lastErr = true, ""
+		v.setHealth(nil, false)
 	}
 	return val, err
 }
@@ -325,7 +389,9 @@ func (v *Vault) fetch(ctx context.Context, ck cacheKey) (Value, time.Duration, e
 	return val, ttl, nil
 }
 
-func (v *Vault) readSecret(ctx context.Context, ck cacheKey) (*api.Secret, error) {
+func (v *Vault) readSecret(ctx context.Context, ck cacheKey) (sec *api.Secret, err error) {
+	start := time.Now()
+	defer func() { v.observe(opRead, time.Since(start), err) }()
 	if v.cfg.KVVersion == 1 {
 		return v.client.Logical().ReadWithContext(ctx, ck.mount+"/"+ck.path)
 	}
@@ -334,6 +400,17 @@ func (v *Vault) readSecret(ctx context.Context, ck cacheKey) (*api.Secret, error
 		q = map[string][]string{"version": {strconv.Itoa(ck.version)}}
 	}
 	return v.client.Logical().ReadWithDataWithContext(ctx, ck.mount+"/data/"+ck.path, q)
+}
+
+// observe counts one Vault request and its duration.
+func (v *Vault) observe(op vaultOp, d time.Duration, err error) {
+	m := &v.ops[op]
+	if err != nil {
+		m.failed.Inc()
+	} else {
+		m.ok.Inc()
+	}
+	m.duration.Observe(d.Seconds())
 }
 
 // secretData extracts the key/value map; a nil secret (404) or a deleted KV v2 version (404 with
@@ -415,10 +492,12 @@ func (v *Vault) login(ctx context.Context) error {
 			return v.loginFailed(fmt.Errorf("vault %q: cloning client: %w", v.cfg.Name, err))
 		}
 		c.ClearToken()
+		start := time.Now()
 		sec, err := c.Logical().WriteWithContext(ctx, "auth/approle/login", map[string]any{
 			"role_id":   v.cfg.RoleID,
 			"secret_id": v.cfg.SecretID,
 		})
+		v.observe(opLogin, time.Since(start), err)
 		if err != nil {
 			return v.loginFailed(fmt.Errorf("vault %q: approle login: %w: %w", v.cfg.Name, ErrUnavailable, err))
 		}
@@ -429,7 +508,9 @@ func (v *Vault) login(ctx context.Context) error {
 		ttl = time.Duration(sec.Auth.LeaseDuration) * time.Second
 		renewable = sec.Auth.Renewable
 	} else {
+		start := time.Now()
 		sec, err := v.client.Auth().Token().LookupSelfWithContext(ctx)
+		v.observe(opLogin, time.Since(start), err)
 		if err != nil {
 			return v.loginFailed(fmt.Errorf("vault %q: token lookup-self: %w: %w", v.cfg.Name, ErrUnavailable, err))
 		}
@@ -439,7 +520,8 @@ func (v *Vault) login(ctx context.Context) error {
 		renewable, _ = sec.TokenIsRenewable()
 	}
 	v.mu.Lock()
-	v.loggedIn, v.healthy, v.lastErr, v.loginFails = true, true, "", 0
+	v.loggedIn, v.loginFails = true, 0
+	v.setHealth(nil, false)
 	v.setTokenLifetime(ttl, renewable)
 	v.poke()
 	v.mu.Unlock()
@@ -449,7 +531,7 @@ func (v *Vault) login(ctx context.Context) error {
 
 func (v *Vault) loginFailed(err error) error {
 	v.mu.Lock()
-	v.healthy, v.lastErr = false, err.Error()
+	v.setHealth(err, false)
 	v.loginFails++
 	v.mu.Unlock()
 	return err
@@ -478,7 +560,9 @@ func (v *Vault) renewToken(ctx context.Context) {
 	renewable, expiry := v.renewable, v.tokenExpiry
 	v.mu.Unlock()
 	if renewable {
+		start := time.Now()
 		sec, err := v.client.Auth().Token().RenewSelfWithContext(ctx, 0)
+		v.observe(opRenew, time.Since(start), err)
 		if err == nil && sec != nil && sec.Auth != nil {
 			ttl := time.Duration(sec.Auth.LeaseDuration) * time.Second
 			// Near the max TTL Vault grants less than asked; when what is left is too short to be worth
@@ -486,7 +570,7 @@ func (v *Vault) renewToken(ctx context.Context) {
 			if !v.approle() || ttl >= 2*time.Second {
 				v.mu.Lock()
 				v.setTokenLifetime(ttl, sec.Auth.Renewable)
-				v.healthy, v.lastErr = true, ""
+				v.setHealth(nil, false)
 				v.mu.Unlock()
 				v.log.Debug("vault token renewed", zap.Duration("token_ttl", ttl))
 				return
@@ -509,8 +593,7 @@ func (v *Vault) renewToken(ctx context.Context) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	now := v.cfg.Now()
-	v.healthy = false
-	v.lastErr = fmt.Sprintf("vault %q: token renewal failed", v.cfg.Name)
+	v.setHealth(fmt.Errorf("vault %q: token renewal failed", v.cfg.Name), false)
 	if !expiry.IsZero() && now.Before(expiry) {
 		v.renewAt = now.Add(max(expiry.Sub(now)/3, 200*time.Millisecond)) // retry while it lives
 	} else {
@@ -621,13 +704,62 @@ func (v *Vault) Refresh(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// Status reports the instance's health.
+// Status reports the instance's health. It is cheap: no I/O.
 func (v *Vault) Status() VaultStatus {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	st := VaultStatus{Name: v.cfg.Name, Healthy: v.healthy, LastError: v.lastErr, Cached: len(v.cache)}
+	st := VaultStatus{Name: v.cfg.Name, Healthy: v.healthy, Authenticated: v.loggedIn, LastError: v.lastErr,
+		LastErrorAt: v.lastErrAt, TokenExpiry: v.tokenExpiry, Cached: len(v.cache)}
 	if !v.tokenExpiry.IsZero() {
 		st.TokenTTL = max(v.tokenExpiry.Sub(v.cfg.Now()), 0)
 	}
 	return st
+}
+
+// metricState is the instance's state for metrics.Vaults, read at scrape time.
+func (v *Vault) metricState() metrics.VaultState {
+	st := v.Status()
+	return metrics.VaultState{Up: st.Healthy, TokenTTL: st.TokenTTL, Expires: !st.TokenExpiry.IsZero()}
+}
+
+// setHealth records the outcome of a Vault call; callers hold v.mu. A failure always counts. A success
+// clears any failure, except that a successful probe clears only a probe's failure: Vault answering
+// sys/health says nothing about a revoked token or a failed read. (A first call that is a successful
+// probe makes the instance healthy: nothing has failed.)
+func (v *Vault) setHealth(err error, probe bool) {
+	switch {
+	case err != nil:
+		v.healthy, v.lastErr, v.lastErrAt, v.probeFailed = false, err.Error(), v.cfg.Now(), probe
+	case !probe || v.probeFailed || v.lastErrAt.IsZero():
+		v.healthy, v.lastErr, v.probeFailed = true, "", false
+	}
+}
+
+// ProbeTimeout bounds Probe, whatever the caller's context allows.
+const ProbeTimeout = time.Second
+
+// Probe is a cheap live check of the instance: an unauthenticated GET sys/health, without retries and
+// within ProbeTimeout. It returns the round-trip time and an error (wrapping ErrUnavailable) when Vault
+// cannot be reached in time, answers with an error, or is sealed or not initialised; a standby answers
+// normally. The outcome is recorded in Status and in fd2_secrets_vault_up like any other call (see
+// VaultStatus.Healthy). Probe sends no token and does not need Start.
+func (v *Vault) Probe(ctx context.Context) (time.Duration, error) {
+	ctx, cancel := context.WithTimeout(ctx, ProbeTimeout)
+	defer cancel()
+	start := time.Now()
+	h, err := v.probe.Sys().HealthWithContext(ctx)
+	d := time.Since(start)
+	switch {
+	case err != nil:
+		err = fmt.Errorf("vault %q: health probe: %w: %w", v.cfg.Name, ErrUnavailable, err)
+	case !h.Initialized:
+		err = fmt.Errorf("vault %q: health probe: not initialized: %w", v.cfg.Name, ErrUnavailable)
+	case h.Sealed:
+		err = fmt.Errorf("vault %q: health probe: sealed: %w", v.cfg.Name, ErrUnavailable)
+	}
+	v.observe(opProbe, d, err)
+	v.mu.Lock()
+	v.setHealth(err, true)
+	v.mu.Unlock()
+	return d, err
 }

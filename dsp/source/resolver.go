@@ -142,6 +142,9 @@ type SourceStatus struct {
 	LastSuccess, LastError time.Time
 	// LastErr is the last source failure's message.
 	LastErr string
+	// LastFetchDuration is how long the last source call (a fetch or a listing, answered or failed) took;
+	// zero before the first.
+	LastFetchDuration time.Duration
 	// Healthy is true unless the last source call failed.
 	Healthy bool
 	// Redis says whether a Redis tier is configured; RedisOK whether its last operation succeeded.
@@ -194,6 +197,7 @@ type Resolver struct {
 	lastSuccess time.Time
 	lastError   time.Time
 	lastErr     string
+	lastFetch   time.Duration
 	redisOK     atomic.Bool
 }
 
@@ -289,6 +293,20 @@ func (r *Resolver) Wait() { r.wg.Wait() }
 //     answers 503, and is cached until RetryInterval so it is not refetched per request. If a good version
 //     is already cached, the good version stays: a bad push never takes a working project down.
 func (r *Resolver) Get(ctx context.Context, id string) (*Entry, error) {
+	e, _, err := r.GetTier(ctx, id)
+	return e, err
+}
+
+// Tiers GetTier reports: the memory tier's fresh and stale answers, else the Entry's Origin.
+const (
+	TierMemory      = "memory"
+	TierMemoryStale = "memory_stale"
+)
+
+// GetTier is Get that also names the tier that answered: TierMemory, TierMemoryStale (served while a
+// revalidation runs or the source fails), or, on a memory miss, the loaded entry's Origin ("redis",
+// "source", "last_good"). The tier is a constant string: reporting it costs nothing.
+func (r *Resolver) GetTier(ctx context.Context, id string) (*Entry, string, error) {
 	if s := (*r.mem.Load())[id]; s != nil {
 		e := s.entry.Load()
 		now := r.cfg.Now().UnixNano()
@@ -301,16 +319,20 @@ func (r *Resolver) Get(ctx context.Context, id string) (*Entry, error) {
 		}
 		if e.Stale && r.cfg.MaxStale > 0 && now-e.FetchedAt.UnixNano() > int64(r.cfg.MaxStale) {
 			r.observe("memory", "error")
-			return nil, fmt.Errorf("serving project %q: the cached manifest is older than max_stale and the source is failing: %w", id, ErrUnavailable)
+			return nil, TierMemoryStale, fmt.Errorf("serving project %q: the cached manifest is older than max_stale and the source is failing: %w", id, ErrUnavailable)
 		}
 		if fresh && !e.Stale {
 			r.observe("memory", "hit")
-		} else {
-			r.observe("memory", "stale")
+			return e, TierMemory, nil
 		}
-		return e, nil
+		r.observe("memory", "stale")
+		return e, TierMemoryStale, nil
 	}
-	return r.miss(ctx, id)
+	e, err := r.miss(ctx, id)
+	if e != nil {
+		return e, e.Origin, err
+	}
+	return e, "", err
 }
 
 func (r *Resolver) miss(ctx context.Context, id string) (*Entry, error) {
@@ -603,8 +625,9 @@ func (r *Resolver) publish(ctx context.Context, id string) {
 // Sync lists the source's projects and reloads each (at most 4 at a time). The map holds every listed id
 // with its Reload error, or the Err of a malformed entry, or nil. The error is the listing's.
 func (r *Resolver) Sync(ctx context.Context) (map[string]error, error) {
+	start := time.Now()
 	ids, err := r.cfg.Source.List(ctx)
-	r.recordSource(err)
+	r.recordSource(err, time.Since(start))
 	if err != nil {
 		return nil, fmt.Errorf("syncing manifests: %w", err)
 	}
@@ -656,6 +679,7 @@ func (r *Resolver) Status() SourceStatus {
 		LastErr:     r.lastErr,
 		Healthy:     r.lastError.IsZero() || !r.lastSuccess.Before(r.lastError),
 	}
+	st.LastFetchDuration = r.lastFetch
 	r.statusMu.Unlock()
 	st.Redis = r.cfg.Redis != nil
 	st.RedisOK = st.Redis && r.redisOK.Load()
@@ -666,8 +690,9 @@ func (r *Resolver) Status() SourceStatus {
 
 // fetch calls the source and records the outcome for Status and the observer.
 func (r *Resolver) fetch(ctx context.Context, id string) ([]byte, error) {
+	start := time.Now()
 	raw, err := r.cfg.Source.Fetch(ctx, id)
-	r.recordSource(err)
+	r.recordSource(err, time.Since(start))
 	switch {
 	case err == nil:
 		r.observe("source", "hit")
@@ -679,10 +704,11 @@ func (r *Resolver) fetch(ctx context.Context, id string) ([]byte, error) {
 	return raw, err
 }
 
-func (r *Resolver) recordSource(err error) {
+func (r *Resolver) recordSource(err error, took time.Duration) {
 	now := r.cfg.Now()
 	r.statusMu.Lock()
 	defer r.statusMu.Unlock()
+	r.lastFetch = took
 	// The source answered if it said "not found" or served a malformed document.
 	if err == nil || errors.Is(err, ErrNotFound) || errors.Is(err, manifest.ErrInvalid) {
 		r.lastSuccess = now
