@@ -61,6 +61,7 @@ func init() {
 //			ca_cert <pem file>
 //			cache_ttl <duration>
 //			grace <duration>
+//			probe_interval <duration>     # background health probe; default 30s, "off" disables
 //		}
 //		secrets_config <file>
 //		encryption_key <key or passphrase>
@@ -317,6 +318,20 @@ func parseVault(d *caddyfile.Dispenser, addr string) (*VaultConfig, error) {
 			vc.CacheTTL, err = durationArg(d)
 		case "grace":
 			vc.Grace, err = durationArg(d)
+		case "probe_interval":
+			var v string
+			if !d.AllArgs(&v) {
+				return nil, d.ArgErr()
+			}
+			if v == "off" {
+				vc.ProbeInterval = -1
+				break
+			}
+			dur, perr := caddy.ParseDuration(v)
+			if perr != nil || dur <= 0 {
+				return nil, d.Errf("probe_interval: want a positive duration or off, got %q", v)
+			}
+			vc.ProbeInterval = caddy.Duration(dur)
 		default:
 			return nil, d.Errf("vault: unrecognized subdirective %q", name)
 		}

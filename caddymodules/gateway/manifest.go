@@ -341,8 +341,8 @@ func setServerTiming(h http.Header, st *Request, now time.Time) {
 	if overhead < 0 {
 		overhead = 0
 	}
-	b := make([]byte, 0, 160)
-	b = appendTiming(b, "fd2", overhead)
+	var buf [192]byte // the header fits: one allocation, for the string
+	b := appendTiming(buf[:0], "fd2", overhead)
 	for i, d := range st.Stage {
 		if d > 0 {
 			b = append(b, ", "...)
@@ -353,8 +353,9 @@ func setServerTiming(h http.Header, st *Request, now time.Time) {
 		b = append(b, ", "...)
 		b = appendTiming(b, "upstream", upstream)
 	}
-	h.Add("Server-Timing", string(b))
-	h.Set("X-FD2-Overhead-Ms", strconv.FormatFloat(float64(overhead)/1e6, 'f', 3, 64))
+	// Canonical keys, set directly: no canonicalisation on every response.
+	h["Server-Timing"] = append(h["Server-Timing"], string(b))
+	h["X-Fd2-Overhead-Ms"] = []string{strconv.FormatFloat(float64(overhead)/1e6, 'f', 3, 64)}
 }
 
 func appendTiming(b []byte, name string, d time.Duration) []byte {

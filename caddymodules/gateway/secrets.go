@@ -44,6 +44,9 @@ type VaultConfig struct {
 	CacheTTL caddy.Duration `json:"cache_ttl,omitempty"`
 	// Grace serves cached values this long past expiry while Vault is unreachable. Default 10m.
 	Grace caddy.Duration `json:"grace,omitempty"`
+	// ProbeInterval is how often Vault's health is probed in the background (fd2_secrets_vault_up, the
+	// detailed health report). Default 30s; negative disables it.
+	ProbeInterval caddy.Duration `json:"probe_interval,omitempty"`
 }
 
 // secretStore holds the Vault clients of a shared resolver, built once per distinct instance and started
@@ -77,7 +80,8 @@ func (a *App) newSecretStore(ctx context.Context, repl *caddy.Replacer) (*secret
 		vc := a.Vaults[name]
 		cfg := secrets.VaultConfig{Name: name, Address: repl.ReplaceAll(vc.Address, ""), Namespace: vc.Namespace,
 			KVMount: vc.KVMount, KVVersion: vc.KVVersion, InsecureSkipVerify: vc.TLSInsecure, CACert: vc.CACert,
-			CacheTTL: time.Duration(vc.CacheTTL), Grace: time.Duration(vc.Grace), Logger: s.logger}
+			CacheTTL: time.Duration(vc.CacheTTL), Grace: time.Duration(vc.Grace),
+			ProbeInterval: time.Duration(vc.ProbeInterval), Logger: s.logger}
 		var err error
 		if cfg.Token, err = s.credential(repl.ReplaceAll(vc.Token, "")); err != nil {
 			return nil, fmt.Errorf("vault %s token: %w", name, err)

@@ -4,7 +4,10 @@ package openaiproxy
 
 import (
 	"errors"
+	"net/http"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -125,32 +128,102 @@ func genaiErrorType(status int) string {
 	return strconv.Itoa(status)
 }
 
+// seriesKey identifies one set of inference series; model is already guarded (fd2metrics.Models), so the
+// cache below holds at most as many entries as there may be series.
+type seriesKey struct {
+	project, provider, kind, model, op string
+}
+
+// boundSeries are the series one (project, provider, model, operation) records into, looked up once: a
+// request then does one map read instead of hashing eight label sets. Series whose labels vary per call
+// (the token source, the status) are bound for their common value and looked up otherwise.
+type boundSeries struct {
+	promptTokens, completionTokens prometheus.Counter // source="provider"
+	usageIn, usageOut              prometheus.Observer
+	ttft, genaiTTFT                prometheus.Observer
+	duration200, genaiDurationOK   prometheus.Observer
+}
+
+// bound maps seriesKey → *boundSeries, copy-on-write: reads are one atomic load and a map lookup (no lock,
+// no allocation); a new key copies the map under boundMu, which happens once per series set.
+var (
+	bound   atomic.Pointer[map[seriesKey]*boundSeries]
+	boundMu sync.Mutex
+)
+
+func seriesFor(project, provider, kind, model, op string) (*boundSeries, seriesKey) {
+	k := seriesKey{project, provider, kind, fd2metrics.Models.Value(model), op}
+	if m := bound.Load(); m != nil {
+		if b := (*m)[k]; b != nil {
+			return b, k
+		}
+	}
+	boundMu.Lock()
+	defer boundMu.Unlock()
+	old := bound.Load()
+	if old != nil {
+		if b := (*old)[k]; b != nil {
+			return b, k
+		}
+	}
+	gp := genaiProvider(kind)
+	b := &boundSeries{
+		promptTokens:     tokensTotal.WithLabelValues(project, provider, k.model, "prompt", "provider"),
+		completionTokens: tokensTotal.WithLabelValues(project, provider, k.model, "completion", "provider"),
+		usageIn:          genaiTokenUsage.WithLabelValues(op, gp, k.model, "input"),
+		usageOut:         genaiTokenUsage.WithLabelValues(op, gp, k.model, "output"),
+		ttft:             ttft.WithLabelValues(provider, k.model),
+		genaiTTFT:        genaiTTFT.WithLabelValues(op, gp, k.model),
+		duration200:      providerDuration.WithLabelValues(provider, k.model, "200"),
+		genaiDurationOK:  genaiDuration.WithLabelValues(op, gp, k.model, ""),
+	}
+	next := make(map[seriesKey]*boundSeries, 1+len(ptrOrEmpty(old)))
+	for kk, v := range ptrOrEmpty(old) {
+		next[kk] = v
+	}
+	next[k] = b
+	bound.Store(&next)
+	return b, k
+}
+
+func ptrOrEmpty(m *map[seriesKey]*boundSeries) map[seriesKey]*boundSeries {
+	if m == nil {
+		return nil
+	}
+	return *m
+}
+
 // hooks binds engine events to metrics for one project ("" for static sites) and one endpoint ("" when
-// unknown at build time), and to the request's rate limiter sink, if any.
+// unknown at build time).
 func hooks(project, endpoint string) inference.Hooks {
 	op := genaiOperation(endpoint)
 	return inference.Hooks{
 		OnUsage: func(provider, kind, model string, u inference.Usage) {
-			src := u.Source
-			if src == "" {
-				src = "provider"
+			b, k := seriesFor(project, provider, kind, model, op)
+			if u.Source == "" || u.Source == "provider" {
+				b.promptTokens.Add(float64(u.PromptTokens))
+				b.completionTokens.Add(float64(u.CompletionTokens))
+			} else {
+				tokensTotal.WithLabelValues(project, provider, k.model, "prompt", u.Source).Add(float64(u.PromptTokens))
+				tokensTotal.WithLabelValues(project, provider, k.model, "completion", u.Source).Add(float64(u.CompletionTokens))
 			}
-			model = fd2metrics.Models.Value(model)
-			tokensTotal.WithLabelValues(project, provider, model, "prompt", src).Add(float64(u.PromptTokens))
-			tokensTotal.WithLabelValues(project, provider, model, "completion", src).Add(float64(u.CompletionTokens))
-			gp := genaiProvider(kind)
-			genaiTokenUsage.WithLabelValues(op, gp, model, "input").Observe(float64(u.PromptTokens))
-			genaiTokenUsage.WithLabelValues(op, gp, model, "output").Observe(float64(u.CompletionTokens))
+			b.usageIn.Observe(float64(u.PromptTokens))
+			b.usageOut.Observe(float64(u.CompletionTokens))
 		},
 		OnFirstToken: func(provider, kind, model string, d time.Duration) {
-			model = fd2metrics.Models.Value(model)
-			ttft.WithLabelValues(provider, model).Observe(d.Seconds())
-			genaiTTFT.WithLabelValues(op, genaiProvider(kind), model).Observe(d.Seconds())
+			b, _ := seriesFor(project, provider, kind, model, op)
+			b.ttft.Observe(d.Seconds())
+			b.genaiTTFT.Observe(d.Seconds())
 		},
 		OnProviderDone: func(provider, kind, model string, status int, d time.Duration) {
-			model = fd2metrics.Models.Value(model)
-			providerDuration.WithLabelValues(provider, model, strconv.Itoa(status)).Observe(d.Seconds())
-			genaiDuration.WithLabelValues(op, genaiProvider(kind), model, genaiErrorType(status)).Observe(d.Seconds())
+			b, k := seriesFor(project, provider, kind, model, op)
+			if status == http.StatusOK {
+				b.duration200.Observe(d.Seconds())
+				b.genaiDurationOK.Observe(d.Seconds())
+				return
+			}
+			providerDuration.WithLabelValues(provider, k.model, strconv.Itoa(status)).Observe(d.Seconds())
+			genaiDuration.WithLabelValues(op, genaiProvider(kind), k.model, genaiErrorType(status)).Observe(d.Seconds())
 		},
 	}
 }

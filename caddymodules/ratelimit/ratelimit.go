@@ -51,6 +51,23 @@ var outages = prometheus.NewGauge(prometheus.GaugeOpts{
 	Help: "1 while the Redis rate-limit store is unreachable and the fail mode decides.",
 })
 
+// allowedByPolicy holds the "allowed" counter of every policy name FD2 uses, bound once: admitting a request
+// is the common case and should not hash labels (a read-only map, read without a lock).
+var allowedByPolicy = func() map[string]prometheus.Counter {
+	m := map[string]prometheus.Counter{}
+	for _, p := range []string{"limit-req", "limit-count", "ai-rate-limiting", "static", "static_tokens", "consumer"} {
+		m[p] = decisions.WithLabelValues(p, "allowed")
+	}
+	return m
+}()
+
+func allowedCounter(policy string) prometheus.Counter {
+	if c := allowedByPolicy[policy]; c != nil {
+		return c
+	}
+	return decisions.WithLabelValues(policy, "allowed")
+}
+
 // Collectors returns this package's Prometheus collectors (for dashboards' and alerts' validation).
 func Collectors() []prometheus.Collector { return []prometheus.Collector{decisions, outages} }
 
@@ -346,7 +363,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 			return h.reject(w, st, p, d)
 		}
 		if metricsOn(st) {
-			decisions.WithLabelValues(p.rule.Policy, "allowed").Inc()
+			allowedCounter(p.rule.Policy).Inc()
 		}
 		done = append(done, taken{p: p, d: d, key: key})
 	}
@@ -373,7 +390,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 				return h.reject(w, st, p, d)
 			}
 			if metricsOn(st) {
-				decisions.WithLabelValues(p.rule.Policy, "allowed").Inc()
+				allowedCounter(p.rule.Policy).Inc()
 			}
 			done = append(done, taken{p: p, d: d, key: key})
 			res = append(res, &reservation{p: p, rv: rv, prompt: prompt, max: maxTok})

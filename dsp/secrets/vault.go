@@ -54,6 +54,10 @@ type VaultConfig struct {
 	// refuses our token. After that, reads fail with ErrUnavailable. Default 10m. Vault's own "not found"
 	// answers are never covered by Grace: they evict the entry at once.
 	Grace time.Duration
+	// ProbeInterval is how often a started instance probes Vault's health (sys/health) in the background, so
+	// that an outage shows in Status and fd2_secrets_vault_up (and fires alerts) even while every secret is
+	// served from cache. Default 30s; negative disables the background probe.
+	ProbeInterval time.Duration
 	// Now is the clock. Defaults to time.Now; tests inject a fake one.
 	Now func() time.Time
 	// Logger receives lifecycle and failure logs. It never sees secret values or tokens. Default: no-op.
@@ -612,11 +616,23 @@ func (v *Vault) poke() {
 func (v *Vault) loop(ctx context.Context) {
 	t := time.NewTimer(time.Hour)
 	defer t.Stop()
+	var probe <-chan time.Time
+	if iv := v.cfg.ProbeInterval; iv >= 0 {
+		if iv == 0 {
+			iv = 30 * time.Second
+		}
+		tk := time.NewTicker(iv)
+		defer tk.Stop()
+		probe = tk.C
+	}
 	for {
 		t.Reset(v.nextWait())
 		select {
 		case <-ctx.Done():
 			return
+		case <-probe:
+			_, _ = v.Probe(ctx) // recorded in Status and the metrics
+			continue
 		case <-v.wake:
 		case <-t.C:
 		}

@@ -74,6 +74,7 @@ func TestVault(t *testing.T) {
 		t.Run("vault_down_grace", e.testVaultDown)
 		t.Run("token_revoked_grace", e.testTokenRevoked)
 		t.Run("probe_and_vault_up", e.testProbe)
+		t.Run("background_probe", e.testBackgroundProbe)
 		// These wait on Vault's real clock, so they run in parallel with each other.
 		t.Run("approle_login_and_relogin", e.testAppRole)
 		t.Run("token_renewal", e.testTokenRenewal)

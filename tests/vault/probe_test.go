@@ -51,7 +51,7 @@ func (e *testEnv) testProbe(t *testing.T) {
 	const name = "probe-vault"
 	px := e.proxy(t)
 	tok := e.childToken(t, tokenReq{TTL: "1h"}.req())
-	v, _ := e.newVault(t, secrets.VaultConfig{Name: name, Address: px.URL, Token: tok})
+	v, _ := e.newVault(t, secrets.VaultConfig{Name: name, Address: px.URL, Token: tok, ProbeInterval: -1})
 	if err := v.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -117,5 +117,46 @@ func (e *testEnv) testProbe(t *testing.T) {
 			t.Fatal("a stopped client is still reported by fd2_secrets_vault_up")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// testBackgroundProbe: a started instance probes Vault on its own, so an outage is reported (Status and
+// fd2_secrets_vault_up) while every secret is still served from cache, and recovery is reported too.
+func (e *testEnv) testBackgroundProbe(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	reg := prometheus.NewRegistry()
+	if err := metrics.Register(reg); err != nil {
+		t.Fatal(err)
+	}
+	const name = "bg-probe-vault"
+	px := e.proxy(t)
+	tok := e.childToken(t, tokenReq{TTL: "1h"}.req())
+	v, _ := e.newVault(t, secrets.VaultConfig{Name: name, Address: px.URL, Token: tok, ProbeInterval: 50 * time.Millisecond})
+	if err := v.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Read(ctx, "groq", "api_key", 0); err != nil {
+		t.Fatal(err)
+	}
+	waitUp := func(want float64) {
+		t.Helper()
+		deadline := time.Now().Add(3 * time.Second)
+		for {
+			if up, ok := gaugeOf(t, reg, "fd2_secrets_vault_up", name); ok && up == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("fd2_secrets_vault_up never became %v (status %+v)", want, v.Status())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	waitUp(1)
+	px.CloseClientConnections()
+	px.Close() // no Read, no Probe call from the test: only the background probe can notice
+	waitUp(0)
+	if _, err := v.Read(ctx, "groq", "api_key", 0); err != nil {
+		t.Fatalf("the cached secret is no longer served during the outage: %v", err)
 	}
 }
