@@ -265,13 +265,13 @@ func (h *Handler) tokenBroker(w http.ResponseWriter, r *http.Request, st *gatewa
 	case err == nil:
 		st.UpstreamStatus = res.Status
 		if !st.NoMetrics {
-			st.Info.ObserveUpstream(st.Project, res.Status, 0, took)
+			st.Info.ObserveUpstream(res.Status, 0, took)
 		}
 	case st.NoMetrics:
 	case errors.Is(err, context.DeadlineExceeded) || broker.IsTimeout(err):
-		st.Info.ObserveUpstream(st.Project, -1, 0, took)
+		st.Info.ObserveUpstream(-1, 0, took)
 	case !errors.Is(err, broker.ErrBadRequest) && !errors.Is(err, broker.ErrNoServiceURL) && !errors.Is(err, broker.ErrInvalidConfig):
-		st.Info.ObserveUpstream(st.Project, 0, 0, took)
+		st.Info.ObserveUpstream(0, 0, took)
 	}
 	switch {
 	case errors.Is(err, broker.ErrBadRequest):
@@ -498,5 +498,5 @@ func observeProxied(r *http.Request, st *gateway.Request, err error, took time.D
 	if st.NoMetrics || (status == 0 && err == nil) {
 		return // metrics off, or the proxy answered nothing and failed nothing (a handled preflight, say): no upstream call
 	}
-	st.Info.ObserveUpstream(st.Project, status, ttfb, took)
+	st.Info.ObserveUpstream(status, ttfb, took)
 }

@@ -251,15 +251,16 @@ func (h *ManifestHandler) observe(st *Request, status int) {
 		upstreamObserver.Observe(st.Upstream.Seconds())
 	}
 	if ri := st.Info; ri != nil {
-		ri.requests(st.Project, status).Inc()
+		ri.requests(status).Inc()
 		ri.duration.Observe(d.Seconds())
 		ri.overhead.Observe(overhead.Seconds())
 		return
 	}
 	// Requests refused before a route matched (unknown project, no route, bad manifest).
-	metrics.RequestsTotal.WithLabelValues(st.Project, "", "", strconv.Itoa(status)).Inc()
-	metrics.RequestDuration.WithLabelValues(st.Project, "").Observe(d.Seconds())
-	metrics.Overhead.WithLabelValues(st.Project).Observe(overhead.Seconds())
+	project := metrics.Projects.Value(st.Project)
+	metrics.RequestsTotal.WithLabelValues(project, "", "", strconv.Itoa(status)).Inc()
+	metrics.RequestDuration.WithLabelValues(project, "").Observe(d.Seconds())
+	metrics.Overhead.WithLabelValues(project).Observe(overhead.Seconds())
 }
 
 // projectOf extracts the project and the canonical path.

@@ -61,13 +61,14 @@ type RouteInfo struct {
 	active   prometheus.Gauge
 	codes    sync.Map // int status → prometheus.Counter
 
+	project            string // the project label value (metrics.Projects-guarded)
 	upDuration, upTTFB prometheus.Observer
 	upCodes            sync.Map // upstream status (0 error, -1 timeout) → prometheus.Counter
 }
 
 // ObserveUpstream records one HTTP upstream call of this route: the upstream's status (0: no answer,
 // -1: timed out), its time to response headers (0: unknown) and its whole duration.
-func (ri *RouteInfo) ObserveUpstream(project string, status int, ttfb, total time.Duration) {
+func (ri *RouteInfo) ObserveUpstream(status int, ttfb, total time.Duration) {
 	c, ok := ri.upCodes.Load(status)
 	if !ok {
 		code := strconv.Itoa(status)
@@ -77,7 +78,7 @@ func (ri *RouteInfo) ObserveUpstream(project string, status int, ttfb, total tim
 		case -1:
 			code = "timeout"
 		}
-		c = metrics.UpstreamRequests.WithLabelValues(project, ri.Route.Module, code)
+		c = metrics.UpstreamRequests.WithLabelValues(ri.project, ri.Route.Module, code)
 		ri.upCodes.Store(status, c)
 	}
 	c.(prometheus.Counter).Inc()
@@ -88,6 +89,8 @@ func (ri *RouteInfo) ObserveUpstream(project string, status int, ttfb, total tim
 }
 
 func (ri *RouteInfo) bindMetrics(project string) {
+	project = metrics.Projects.Value(project)
+	ri.project = project
 	ri.duration = metrics.RequestDuration.WithLabelValues(project, ri.Route.Module)
 	ri.overhead = metrics.Overhead.WithLabelValues(project)
 	ri.active = metrics.ActiveRequests.WithLabelValues(project)
@@ -98,11 +101,11 @@ func (ri *RouteInfo) bindMetrics(project string) {
 }
 
 // requests returns the requests counter of a status code for this route.
-func (ri *RouteInfo) requests(project string, code int) prometheus.Counter {
+func (ri *RouteInfo) requests(code int) prometheus.Counter {
 	if c, ok := ri.codes.Load(code); ok {
 		return c.(prometheus.Counter)
 	}
-	c := metrics.RequestsTotal.WithLabelValues(project, ri.Route.Module, ri.Route.ID, strconv.Itoa(code))
+	c := metrics.RequestsTotal.WithLabelValues(ri.project, ri.Route.Module, ri.Route.ID, strconv.Itoa(code))
 	ri.codes.Store(code, c)
 	return c
 }

@@ -197,6 +197,7 @@ func ptrOrEmpty(m *map[seriesKey]*boundSeries) map[seriesKey]*boundSeries {
 // unknown at build time).
 func hooks(project, endpoint string) inference.Hooks {
 	op := genaiOperation(endpoint)
+	project = fd2metrics.Projects.Value(project)
 	return inference.Hooks{
 		OnUsage: func(provider, kind, model string, u inference.Usage) {
 			b, k := seriesFor(project, provider, kind, model, op)

@@ -47,6 +47,7 @@ var (
 	// Models caps model label values (fd2_tokens_total, fd2_time_to_first_token_seconds,
 	// fd2_provider_request_duration_seconds).
 	Models = NewGuard(500)
-	// Projects caps project label values.
+	// Projects caps project label values. Projects come from manifests the operator controls (requests for
+	// unknown projects are counted under ""), so this only bounds a fleet with a very large catalogue.
 	Projects = NewGuard(2000)
 )
