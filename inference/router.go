@@ -349,8 +349,9 @@ func (r *Router) Do(ctx context.Context, model string, req *Request) (*Response,
 			b.release(adm)
 			return nil, c.dep, fmt.Errorf("routing %q: %w", model, err)
 		}
+		actx, span := startAttempt(ctx, preq, c.dep)
 		start := r.opts.Now()
-		resp, err := c.dep.Provider.Do(ctx, preq)
+		resp, err := c.dep.Provider.Do(actx, preq)
 		a := Attempt{
 			Deployment: c.dep.Provider.Name(), Kind: c.dep.Provider.Kind(), Model: preq.Model,
 			Err: err, Duration: r.opts.Now().Sub(start), Fallback: c.fallback,
@@ -362,6 +363,7 @@ func (r *Router) Do(ctx context.Context, model string, req *Request) (*Response,
 		case errors.As(err, &pe):
 			a.Status = pe.Status
 		}
+		endAttempt(span, resp, a.Status, err)
 		if r.opts.OnAttempt != nil {
 			r.opts.OnAttempt(a)
 		}

@@ -4,15 +4,20 @@ package integration
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	otelcodes "go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/dsp-ai/fd2/examples/fakellm"
 )
@@ -105,4 +110,87 @@ func names(spans tracetest.SpanStubs) []string {
 		out = append(out, s.Name)
 	}
 	return out
+}
+
+// TestTracingProviderCalls: an inference request whose first deployment fails records one client span per
+// provider call, named and attributed after the OpenTelemetry GenAI conventions, under the request's
+// upstream span; each provider receives the trace context of its own call's span.
+func TestTracingProviderCalls(t *testing.T) {
+	requireIntegration(t)
+	llm := startFakeLLM(t, fakellm.Options{})
+	var flakyParent atomic.Value
+	flaky := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		flakyParent.Store(r.Header.Get("Traceparent"))
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprint(w, `{"error":{"message":"overloaded","type":"server_error","code":"overloaded"}}`)
+	}))
+	t.Cleanup(flaky.Close)
+	dir := t.TempDir()
+	writeManifest(t, dir, "tracegen", fmt.Sprintf(`{"project_id":"tracegen","project_name":"tracegen","modules":[
+	  {"module_type":"api_gateway","name":"gw","config":{"routes":[
+	    {"name":"multi","uri":"/tracegen/multi/*","methods":["POST"],
+	     "plugins":{"ai-proxy-multi":{"instances":[
+	       {"name":"flaky","provider":"openai-compatible","priority":2,"weight":1,"options":{"model":"fake-gpt"},
+	        "override":{"endpoint":"%s/v1/chat/completions"}},
+	       {"name":"good","provider":"openai-compatible","priority":1,"weight":1,"options":{"model":"fake-gpt"},
+	        "override":{"endpoint":"%s/v1/chat/completions"}}]}}}]}}]}`, flaky.URL, llm.URL))
+	f := startFD2(t, "manifests file "+dir, `
+:{{HTTP}} {
+	route {
+		fd2_test_trace
+		dsp_manifest
+		dsp_dispatch
+	}
+	handle_errors {
+		dsp_error
+	}
+}
+`)
+	traceExporter.Reset()
+	r := do(t, "POST", f.url("/tracegen/multi/v1/chat/completions"),
+		`{"model":"whatever","messages":[{"role":"user","content":"trace me"}]}`, "Content-Type", "application/json")
+	expectStatus(t, r, 200)
+	spans := traceExporter.GetSpans()
+	var upstream tracetest.SpanStub
+	var calls []tracetest.SpanStub
+	for _, s := range spans {
+		switch s.Name {
+		case "fd2.upstream":
+			upstream = s
+		case "chat fake-gpt":
+			calls = append(calls, s)
+		}
+	}
+	if len(calls) != 2 {
+		t.Fatalf("%d provider call spans, want 2 (have %v)", len(calls), names(spans))
+	}
+	attr := func(s tracetest.SpanStub, k string) string {
+		for _, kv := range s.Attributes {
+			if string(kv.Key) == k {
+				return kv.Value.Emit()
+			}
+		}
+		return ""
+	}
+	// Spans are exported as they end: the failed call first.
+	failed, ok := calls[0], calls[1]
+	for _, c := range calls {
+		if c.Parent.SpanID() != upstream.SpanContext.SpanID() || c.SpanKind != trace.SpanKindClient {
+			t.Errorf("call span %v: parent %s (want fd2.upstream %s), kind %v", c.Name, c.Parent.SpanID(),
+				upstream.SpanContext.SpanID(), c.SpanKind)
+		}
+		if attr(c, "gen_ai.operation.name") != "chat" || attr(c, "gen_ai.provider.name") != "openai" ||
+			attr(c, "gen_ai.request.model") != "fake-gpt" {
+			t.Errorf("call span attributes %v", c.Attributes)
+		}
+	}
+	if attr(failed, "error.type") != "503" || failed.Status.Code != otelcodes.Error || attr(ok, "error.type") != "" ||
+		attr(ok, "http.response.status_code") != "200" {
+		t.Errorf("failed call %v / %v, good call %v", failed.Attributes, failed.Status, ok.Attributes)
+	}
+	tp, _ := flakyParent.Load().(string)
+	if !strings.Contains(tp, failed.SpanContext.SpanID().String()) {
+		t.Errorf("the failing provider got traceparent %q, not its call span %s", tp, failed.SpanContext.SpanID())
+	}
 }

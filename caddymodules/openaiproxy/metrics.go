@@ -87,46 +87,11 @@ func registerMetrics(reg prometheus.Registerer) error {
 	return nil
 }
 
-// genaiProvider maps FD2's provider kinds to the conventions' well-known gen_ai.provider.name values.
-func genaiProvider(kind string) string {
-	switch kind {
-	case "azure":
-		return "azure.ai.openai"
-	case "gemini":
-		return "gcp.gemini"
-	case "":
-		return "_OTHER"
-	}
-	return kind // openai, anthropic, mock
-}
-
-// genaiOperation maps an OpenAI endpoint to the conventions' gen_ai.operation.name. Endpoints without a
-// well-known operation keep their own (fixed, engine-validated) name; anything else is "other".
-func genaiOperation(endpoint string) string {
-	switch endpoint {
-	case "chat/completions", "responses":
-		return "chat"
-	case "completions":
-		return "text_completion"
-	case "embeddings":
-		return "embeddings"
-	case "images/generations", "images/edits", "images/variations", "audio/speech", "audio/transcriptions",
-		"audio/translations", "moderations", "rerank":
-		return endpoint
-	}
-	return "other"
-}
-
-// genaiErrorType is the conventions' error.type for a call's status ("" for success).
-func genaiErrorType(status int) string {
-	switch {
-	case status < 400:
-		return ""
-	case status == 499:
-		return "cancelled"
-	}
-	return strconv.Itoa(status)
-}
+var (
+	genaiProvider  = inference.GenAIProviderName
+	genaiOperation = inference.GenAIOperationName
+	genaiErrorType = inference.GenAIErrorType
+)
 
 // seriesKey identifies one set of inference series; model is already guarded (fd2metrics.Models), so the
 // cache below holds at most as many entries as there may be series.

@@ -23,6 +23,8 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/propagation"
+
 	"github.com/dsp-ai/fd2/inference"
 )
 
@@ -153,6 +155,8 @@ func (p *provider) Do(ctx context.Context, req *inference.Request) (*inference.R
 	if tr.out.Stream {
 		hreq.Header.Set("accept", "text/event-stream")
 	}
+	// W3C trace context of the router's span for this call, so the provider joins the trace.
+	propagation.TraceContext{}.Inject(ctx, propagation.HeaderCarrier(hreq.Header))
 	// Clients opting into Anthropic beta features (prompt caching variants, long context) keep them.
 	for _, v := range req.Header.Values("Anthropic-Beta") {
 		hreq.Header.Add("anthropic-beta", v)

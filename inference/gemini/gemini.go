@@ -23,6 +23,8 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/propagation"
+
 	"github.com/dsp-ai/fd2/inference"
 )
 
@@ -163,6 +165,8 @@ func (p *Provider) post(ctx context.Context, path string, body []byte, stream bo
 	if p.apiKey != "" {
 		hreq.Header.Set("x-goog-api-key", p.apiKey)
 	}
+	// W3C trace context of the router's span for this call, so the provider joins the trace.
+	propagation.TraceContext{}.Inject(ctx, propagation.HeaderCarrier(hreq.Header))
 	var timer *time.Timer
 	if p.firstByteTimeout > 0 {
 		timer = time.AfterFunc(p.firstByteTimeout, func() { cancel(errFirstByteTimeout) })
