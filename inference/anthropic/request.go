@@ -13,6 +13,10 @@ import (
 // OpenAI chat completion request, reduced to what has an Anthropic equivalent. Fields without one
 // (frequency_penalty, logit_bias, seed, response_format …) are dropped rather than rejected, the way
 // OpenAI-compatible gateways behave, so SDK defaults do not break Anthropic deployments.
+//
+// max_completion_tokens is OpenAI's current name for max_tokens (which it deprecates); both are read
+// and the newer one wins. n is read only to refuse n > 1: Anthropic returns exactly one answer per
+// call, and quietly returning fewer choices than asked would break clients that index choices[i].
 type oaRequest struct {
 	Model               string          `json:"model"`
 	Messages            []oaMessage     `json:"messages"`
@@ -32,6 +36,9 @@ type oaRequest struct {
 	N                 *int            `json:"n"`
 }
 
+// oaMessage is one entry of messages. Content stays raw because OpenAI accepts a string, a list of
+// content parts or null (an assistant turn made only of tool_calls), and each role reads it
+// differently. ToolCallID is set on role "tool" messages and names the call being answered.
 type oaMessage struct {
 	Role       string          `json:"role"`
 	Content    json.RawMessage `json:"content"`
@@ -39,6 +46,9 @@ type oaMessage struct {
 	ToolCallID string          `json:"tool_call_id"`
 }
 
+// oaPart is one element of a list-valued content. Only text, image_url and file parts have Anthropic
+// counterparts; userBlocks refuses the others (input_audio, …) rather than dropping them, since an
+// answer to part of a prompt looks like a model error to the client.
 type oaPart struct {
 	Type     string `json:"type"`
 	Text     string `json:"text"`
@@ -50,6 +60,9 @@ type oaPart struct {
 	} `json:"file"`
 }
 
+// oaToolCall is an earlier assistant tool call replayed in the history. Arguments is a JSON document
+// encoded as a string, OpenAI's wire form. ID is reused verbatim as the tool_use id, so the
+// tool_call_id of the matching tool message becomes a tool_use_id Anthropic can pair with it.
 type oaToolCall struct {
 	ID       string `json:"id"`
 	Type     string `json:"type"`
@@ -59,6 +72,8 @@ type oaToolCall struct {
 	} `json:"function"`
 }
 
+// oaTool is a tool definition. OpenAI nests the function under "function" and names its schema
+// "parameters"; Anthropic's client tools are flat, with the schema under "input_schema".
 type oaTool struct {
 	Type     string `json:"type"`
 	Function struct {
@@ -69,6 +84,10 @@ type oaTool struct {
 }
 
 // Anthropic Messages request. Field order is the wire order, which keeps golden files readable.
+//
+// max_tokens has no omitempty: Anthropic requires it, unlike OpenAI. system is a top-level field and
+// not a message role, because Anthropic's messages hold only user and assistant turns. Every other
+// optional field is omitted when unset, so Anthropic's per-model defaults apply rather than ours.
 type anRequest struct {
 	Model         string        `json:"model"`
 	MaxTokens     int           `json:"max_tokens"`
@@ -83,6 +102,8 @@ type anRequest struct {
 	Metadata      *anMetadata   `json:"metadata,omitempty"`
 }
 
+// anMessage is one turn, role "user" or "assistant". Tool calls travel as tool_use blocks in
+// assistant turns and their results as tool_result blocks in the following user turn.
 type anMessage struct {
 	Role string `json:"role"`
 	// Content is a string for a lone text block (the compact form), else a list of blocks.
@@ -90,11 +111,15 @@ type anMessage struct {
 	blocks  []any // accumulated while merging same-role turns
 }
 
+// The block types below are the content blocks this translator sends. Each carries its own "type"
+// discriminator because a turn's content is a heterogeneous list ([]any) marshalled as is.
 type anText struct {
 	Type string `json:"type"`
 	Text string `json:"text"`
 }
 
+// anSource says where an image or document comes from: type "base64" with media_type and the raw
+// base64 data, or type "url", which Anthropic downloads itself.
 type anSource struct {
 	Type      string `json:"type"`
 	MediaType string `json:"media_type,omitempty"`
@@ -102,11 +127,14 @@ type anSource struct {
 	URL       string `json:"url,omitempty"`
 }
 
+// anMedia is an image block, or for PDFs a document block; both take the same source shapes.
 type anMedia struct {
 	Type   string   `json:"type"` // image or document
 	Source anSource `json:"source"`
 }
 
+// anToolUse replays a tool call. Input must be a JSON object, not a string holding one as in OpenAI,
+// hence a json.RawMessage filled from the validated arguments.
 type anToolUse struct {
 	Type  string          `json:"type"`
 	ID    string          `json:"id"`
@@ -114,24 +142,32 @@ type anToolUse struct {
 	Input json.RawMessage `json:"input"`
 }
 
+// anToolResult answers the tool_use with the same id. Anthropic rejects a request unless every
+// tool_use is answered in the user turn that immediately follows it.
 type anToolResult struct {
 	Type      string `json:"type"`
 	ToolUseID string `json:"tool_use_id"`
 	Content   string `json:"content,omitempty"`
 }
 
+// anTool is a client tool definition; input_schema is a JSON Schema object and is mandatory.
 type anTool struct {
 	Name        string          `json:"name"`
 	Description string          `json:"description,omitempty"`
 	InputSchema json.RawMessage `json:"input_schema"`
 }
 
+// anToolChoice is Anthropic's tool_choice: auto, any (some tool must be called), tool (Name must be
+// called) or none. Parallel tool use is on by default and can only be turned off in here, where
+// OpenAI has the separate parallel_tool_calls flag.
 type anToolChoice struct {
 	Type                   string `json:"type"`
 	Name                   string `json:"name,omitempty"`
 	DisableParallelToolUse bool   `json:"disable_parallel_tool_use,omitempty"`
 }
 
+// anMetadata carries the end user's id. Anthropic asks for an opaque value (a hash or uuid, never a
+// name or e-mail), which is also what OpenAI recommends for user, so the value passes unchanged.
 type anMetadata struct {
 	UserID string `json:"user_id"`
 }
@@ -150,6 +186,8 @@ func translateRequest(body []byte, model string, defaultMaxTokens int, stream bo
 	if err := jsonUnmarshal(body, &in); err != nil {
 		return nil, fmt.Errorf("parsing chat completion request: %w", err)
 	}
+	// n=1 (some SDKs always send it) is fine; more choices would take several upstream calls at a
+	// multiple of the cost, which a gateway should not do behind the client's back.
 	if in.N != nil && *in.N > 1 {
 		return nil, errors.New("n > 1 is not supported by anthropic")
 	}
@@ -159,6 +197,9 @@ func translateRequest(body []byte, model string, defaultMaxTokens int, stream bo
 	if model != "" {
 		out.Model = model
 	}
+	// Anthropic has no "until the context is full" default: max_tokens is mandatory, so a request
+	// without a limit gets the deployment's default. max_completion_tokens wins over max_tokens when
+	// both are sent, as in OpenAI's API.
 	out.MaxTokens = defaultMaxTokens
 	switch {
 	case in.MaxCompletionTokens != nil:
@@ -169,26 +210,38 @@ func translateRequest(body []byte, model string, defaultMaxTokens int, stream bo
 	// OpenAI allows temperature up to 2 and Anthropic up to 1; we pass it unchanged so an out-of-range
 	// value is reported by the provider rather than silently altered.
 	out.Temperature, out.TopP = in.Temperature, in.TopP
+	// stream is the engine's own reading of the same client flag (req.Stream); honouring either keeps
+	// the answer's shape in line with how the engine will forward it.
 	out.Stream = in.Stream || stream
+	// The engine turns include_usage on for every chat stream, since the usage chunk is its only
+	// reliable token count, and strips that chunk again when the client did not ask for it.
 	tr.includeUsage = in.StreamOptions != nil && in.StreamOptions.IncludeUsage
 	// Anthropic uses metadata.user_id for abuse detection, the same purpose as OpenAI's user.
 	if in.User != "" {
 		out.Metadata = &anMetadata{UserID: in.User}
 	}
 
+	// stop and stop_sequences both end generation without emitting the sequence; a hit comes back as
+	// stop_reason "stop_sequence", which finishReason maps to "stop".
 	stops, err := parseStop(in.Stop)
 	if err != nil {
 		return nil, err
 	}
 	out.StopSequences = stops
 
+	// System and developer messages (developer is the name OpenAI's reasoning models use for the
+	// same role) become the top-level system prompt.
 	if out.System, out.Messages, err = translateMessages(in.Messages); err != nil {
 		return nil, err
 	}
+	// A conversation of only system prompts is valid for OpenAI but Anthropic needs at least one turn;
+	// saying so here is clearer than Anthropic's 400 about an empty messages list.
 	if len(out.Messages) == 0 {
 		return nil, errors.New("messages: at least one user or assistant message is required")
 	}
 
+	// Names and descriptions carry over unchanged: both APIs allow the same tool-name characters
+	// (letters, digits, "_" and "-", at most 64), so no renaming, and no reverse mapping of answers.
 	for i, t := range in.Tools {
 		if t.Type != "function" {
 			return nil, fmt.Errorf("tools[%d]: type %q is not supported", i, t.Type)
@@ -200,15 +253,19 @@ func translateRequest(body []byte, model string, defaultMaxTokens int, stream bo
 		}
 		out.Tools = append(out.Tools, anTool{Name: t.Function.Name, Description: t.Function.Description, InputSchema: schema})
 	}
+	// An invalid tool_choice is the client's mistake even without tools, so it is checked first.
 	if out.ToolChoice, err = parseToolChoice(in.ToolChoice); err != nil {
 		return nil, err
 	}
 	if len(out.Tools) == 0 {
 		out.ToolChoice = nil // Anthropic rejects tool_choice without tools
 	} else if in.ParallelToolCalls != nil && !*in.ParallelToolCalls {
+		// parallel_tool_calls=false becomes disable_parallel_tool_use, which Anthropic only takes
+		// inside tool_choice: a client that set no tool_choice gets an explicit "auto" to carry it.
 		if out.ToolChoice == nil {
 			out.ToolChoice = &anToolChoice{Type: "auto"}
 		}
+		// Anthropic's none choice has no such field (and calls no tool anyway).
 		if out.ToolChoice.Type != "none" {
 			out.ToolChoice.DisableParallelToolUse = true
 		}
@@ -216,12 +273,15 @@ func translateRequest(body []byte, model string, defaultMaxTokens int, stream bo
 	return tr, nil
 }
 
+// parseStop reads OpenAI's stop: one string or a list. OpenAI's own limit of 4 sequences is not
+// applied, since it is not Anthropic's rule and a gateway should not be stricter than its provider.
 func parseStop(raw json.RawMessage) ([]string, error) {
 	if isNull(raw) {
 		return nil, nil
 	}
 	var one string
 	if err := json.Unmarshal(raw, &one); err == nil {
+		// "" is how some clients spell "no stop"; as a sequence Anthropic would reject it.
 		if one == "" {
 			return nil, nil
 		}
@@ -240,6 +300,9 @@ func parseStop(raw json.RawMessage) ([]string, error) {
 	return out, nil
 }
 
+// parseToolChoice maps tool_choice: "auto"→auto, "required"→any (some tool must be called), "none"→none
+// and {"type":"function","function":{"name":n}}→{"type":"tool","name":n}. nil means unset, which
+// leaves Anthropic's default (auto when tools are present).
 func parseToolChoice(raw json.RawMessage) (*anToolChoice, error) {
 	if isNull(raw) {
 		return nil, nil
@@ -258,6 +321,8 @@ func parseToolChoice(raw json.RawMessage) (*anToolChoice, error) {
 		}
 		return nil, fmt.Errorf("tool_choice: unknown value %q", s)
 	}
+	// Only the function form is understood; newer forms (allowed_tools, custom tools) have no
+	// function name and fall into the error below rather than being half-translated.
 	var obj struct {
 		Function struct {
 			Name string `json:"name"`
@@ -272,12 +337,17 @@ func parseToolChoice(raw json.RawMessage) (*anToolChoice, error) {
 // translateMessages splits system prompts out and builds strictly alternating turns, since Anthropic
 // rejects two consecutive messages with the same role.
 func translateMessages(msgs []oaMessage) (string, []anMessage, error) {
+	// Anthropic has one system prompt for the whole request, so system messages found mid-conversation
+	// move to the front. That may change their weight for the model, but dropping or refusing them
+	// would be worse.
 	var system []string
 	var out []anMessage
 	add := func(role string, blocks []any) {
 		if len(blocks) == 0 {
 			return // Anthropic rejects empty content
 		}
+		// Same-role neighbours (user after tool, an assistant text turn followed by an assistant
+		// tool-call turn, two user messages) merge into one turn of several blocks.
 		if n := len(out); n > 0 && out[n-1].Role == role {
 			out[n-1].blocks = append(out[n-1].blocks, blocks...)
 			return
@@ -321,6 +391,8 @@ func translateMessages(msgs []oaMessage) (string, []anMessage, error) {
 			return "", nil, fmt.Errorf("messages[%d]: role %q is not supported", i, m.Role)
 		}
 	}
+	// Second pass, once every turn is complete: block order and the wire form of Content can only be
+	// decided when no more blocks will be merged in.
 	for i := range out {
 		m := &out[i]
 		if m.Role == "user" {
@@ -333,19 +405,25 @@ func translateMessages(msgs []oaMessage) (string, []anMessage, error) {
 					rest = append(rest, b)
 				}
 			}
+			// A user message written after the tool messages (agent loops often add one) would
+			// otherwise put text before the results and get the request rejected.
 			m.blocks = append(results, rest...)
 		}
 		// A lone text block is sent in the compact string form, as Anthropic's own examples do.
+		// blocks[0] is safe: add never records a turn without blocks.
 		if t, ok := m.blocks[0].(anText); ok && len(m.blocks) == 1 {
 			m.Content = t.Text
 		} else {
 			m.Content = m.blocks
 		}
 	}
+	// Separate system messages stay separate paragraphs.
 	return strings.Join(system, "\n\n"), out, nil
 }
 
 // textOf reads content that may only hold text: a string or a list of text parts.
+// System, developer and tool messages take this path: the system field is sent as plain text, and so
+// is tool_result content. Non-text parts are refused instead of dropped.
 func textOf(raw json.RawMessage) (string, error) {
 	if isNull(raw) {
 		return "", nil
@@ -365,9 +443,13 @@ func textOf(raw json.RawMessage) (string, error) {
 		}
 		texts = append(texts, p.Text)
 	}
+	// A newline keeps adjacent parts from running into each other's words.
 	return strings.Join(texts, "\n"), nil
 }
 
+// userBlocks translates a user message's content into blocks. Empty texts are skipped because
+// Anthropic rejects empty text blocks, while OpenAI clients do send them (an empty caption next to an
+// image, a blank follow-up).
 func userBlocks(raw json.RawMessage) ([]any, error) {
 	if isNull(raw) {
 		return nil, nil
@@ -391,6 +473,8 @@ func userBlocks(raw json.RawMessage) ([]any, error) {
 				blocks = append(blocks, anText{Type: "text", Text: p.Text})
 			}
 		case "image_url":
+			// OpenAI's detail hint (low/high/auto) has no Anthropic equivalent and is ignored;
+			// Anthropic scales large images down itself.
 			if p.ImageURL == nil {
 				return nil, errors.New("image_url part without image_url")
 			}
@@ -404,12 +488,15 @@ func userBlocks(raw json.RawMessage) ([]any, error) {
 			if p.File == nil || p.File.FileData == "" {
 				return nil, errors.New("file parts need inline file_data")
 			}
+			// file_data is a base64 data URL; its media type becomes the document's, and Anthropic
+			// reports a type it cannot read (base64 documents are PDFs).
 			src, err := mediaSource(p.File.FileData, false)
 			if err != nil {
 				return nil, err
 			}
 			blocks = append(blocks, anMedia{Type: "document", Source: src})
 		default:
+			// input_audio and anything newer: refused, for the reason given on oaPart.
 			return nil, fmt.Errorf("content part type %q is not supported by anthropic", p.Type)
 		}
 	}
@@ -417,6 +504,8 @@ func userBlocks(raw json.RawMessage) ([]any, error) {
 }
 
 // mediaSource turns a data: URL into a base64 source and, when allowed, an http(s) URL into a url source.
+// Only base64 data URLs are taken: a base64 source needs the raw payload plus a media type, and the
+// percent-encoded form of RFC 2397 would need re-encoding that no image client produces.
 func mediaSource(u string, allowURL bool) (anSource, error) {
 	if rest, ok := strings.CutPrefix(u, "data:"); ok {
 		meta, data, found := strings.Cut(rest, ",")
@@ -426,12 +515,16 @@ func mediaSource(u string, allowURL bool) (anSource, error) {
 		}
 		return anSource{Type: "base64", MediaType: mediaType, Data: data}, nil
 	}
+	// A url source is downloaded by Anthropic, not by the gateway, so no request leaves our network for
+	// a client-supplied address.
 	if allowURL && (strings.HasPrefix(u, "https://") || strings.HasPrefix(u, "http://")) {
 		return anSource{Type: "url", URL: u}, nil
 	}
 	return anSource{}, errors.New("media URL: want a data: or http(s) URL")
 }
 
+// assistantBlocks replays an assistant turn: its text, then one tool_use block per tool call, the order
+// in which Anthropic itself produces them.
 func assistantBlocks(m oaMessage) ([]any, error) {
 	var blocks []any
 	if !isNull(m.Content) {
@@ -456,12 +549,15 @@ func assistantBlocks(m oaMessage) ([]any, error) {
 	// OpenAI carries tool arguments as a JSON string, Anthropic as an object; a history whose arguments
 	// are not an object cannot be replayed faithfully, so it is refused rather than guessed at.
 	for j, tc := range m.ToolCalls {
+		// Empty arguments (some clients store "" for a call without parameters) replay as {}.
 		input := json.RawMessage(`{}`)
 		if args := strings.TrimSpace(tc.Function.Arguments); args != "" {
 			var obj map[string]json.RawMessage
 			if err := json.Unmarshal([]byte(args), &obj); err != nil || obj == nil {
 				return nil, fmt.Errorf("tool_calls[%d]: arguments must be a JSON object", j)
 			}
+			// Compacting makes the replayed input independent of the whitespace the client stored it
+			// with, so the same history always yields the same request body.
 			var buf bytes.Buffer
 			if err := json.Compact(&buf, []byte(args)); err != nil {
 				return nil, fmt.Errorf("tool_calls[%d]: %w", j, err)
@@ -473,6 +569,8 @@ func assistantBlocks(m oaMessage) ([]any, error) {
 	return blocks, nil
 }
 
+// isNull reports whether an optional raw field was absent or an explicit null; clients send both for
+// "unset" and they must mean the same.
 func isNull(raw json.RawMessage) bool {
 	t := bytes.TrimSpace(raw)
 	return len(t) == 0 || string(t) == "null"

@@ -18,6 +18,11 @@ var errStreamClosed = errors.New("stream closed by consumer")
 // streamReader translates Anthropic's SSE stream into OpenAI chat.completion.chunk events lazily: each
 // Read pulls upstream events only until it has output, so every chunk reaches the client as soon as its
 // event arrives, and no goroutine is left behind whatever the consumer does.
+//
+// Output follows OpenAI's stream contract: a first chunk with role "assistant", content and tool_calls
+// deltas, one chunk carrying finish_reason, a usage-only chunk (choices: []) when include_usage is set,
+// then "data: [DONE]". Every chunk of a stream shares id, created and model, as OpenAI's do. Read is
+// not safe for concurrent use; Close is (see Close).
 type streamReader struct {
 	body   io.ReadCloser
 	br     *bufio.Reader
@@ -26,6 +31,11 @@ type streamReader struct {
 	err    error        // sticky: io.EOF after [DONE] or an error event
 
 	// Translation state.
+	// id is Anthropic's message id from message_start ("chatcmpl-" is prepended on output), or a
+	// fresh one if the stream never sent it. usage combines message_start's input-side counts with
+	// message_delta's cumulative ones. toolIndex numbers tool_use blocks 0, 1, … in arrival order,
+	// because OpenAI's tool_calls[].index counts tool calls, not content blocks: with a text block
+	// first, Anthropic's first tool_use has index 1.
 	id           string
 	created      int64
 	model        string
@@ -35,6 +45,9 @@ type streamReader struct {
 	toolIndex    map[int]int // Anthropic content block index → OpenAI tool_calls index
 }
 
+// newStreamReader wraps a 2xx streaming response. created is taken once because OpenAI clients expect
+// the same value on every chunk. The 16 KiB buffer is only a read size: ReadBytes grows past it, so
+// long lines (big tool-argument deltas) are never cut.
 func newStreamReader(body io.ReadCloser, cancel context.CancelCauseFunc, tr *translated, now time.Time, newID func() string) *streamReader {
 	return &streamReader{
 		body:         body,
@@ -48,6 +61,10 @@ func newStreamReader(body io.ReadCloser, cancel context.CancelCauseFunc, tr *tra
 	}
 }
 
+// Read serves translated bytes and steps the upstream only when none are buffered, so memory stays
+// bounded by one event's translation and a slow client slows Anthropic down through TCP. The first
+// error (io.EOF after [DONE], io.ErrUnexpectedEOF, a transport error) is sticky and releases the
+// upstream at once, without waiting for Close.
 func (s *streamReader) Read(p []byte) (int, error) {
 	for s.out.Len() == 0 {
 		if s.err != nil {
@@ -68,12 +85,17 @@ func (s *streamReader) Close() error {
 	return nil
 }
 
+// release cancels the upstream request with cause (nil after a normal end) and closes the body. It may
+// run twice (an error, then Close); the second call is harmless.
 func (s *streamReader) release(cause error) {
 	s.cancel(cause)
 	_ = s.body.Close() // idempotent and safe concurrently with Read for net/http bodies
 }
 
 // SSE event payloads, reduced to the fields we translate.
+// One struct covers every event type, the JSON "type" selecting which members are set: message_start
+// (message), content_block_start (index, content_block), content_block_delta (index, delta),
+// content_block_stop (index), message_delta (delta.stop_reason, usage), message_stop, ping and error.
 type anEvent struct {
 	Type    string `json:"type"`
 	Message *struct {
@@ -100,6 +122,9 @@ type anEvent struct {
 	} `json:"error"`
 }
 
+// oaChunk is one chat.completion.chunk. Usage is omitted on content chunks (OpenAI sends null there;
+// SDKs read both as "no usage") and set only on the final usage chunk, whose choices is an empty list.
+// The engine recognises that chunk by choices being [], so the list must be empty, never absent.
 type oaChunk struct {
 	ID      string          `json:"id"`
 	Object  string          `json:"object"`
@@ -109,12 +134,17 @@ type oaChunk struct {
 	Usage   *oaUsage        `json:"usage,omitempty"`
 }
 
+// FinishReason is a pointer because OpenAI sends an explicit null on every chunk but the one that ends
+// the choice.
 type oaChunkChoice struct {
 	Index        int          `json:"index"`
 	Delta        oaChunkDelta `json:"delta"`
 	FinishReason *string      `json:"finish_reason"`
 }
 
+// oaChunkDelta holds only what changed: the role on the first chunk, then content or tool_calls
+// pieces. Content is a pointer so the first chunk can carry "content": "" as OpenAI's does, while
+// tool-call chunks leave it out.
 type oaChunkDelta struct {
 	Role      string          `json:"role,omitempty"`
 	Content   *string         `json:"content,omitempty"`
@@ -138,23 +168,34 @@ func (s *streamReader) step() error {
 	}
 	switch ev.Type {
 	case "message_start":
+		// message_start carries the message id and the input-side usage (input and cache token
+		// counts); its output_tokens is only a starting value that message_delta replaces.
 		if ev.Message != nil {
 			s.id = ev.Message.ID
 			s.usage = ev.Message.Usage
 		}
+		// OpenAI opens every stream with a role chunk whose content is "". An empty string does
+		// not count as a first token, so time-to-first-token metrics are not skewed by it.
 		empty := ""
 		s.emit(oaChunkDelta{Role: "assistant", Content: &empty}, nil)
 	case "content_block_start":
+		// Each block is opened by content_block_start, filled by content_block_delta events with
+		// the same index and closed by content_block_stop, which needs no translation.
 		cb := ev.ContentBlock
 		if cb == nil {
 			return nil
 		}
+		// thinking, redacted_thinking and server-tool blocks are not opened as anything: they
+		// have no chat completion equivalent, and their deltas are dropped below as well.
 		switch cb.Type {
 		case "text":
+			// The start event's text is normally "", but any initial text is passed on.
 			if cb.Text != "" {
 				s.emit(oaChunkDelta{Content: &cb.Text}, nil)
 			}
 		case "tool_use":
+			// id and name come only in the start event. OpenAI sends them in the first
+			// tool_calls delta of a call, with empty arguments that later deltas extend.
 			idx := len(s.toolIndex)
 			s.toolIndex[ev.Index] = idx
 			tc := oaOutToolCall{Index: &idx, ID: cb.ID, Type: "function"}
@@ -172,6 +213,9 @@ func (s *streamReader) step() error {
 				s.emit(oaChunkDelta{Content: &d.Text}, nil)
 			}
 		case "input_json_delta":
+			// partial_json pieces are fragments of the arguments string and pass as they come;
+			// only their concatenation is valid JSON, just as with OpenAI's argument deltas. A
+			// server tool's block was never registered, so its input is dropped here.
 			idx, ok := s.toolIndex[ev.Index]
 			if ok && d.PartialJSON != "" {
 				tc := oaOutToolCall{Index: &idx}
@@ -181,6 +225,8 @@ func (s *streamReader) step() error {
 		}
 		// thinking_delta, signature_delta, citations_delta: no chat completion equivalent.
 	case "message_delta":
+		// message_delta follows the last content block with the stop_reason and updated usage
+		// (server tools can make Anthropic send more than one).
 		if ev.Usage != nil {
 			// message_delta usage is cumulative; newer API versions repeat the input counts too.
 			s.usage.OutputTokens = ev.Usage.OutputTokens
@@ -194,11 +240,15 @@ func (s *streamReader) step() error {
 				s.usage.CacheReadInputTokens = ev.Usage.CacheReadInputTokens
 			}
 		}
+		// The finish chunk has an empty delta, as in OpenAI streams; see finishReason for
+		// the stop_reason mapping.
 		if ev.Delta != nil && ev.Delta.StopReason != "" {
 			fr := finishReason(ev.Delta.StopReason)
 			s.emit(oaChunkDelta{}, &fr)
 		}
 	case "message_stop":
+		// message_stop is the only clean end. The usage chunk comes after the finish chunk and
+		// before [DONE], which is where OpenAI SDKs and the engine's metering look for it.
 		if s.includeUsage {
 			s.write(oaChunk{ID: s.chunkID(), Object: "chat.completion.chunk", Created: s.created, Model: s.model,
 				Choices: []oaChunkChoice{}, Usage: s.usage.openAI()})
@@ -216,6 +266,8 @@ func (s *streamReader) step() error {
 				msg = ev.Error.Message
 			}
 		}
+		// No [DONE] follows: OpenAI SDKs raise on an error event, and [DONE] would make the cut
+		// answer look complete to hand-written SSE parsers.
 		b, _ := marshal(map[string]any{"error": map[string]any{"message": msg, "type": typ, "code": code}})
 		s.out.WriteString("data: ")
 		s.out.Write(b)
@@ -226,6 +278,8 @@ func (s *streamReader) step() error {
 	return nil
 }
 
+// chunkID returns the stream's completion id, created lazily so a stream whose message_start had no id
+// still uses one id throughout rather than a new one per chunk.
 func (s *streamReader) chunkID() string {
 	if s.id == "" {
 		s.id = s.newID()
@@ -233,11 +287,15 @@ func (s *streamReader) chunkID() string {
 	return "chatcmpl-" + s.id
 }
 
+// emit writes a chunk for choice 0, the only one: Anthropic returns a single answer per call (n > 1 is
+// refused by translateRequest).
 func (s *streamReader) emit(d oaChunkDelta, finish *string) {
 	s.write(oaChunk{ID: s.chunkID(), Object: "chat.completion.chunk", Created: s.created, Model: s.model,
 		Choices: []oaChunkChoice{{Index: 0, Delta: d, FinishReason: finish}}})
 }
 
+// write frames a chunk as one SSE event ("data: <json>\n\n"). OpenAI streams use no event: or id:
+// fields, so clients read data lines only.
 func (s *streamReader) write(c oaChunk) {
 	b, err := marshal(c)
 	if err != nil { // only plain structs and strings: cannot happen
@@ -250,6 +308,8 @@ func (s *streamReader) write(c oaChunk) {
 
 // readEvent returns the data of the next SSE event (data lines joined by "\n", per the WHATWG
 // EventSource rules); event:, id: and comment lines are ignored because the JSON carries the type.
+// An event ends at a blank line; a last event without one (the peer closed right after it) is still
+// returned, and a stream ending between events yields the reader's error (io.EOF).
 func (s *streamReader) readEvent() ([]byte, error) {
 	var data []byte
 	has := false
@@ -265,6 +325,7 @@ func (s *streamReader) readEvent() ([]byte, error) {
 			}
 			continue
 		}
+		// "data:" may be followed by one optional space, which is not part of the value.
 		if v, ok := bytes.CutPrefix(line, []byte("data:")); ok {
 			v = bytes.TrimPrefix(v, []byte(" "))
 			if has {

@@ -14,6 +14,8 @@ import (
 )
 
 // Gemini GenerateContentResponse (one whole answer, or one SSE event of a stream).
+// Candidates holds one entry per requested candidate (n). PromptFeedback.BlockReason is set when the
+// prompt itself was blocked, and then there are no candidates at all.
 type gmResponse struct {
 	Candidates     []gmCandidate `json:"candidates"`
 	PromptFeedback *struct {
@@ -28,6 +30,8 @@ type gmResponse struct {
 	} `json:"error"`
 }
 
+// gmCandidate is one answer. FinishReason is empty on a stream's intermediate events and set on the
+// candidate's last one. Index (0 when absent) ties a stream's events for one candidate together.
 type gmCandidate struct {
 	Content *struct {
 		Parts []gmPart `json:"parts"`
@@ -36,6 +40,8 @@ type gmCandidate struct {
 	Index        int    `json:"index"`
 }
 
+// gmUsage is usageMetadata. candidatesTokenCount leaves out thinking, which thoughtsTokenCount counts;
+// totalTokenCount covers prompt, candidates and thoughts (and tool-use prompt tokens).
 type gmUsage struct {
 	PromptTokenCount     int64 `json:"promptTokenCount"`
 	CandidatesTokenCount int64 `json:"candidatesTokenCount"`
@@ -44,6 +50,8 @@ type gmUsage struct {
 }
 
 // OpenAI chat.completion and chat.completion.chunk.
+// One type serves both so buffered and streamed answers have the same fields; a choice holds message
+// in a completion and delta in a chunk.
 type oaCompletion struct {
 	ID      string     `json:"id"`
 	Object  string     `json:"object"`
@@ -53,6 +61,8 @@ type oaCompletion struct {
 	Usage   *oaUsage   `json:"usage,omitempty"`
 }
 
+// Logprobs is always null (Gemini's are not requested), but present, as OpenAI clients expect the key.
+// FinishReason is null until the choice is finished.
 type oaChoice struct {
 	Index        int        `json:"index"`
 	Message      *oaRespMsg `json:"message,omitempty"`
@@ -76,6 +86,9 @@ type oaDelta struct {
 	ToolCalls []oaRespToolCall `json:"tool_calls,omitempty"`
 }
 
+// oaRespToolCall is a tool call in an answer. ID is minted by the gateway because Gemini has none and
+// OpenAI clients need one to answer with a tool message; when the client replays the call,
+// translateRequest maps the ID back to the function name.
 type oaRespToolCall struct {
 	Index    *int   `json:"index,omitempty"` // chunks only
 	ID       string `json:"id"`
@@ -86,6 +99,8 @@ type oaRespToolCall struct {
 	} `json:"function"`
 }
 
+// oaUsage follows OpenAI: reasoning tokens are part of completion_tokens and broken out in
+// completion_tokens_details, left out when the model did not think.
 type oaUsage struct {
 	PromptTokens            int64 `json:"prompt_tokens"`
 	CompletionTokens        int64 `json:"completion_tokens"`
@@ -109,14 +124,20 @@ func (p *Provider) chat(ctx context.Context, req *inference.Request) (*inference
 	if err != nil {
 		return nil, fmt.Errorf("encoding gemini request: %w", err)
 	}
+	// req.Model is the deployment's upstream name when routing maps one; otherwise the body's applies.
 	model := req.Model
 	if model == "" {
 		model = oa.Model
 	}
 	if model == "" {
+		// Gemini's URL names the model, so without one there is nothing to call.
 		return nil, p.badRequest("model is required")
 	}
+	// alt=sse makes streamGenerateContent answer with server-sent events; without it Gemini streams a
+	// single JSON array, which would need an incremental JSON parser instead of a line reader.
 	stream := req.Stream || oa.Stream
+	// v1beta is the API version Google's own SDKs call, and the one that has every request field
+	// used here (responseJsonSchema among them).
 	path := "/v1beta/models/" + modelPath(model) + ":generateContent"
 	if stream {
 		path = "/v1beta/models/" + modelPath(model) + ":streamGenerateContent?alt=sse"
@@ -131,6 +152,8 @@ func (p *Provider) chat(ctx context.Context, req *inference.Request) (*inference
 		clientModel = model
 	}
 	if stream {
+		// The engine turns include_usage on for every chat stream it meters, and strips the usage
+		// chunk again when the client did not ask for it.
 		includeUsage := oa.StreamOptions != nil && oa.StreamOptions.IncludeUsage
 		return p.streamResponse(up, clientModel, includeUsage), nil
 	}
@@ -158,6 +181,7 @@ func (p *Provider) translateResponse(g *gmResponse, model string) *oaCompletion 
 		Object:  "chat.completion",
 		Created: p.now().Unix(),
 		Model:   model,
+		// Choices starts as an empty list so it is never encoded as null.
 		Choices: []oaChoice{},
 		Usage:   usage(g.UsageMetadata),
 	}
@@ -168,6 +192,7 @@ func (p *Provider) translateResponse(g *gmResponse, model string) *oaCompletion 
 			msg.Content = &text
 		}
 		fr := finishReason(cand.FinishReason, len(calls) > 0)
+		// A buffered answer is complete by definition, so a missing finishReason still means stop.
 		if fr == "" {
 			fr = "stop"
 		}
@@ -197,7 +222,11 @@ func (p *Provider) candidateParts(cand *gmCandidate, indexed bool) (string, []oa
 	for _, part := range cand.Content.Parts {
 		switch {
 		case part.FunctionCall != nil:
+			// Gemini delivers a function call whole, in one part, so each call gets its complete
+			// arguments in a single tool_calls entry and no argument deltas are needed.
 			args := string(part.FunctionCall.Args)
+			// A call without arguments may come without args; OpenAI clients parse arguments as JSON, so
+			// they get "{}" rather than "" or "null".
 			if args == "" || args == "null" {
 				args = "{}"
 			}
@@ -210,7 +239,9 @@ func (p *Provider) candidateParts(cand *gmCandidate, indexed bool) (string, []oa
 			}
 			calls = append(calls, tc)
 		case part.Thought:
+			// Thought summaries (only sent with includeThoughts) are reasoning, not answer text.
 		default:
+			// Text parts of a candidate are consecutive pieces of one answer: no separator.
 			text.WriteString(part.Text)
 		}
 	}
@@ -218,6 +249,7 @@ func (p *Provider) candidateParts(cand *gmCandidate, indexed bool) (string, []oa
 }
 
 // compactJSON strips insignificant whitespace, as OpenAI's arguments strings have none.
+// Arguments that are not valid JSON pass unchanged, for the client to report.
 func compactJSON(s string) string {
 	var v any
 	if err := json.Unmarshal([]byte(s), &v); err != nil {
@@ -231,6 +263,7 @@ func compactJSON(s string) string {
 }
 
 // finishReason maps Gemini's finishReason; "" means the candidate is not finished (a stream event).
+// LANGUAGE (unsupported language) and OTHER have no OpenAI counterpart either and end as stop.
 func finishReason(r string, toolCalls bool) string {
 	switch r {
 	case "":
@@ -238,6 +271,8 @@ func finishReason(r string, toolCalls bool) string {
 	case "MAX_TOKENS":
 		return "length"
 	case "SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY":
+		// Every reason meaning Gemini withheld or cut content is content_filter, so clients can
+		// tell a filtered answer from a finished one.
 		return "content_filter"
 	}
 	// STOP and the rest (OTHER, MALFORMED_FUNCTION_CALL, …) end the turn normally as far as OpenAI
@@ -259,6 +294,8 @@ func usage(u *gmUsage) *oaUsage {
 		CompletionTokens: u.CandidatesTokenCount + u.ThoughtsTokenCount,
 		TotalTokens:      u.TotalTokenCount,
 	}
+	// A missing totalTokenCount is rebuilt, so total_tokens is never 0 next to non-zero counts; the
+	// sum includes thoughts, as Gemini's own total does.
 	if out.TotalTokens == 0 {
 		out.TotalTokens = out.PromptTokens + out.CompletionTokens
 	}

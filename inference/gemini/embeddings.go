@@ -17,6 +17,9 @@ import (
 	"github.com/dsp-ai/fd2/inference"
 )
 
+// oaEmbeddingRequest is OpenAI's embeddings request. dimensions maps to outputDimensionality, which
+// Gemini honours by truncating the vector on models that support it; unlike OpenAI, Gemini does not
+// re-normalise every truncated vector, and the values are passed on unchanged. user is ignored.
 type oaEmbeddingRequest struct {
 	Model          string          `json:"model"`
 	Input          json.RawMessage `json:"input"`
@@ -24,12 +27,15 @@ type oaEmbeddingRequest struct {
 	Dimensions     *int64          `json:"dimensions"`
 }
 
+// gmEmbedRequest is one EmbedContentRequest of a batch. taskType and title stay unset: OpenAI has no
+// such hints, so Gemini's default task applies.
 type gmEmbedRequest struct {
 	Model                string    `json:"model"`
 	Content              gmContent `json:"content"`
 	OutputDimensionality *int64    `json:"outputDimensionality,omitempty"`
 }
 
+// gmEmbedResponse holds one embedding per request, in request order; usageMetadata is often absent.
 type gmEmbedResponse struct {
 	Embeddings []struct {
 		Values []float64 `json:"values"`
@@ -40,12 +46,16 @@ type gmEmbedResponse struct {
 	} `json:"usageMetadata"`
 }
 
+// oaEmbedding is one item of data; Index is the input's position, which clients use to pair vectors
+// with inputs.
 type oaEmbedding struct {
 	Object    string `json:"object"`
 	Index     int    `json:"index"`
 	Embedding any    `json:"embedding"` // []float64, or a base64 string for encoding_format=base64
 }
 
+// oaEmbeddingList is OpenAI's embeddings answer. usage is always present, since OpenAI clients read it
+// unconditionally; zeros mean unknown (see below).
 type oaEmbeddingList struct {
 	Object string        `json:"object"`
 	Data   []oaEmbedding `json:"data"`
@@ -57,23 +67,29 @@ type oaEmbeddingList struct {
 }
 
 // embeddings serves embeddings through batchEmbedContents, one request per input.
+// A batch keeps a multi-input request to one upstream call, with one status and one error for all.
 func (p *Provider) embeddings(ctx context.Context, req *inference.Request) (*inference.Response, error) {
 	var oa oaEmbeddingRequest
 	if err := json.Unmarshal(req.Body, &oa); err != nil {
 		return nil, p.badRequest("parsing embeddings request: %v", err)
 	}
 	inputs, err := embeddingInputs(oa.Input)
+	// ErrUnsupported passes through as is, so the router tries another deployment instead of
+	// failing the request as a bad one.
 	if errors.Is(err, inference.ErrUnsupported) {
 		return nil, err
 	}
 	if err != nil {
 		return nil, p.badRequest("%v", err)
 	}
+	// base64 is what the official OpenAI SDKs request by default (they decode it transparently), so it
+	// must work; anything else is a client error.
 	switch oa.EncodingFormat {
 	case "", "float", "base64":
 	default:
 		return nil, p.badRequest("unknown encoding_format %q", oa.EncodingFormat)
 	}
+	// As for chat, the deployment's upstream model name wins over the body's.
 	model := req.Model
 	if model == "" {
 		model = oa.Model
@@ -86,6 +102,8 @@ func (p *Provider) embeddings(ctx context.Context, req *inference.Request) (*inf
 	var batch struct {
 		Requests []gmEmbedRequest `json:"requests"`
 	}
+	// One request per input, each a single text part. outputDimensionality is repeated in each
+	// because the batch has no request-wide setting.
 	for _, in := range inputs {
 		batch.Requests = append(batch.Requests, gmEmbedRequest{
 			Model:                "models/" + modelPath(model),
@@ -102,6 +120,8 @@ func (p *Provider) embeddings(ctx context.Context, req *inference.Request) (*inf
 		return nil, err
 	}
 	defer up.close()
+	// up.ctx carries the call's cancellation cause (a first-byte timeout among them), which
+	// transportError inspects.
 	raw, err := io.ReadAll(io.LimitReader(up.body, maxResponseBytes))
 	if err != nil {
 		return nil, p.transportError(up.ctx, err)
@@ -111,19 +131,25 @@ func (p *Provider) embeddings(ctx context.Context, req *inference.Request) (*inf
 		return nil, &inference.ProviderError{Provider: p.name, Status: http.StatusBadGateway, Type: "api_error",
 			Message: "gemini sent an unreadable answer", Retryable: true, Cause: err}
 	}
+	// Vectors are paired with inputs by position only, so a count mismatch would misattribute them:
+	// it is an upstream fault, not something to pass on.
 	if len(gresp.Embeddings) != len(inputs) {
 		return nil, &inference.ProviderError{Provider: p.name, Status: http.StatusBadGateway, Type: "api_error",
 			Message: fmt.Sprintf("gemini returned %d embeddings for %d inputs", len(gresp.Embeddings), len(inputs)), Retryable: true}
 	}
+	// The model echoed is the client's name for it, as for chat.
 	out := oaEmbeddingList{Object: "list", Data: []oaEmbedding{}, Model: oa.Model}
 	if out.Model == "" {
 		out.Model = model
 	}
 	for i, e := range gresp.Embeddings {
 		var v any = e.Values
+		// proto3 JSON leaves out empty lists, so an empty vector arrives without "values".
 		if e.Values == nil {
 			v = []float64{} // an empty vector, never JSON null
 		}
+		// base64 packs float32s, OpenAI's format: only digits beyond float32 precision are lost,
+		// which no client can tell from an OpenAI vector.
 		if oa.EncodingFormat == "base64" {
 			v = float32Base64(e.Values)
 		}
@@ -133,6 +159,7 @@ func (p *Provider) embeddings(ctx context.Context, req *inference.Request) (*inf
 	if u := gresp.UsageMetadata; u != nil {
 		out.Usage.PromptTokens = u.PromptTokenCount
 		out.Usage.TotalTokens = u.TotalTokenCount
+		// Embeddings produce no output tokens, so the total is the prompt when Gemini leaves it out.
 		if out.Usage.TotalTokens == 0 {
 			out.Usage.TotalTokens = u.PromptTokenCount
 		}
@@ -152,9 +179,12 @@ func embeddingInputs(raw json.RawMessage) ([]string, error) {
 		return []string{s}, nil
 	}
 	var list []string
+	// An empty list is refused, as OpenAI does: Gemini rejects a batch without requests.
 	if json.Unmarshal(raw, &list) == nil && len(list) > 0 {
 		return list, nil
 	}
+	// Token input (a list of numbers or of number lists) is told apart by its first element not
+	// starting with a quote; checked last, because a list of strings decodes as raw values too.
 	var tokens []json.RawMessage
 	if json.Unmarshal(raw, &tokens) == nil && len(tokens) > 0 && tokens[0][0] != '"' {
 		return nil, fmt.Errorf("gemini embeddings take no token input: %w", inference.ErrUnsupported)
@@ -163,6 +193,7 @@ func embeddingInputs(raw json.RawMessage) ([]string, error) {
 }
 
 // float32Base64 encodes a vector as OpenAI's base64 format: little-endian float32s.
+// The layout matches numpy.frombuffer(data, dtype=float32), which is how the SDKs decode it.
 func float32Base64(v []float64) string {
 	buf := make([]byte, 4*len(v))
 	for i, f := range v {

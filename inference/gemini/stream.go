@@ -16,6 +16,8 @@ import (
 // streamBody is the translated SSE stream handed to the caller. Reads come from a pipe fed by the
 // translating goroutine, so each Gemini event is readable as soon as it is translated, and the pipe's
 // backpressure stops the goroutine from reading upstream faster than the client consumes.
+// The goroutine always ends: the upstream body is closed by the goroutine itself at the end of the
+// stream, or by Close, which also makes its pending pipe write fail.
 type streamBody struct {
 	pr   *io.PipeReader
 	up   *upstream
@@ -34,6 +36,9 @@ func (b *streamBody) Close() error {
 }
 
 // choiceState tracks one choice across events.
+// Gemini may answer several candidates (n > 1) in each event, keyed by index. roleSent makes the role
+// chunk come once per choice; toolCalls is the number of calls emitted so far, the base of the next
+// tool_calls[].index; finished keeps finish_reason to one chunk per choice.
 type choiceState struct {
 	roleSent  bool
 	toolCalls int
@@ -41,6 +46,8 @@ type choiceState struct {
 }
 
 // streamTranslator turns Gemini stream events into OpenAI chunks.
+// id and created are fixed at the start, since OpenAI clients expect them equal on every chunk. usage
+// is the latest usageMetadata seen: each event's supersedes the previous one.
 type streamTranslator struct {
 	p            *Provider
 	id           string
@@ -62,6 +69,8 @@ func (p *Provider) streamResponse(up *upstream, model string, includeUsage bool)
 		includeUsage: includeUsage,
 		choices:      map[int]*choiceState{},
 	}
+	// The goroutine owns the upstream: it closes it when run returns, and CloseWithError passes run's
+	// result to the reader (nil reads as io.EOF after the last event).
 	go func() {
 		defer up.close()
 		pw.CloseWithError(t.run(up, pw))
@@ -75,6 +84,9 @@ func (p *Provider) streamResponse(up *upstream, model string, includeUsage bool)
 }
 
 // run reads SSE events until EOF and writes their translation; its error ends the pipe (nil: clean EOF).
+// Gemini's SSE has no terminal event (unlike Anthropic's message_stop): a clean EOF is the normal end,
+// and a pending event without its blank line is still translated before the [DONE] trailer. A stream
+// cut by a transport error gets no [DONE], so clients see it as broken rather than complete.
 func (t *streamTranslator) run(up *upstream, w io.Writer) error {
 	var data []byte
 	for {
@@ -131,6 +143,7 @@ func (t *streamTranslator) event(data []byte, w io.Writer) (done bool, err error
 		ev := map[string]any{"error": map[string]any{"message": t.p.redact(g.Error.Message), "type": typ, "code": g.Error.Status}}
 		return true, writeEvent(w, ev)
 	}
+	// Events may carry only usageMetadata and no candidates; they update usage and emit nothing.
 	if g.UsageMetadata != nil {
 		t.usage = g.UsageMetadata
 	}
@@ -145,6 +158,7 @@ func (t *streamTranslator) event(data []byte, w io.Writer) (done bool, err error
 			st = &choiceState{}
 			t.choices[cand.Index] = st
 		}
+		// One event may mix text and function calls; both go into one delta, as OpenAI allows.
 		text, calls := t.p.candidateParts(cand, true)
 		for j := range calls {
 			// tool_calls[].index counts across the whole stream, not per event.
@@ -152,12 +166,16 @@ func (t *streamTranslator) event(data []byte, w io.Writer) (done bool, err error
 			calls[j].Index = &n
 		}
 		st.toolCalls += len(calls)
+		// A choice's first event always yields a chunk, empty or not, so its role chunk precedes
+		// its finish_reason chunk as OpenAI clients assume.
 		if text != "" || len(calls) > 0 || !st.roleSent {
 			d := &oaDelta{ToolCalls: calls}
 			if !st.roleSent {
 				d.Role = "assistant"
 				st.roleSent = true
 			}
+			// content is "" on a bare role chunk, as in OpenAI's first chunk, and left out
+			// next to tool calls, where OpenAI sends none.
 			if text != "" || len(calls) == 0 {
 				d.Content = &text
 			}
@@ -165,6 +183,8 @@ func (t *streamTranslator) event(data []byte, w io.Writer) (done bool, err error
 				return true, err
 			}
 		}
+		// finish_reason goes in its own chunk after the content, with an empty delta; a choice
+		// that called functions in any earlier event finishes as tool_calls.
 		if fr := finishReason(cand.FinishReason, st.toolCalls > 0); fr != "" && !st.finished {
 			st.finished = true
 			if err := writeEvent(w, t.chunk(oaChoice{Index: cand.Index, Delta: &oaDelta{}, FinishReason: &fr})); err != nil {
@@ -176,6 +196,9 @@ func (t *streamTranslator) event(data []byte, w io.Writer) (done bool, err error
 }
 
 // finish writes the usage chunk (when asked for and known) and the [DONE] sentinel.
+// The usage chunk has an empty choices list (how the engine and OpenAI SDKs recognise it) and comes
+// last before [DONE]. It is skipped when Gemini sent no usage, rather than reporting zeros that would
+// read as a free call; the engine then counts with its tokenizer.
 func (t *streamTranslator) finish(w io.Writer) error {
 	if t.includeUsage && t.usage != nil {
 		c := &oaCompletion{ID: t.id, Object: "chat.completion.chunk", Created: t.created, Model: t.model,
@@ -188,11 +211,14 @@ func (t *streamTranslator) finish(w io.Writer) error {
 	return err
 }
 
+// chunk wraps one choice's delta: with n > 1, choices are interleaved chunk by chunk, as OpenAI does.
 func (t *streamTranslator) chunk(c oaChoice) *oaCompletion {
 	return &oaCompletion{ID: t.id, Object: "chat.completion.chunk", Created: t.created, Model: t.model, Choices: []oaChoice{c}}
 }
 
 // writeEvent writes one SSE event in a single Write, so a reader never sees half an event.
+// Through the pipe, a write blocks until the client reads, which is what slows the translator (and so
+// the upstream read) to the client's pace.
 func writeEvent(w io.Writer, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {

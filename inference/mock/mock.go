@@ -31,19 +31,28 @@ type Config struct {
 	// Text is the completion returned for chat and text completions. Default "This is a mock response.".
 	Text string
 	// Latency is waited before answering (time to first byte).
+	// The wait honours ctx, so a cancelled request returns at once, as with a real upstream.
 	Latency time.Duration
 	// TokenDelay is waited between streamed tokens.
+	// For chat, the role chunk goes out right after Latency and each token after a further
+	// TokenDelay, so a stream lasts about Latency + Tokens×TokenDelay, a realistic shape for load
+	// tests of streaming and time-to-first-token metrics.
 	TokenDelay time.Duration
 	// Tokens is the number of completion tokens to emit, one per word of Text, cycling through Text when
 	// it has fewer words. Default: the number of words of Text. A request's max_tokens or
 	// max_completion_tokens lowers it (finish_reason "length").
 	Tokens int
 	// FailureRate is the fraction of calls, 0 to 1, answered with FailStatus instead, at random.
+	// The failure comes after Latency and before the body is read, like an upstream answering with an
+	// error status, so router retries, fallbacks and circuit breakers can be exercised.
 	FailureRate float64
 	// FailStatus is the status of injected failures. Default 503.
+	// 408, 409, 429 and 5xx are retryable for the router, which then tries another deployment; other
+	// statuses reach the client as they are.
 	FailStatus int
 	// Dimensions is the length of embedding vectors when the request does not set "dimensions".
 	// Default 256.
+	// Vectors have unit length at any size, as OpenAI's have after dimension reduction.
 	Dimensions int
 	// Models are the ids listed by GET /v1/models. Default ["mock"].
 	Models []string
@@ -51,6 +60,8 @@ type Config struct {
 	Now func() time.Time
 }
 
+// provider splits Text into words once: each word is one mock token, so the usage reported and the
+// chunks streamed always agree.
 type provider struct {
 	cfg   Config
 	words []string
@@ -78,6 +89,7 @@ func New(cfg Config) inference.Provider {
 	}
 	words := strings.Fields(cfg.Text)
 	if len(words) == 0 {
+		// A Text of only whitespace stays one token, so an answer is never empty.
 		words = []string{cfg.Text}
 	}
 	if cfg.Tokens <= 0 {
@@ -107,20 +119,26 @@ type body struct {
 	EncodingFormat      string          `json:"encoding_format"`
 }
 
+// Do answers like an OpenAI deployment: Latency first (failures included, so a slow failing upstream
+// can be simulated), then the injected failure, then the endpoint. Endpoints the mock does not serve
+// are ErrUnsupported, so a router with the mock next to a real provider falls through to the latter.
 func (p *provider) Do(ctx context.Context, req *inference.Request) (*inference.Response, error) {
 	if err := sleep(ctx, p.cfg.Latency); err != nil {
 		return nil, fmt.Errorf("mock %s: %w", p.cfg.Name, err)
 	}
+	// The shared generator, not a seeded one: failures are meant to be random, unlike the answers.
 	if p.cfg.FailureRate > 0 && rand.Float64() < p.cfg.FailureRate {
 		return nil, p.fail(p.cfg.FailStatus, "mock failure injected")
 	}
 	ep := strings.Trim(req.Endpoint, "/")
 	var b body
+	// Only endpoints with a JSON body are parsed; model listings are GETs without one.
 	switch ep {
 	case inference.EndpointChat, inference.EndpointCompletions, inference.EndpointEmbeddings:
 		if err := json.Unmarshal(req.Body, &b); err != nil {
 			return nil, p.fail(http.StatusBadRequest, "request body is not valid JSON")
 		}
+		// The body's model is echoed, as a client expects; the routed name only fills a gap.
 		if b.Model == "" {
 			b.Model = req.Model
 		}
@@ -141,6 +159,7 @@ func (p *provider) Do(ctx context.Context, req *inference.Request) (*inference.R
 	case strings.HasPrefix(ep, inference.EndpointModels+"/"):
 		id := strings.TrimPrefix(ep, inference.EndpointModels+"/")
 		if !slices.Contains(p.cfg.Models, id) {
+			// Unknown ids get OpenAI's 404 and wording, so clients' model checks behave as in production.
 			return nil, p.fail(http.StatusNotFound, fmt.Sprintf("The model '%s' does not exist", id))
 		}
 		return jsonResponse(model{ID: id, Object: "model", OwnedBy: "fd2-mock"})
@@ -149,6 +168,8 @@ func (p *provider) Do(ctx context.Context, req *inference.Request) (*inference.R
 	}
 }
 
+// model is an entry of GET /v1/models. Created stays 0: the mock has no release dates, and 0 keeps
+// listings deterministic.
 type model struct {
 	ID      string `json:"id"`
 	Object  string `json:"object"`
@@ -156,23 +177,30 @@ type model struct {
 	OwnedBy string `json:"owned_by"`
 }
 
+// usage counts words as tokens (see countWords): deterministic, and close enough for quotas and metrics
+// in tests.
 type usage struct {
 	PromptTokens     int `json:"prompt_tokens"`
 	CompletionTokens int `json:"completion_tokens"`
 	TotalTokens      int `json:"total_tokens"`
 }
 
+// message is a chat answer. Refusal is always null but present, as in OpenAI's messages.
 type message struct {
 	Role    string  `json:"role"`
 	Content string  `json:"content"`
 	Refusal *string `json:"refusal"`
 }
 
+// delta omits empty fields: the role appears only in the first chunk and the finish chunk's delta is
+// {}, as in OpenAI streams.
 type delta struct {
 	Role    string  `json:"role,omitempty"`
 	Content *string `json:"content,omitempty"`
 }
 
+// choice serves chat (message or delta) and legacy completions (text). Logprobs and FinishReason encode
+// as null rather than disappearing, since OpenAI sends both keys on every choice.
 type choice struct {
 	Index        int       `json:"index"`
 	Message      *message  `json:"message,omitempty"`
@@ -182,6 +210,9 @@ type choice struct {
 	FinishReason *string   `json:"finish_reason"`
 }
 
+// completion is a chat.completion, text_completion or chunk. Usage is raw so a stream can send the
+// literal null OpenAI puts on chunks before the usage chunk, and leave the key out otherwise.
+// SystemFingerprint is always null, which OpenAI clients accept.
 type completion struct {
 	ID                string          `json:"id"`
 	Object            string          `json:"object"`
@@ -194,12 +225,16 @@ type completion struct {
 
 // complete answers chat (chat=true) and legacy text completions, streamed or not.
 func (p *provider) complete(ctx context.Context, req *inference.Request, b *body, chat bool) (*inference.Response, error) {
+	// The smaller positive limit of max_tokens and max_completion_tokens cuts the answer, with
+	// finish_reason "length" as a real model would report.
 	n, finish := p.cfg.Tokens, "stop"
 	for _, limit := range []*int{b.MaxTokens, b.MaxCompletionTokens} {
 		if limit != nil && *limit > 0 && *limit < n {
 			n, finish = *limit, "length"
 		}
 	}
+	// Tokens after the first carry their leading space, the way BPE tokenizers attach it, so the
+	// concatenated deltas rebuild the text exactly.
 	tokens := make([]string, n)
 	for i := range tokens {
 		tokens[i] = p.words[i%len(p.words)]
@@ -207,6 +242,8 @@ func (p *provider) complete(ctx context.Context, req *inference.Request, b *body
 			tokens[i] = " " + tokens[i]
 		}
 	}
+	// The prompt is counted in words like the completion, so both counts are on the same scale and
+	// reproducible without a tokenizer.
 	prompt := 0
 	if chat {
 		for _, m := range b.Messages {
@@ -216,6 +253,8 @@ func (p *provider) complete(ctx context.Context, req *inference.Request, b *body
 		prompt = countWords(b.Prompt)
 	}
 	u := usage{PromptTokens: prompt, CompletionTokens: n, TotalTokens: prompt + n}
+	// The id is a hash of the request body: the same request gets the same id, which keeps golden
+	// tests and load-test logs comparable, while different requests get different ids.
 	h := fnv.New64a()
 	h.Write(req.Body)
 	id, object := fmt.Sprintf("chatcmpl-mock%016x", h.Sum64()), "chat.completion"
@@ -224,6 +263,7 @@ func (p *provider) complete(ctx context.Context, req *inference.Request, b *body
 	}
 	base := completion{ID: id, Object: object, Created: p.cfg.Now().Unix(), Model: b.Model}
 
+	// Either the engine's stream flag or the body's selects streaming, as with the real providers.
 	if !(req.Stream || b.Stream) {
 		text := strings.Join(tokens, "")
 		c := choice{FinishReason: &finish}
@@ -237,6 +277,8 @@ func (p *provider) complete(ctx context.Context, req *inference.Request, b *body
 		return jsonResponse(base)
 	}
 
+	// Streamed chat uses chat.completion.chunk; streamed legacy completions keep text_completion, as
+	// OpenAI's do.
 	if chat {
 		base.Object = "chat.completion.chunk"
 	}
@@ -245,6 +287,7 @@ func (p *provider) complete(ctx context.Context, req *inference.Request, b *body
 		// OpenAI sends "usage": null on every chunk but the last when usage is requested.
 		base.Usage = json.RawMessage("null")
 	}
+	// chunk builds each event from base, so every chunk shares id, created and model as OpenAI's do.
 	chunk := func(content *string, role string, finish *string) completion {
 		c := base
 		ch := choice{FinishReason: finish}
@@ -260,6 +303,8 @@ func (p *provider) complete(ctx context.Context, req *inference.Request, b *body
 		c.Choices = []choice{ch}
 		return c
 	}
+	// Events go out in order: the role chunk (chat only), one chunk per token, the finish chunk, then
+	// the usage chunk when it was asked for.
 	var events []func() completion
 	if chat {
 		empty := ""
@@ -272,21 +317,30 @@ func (p *provider) complete(ctx context.Context, req *inference.Request, b *body
 		if chat {
 			return chunk(nil, "", &finish)
 		}
+		// A legacy completion's finish chunk still carries text "", which is not optional there.
 		empty := ""
 		return chunk(&empty, "", &finish)
 	})
 	if includeUsage {
 		events = append(events, func() completion {
 			c := base
+			// choices is [] on the usage chunk: that is how clients recognise it, and how the
+			// engine finds it to strip when the client did not ask for usage.
 			c.Choices = []choice{}
 			c.Usage, _ = json.Marshal(u)
 			return c
 		})
 	}
 
+	// The body is a pipe fed by a goroutine, so chunks are spaced in real time. The goroutine ends when
+	// the events run out, when ctx ends during a delay, or when a write fails because the reader
+	// closed the body.
 	pr, pw := io.Pipe()
 	go func() {
 		for i, ev := range events {
+			// len(tokens) delays, each before an event after the first: for chat that is every
+			// token (event 0 is the role chunk); for text completions every token but the first,
+			// plus the finish chunk.
 			if i > 0 && i < len(tokens)+1 {
 				if err := sleep(ctx, p.cfg.TokenDelay); err != nil {
 					pw.CloseWithError(err)
@@ -298,9 +352,12 @@ func (p *provider) complete(ctx context.Context, req *inference.Request, b *body
 				return // the reader closed the body
 			}
 		}
+		// [DONE] is the sentinel OpenAI clients stop on; a stream cut before it reads as an error.
 		io.WriteString(pw, "data: [DONE]\n\n")
 		pw.Close()
 	}()
+	// Only Content-Type is set: the engine adds the SSE headers (no-cache, no proxy buffering) to
+	// every stream it forwards.
 	return &inference.Response{Status: http.StatusOK, Stream: true, Body: pr,
 		Header: http.Header{"Content-Type": {"text/event-stream; charset=utf-8"}}}, nil
 }
@@ -312,6 +369,7 @@ func (p *provider) embeddings(req *inference.Request, b *body) (*inference.Respo
 	if err != nil {
 		return nil, p.fail(http.StatusBadRequest, err.Error())
 	}
+	// dimensions overrides the configured length, as OpenAI's shortens text-embedding-3 vectors.
 	dims := p.cfg.Dimensions
 	if b.Dimensions > 0 {
 		dims = b.Dimensions
@@ -323,6 +381,8 @@ func (p *provider) embeddings(req *inference.Request, b *body) (*inference.Respo
 	}
 	data := make([]item, len(inputs))
 	for i, in := range inputs {
+		// Seeded by model and input only, so the same text gets the same vector in every request and
+		// batch position, which is what makes similarity search over mock vectors testable.
 		vec := Vector(b.Model, in, dims)
 		var emb any = vec
 		if b.EncodingFormat == "base64" {
@@ -343,6 +403,7 @@ func (p *provider) embeddings(req *inference.Request, b *body) (*inference.Respo
 
 // Vector is the mock's embedding of input for model: a deterministic unit vector of length dims.
 func Vector(model, input string, dims int) []float32 {
+	// The NUL separator keeps (model "ab", input "c") and (model "a", input "bc") from hashing alike.
 	h := fnv.New64a()
 	h.Write([]byte(model))
 	h.Write([]byte{0})
@@ -351,6 +412,8 @@ func Vector(model, input string, dims int) []float32 {
 	// A private generator, seeded per input, is what makes the vector reproducible.
 	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	vec := make([]float32, dims)
+	// Normal draws, once normalised, give directions uniform on the sphere, so unrelated inputs get
+	// nearly orthogonal vectors, as unrelated texts do in a real embedding space.
 	var norm float64
 	for i := range vec {
 		f := r.NormFloat64()
@@ -366,6 +429,8 @@ func Vector(model, input string, dims int) []float32 {
 
 // parseInput accepts the embeddings input shapes: a string, strings, a token array or token arrays.
 // Token arrays are embedded by their textual form.
+// Tokens are words for text and the array length for token input, so usage stays deterministic without
+// a tokenizer.
 func parseInput(raw json.RawMessage) (inputs []string, tokens int, err error) {
 	var s string
 	var ss []string
@@ -392,6 +457,7 @@ func parseInput(raw json.RawMessage) (inputs []string, tokens int, err error) {
 }
 
 // countWords approximates prompt tokens: words in a string, or in the "text" parts of a content array.
+// Non-text parts (images, audio) count nothing: the mock has no notion of their token cost.
 func countWords(raw json.RawMessage) int {
 	var s string
 	if json.Unmarshal(raw, &s) == nil {
@@ -417,6 +483,9 @@ func countWords(raw json.RawMessage) int {
 	return n
 }
 
+// fail builds the error the engine turns into an OpenAI error body. The type follows OpenAI's name for
+// the status, so clients branch on it as they would with OpenAI, and Retryable uses the engine's own
+// rule, so injected failures exercise fallback exactly as real ones do.
 func (p *provider) fail(status int, msg string) *inference.ProviderError {
 	typ := "invalid_request_error"
 	switch {
@@ -440,6 +509,8 @@ func jsonResponse(v any) (*inference.Response, error) {
 		Body: io.NopCloser(bytes.NewReader(data))}, nil
 }
 
+// sleep waits d unless ctx ends first. A zero delay still reports a cancelled ctx, so a request whose
+// client has gone is not answered.
 func sleep(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		return ctx.Err()
