@@ -473,3 +473,22 @@ func TestNew(t *testing.T) {
 		})
 	}
 }
+
+// TestRefusalInHistory: an assistant refusal part (OpenAI puts its text under "refusal") stays in the
+// replayed history as the assistant's text.
+func TestRefusalInHistory(t *testing.T) {
+	body := `{"model":"c","max_tokens":10,"messages":[{"role":"user","content":"do the bad thing"},
+	  {"role":"assistant","content":[{"type":"refusal","refusal":"I can't help with that."}]},
+	  {"role":"user","content":"ok, something else"}]}`
+	tr, err := translateRequest([]byte(body), "c", 100, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := json.Marshal(tr.out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(out), `"role":"assistant","content":"I can't help with that."`) {
+		t.Fatalf("the refusal is not in the translated history: %s", out)
+	}
+}

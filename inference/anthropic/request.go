@@ -52,6 +52,7 @@ type oaMessage struct {
 type oaPart struct {
 	Type     string `json:"type"`
 	Text     string `json:"text"`
+	Refusal  string `json:"refusal"`
 	ImageURL *struct {
 		URL string `json:"url"`
 	} `json:"image_url"`
@@ -539,9 +540,13 @@ func assistantBlocks(m oaMessage) ([]any, error) {
 				return nil, errors.New("content: want a string or a list of parts")
 			}
 			for _, p := range parts {
-				// A refusal part is what the assistant said, so it stays in the history as text.
-				if (p.Type == "text" || p.Type == "refusal") && p.Text != "" {
+				// A refusal part is what the assistant said, so it stays in the history as text. OpenAI
+				// carries its text under "refusal", not "text".
+				switch {
+				case p.Type == "text" && p.Text != "":
 					blocks = append(blocks, anText{Type: "text", Text: p.Text})
+				case p.Type == "refusal" && p.Refusal != "":
+					blocks = append(blocks, anText{Type: "text", Text: p.Refusal})
 				}
 			}
 		}

@@ -324,6 +324,25 @@ func TestStreamCloseCancelsUpstream(t *testing.T) {
 
 // TestStreamInStreamError checks an error event Gemini sends after the 200 reaches the client in
 // OpenAI's mid-stream error shape, without [DONE].
+// TestStreamTruncated: an upstream that closes cleanly before any candidate's finishReason cut the answer
+// short; the translated stream ends with an error, never with [DONE].
+func TestStreamTruncated(t *testing.T) {
+	srv := fakeGemini(t, "/v1beta/models/m:streamGenerateContent?alt=sse", "", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, `data: {"candidates":[{"content":{"parts":[{"text":"a"}]}}]}`+"\n\n")
+		_, _ = io.WriteString(w, `data: {"candidates":[{"content":{"parts":[{"text":"b"}]}}]}`+"\n\n")
+	})
+	p := newTestProvider(t, srv.URL, 0)
+	out, err := p.Do(context.Background(), &inference.Request{Endpoint: inference.EndpointChat, Body: []byte(streamReq), Model: "m", Stream: true})
+	if err != nil {
+		t.Fatalf("Do: %v", err)
+	}
+	defer out.Body.Close()
+	body, err := io.ReadAll(out.Body)
+	if !errors.Is(err, io.ErrUnexpectedEOF) || strings.Contains(string(body), "[DONE]") || !strings.Contains(string(body), `"b"`) {
+		t.Errorf("err %v, body %s", err, body)
+	}
+}
+
 func TestStreamInStreamError(t *testing.T) {
 	srv := fakeGemini(t, "/v1beta/models/m:streamGenerateContent?alt=sse", "", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = io.WriteString(w, `data: {"candidates":[{"content":{"parts":[{"text":"a"}]}}]}`+"\n\n")

@@ -200,6 +200,16 @@ func (t *streamTranslator) event(data []byte, w io.Writer) (done bool, err error
 // last before [DONE]. It is skipped when Gemini sent no usage, rather than reporting zeros that would
 // read as a free call; the engine then counts with its tokenizer.
 func (t *streamTranslator) finish(w io.Writer) error {
+	// Gemini ends every complete answer with a finishReason on each candidate's last chunk. An upstream that
+	// hangs up cleanly before that cut the answer short: it must not look complete ([DONE]), exactly as a
+	// missing message_stop in the Anthropic translator.
+	complete := len(t.choices) > 0
+	for _, st := range t.choices {
+		complete = complete && st.finished
+	}
+	if !complete {
+		return io.ErrUnexpectedEOF
+	}
 	if t.includeUsage && t.usage != nil {
 		c := &oaCompletion{ID: t.id, Object: "chat.completion.chunk", Created: t.created, Model: t.model,
 			Choices: []oaChoice{}, Usage: usage(t.usage)}
