@@ -150,7 +150,9 @@ const globalHead = `
 	persist_config off
 	grace_period 5s
 	log {
-		output file %s
+		output file %s {
+			roll_disabled
+		}
 		level DEBUG
 		format filter {
 			wrap json
@@ -200,7 +202,9 @@ func (f *fd2) caddyfile(dspBlock, body string) string {
 // accessLog is a site's access log into the suite log (so the redaction scan covers access lines too),
 // with the filter Caddyfile.example recommends; %s = the log file. Sites use it as {{LOG}}.
 const accessLog = `log {
-		output file %s
+		output file %s {
+			roll_disabled
+		}
 		format filter {
 			wrap json
 			fields {

@@ -237,7 +237,8 @@ func TestRateLimitRedisOutage(t *testing.T) {
 			dir := t.TempDir()
 			writeManifest(t, dir, "rl", limitedManifest(hostOf(llm), 10, 1, 100000))
 			f := startFD2(t, fmt.Sprintf("manifests file %s\n cache redis redis://%s/0", dir, rp.addr()),
-				fmt.Sprintf(rlPipeline, "{\n fail_mode "+mode+"\n instances 2\n }"))
+				// With an access log (the burst tests leave it out: thousands of lines).
+				strings.Replace(fmt.Sprintf(rlPipeline, "{\n fail_mode "+mode+"\n instances 2\n }"), ":{{HTTP}} {", ":{{HTTP}} {\n\t{{LOG}}", 1))
 			count := func() (ok, limited, other int64) {
 				ok, limited, other, _ = burst(8, 300*time.Millisecond, func(int) (int, error) {
 					return statusOf(mustReq(t, "GET", f.url("/rl/count"), ""))
@@ -265,8 +266,18 @@ func TestRateLimitRedisOutage(t *testing.T) {
 					t.Fatalf("fail_closed admitted %d during the outage: %s", ok, r.body)
 				}
 			}
-			m := string(do(t, "GET", f.url("/metrics"), "").body)
-			_ = m
+			if mode == "open" {
+				// The fallback's decisions are told apart, in the metrics and in the access log.
+				m := string(do(t, "GET", f.adminURL("/metrics"), "").body)
+				var n float64
+				fmt.Sscan(metricValue(m, `fd2_ratelimit_decisions_total{policy="limit-count",result="fail_open"}`), &n)
+				if n < 5 {
+					t.Errorf("fail_open decisions = %v, want at least the 5 admitted during the outage", n)
+				}
+				if len(logLines(t, `"dsp_project":"rl"`, `"dsp_ratelimit":"fail_open"`)) < 5 {
+					t.Errorf("fewer than 5 access lines with dsp_ratelimit fail_open")
+				}
+			}
 			rp.start()
 			// Within one window after Redis returns, limits are exact (shared) again.
 			deadline := time.Now().Add(5 * time.Second)

@@ -61,6 +61,23 @@ var allowedByPolicy = func() map[string]prometheus.Counter {
 	return m
 }()
 
+// admitted records an admitting decision: result "allowed", or "fail_open" when the fail-open fallback
+// made it (the request's access-log verdict says so too).
+func (h *Handler) admitted(st *gateway.Request, p *policy, d ratelimit.Decision) {
+	if d.Degraded {
+		if st != nil {
+			st.LimitResult = "fail_open"
+		}
+		if metricsOn(st) {
+			decisions.WithLabelValues(p.rule.Policy, "fail_open").Inc()
+		}
+		return
+	}
+	if metricsOn(st) {
+		allowedCounter(p.rule.Policy).Inc()
+	}
+}
+
 func allowedCounter(policy string) prometheus.Counter {
 	if c := allowedByPolicy[policy]; c != nil {
 		return c
@@ -362,9 +379,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 			h.refund(ctx, done)
 			return h.reject(w, st, p, d)
 		}
-		if metricsOn(st) {
-			allowedCounter(p.rule.Policy).Inc()
-		}
+		h.admitted(st, p, d)
 		done = append(done, taken{p: p, d: d, key: key})
 	}
 
@@ -389,9 +404,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 				h.settleAll(ctx, res, nil)
 				return h.reject(w, st, p, d)
 			}
-			if metricsOn(st) {
-				allowedCounter(p.rule.Policy).Inc()
-			}
+			h.admitted(st, p, d)
 			done = append(done, taken{p: p, d: d, key: key})
 			res = append(res, &reservation{p: p, rv: rv, prompt: prompt, max: maxTok})
 		}

@@ -128,7 +128,9 @@ func (f *Failover) degraded(ctx context.Context, key string, rule Rule, n int64,
 		}
 		return Decision{}, fmt.Errorf("%w: primary down, retrying at most every %s", ErrUnavailable, f.interval())
 	}
-	return f.Fallback.Take(ctx, key, f.scale(rule), n)
+	d, err := f.Fallback.Take(ctx, key, f.scale(rule), n)
+	d.Degraded = true
+	return d, err
 }
 
 // scale divides the rule for one instance's share, rounding up so that no instance is left at zero.

@@ -97,6 +97,9 @@ type Decision struct {
 	// WindowStart is the Unix millisecond start of the FixedWindow window consumed, which Adjust needs to
 	// reconcile the same window later; 0 for GCRA.
 	WindowStart int64
+	// Degraded is set when a Failover's local fallback decided because the shared store was unavailable
+	// (fail-open): the limit was this instance's share, not the fleet's exact count.
+	Degraded bool
 }
 
 // Store decides and consumes atomically. Implementations are safe for concurrent use.
