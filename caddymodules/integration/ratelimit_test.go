@@ -418,13 +418,22 @@ func TestTokenReconciliationStream(t *testing.T) {
 // stream cleanly at the reserved allowance with finish_reason "length", an error event and [DONE].
 func TestTokenHardBudgetEndsStream(t *testing.T) {
 	requireIntegration(t)
+	// The upstream would stream 200 words over ~2 s; it records how many it sent before FD2 hung up.
+	sent := make(chan int, 1)
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
 		for i := 0; i < 200; i++ {
 			fmt.Fprintf(w, "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"word%03d \"},\"finish_reason\":null}]}\n\n", i)
 			http.NewResponseController(w).Flush()
+			select {
+			case <-r.Context().Done():
+				sent <- i + 1
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
 		}
 		fmt.Fprint(w, "data: [DONE]\n\n")
+		sent <- 200
 	}))
 	t.Cleanup(up.Close)
 	dir := t.TempDir()
@@ -448,5 +457,62 @@ func TestTokenHardBudgetEndsStream(t *testing.T) {
 	if words == 0 || words > 12 {
 		t.Fatalf("%d content chunks passed a 10-token allowance", words)
 	}
-	t.Logf("stream ended after %d content chunks", words)
+	select {
+	case n := <-sent:
+		if n >= 200 {
+			t.Fatal("the upstream streamed to its end: FD2 did not stop it when the budget ended the client's stream")
+		}
+		t.Logf("stream ended after %d content chunks; the upstream was stopped after sending %d of 200", words, n)
+	case <-time.After(3 * time.Second):
+		t.Fatal("the upstream was not stopped")
+	}
+}
+
+// TestTokenHardBudgetStopsProvider: through dsp_openai, a stream that outgrows its token reservation is
+// ended for the client and the provider call is stopped, so the response completes at once instead of
+// after the provider's whole (slow) answer.
+func TestTokenHardBudgetStopsProvider(t *testing.T) {
+	requireIntegration(t)
+	llm := startFakeLLM(t, fakellm.Options{TokenDelay: 10 * time.Millisecond})
+	f := startFD2(t, "", fmt.Sprintf(`
+:{{HTTP}} {
+	route /v1/* {
+		dsp_ratelimit {
+			tokens 100000/h
+			by ip
+			store memory
+			default_max_tokens 5
+		}
+		dsp_openai {
+			provider fake openai {
+				base_url %s/v1
+			}
+		}
+	}
+	handle_errors {
+		dsp_error
+	}
+}
+`, llm.URL))
+	prompt := strings.Repeat("word ", 150) // echoed back word by word: ~1.5 s of stream
+	t0 := time.Now()
+	res, err := client.Post(f.url("/v1/chat/completions"), "application/json",
+		strings.NewReader(`{"model":"fake-gpt","stream":true,"messages":[{"role":"user","content":"`+prompt+`"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	took := time.Since(t0)
+	if err != nil {
+		t.Fatalf("the stream was cut instead of ended: %v", err)
+	}
+	s := string(b)
+	if !strings.Contains(s, `"code":"token_budget_exceeded"`) || !strings.HasSuffix(s, "data: [DONE]\n\n") {
+		t.Fatalf("stream end:\n%s", s[max(0, len(s)-400):])
+	}
+	if took > 700*time.Millisecond {
+		t.Fatalf("the response took %v: FD2 waited for the provider's whole answer instead of stopping it", took)
+	}
+	t.Logf("stream ended by the budget after %v (the provider's whole answer takes ~1.5 s)", took)
 }

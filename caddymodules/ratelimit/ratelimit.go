@@ -423,8 +423,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		for _, rs := range res[1:] {
 			sw.capTokens = min(sw.capTokens, rs.max)
 		}
+		// Once the budget ends the client's stream, the upstream is stopped too: it would otherwise go on
+		// generating (and billing) tokens nobody reads.
+		uctx, stop := context.WithCancelCause(r.Context())
+		defer stop(nil)
+		r = r.WithContext(uctx)
+		sw.stopUpstream = func() { stop(errBudgetReached) }
 	}
-	err := next.ServeHTTP(sw, r)
+	err := serveBudgeted(sw, r, next)
 	sw.finish()
 	var u *ratelimit.Usage
 	switch {
@@ -618,6 +624,8 @@ type sniffWriter struct {
 	sse       bool
 	pending   []byte
 	cut       bool
+	// stopUpstream cancels the upstream request once the stream is cut (nil: hard budget off).
+	stopUpstream func()
 }
 
 func (s *sniffWriter) WriteHeader(code int) {
@@ -672,6 +680,28 @@ func (s *sniffWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
+// errBudgetReached is the cancellation cause of an upstream stopped by the hard token budget.
+var errBudgetReached = errors.New("token budget reached: upstream stopped")
+
+// serveBudgeted runs next. Once the hard budget has ended the client's stream (cleanly, with [DONE]) and
+// stopped the upstream, what the stop makes the next handler do is expected, not a failure: Caddy's
+// reverse_proxy panics with http.ErrAbortHandler when its upstream read fails mid-stream (which would
+// abort the client's connection before the response's end), the inference engine returns the
+// cancellation. Both end the request normally here. Any other panic, or anything before the cut, passes
+// through untouched.
+func serveBudgeted(sw *sniffWriter, r *http.Request, next caddyhttp.Handler) (err error) {
+	defer func() {
+		if !sw.cut {
+			return
+		}
+		if p := recover(); p != nil && p != http.ErrAbortHandler {
+			panic(p)
+		}
+		err = nil
+	}()
+	return next.ServeHTTP(sw, r)
+}
+
 // eventEnd returns the end of the first complete SSE event in b (after its blank line), or -1.
 func eventEnd(b []byte) int {
 	if i := bytes.Index(b, []byte("\n\n")); i >= 0 {
@@ -692,6 +722,9 @@ func (s *sniffWriter) endStream() {
 	s.pending = nil
 	_, _ = s.ResponseWriterWrapper.Write([]byte(budgetEnd))
 	_ = http.NewResponseController(s.ResponseWriterWrapper).Flush()
+	if s.stopUpstream != nil {
+		s.stopUpstream()
+	}
 }
 
 // finish forwards what is left of an unterminated last event.
