@@ -196,12 +196,6 @@ func (h *ManifestHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next
 		attribute.String("fd2.route_kind", rt.Kind.String()), attribute.Bool("fd2.manifest_stale", entry.Stale))
 	span.End()
 	err = next.ServeHTTP(rec, r)
-	if err == nil && rec.status != 0 {
-		// Hand the response's last bytes to the client before the bookkeeping below: Go's server would
-		// otherwise hold a buffered response until ServeHTTP returns, putting FD2's metrics on the
-		// client's clock.
-		_ = http.NewResponseController(rec).Flush()
-	}
 	active.Dec()
 	status := rec.status
 	if err != nil {
@@ -214,6 +208,13 @@ func (h *ManifestHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next
 		status = http.StatusOK
 	}
 	h.observe(st, status)
+	if err == nil && rec.status != 0 {
+		// Hand the response's last bytes to the client now. Go's server would otherwise hold a buffered
+		// response until the whole handler chain returns, putting what follows — span ends, Caddy's access
+		// log line — on the client's clock. The metrics above are recorded first, so a client that has its
+		// response finds it counted.
+		_ = http.NewResponseController(rec).Flush()
+	}
 	return err
 }
 
