@@ -126,15 +126,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 			attribute.String("fd2.route_kind", st.Route.Kind.String()))
 		span = up
 	}
-	rt, info := st.Route, st.Info
-	if info == nil || info.Transforms == nil {
-		return fail(http.StatusServiceUnavailable, "route_misconfigured", "route "+rt.ID+" is misconfigured")
-	}
-	if info.Err != nil {
-		return caddyhttp.Error(http.StatusServiceUnavailable, apierr.Wrap(http.StatusServiceUnavailable,
-			"route_misconfigured", "route "+rt.ID+" is misconfigured", info.Err))
-	}
-	t := info.Transforms
+	rt := st.Route
+	t := st.Info.Transforms // dsp_manifest answered a route without usable plugins already
 	if t.Denied != "" {
 		return fail(http.StatusForbidden, "plugin_unsupported",
 			"route "+rt.ID+" uses plugin "+t.Denied+", which FD2 does not enforce; the route is closed")

@@ -43,31 +43,91 @@ func (h *ErrorHandler) Provision(ctx caddy.Context) error {
 // ServeHTTP renders the error.
 func (h *ErrorHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
 	err, _ := r.Context().Value(caddyhttp.ErrorCtxKey).(error)
-	status := http.StatusInternalServerError
+	renderError(w, r, err, h.logger)
+	return nil
+}
+
+// Respond is how FD2's stages hand an error to the client. Where the server has `handle_errors` routes it
+// returns err, and those routes render it (dsp_error, or whatever the operator wrote). Where it has none,
+// Caddy would answer with an empty body — an OpenAI SDK then shows "404 status code (no body)" — so Respond
+// writes FD2's JSON error itself and returns nil; the outer stages then see a response, not an error. A
+// response already under way is left alone (err is returned): nothing sensible can follow its headers.
+//
+// Every FD2 handler that can end a request passes its result through Respond; the innermost one does the
+// rendering, so errors of non-FD2 handlers behind it (a reverse_proxy's 502) get the JSON shape too.
+func Respond(w http.ResponseWriter, r *http.Request, err error, logger *zap.Logger) error {
+	if err == nil {
+		return nil
+	}
+	if srv, _ := r.Context().Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server); srv == nil ||
+		srv.Errors != nil && len(srv.Errors.Routes) > 0 {
+		return err
+	}
+	if st := RequestFrom(r); st != nil && st.rec != nil && st.rec.status != 0 || headerWritten(w) {
+		return err
+	}
+	renderError(w, r, err, logger)
+	return nil
+}
+
+// statusOf is the HTTP status an error returned by a handler stands for (Caddy's rule: a HandlerError's
+// status, else 500).
+func statusOf(err error) int {
 	var he caddyhttp.HandlerError
 	if errors.As(err, &he) && he.StatusCode != 0 {
-		status = he.StatusCode
+		return he.StatusCode
 	}
+	return http.StatusInternalServerError
+}
+
+// headerWritten reports whether some writer in w's chain has recorded a status (Caddy's access-log
+// recorder does, when logs are on). Without a recorder it cannot know and says no.
+func headerWritten(w http.ResponseWriter) bool {
+	for range 16 { // wrapper chains are short; the bound keeps a cyclic Unwrap from spinning
+		if s, ok := w.(interface{ Status() int }); ok && s.Status() != 0 {
+			return true
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return false
+		}
+		w = u.Unwrap()
+	}
+	return false
+}
+
+// renderError writes err as {"error":{"message","type","code","request_id"}} with its status and an
+// X-Request-Id header. Errors built by FD2 stages carry a safe client message; any other error (a reverse
+// proxy dial error, say) gets a generic message for its status, so internal addresses and causes never
+// reach the client.
+func renderError(w http.ResponseWriter, r *http.Request, err error, logger *zap.Logger) {
+	status := statusOf(err)
 	ae := apierr.FromError(status, err)
-	rid := ""
+	var rid string
 	st := RequestFrom(r)
-	if st != nil {
+	var he caddyhttp.HandlerError
+	switch {
+	case st != nil:
 		rid = st.RequestID()
-	} else if he.ID != "" {
+	case errors.As(err, &he) && he.ID != "":
 		rid = he.ID
-	} else {
+	default:
 		rid = plugins.NewUUID()
 	}
 	w.Header().Set("X-Request-Id", rid)
 	// One line per failed request with the whole cause chain (Caddy logs handler errors only at DEBUG once
-	// handle_errors has rendered them): ERROR for the gateway's and upstreams' failures, DEBUG for the
-	// client's own (the access log has those). Causes name hosts and reasons, never credentials: FD2's
-	// errors are built so, and secret values are secrets.Value, which redacts itself.
+	// handle_errors has rendered them, and not at all when FD2 rendered them): ERROR for the gateway's and
+	// upstreams' failures, DEBUG for the client's own (the access log has those). Causes name hosts and
+	// reasons, never credentials: FD2's errors are built so, and secret values are secrets.Value, which
+	// redacts itself.
 	level := zapcore.DebugLevel
 	if ae.Status >= 500 {
 		level = zapcore.ErrorLevel
 	}
-	if c := h.logger.Check(level, "request failed"); c != nil {
+	if logger == nil {
+		logger = zap.NewNop()
+	}
+	if c := logger.Check(level, "request failed"); c != nil {
 		fields := []zap.Field{zap.Int("status", ae.Status), zap.String("code", ae.Code), zap.String("request_id", rid)}
 		if st != nil {
 			fields = append(fields, zap.String("project", st.Project))
@@ -78,7 +138,6 @@ func (h *ErrorHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddy
 		c.Write(append(fields, zap.Error(err))...)
 	}
 	ae.Write(w, rid)
-	return nil
 }
 
 // UnmarshalCaddyfile sets up the handler. Syntax:

@@ -19,9 +19,9 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/dsp-ai/fd2/dsp/apierr"
-	"github.com/dsp-ai/fd2/dsp/manifest"
 	"github.com/dsp-ai/fd2/dsp/metrics"
 	"github.com/dsp-ai/fd2/dsp/plugins"
+	"github.com/dsp-ai/fd2/dsp/route"
 	"github.com/dsp-ai/fd2/dsp/source"
 )
 
@@ -127,9 +127,8 @@ func (h *ManifestHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next
 	st.Project, st.Path = project, path
 	r, span := StartSpan(r, "fd2.manifest")
 	defer span.End() // ended early on the success path, below; End is idempotent
-	if project == "" || !manifest.ValidProjectID(project) {
-		return h.finish(st, caddyhttp.Error(http.StatusNotFound,
-			apierr.New(http.StatusNotFound, "project_not_found", "no project in the request path")))
+	if project == "" {
+		return h.finish(w, r, st, apierr.New(http.StatusNotFound, "project_not_found", "no project in the request path"))
 	}
 	entry, tier, err := h.app.resolver.GetTier(r.Context(), project)
 	st.CacheTier = tier
@@ -144,17 +143,16 @@ func (h *ManifestHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next
 				"the manifest of project "+strconv.Quote(project)+" is unavailable", err)
 		}
 		st.Project = "" // unknown projects must not mint metric series
-		return h.finish(st, caddyhttp.Error(err.(*apierr.Error).Status, err))
+		return h.finish(w, r, st, err.(*apierr.Error))
 	}
 	st.Entry = entry
 	if entry.Err != nil {
-		return h.finish(st, caddyhttp.Error(http.StatusServiceUnavailable, apierr.Wrap(http.StatusServiceUnavailable,
-			"manifest_invalid", "the manifest of project "+strconv.Quote(project)+" is invalid", entry.Err)))
+		return h.finish(w, r, st, apierr.Wrap(http.StatusServiceUnavailable,
+			"manifest_invalid", "the manifest of project "+strconv.Quote(project)+" is invalid", entry.Err))
 	}
 	proj, _ := entry.Value.(*Project)
 	if proj == nil {
-		return h.finish(st, caddyhttp.Error(http.StatusInternalServerError,
-			apierr.New(http.StatusInternalServerError, "internal_error", "manifest snapshot has no compiled project")))
+		return h.finish(w, r, st, apierr.New(http.StatusInternalServerError, "internal_error", "manifest snapshot has no compiled project"))
 	}
 	st.Compiled = proj
 	rt := proj.Table.Match(r, path)
@@ -172,11 +170,21 @@ func (h *ManifestHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next
 		}
 	}
 	if rt == nil {
-		return h.finish(st, caddyhttp.Error(http.StatusNotFound,
-			apierr.New(http.StatusNotFound, "route_not_found", "no route of project "+strconv.Quote(project)+" matches "+r.Method+" "+path)))
+		return h.finish(w, r, st, apierr.New(http.StatusNotFound, "route_not_found",
+			"no route of project "+strconv.Quote(project)+" matches "+r.Method+" "+path))
 	}
 	st.Route = rt
 	st.Info = proj.Routes[rt]
+	if ri := st.Info; ri == nil || ri.Err != nil || ri.Transforms == nil {
+		// One state for a route whose plugins did not compile, answered here, so that every later stage
+		// may rely on a usable plan.
+		var cause error = errors.New("route has no compiled plugins")
+		if ri != nil && ri.Err != nil {
+			cause = ri.Err
+		}
+		return h.finish(w, r, st, apierr.Wrap(http.StatusServiceUnavailable, "route_misconfigured",
+			"route "+rt.ID+" is misconfigured", cause))
+	}
 	if c := h.logger.Check(zapcore.DebugLevel, "route matched"); c != nil {
 		c.Write(zap.String("project", project), zap.String("route", rt.ID), zap.String("kind", rt.Kind.String()),
 			zap.String("manifest_hash", entry.Hash), zap.Bool("stale", entry.Stale), zap.String("request_id", st.RequestID()))
@@ -186,24 +194,47 @@ func (h *ManifestHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next
 	if !h.metrics {
 		active = noGauge{}
 	}
-	active.Inc()
 	rec := &statusRecorder{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}
 	if h.timing {
-		rec.st = st
+		rec.timing = st
 	}
+	st.rec = rec
 	st.Done(StageManifest, st.Start)
 	span.SetAttributes(attribute.String("fd2.project", project), attribute.String("fd2.route", rt.ID),
 		attribute.String("fd2.route_kind", rt.Kind.String()), attribute.Bool("fd2.manifest_stale", entry.Stale))
 	span.End()
-	err = next.ServeHTTP(rec, r)
-	active.Dec()
+	return h.serveRoute(rec, r, st, next, active)
+}
+
+// serveRoute runs the later stages for a matched route and accounts for the request however it ends.
+func (h *ManifestHandler) serveRoute(rec *statusRecorder, r *http.Request, st *Request, next caddyhttp.Handler, active prometheus.Gauge) error {
+	active.Inc()
+	completed := false
+	defer func() {
+		active.Dec()
+		if completed {
+			return
+		}
+		// A later stage panicked, which is how a response that broke off ends: Caddy's reverse proxy aborts a
+		// broken stream with http.ErrAbortHandler. The panic goes on to the server (it closes the
+		// connection); the request is still counted: 499 when the client left, as Caddy logs it.
+		status := rec.status
+		if r.Context().Err() != nil {
+			status = 499
+		} else if status == 0 {
+			status = http.StatusBadGateway
+		}
+		h.observe(st, status)
+	}()
+	err := next.ServeHTTP(rec, r)
+	completed = true
 	status := rec.status
 	if err != nil {
-		status = http.StatusInternalServerError
-		var he caddyhttp.HandlerError
-		if errors.As(err, &he) && he.StatusCode != 0 {
-			status = he.StatusCode
+		status = statusOf(err)
+		if status == http.StatusBadGateway && rec.status == 0 && r.Context().Err() != nil {
+			status = 499 // the upstream call failed because the client left
 		}
+		err = Respond(rec, r, err, h.logger)
 	} else if status == 0 {
 		status = http.StatusOK
 	}
@@ -218,19 +249,14 @@ func (h *ManifestHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next
 	return err
 }
 
-// finish records a request that ended in dsp_manifest itself.
-func (h *ManifestHandler) finish(st *Request, err error) error {
-	status := http.StatusInternalServerError
-	var he caddyhttp.HandlerError
-	if errors.As(err, &he) {
-		status = he.StatusCode
-	}
+// finish records and answers a request that ended in dsp_manifest itself.
+func (h *ManifestHandler) finish(w http.ResponseWriter, r *http.Request, st *Request, ae *apierr.Error) error {
 	if c := h.logger.Check(zapcore.DebugLevel, "request refused"); c != nil {
-		c.Write(zap.String("project", st.Project), zap.Int("status", status), zap.Error(err),
+		c.Write(zap.String("project", st.Project), zap.Int("status", ae.Status), zap.Error(ae),
 			zap.String("request_id", st.RequestID()))
 	}
-	h.observe(st, status)
-	return err
+	h.observe(st, ae.Status)
+	return Respond(w, r, caddyhttp.Error(ae.Status, ae), h.logger)
 }
 
 func (h *ManifestHandler) observe(st *Request, status int) {
@@ -264,68 +290,31 @@ func (h *ManifestHandler) observe(st *Request, status int) {
 	metrics.Overhead.WithLabelValues(project).Observe(overhead.Seconds())
 }
 
-// projectOf extracts the project and the canonical path.
+// projectOf extracts the project and the canonical path (see route.Locator); the project is "" when the
+// request names none or an invalid one.
 func (h *ManifestHandler) projectOf(r *http.Request) (string, string) {
-	path := r.URL.Path
-	if path == "" {
-		path = "/"
-	}
+	l := route.Locator{HostSuffix: h.HostSuffix, Headers: h.headers}
+	var pm, id string
 	if h.headers {
-		if pm := r.Header.Get("X-Project-Module"); pm != "" {
-			if i := strings.IndexByte(pm, '/'); i > 0 && i < len(pm)-1 && !strings.Contains(pm[i+1:], "/") {
-				project := pm[:i]
-				if path == "/" {
-					return project, "/" + pm
-				}
-				return project, "/" + pm + path
-			}
-			return "", path
-		}
+		pm, id = r.Header.Get("X-Project-Module"), r.Header.Get("X-Project-Id")
 	}
-	if h.HostSuffix != "" {
-		host := r.Host
-		if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.Contains(host[i:], "]") {
-			host = host[:i]
-		}
-		if len(host) > len(h.HostSuffix) && strings.EqualFold(host[len(host)-len(h.HostSuffix):], h.HostSuffix) {
-			project := host[:len(host)-len(h.HostSuffix)]
-			if !strings.Contains(project, ".") {
-				if path == "/" {
-					return project, "/" + project
-				}
-				return project, "/" + project + path
-			}
-		}
-	}
-	if len(path) > 1 {
-		seg := path[1:]
-		if i := strings.IndexByte(seg, '/'); i >= 0 {
-			seg = seg[:i]
-		}
-		return seg, path
-	}
-	if h.headers {
-		if id := r.Header.Get("X-Project-Id"); id != "" {
-			return id, "/" + id
-		}
-	}
-	return "", path
+	return l.Locate(r.URL.Path, r.Host, pm, id)
 }
 
 // statusRecorder remembers the status code written, without buffering anything: Flush and the other
-// optional interfaces reach the real writer through Unwrap (http.ResponseController). With st set it
+// optional interfaces reach the real writer through Unwrap (http.ResponseController). With timing set it
 // stamps Server-Timing on the response headers.
 type statusRecorder struct {
 	*caddyhttp.ResponseWriterWrapper
 	status int
-	st     *Request
+	timing *Request
 }
 
 func (s *statusRecorder) WriteHeader(code int) {
 	if s.status == 0 && code >= 200 {
 		s.status = code
-		if s.st != nil {
-			setServerTiming(s.Header(), s.st, time.Now())
+		if s.timing != nil {
+			setServerTiming(s.Header(), s.timing, time.Now())
 		}
 	}
 	s.ResponseWriterWrapper.WriteHeader(code)

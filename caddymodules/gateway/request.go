@@ -76,7 +76,8 @@ type Request struct {
 
 	requestID   string
 	traceParent trace.Span
-	overhead    time.Duration // set when the request ends
+	overhead    time.Duration   // set when the request ends
+	rec         *statusRecorder // the response as dsp_manifest sees it (nil before a route matched)
 }
 
 // Pipeline stages, for Request.Stage and fd2_stage_duration_seconds.

@@ -3,8 +3,10 @@
 package metrics
 
 import (
+	"strings"
 	"sync"
 	"sync/atomic"
+	"unicode/utf8"
 )
 
 // Other is the label value that values beyond a Guard's cap fold into.
@@ -23,11 +25,18 @@ type Guard struct {
 // NewGuard returns a guard admitting max distinct values.
 func NewGuard(max int) *Guard { return &Guard{Max: max} }
 
-// Value returns v if it is (or may become) one of the admitted values, else Other. A known value costs one
-// lock-free map read.
+// Value returns v if it is (or may become) one of the admitted values, else Other; a v that is not valid
+// UTF-8 is admitted with its bad bytes replaced by U+FFFD. A known value costs one lock-free map read.
 func (g *Guard) Value(v string) string {
 	if _, ok := g.seen.Load(v); ok {
 		return v
+	}
+	if !utf8.ValidString(v) {
+		// Prometheus refuses (panics on) a label value that is not UTF-8, and some values come from clients.
+		v = strings.ToValidUTF8(v, "\uFFFD")
+		if _, ok := g.seen.Load(v); ok {
+			return v
+		}
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -33,5 +34,21 @@ func TestGuardBoundsSeries(t *testing.T) {
 	}
 	if g.Value("model-x-new") != Other {
 		t.Fatal("a new value passed a full guard")
+	}
+}
+
+// A label value that is not UTF-8 makes Prometheus panic; the guard hands out a valid one instead.
+func TestGuardRepairsInvalidUTF8(t *testing.T) {
+	g := NewGuard(10)
+	for _, v := range []string{"\xff\xfe", "gpt-\xc3\x28", "ok"} {
+		got := g.Value(v)
+		if !utf8.ValidString(got) {
+			t.Fatalf("Value(%q) = %q, not UTF-8", v, got)
+		}
+		c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "x_total", Help: "x"}, []string{"l"})
+		c.WithLabelValues(got).Inc() // panics on an invalid value
+	}
+	if got := g.Value("gpt-\xc3\x28"); got != "gpt-\uFFFD(" {
+		t.Fatalf("repaired value = %q", got)
 	}
 }
