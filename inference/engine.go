@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"os"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"github.com/tidwall/sjson"
 
 	"github.com/dsp-ai/fd2/dsp/apierr"
+	"github.com/dsp-ai/fd2/dsp/reqbody"
 )
 
 // Backend is what the Engine needs of a Router: resolve a model to a deployment and call it, with
@@ -186,25 +188,18 @@ func (e *Engine) checkModel(model string) error {
 	return nil
 }
 
-// readBody reads a JSON body whole, up to MaxBody.
-func (e *Engine) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+// readBody reads a JSON body whole, up to MaxBody; a body an earlier stage read (reqbody) is not read
+// again.
+func (e *Engine) readBody(r *http.Request) ([]byte, error) {
 	limit := e.MaxBody
 	if limit <= 0 {
 		limit = DefaultMaxBody
 	}
-	tooLarge := apierr.New(http.StatusRequestEntityTooLarge, "request_too_large",
-		fmt.Sprintf("the request body exceeds %d bytes", limit))
-	if r.ContentLength > limit {
-		return nil, tooLarge
-	}
-	if r.Body == nil {
-		return nil, nil
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	body, err := reqbody.Read(r, limit)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, tooLarge
+		var tl *reqbody.TooLargeError
+		if errors.As(err, &tl) {
+			return nil, apierr.New(http.StatusRequestEntityTooLarge, "request_too_large", tl.Error())
 		}
 		if r.Context().Err() != nil {
 			return nil, errClientClosed(r.Context().Err())
@@ -242,7 +237,7 @@ func (e *Engine) serveJSON(w http.ResponseWriter, r *http.Request, endpoint stri
 	if r.Method != http.MethodPost {
 		return apierr.New(http.StatusMethodNotAllowed, "method_not_allowed", "use POST for "+endpoint)
 	}
-	body, err := e.readBody(w, r)
+	body, err := e.readBody(r)
 	if err != nil {
 		return err
 	}
@@ -536,7 +531,7 @@ func (e *Engine) servePassThrough(w http.ResponseWriter, r *http.Request, endpoi
 	hasBody := r.Body != nil && r.Body != http.NoBody
 	switch {
 	case hasBody && mt == "application/json":
-		body, err := e.readBody(w, r)
+		body, err := e.readBody(r)
 		if err != nil {
 			return err
 		}
@@ -643,6 +638,8 @@ func (e *Engine) call(w http.ResponseWriter, r *http.Request, model string, req 
 		var ae *apierr.Error
 		if errors.As(err, &ae) {
 			status = ae.Status
+		} else if errors.Is(err, ErrResponseAborted) {
+			status = http.StatusBadGateway
 		}
 	}
 	if provider != "" && e.Hooks.OnProviderDone != nil {
@@ -669,8 +666,19 @@ func (e *Engine) call(w http.ResponseWriter, r *http.Request, model string, req 
 	return err
 }
 
-// copyResponse writes a non-streamed response through without buffering it, keeping a bounded copy of
-// usage-bearing bodies to read their usage from.
+// replyWindow is how much of a non-streamed answer is read before the status is sent. An answer that ends
+// within it (every chat or embeddings reply in practice) is checked whole: one cut off by the provider
+// becomes a 502, not a 200 with half a JSON document, and it goes out with an exact Content-Length.
+const replyWindow = 1 << 20
+
+// ErrResponseAborted is returned when a response that had already begun could not be completed (the
+// provider cut its body off past replyWindow). The status and part of the body are out; the caller must
+// abort the response (net/http: panic(http.ErrAbortHandler)) so that the client sees a broken transfer,
+// never a clean end.
+var ErrResponseAborted = errors.New("the provider's response broke off after it had begun")
+
+// copyResponse writes a non-streamed response, keeping a bounded copy of usage-bearing bodies to read
+// their usage from.
 func (e *Engine) copyResponse(ctx context.Context, w http.ResponseWriter, resp *Response, endpoint, model string,
 	start time.Time) (streamResult, error) {
 	var res streamResult
@@ -679,9 +687,6 @@ func (e *Engine) copyResponse(ctx context.Context, w http.ResponseWriter, resp *
 	stop := context.AfterFunc(ctx, func() { _ = body.Close() })
 	defer stop()
 
-	h := w.Header()
-	copySafeHeaders(h, resp.Header)
-	h.Del("Content-Length")
 	status := resp.Status
 	if status == 0 {
 		status = http.StatusOK
@@ -693,9 +698,35 @@ func (e *Engine) copyResponse(ctx context.Context, w http.ResponseWriter, resp *
 		capture = &boundedBuffer{max: maxUsageCapture}
 		src = io.TeeReader(body, capture)
 	}
+	head, err := io.ReadAll(io.LimitReader(src, replyWindow+1))
+	if err != nil {
+		if ctx.Err() != nil {
+			return res, errClientClosed(ctx.Err())
+		}
+		return res, apierr.Wrap(http.StatusBadGateway, "upstream_error", "the provider's response broke off", err)
+	}
+	h := w.Header()
+	copySafeHeaders(h, resp.Header)
+	whole := len(head) <= replyWindow
+	if whole {
+		h.Set("Content-Length", strconv.Itoa(len(head)))
+	} else if cl := resp.Header.Get("Content-Length"); cl != "" {
+		// Passed on, so that a client can tell a body cut short from a complete one.
+		h.Set("Content-Length", cl)
+	} else {
+		h.Del("Content-Length")
+	}
 	w.WriteHeader(status)
 	res.wrote = true
-	_, _ = io.Copy(w, src) // a failed copy means the client or provider went away; the status is sent
+	_, werr := w.Write(head)
+	if !whole && werr == nil {
+		cw := &clientWriter{w: w}
+		if _, err := io.Copy(cw, src); err != nil && cw.err == nil && ctx.Err() == nil {
+			// A failed write means the client went away (nothing to tell it); a failed read with the client
+			// still there is the provider's doing.
+			return res, fmt.Errorf("%w: %w", ErrResponseAborted, err)
+		}
+	}
 	res.gotToken, res.ttft = true, time.Since(start)
 	if capture != nil && !capture.truncated {
 		if u, ok := usageFromBody(capture.buf); ok {
@@ -705,6 +736,20 @@ func (e *Engine) copyResponse(ctx context.Context, w http.ResponseWriter, resp *
 		}
 	}
 	return res, nil
+}
+
+// clientWriter remembers whether a copy failed on the client's side.
+type clientWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (c *clientWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	if err != nil {
+		c.err = err
+	}
+	return n, err
 }
 
 // mapError turns a Backend failure into the client's error.

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -679,4 +680,64 @@ func TestEngineModelsEmpty(t *testing.T) {
 	if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil || got.Data == nil {
 		t.Fatalf("body = %s (%v)", w.Body.String(), err)
 	}
+}
+
+// cutBody yields its bytes, then fails as a provider connection that drops does.
+type cutBody struct{ r io.Reader }
+
+func (c *cutBody) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if err == io.EOF {
+		return n, io.ErrUnexpectedEOF
+	}
+	return n, err
+}
+func (c *cutBody) Close() error { return nil }
+
+// TestEngineTruncatedReply: a non-streamed answer cut off by the provider is never a clean 200 — a 502
+// before anything is sent, or ErrResponseAborted once the response has begun (issue 12, item 6).
+func TestEngineTruncatedReply(t *testing.T) {
+	cut := func(n int, declared string) func(context.Context, string, *Request) (*Response, error) {
+		return func(context.Context, string, *Request) (*Response, error) {
+			doc := `{"id":"x","choices":[{"message":{"content":"` + strings.Repeat("a", n) + `"}}]}`
+			h := http.Header{"Content-Type": {"application/json"}}
+			if declared != "" {
+				h.Set("Content-Length", declared)
+			}
+			return &Response{Status: http.StatusOK, Header: h, Body: &cutBody{r: strings.NewReader(doc[:len(doc)-10])}}, nil
+		}
+	}
+	t.Run("small body", func(t *testing.T) {
+		rec := &usageRecorder{}
+		e := &Engine{Backend: &fakeBackend{models: []string{"*"}, do: cut(100, "")}, Hooks: rec.hooks()}
+		w, err := serve(t, e, "POST", "chat/completions", `{"model":"m","messages":[]}`)
+		wantAPIErr(t, err, http.StatusBadGateway, "upstream_error")
+		if w.Code != http.StatusOK || w.Body.Len() != 0 || len(w.Header()) != 0 {
+			t.Fatalf("something was written before the error: %d %q %v", w.Code, w.Body.String(), w.Header())
+		}
+		if rec.done[0] != http.StatusBadGateway {
+			t.Fatalf("provider status recorded as %v", rec.done)
+		}
+	})
+	t.Run("large body", func(t *testing.T) {
+		n := 2 * replyWindow
+		e := &Engine{Backend: &fakeBackend{models: []string{"*"}, do: cut(n, strconv.Itoa(n+50))}}
+		w, err := serve(t, e, "POST", "chat/completions", `{"model":"m","messages":[]}`)
+		if !errors.Is(err, ErrResponseAborted) {
+			t.Fatalf("error = %v, want ErrResponseAborted", err)
+		}
+		if got := w.Header().Get("Content-Length"); got != strconv.Itoa(n+50) {
+			t.Fatalf("Content-Length = %q: the provider's declared length must reach the client", got)
+		}
+	})
+	t.Run("whole body gets an exact length", func(t *testing.T) {
+		e := &Engine{Backend: &fakeBackend{models: []string{"*"}}}
+		w, err := serve(t, e, "POST", "chat/completions", `{"model":"m","messages":[]}`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w.Header().Get("Content-Length") != "11" || w.Body.String() != `{"ok":true}` {
+			t.Fatalf("got %q with Content-Length %q", w.Body.String(), w.Header().Get("Content-Length"))
+		}
+	})
 }

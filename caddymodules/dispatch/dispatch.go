@@ -6,15 +6,12 @@
 package dispatch
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -31,6 +28,7 @@ import (
 	"github.com/dsp-ai/fd2/dsp/apierr"
 	"github.com/dsp-ai/fd2/dsp/broker"
 	"github.com/dsp-ai/fd2/dsp/plugins"
+	"github.com/dsp-ai/fd2/dsp/reqbody"
 	"github.com/dsp-ai/fd2/dsp/route"
 	"github.com/dsp-ai/fd2/inference"
 )
@@ -61,8 +59,10 @@ func init() {
 //
 // Request bodies are capped at MaxBodySize (413).
 type Handler struct {
-	// MaxBodySize caps request bodies, in bytes. Default 10 MiB. Requests declaring a larger
-	// Content-Length are refused before any upstream is contacted; streamed bodies are cut at the limit.
+	// MaxBodySize caps request bodies, in bytes. Default: the dsp app's max_body_size (10 MiB); a larger
+	// value cannot raise the cap for bodies an earlier stage read whole (token limits) under the app's.
+	// Requests declaring a larger Content-Length are refused before any upstream is contacted; streamed
+	// bodies are cut at the limit.
 	MaxBodySize int64 `json:"max_body_size,omitempty"`
 
 	app    *gateway.App
@@ -84,7 +84,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	h.app = appIface.(*gateway.App)
 	if h.MaxBodySize == 0 {
-		h.MaxBodySize = 10 << 20
+		h.MaxBodySize = h.app.BodyLimit()
 	}
 	h.broker = &broker.Broker{}
 	return nil
@@ -163,13 +163,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return fail(http.StatusRequestEntityTooLarge, "request_too_large",
 			"request body exceeds "+humanize.IBytes(uint64(h.MaxBodySize)))
 	}
-	var lim *limitedBody
-	if r.Body != nil && r.Body != http.NoBody {
-		lim = &limitedBody{rc: r.Body, left: h.MaxBodySize}
+	var lim *reqbody.Limited
+	if _, read := r.Body.(*reqbody.Buffered); !read && r.Body != nil && r.Body != http.NoBody {
+		// Streamed to the upstream as it arrives; a body an earlier stage read whole was capped then.
+		lim = reqbody.Limit(r.Body, h.MaxBodySize)
 		r.Body = lim
 	}
 	if t.PromptTemplate != nil || t.PromptDecorator != nil {
-		if err := h.rewriteBody(r, t, lim); err != nil {
+		if err := h.rewriteBody(r, t); err != nil {
 			return err
 		}
 	}
@@ -228,7 +229,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	took := time.Since(start)
 	st.Upstream += took
 	observeProxied(r, st, err, took)
-	if err != nil && lim != nil && lim.exceeded.Load() {
+	if err != nil && lim != nil && lim.Exceeded() {
 		return fail(http.StatusRequestEntityTooLarge, "request_too_large",
 			"request body exceeds "+humanize.IBytes(uint64(h.MaxBodySize)))
 	}
@@ -304,7 +305,7 @@ func (h *Handler) inference(w http.ResponseWriter, r *http.Request, st *gateway.
 			"inference module "+mod.Name+" is misconfigured", err))
 	}
 	rest := strings.TrimPrefix(st.Path, st.Route.StripPrefix)
-	return openaiproxy.Serve(v.(*inference.Engine), w, r, endpoint(rest), st.Project)
+	return openaiproxy.Serve(v.(*inference.Engine), w, r, endpoint(rest), st.Project, h.logger)
 }
 
 // aiProxy serves a route carrying APISIX ai-proxy / ai-proxy-multi through the inference module.
@@ -320,7 +321,7 @@ func (h *Handler) aiProxy(w http.ResponseWriter, r *http.Request, st *gateway.Re
 	if !strings.Contains(st.Path, "/v1/") {
 		ep = "chat/completions" // APISIX ai-proxy routes any path to the chat endpoint
 	}
-	return openaiproxy.Serve(v.(*inference.Engine), w, r, ep, st.Project)
+	return openaiproxy.Serve(v.(*inference.Engine), w, r, ep, st.Project, h.logger)
 }
 
 // endpoint is the OpenAI endpoint of a path: what follows "/v1/".
@@ -332,18 +333,13 @@ func endpoint(path string) string {
 }
 
 // rewriteBody applies ai-prompt-template (which replaces the body) and ai-prompt-decorator.
-func (h *Handler) rewriteBody(r *http.Request, t *plugins.Transforms, lim *limitedBody) error {
-	if r.Body == nil || r.Body == http.NoBody {
-		return fail(http.StatusBadRequest, "invalid_request", "a JSON request body is required")
-	}
-	body, err := io.ReadAll(r.Body)
-	_ = r.Body.Close()
+func (h *Handler) rewriteBody(r *http.Request, t *plugins.Transforms) error {
+	body, err := reqbody.Read(r, h.MaxBodySize)
 	if err != nil {
-		if lim != nil && lim.exceeded.Load() {
-			return fail(http.StatusRequestEntityTooLarge, "request_too_large",
-				"request body exceeds "+humanize.IBytes(uint64(h.MaxBodySize)))
-		}
-		return caddyhttp.Error(http.StatusBadRequest, apierr.Wrap(http.StatusBadRequest, "invalid_request", "reading request body failed", err))
+		return bodyError(err)
+	}
+	if len(body) == 0 {
+		return fail(http.StatusBadRequest, "invalid_request", "a JSON request body is required")
 	}
 	out := body
 	if t.PromptTemplate != nil {
@@ -356,44 +352,20 @@ func (h *Handler) rewriteBody(r *http.Request, t *plugins.Transforms, lim *limit
 			return caddyhttp.Error(http.StatusBadRequest, apierr.Wrap(http.StatusBadRequest, "invalid_request", err.Error(), err))
 		}
 	}
-	r.Body = io.NopCloser(bytes.NewReader(out))
-	r.ContentLength = int64(len(out))
-	r.Header.Set("Content-Length", strconv.Itoa(len(out)))
+	reqbody.Replace(r, out)
 	r.Header.Set("Content-Type", "application/json")
-	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(out)), nil }
 	return nil
 }
 
-// limitedBody caps a request body and remembers whether the cap was hit, so that the proxy's resulting
-// error can be reported as 413 rather than 502.
-type limitedBody struct {
-	rc       io.ReadCloser
-	left     int64
-	exceeded atomic.Bool
-}
-
-var errBodyTooLarge = errors.New("request body too large")
-
-func (l *limitedBody) Read(p []byte) (int, error) {
-	if l.left <= 0 {
-		// Probe for one more byte: a body of exactly the limit is fine.
-		var one [1]byte
-		n, err := l.rc.Read(one[:])
-		if n > 0 {
-			l.exceeded.Store(true)
-			return 0, errBodyTooLarge
-		}
-		return 0, err
+// bodyError is the client's answer to a body that could not be read whole: 413 over the cap, else 400.
+func bodyError(err error) error {
+	var tl *reqbody.TooLargeError
+	if errors.As(err, &tl) {
+		return fail(http.StatusRequestEntityTooLarge, "request_too_large",
+			"request body exceeds "+humanize.IBytes(uint64(tl.Limit)))
 	}
-	if int64(len(p)) > l.left {
-		p = p[:l.left]
-	}
-	n, err := l.rc.Read(p)
-	l.left -= int64(n)
-	return n, err
+	return caddyhttp.Error(http.StatusBadRequest, apierr.Wrap(http.StatusBadRequest, "invalid_request", "reading request body failed", err))
 }
-
-func (l *limitedBody) Close() error { return l.rc.Close() }
 
 // rewriteWriter applies response-rewrite to the response headers (and status) when they are written.
 // It never buffers: writes and flushes go straight through (Flush via Unwrap).

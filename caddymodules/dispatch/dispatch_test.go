@@ -4,10 +4,8 @@ package dispatch
 
 import (
 	"errors"
-	"io"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2"
@@ -16,35 +14,6 @@ import (
 
 	"github.com/dsp-ai/fd2/dsp/plugins"
 )
-
-func TestLimitedBody(t *testing.T) {
-	cases := []struct {
-		name     string
-		body     string
-		limit    int64
-		exceeded bool
-	}{
-		{"under", "abc", 5, false},
-		{"exactly the limit", "abcde", 5, false},
-		{"one over", "abcdef", 5, true},
-		{"far over", strings.Repeat("x", 10000), 100, true},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			l := &limitedBody{rc: io.NopCloser(strings.NewReader(tc.body)), left: tc.limit}
-			b, err := io.ReadAll(l)
-			if tc.exceeded {
-				if !errors.Is(err, errBodyTooLarge) || !l.exceeded.Load() {
-					t.Fatalf("err %v exceeded %v", err, l.exceeded.Load())
-				}
-				return
-			}
-			if err != nil || string(b) != tc.body || l.exceeded.Load() {
-				t.Fatalf("read %q err %v", b, err)
-			}
-		})
-	}
-}
 
 // TestRewriteWriterStreams checks that response-rewrite edits headers without buffering: a flush reaches
 // the client writer at once.

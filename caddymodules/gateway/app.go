@@ -16,6 +16,7 @@ import (
 
 	"github.com/dsp-ai/fd2/dsp/manifest"
 	"github.com/dsp-ai/fd2/dsp/metrics"
+	"github.com/dsp-ai/fd2/dsp/reqbody"
 	"github.com/dsp-ai/fd2/dsp/source"
 )
 
@@ -66,6 +67,12 @@ type App struct {
 	// PoolSize is how many compiled projects (with their upstream proxies) the project pool keeps. The
 	// least recently used is evicted beyond it, after its in-flight requests finish. Default 100.
 	PoolSize int `json:"pool_size,omitempty"`
+
+	// MaxBodySize caps every request body a stage reads whole (the rate limiter's token estimate, prompt
+	// templates, the inference module), in bytes: the body is read once, under this cap, and shared. It is
+	// also the default max_body_size of dsp_dispatch and dsp_openai, which may set a lower one for their
+	// site. Default 10 MiB.
+	MaxBodySize int64 `json:"max_body_size,omitempty"`
 
 	resolver *source.Resolver
 	shared   *sharedResolver
@@ -139,6 +146,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
 	if a.PoolSize <= 0 {
 		a.PoolSize = 100
+	}
+	if a.MaxBodySize <= 0 {
+		a.MaxBodySize = reqbody.DefaultLimit
 	}
 	if err := metrics.Register(ctx.GetMetricsRegistry()); err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
@@ -320,6 +330,9 @@ func (a *App) Pool() *Pool { return a.pool }
 
 // SourceName is "file" or "control_tower".
 func (a *App) SourceName() string { return a.srcName }
+
+// BodyLimit is the pipeline's cap on request bodies read whole (MaxBodySize).
+func (a *App) BodyLimit() int64 { return a.MaxBodySize }
 
 // RedisClient returns the shared Redis client, or nil when no Redis tier is configured. Later stages
 // (rate limits) reuse it.

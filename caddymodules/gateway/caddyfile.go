@@ -10,6 +10,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/dustin/go-humanize"
 )
 
 func init() {
@@ -52,6 +53,7 @@ func init() {
 //		last_good <dir>
 //		max_stale <duration>
 //		pool_size <n>
+//		max_body_size <size>
 //		vault <name> <url> {
 //			token <token>                 # or: approle <role_id> <secret_id>
 //			namespace <ns>
@@ -142,6 +144,16 @@ func parseGlobal(d *caddyfile.Dispenser, existing any) (any, error) {
 				return nil, err
 			}
 			app.PoolSize = n
+		case "max_body_size":
+			var v string
+			if !d.AllArgs(&v) {
+				return nil, d.ArgErr()
+			}
+			n, err := humanize.ParseBytes(v)
+			if err != nil || n == 0 || n > 1<<40 {
+				return nil, d.Errf("max_body_size: invalid size %q", v)
+			}
+			app.MaxBodySize = int64(n)
 		default:
 			return nil, d.Errf("unrecognized dsp option %q", name)
 		}

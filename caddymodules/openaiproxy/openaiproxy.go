@@ -20,6 +20,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/dsp-ai/fd2/caddymodules/gateway"
 	"github.com/dsp-ai/fd2/dsp/apierr"
@@ -47,12 +48,14 @@ type Handler struct {
 	Models []ModelRoute `json:"models,omitempty"`
 	// MaxAttempts is the retry budget per request across deployments and fallbacks. Default 3.
 	MaxAttempts int `json:"max_attempts,omitempty"`
-	// MaxBodySize caps request bodies. Default 10 MiB.
+	// MaxBodySize caps request bodies. Default: the dsp app's max_body_size when the config has a dsp app,
+	// else 10 MiB.
 	MaxBodySize int64 `json:"max_body_size,omitempty"`
 	// BreakerOpenFor is how long a failing deployment is skipped before a probe. Default 30s.
 	BreakerOpenFor caddy.Duration `json:"breaker_open_for,omitempty"`
 
 	engine *inference.Engine
+	logger *zap.Logger
 }
 
 // ModelRoute is one model alias.
@@ -84,6 +87,7 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 
 // Provision loads the providers and builds the router.
 func (h *Handler) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
 	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
@@ -97,6 +101,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if appIface, err := ctx.AppIfConfigured("dsp"); err == nil && appIface != nil {
 		app := appIface.(*gateway.App)
 		secret = func(v string) (string, error) { return app.ResolveRef(ctx, v) }
+		if h.MaxBodySize == 0 {
+			h.MaxBodySize = app.BodyLimit()
+		}
 	} else {
 		secret = func(v string) (string, error) { return (&secrets.Resolver{}).SecretFunc(ctx)(v) }
 	}
@@ -177,7 +184,7 @@ func (h *Handler) Validate() error {
 
 // ServeHTTP serves /…/v1/<endpoint>.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
-	return Serve(h.engine, w, r, endpointOf(r.URL.Path), "")
+	return gateway.Respond(w, r, Serve(h.engine, w, r, endpointOf(r.URL.Path), "", h.logger), h.logger)
 }
 
 // endpointOf is the path after the last "/v1/" (the OpenAI API root), or the path itself.
@@ -192,8 +199,9 @@ func endpointOf(path string) string {
 }
 
 // Serve runs one request through an engine with the request's principal (model allowlist) and rate-limit
-// sink, turning engine errors into gateway errors for handle_errors.
-func Serve(e *inference.Engine, w http.ResponseWriter, r *http.Request, endpoint, project string) error {
+// sink, turning engine errors into gateway errors for handle_errors. A response that broke off after it
+// had begun is aborted (logged to logger), so the client sees a broken transfer, never a clean end.
+func Serve(e *inference.Engine, w http.ResponseWriter, r *http.Request, endpoint, project string, logger *zap.Logger) error {
 	if endpoint == "" {
 		return caddyhttp.Error(http.StatusNotFound, apierr.New(http.StatusNotFound, "not_found", "no OpenAI endpoint in the path"))
 	}
@@ -255,6 +263,16 @@ func Serve(e *inference.Engine, w http.ResponseWriter, r *http.Request, endpoint
 	err := eng.ServeHTTP(w, r, endpoint)
 	if err == nil {
 		return nil
+	}
+	if errors.Is(err, inference.ErrResponseAborted) {
+		if c := logger.Check(zapcore.ErrorLevel, "aborting an incomplete response"); c != nil {
+			fields := []zap.Field{zap.String("endpoint", endpoint), zap.Error(err)}
+			if st := gateway.RequestFrom(r); st != nil {
+				fields = append(fields, zap.String("project", st.Project), zap.String("request_id", st.RequestID()))
+			}
+			c.Write(fields...)
+		}
+		panic(http.ErrAbortHandler) // net/http's way to cut the connection without ending the body
 	}
 	var ae *apierr.Error
 	if errors.As(err, &ae) {

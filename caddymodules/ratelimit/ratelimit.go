@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"net/http"
 	"strconv"
@@ -31,6 +30,7 @@ import (
 	"github.com/dsp-ai/fd2/dsp/apierr"
 	"github.com/dsp-ai/fd2/dsp/auth"
 	"github.com/dsp-ai/fd2/dsp/ratelimit"
+	"github.com/dsp-ai/fd2/dsp/reqbody"
 )
 
 func init() {
@@ -135,6 +135,7 @@ type Handler struct {
 	logger    *zap.Logger
 	static    []*policy
 	principal bool
+	bodyLimit int64 // the dsp app's max_body_size
 }
 
 // CaddyModule returns the Caddy module information.
@@ -183,6 +184,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("getting dsp app: %w", err)
 	}
 	app := appIface.(*gateway.App)
+	h.bodyLimit = app.BodyLimit()
 	useRedis := h.Store == "redis" || (h.Store == "" && app.RedisClient() != nil)
 	if h.Store == "redis" && app.RedisClient() == nil {
 		return errors.New("store redis: the dsp app has no Redis (add `cache redis <url>` to the dsp options)")
@@ -565,22 +567,21 @@ func tokensFor(strategy string, prompt, maxTok int64) int64 {
 	return n
 }
 
-// estimate reads the request body (restoring it) and estimates its prompt tokens and max_tokens.
+// estimate reads the request body (once, under the pipeline's cap, shared with later stages) and estimates
+// its prompt tokens and max_tokens.
 func (h *Handler) estimate(r *http.Request) (int64, int64, error) {
 	if r.Body == nil || r.Body == http.NoBody {
 		return 0, h.DefaultMaxTokens, nil
 	}
-	const limit = 16 << 20
-	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
-	_ = r.Body.Close()
+	body, err := reqbody.Read(r, h.bodyLimit)
 	if err != nil {
+		var tl *reqbody.TooLargeError
+		if errors.As(err, &tl) {
+			return 0, 0, caddyhttp.Error(http.StatusRequestEntityTooLarge, apierr.New(http.StatusRequestEntityTooLarge,
+				"request_too_large", "the request body exceeds "+strconv.FormatInt(tl.Limit, 10)+" bytes"))
+		}
 		return 0, 0, caddyhttp.Error(http.StatusBadRequest, apierr.Wrap(http.StatusBadRequest, "invalid_request", "reading request body failed", err))
 	}
-	if len(body) > limit {
-		return 0, 0, caddyhttp.Error(http.StatusRequestEntityTooLarge, apierr.New(http.StatusRequestEntityTooLarge, "request_too_large", "request body is too large"))
-	}
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 	var req struct {
 		MaxTokens           *int64          `json:"max_tokens"`
 		MaxCompletionTokens *int64          `json:"max_completion_tokens"`
