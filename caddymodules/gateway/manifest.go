@@ -217,27 +217,26 @@ func (h *ManifestHandler) serveRoute(rec *statusRecorder, r *http.Request, st *R
 		}
 		// A later stage panicked, which is how a response that broke off ends: Caddy's reverse proxy aborts a
 		// broken stream with http.ErrAbortHandler. The panic goes on to the server (it closes the
-		// connection); the request is still counted: 499 when the client left, as Caddy logs it.
-		status := rec.status
+		// connection); the request is still counted: 499 when the client left (as Caddy logs it), else 502
+		// whatever status had gone out, since the client did not get the response.
+		status := http.StatusBadGateway
 		if r.Context().Err() != nil {
 			status = 499
-		} else if status == 0 {
-			status = http.StatusBadGateway
 		}
 		h.observe(st, status)
 	}()
 	err := next.ServeHTTP(rec, r)
 	completed = true
 	status := rec.status
-	if err != nil {
+	switch {
+	case r.Context().Err() != nil:
+		status = 499 // the client left before it had the whole response
+	case err != nil:
 		status = statusOf(err)
-		if status == http.StatusBadGateway && rec.status == 0 && r.Context().Err() != nil {
-			status = 499 // the upstream call failed because the client left
-		}
-		err = Respond(rec, r, err, h.logger)
-	} else if status == 0 {
+	case status == 0:
 		status = http.StatusOK
 	}
+	err = Respond(rec, r, err, h.logger)
 	h.observe(st, status)
 	if err == nil && rec.status != 0 {
 		// Hand the response's last bytes to the client now. Go's server would otherwise hold a buffered
