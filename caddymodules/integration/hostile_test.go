@@ -24,8 +24,9 @@ import (
 func hostileManifest(id, llm, dropper string) string {
 	return strings.NewReplacer("ID", id, "LLM", llm, "DROP", dropper).Replace(`{
   "project_id": "ID",
+  "project_name": "hostile input ID",
   "modules": [
-    {"module_type": "api_gateway", "name": "gw", "config": {"routes": [
+    {"module_type": "api_gateway", "name": "gw", "config": {"gateway_type": "apisix", "routes": [
       {"name": "tokens", "uri": "/ID/tokens", "methods": ["POST"],
        "upstream": {"scheme": "http", "nodes": {"LLM": 1}},
        "plugins": {"ai-rate-limiting": {"limit": 100000, "time_window": 60, "key_type": "constant"},

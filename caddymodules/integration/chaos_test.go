@@ -1,0 +1,223 @@
+// Copyright 2026 The FD2 Authors. SPDX-License-Identifier: Apache-2.0
+
+package integration
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+
+	"github.com/dsp-ai/fd2/examples/controltower"
+	"github.com/dsp-ai/fd2/examples/fakellm"
+)
+
+// chaosLoad runs chat and SSE clients against urls until stop and sorts what went wrong: a non-2xx answer
+// or a stream that did not end with [DONE] is a failure; a connection error before any response header
+// is counted apart (during a reload it is the listener hand-over, which clients retry).
+type chaosLoad struct {
+	ok, streams, preHeader atomic.Int64
+	mu                     sync.Mutex
+	failures               []string
+	preHeaderErrs          []string // the first few, for the log
+}
+
+func (c *chaosLoad) fail(format string, args ...any) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.failures) < 20 {
+		c.failures = append(c.failures, fmt.Sprintf(format, args...))
+	}
+}
+
+func (c *chaosLoad) run(workers int, stop <-chan struct{}, chatURL, streamURL string) {
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				stream := (w+i)%2 == 0
+				url, body := chatURL, `{"model":"fake-gpt","messages":[{"role":"user","content":"one two three"}]}`
+				if stream {
+					url, body = streamURL, `{"model":"fake-gpt","stream":true,"messages":[{"role":"user","content":"one two three four five"}]}`
+				}
+				res, err := client.Post(url, "application/json", strings.NewReader(body))
+				if err != nil {
+					if c.preHeader.Add(1) <= 3 {
+						c.mu.Lock()
+						c.preHeaderErrs = append(c.preHeaderErrs, err.Error())
+						c.mu.Unlock()
+					}
+					continue
+				}
+				b, rerr := io.ReadAll(res.Body)
+				_ = res.Body.Close()
+				switch {
+				case res.StatusCode/100 != 2:
+					c.fail("%s: status %d: %.200s", url, res.StatusCode, b)
+				case rerr != nil:
+					c.fail("%s: broken response: %v", url, rerr)
+				case stream && !bytes.Contains(b, []byte("data: [DONE]")):
+					c.fail("%s: stream without [DONE]: %.300s", url, b)
+				case stream:
+					c.streams.Add(1)
+					c.ok.Add(1)
+				default:
+					c.ok.Add(1)
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+}
+
+// TestChaosReloadsUnderLoad posts 100 configs to the admin API's /load (what `caddy reload` does) while
+// chat and SSE clients run through the manifest pipeline's inference module and a proxied route: no
+// request may fail and no stream may break.
+func TestChaosReloadsUnderLoad(t *testing.T) {
+	requireIntegration(t)
+	llm := startFakeLLM(t, fakellm.Options{TokenDelay: 2 * time.Millisecond})
+	dir := t.TempDir()
+	writeManifest(t, dir, "chaos", hostileManifest("chaos", hostOf(llm), "127.0.0.1:1"))
+	f := startFD2Info(t, "manifests file "+dir, hostileSite)
+
+	var load chaosLoad
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		load.run(8, stop, f.url("/chaos/chat/v1/chat/completions"), f.url("/chaos/stream"))
+	}()
+	const reloads = 100
+	for i := 0; i < reloads; i++ {
+		// A different config each time (the body cap changes), so every load replaces the running one.
+		site := strings.Replace(hostileSite, "max_body_size 64KiB", fmt.Sprintf("max_body_size %dKiB", 64+i), 1)
+		cfg := f.caddyfile(fmt.Sprintf("manifests file %s\n pool_size %d", dir, 10+i), site)
+		adapted, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(cfg), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := client.Post(f.adminURL("/load"), "application/json", bytes.NewReader(adapted))
+		if err != nil {
+			t.Fatalf("reload %d: %v", i, err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		_ = res.Body.Close()
+		if res.StatusCode != 200 {
+			t.Fatalf("reload %d: %d %s", i, res.StatusCode, b)
+		}
+		time.Sleep(30 * time.Millisecond)
+	}
+	close(stop)
+	<-done
+	t.Logf("%d reloads: %d requests completed (%d streams), %d connection errors before any response header",
+		reloads, load.ok.Load(), load.streams.Load(), load.preHeader.Load())
+	if len(load.preHeaderErrs) > 0 {
+		t.Logf("e.g. %s", strings.Join(load.preHeaderErrs, "; "))
+	}
+	if len(load.failures) > 0 {
+		t.Fatalf("%d failures across %d reloads, e.g.:\n%s", len(load.failures), reloads, strings.Join(load.failures, "\n"))
+	}
+	if load.streams.Load() < 50 {
+		t.Fatalf("only %d streams completed: the load did not run", load.streams.Load())
+	}
+}
+
+// TestChaosControlTowerKilled kills the Control Tower while clients run: the cached manifests keep serving
+// every request.
+func TestChaosControlTowerKilled(t *testing.T) {
+	requireIntegration(t)
+	llm := startFakeLLM(t, fakellm.Options{TokenDelay: time.Millisecond})
+	dir := t.TempDir()
+	writeManifest(t, dir, "ctk", hostileManifest("ctk", hostOf(llm), "127.0.0.1:1"))
+	srv := httptest.NewServer(controltower.New(dir, controltower.Options{}))
+	t.Cleanup(srv.Close)
+	f := startFD2Info(t, fmt.Sprintf("manifests control_tower %s {\n retries 0\n timeout 1s\n refresh 200ms\n }", srv.URL), hostileSite)
+	expectStatus(t, do(t, "POST", f.url("/ctk/stream"), `{"model":"fake-gpt","messages":[{"role":"user","content":"warm"}]}`), 200)
+
+	var load chaosLoad
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		load.run(6, stop, f.url("/ctk/chat/v1/chat/completions"), f.url("/ctk/stream"))
+	}()
+	time.Sleep(500 * time.Millisecond)
+	srv.CloseClientConnections()
+	srv.Close() // the Control Tower dies; background refreshes now fail
+	time.Sleep(1500 * time.Millisecond)
+	close(stop)
+	<-done
+	if len(load.failures) > 0 || load.preHeader.Load() > 0 {
+		t.Fatalf("%d failures, %d connection errors with the Control Tower killed, e.g.:\n%s",
+			len(load.failures), load.preHeader.Load(), strings.Join(load.failures, "\n"))
+	}
+	if load.ok.Load() < 20 {
+		t.Fatalf("only %d requests completed", load.ok.Load())
+	}
+}
+
+// TestChaosProviderKilledMidStream: the provider's connection dies in the middle of a stream served by the
+// inference module; the client gets an error event and never a clean [DONE].
+func TestChaosProviderKilledMidStream(t *testing.T) {
+	requireIntegration(t)
+	var started atomic.Int64
+	provider := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		started.Add(1)
+		conn, bw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		fmt.Fprint(bw, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
+		for i := 0; i < 3; i++ {
+			ev := fmt.Sprintf("data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"w%d \"}}]}\n\n", i)
+			fmt.Fprintf(bw, "%x\r\n%s\r\n", len(ev), ev)
+			_ = bw.Flush()
+			time.Sleep(10 * time.Millisecond)
+		}
+		// killed: no [DONE], no final chunk
+	}))
+	t.Cleanup(provider.Close)
+	dir := t.TempDir()
+	writeManifest(t, dir, "pk", hostileManifest("pk", "127.0.0.1:1", hostOf(provider)))
+	f := startFD2(t, "manifests file "+dir, hostileSite)
+
+	for i := 0; i < 5; i++ {
+		res, err := client.Post(f.url("/pk/cut/v1/chat/completions"), "application/json",
+			strings.NewReader(`{"model":"fake-gpt","stream":true,"messages":[{"role":"user","content":"hi"}]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, rerr := io.ReadAll(res.Body)
+		_ = res.Body.Close()
+		if rerr != nil && !errors.Is(rerr, io.ErrUnexpectedEOF) {
+			t.Fatalf("reading: %v", rerr)
+		}
+		if bytes.Contains(b, []byte("[DONE]")) {
+			t.Fatalf("a stream whose provider died ended cleanly:\n%s", b)
+		}
+		if !bytes.Contains(b, []byte(`"error"`)) || !bytes.Contains(b, []byte("w0")) {
+			t.Fatalf("no error event after the provider's events:\n%s", b)
+		}
+	}
+	if started.Load() == 0 {
+		t.Fatal("the provider was never called")
+	}
+}
