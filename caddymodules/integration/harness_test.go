@@ -365,6 +365,12 @@ func writeManifest(t testing.TB, dir, id, doc string) {
 // startSubprocessFD2 starts a second FD2 as a separate process (this test binary in Caddy mode).
 func startSubprocessFD2(t *testing.T, caddyfile string) {
 	t.Helper()
+	startSubprocessFD2PID(t, caddyfile)
+}
+
+// startSubprocessFD2PID is startSubprocessFD2, returning the process id.
+func startSubprocessFD2PID(t *testing.T, caddyfile string) int {
+	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "Caddyfile")
 	if err := os.WriteFile(path, []byte(caddyfile), 0o600); err != nil {
@@ -384,4 +390,5 @@ func startSubprocessFD2(t *testing.T, caddyfile string) {
 			t.Logf("second FD2 output:\n%s", out.String())
 		}
 	})
+	return cmd.Process.Pid
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -283,4 +284,81 @@ func TestBrokenOffResponsesAreCounted(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// TestBodyCapMemory: 16 concurrent chunked bodies far over max_body_size cost a token-limited route (which
+// reads bodies whole) no more than 1.5× the peak memory of a plain proxied route (which streams them): the
+// one cap applies to every stage (issue 12, item 11; before, the rate limiter buffered up to 16 MiB each).
+// Each route runs in a process of its own, whose peak RSS (VmHWM) is read from /proc.
+func TestBodyCapMemory(t *testing.T) {
+	requireIntegration(t)
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+	}))
+	t.Cleanup(upstream.Close)
+	dir := t.TempDir()
+	writeManifest(t, dir, "mem", hostileManifest("mem", hostOf(upstream), hostOf(upstream)))
+	peak := func(path string) int64 {
+		port, admin := freePort(t), freePort(t)
+		pid := startSubprocessFD2PID(t, fmt.Sprintf("{\n admin localhost:%d\n http_port %d\n dsp {\n manifests file %s\n max_body_size 1MiB\n }\n}\n",
+			admin, port, dir)+strings.ReplaceAll(strings.ReplaceAll(hostileSite, "{{HTTP}}", strconv.Itoa(port)), "{{LOG}}", "")+"\n")
+		waitListening(t, port)
+		url := fmt.Sprintf("http://127.0.0.1:%d%s", port, path)
+		expectStatus(t, do(t, "POST", url, `{"model":"fake-gpt","messages":[{"role":"user","content":"warm"}]}`), 200)
+		var wg sync.WaitGroup
+		for i := 0; i < 16; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				// 64 MiB, generated as it is sent, without a declared length.
+				body := io.LimitReader(repeatReader('x'), 64<<20)
+				res, err := client.Post(url, "application/json", chunkedBody{body})
+				if err == nil {
+					_, _ = io.Copy(io.Discard, res.Body)
+					_ = res.Body.Close()
+					if res.StatusCode != http.StatusRequestEntityTooLarge {
+						t.Errorf("%s: status %d, want 413", path, res.StatusCode)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		return vmHWM(t, pid)
+	}
+	plain := peak("/mem/stream")
+	limited := peak("/mem/tokens")
+	t.Logf("peak RSS with 16 concurrent 64 MiB chunked bodies over a 1 MiB cap: plain route %d MiB, token-limited route %d MiB (%.2f×)",
+		plain>>20, limited>>20, float64(limited)/float64(plain))
+	if float64(limited) > 1.5*float64(plain) {
+		t.Fatalf("the token-limited route peaked at %.2f× the plain route's memory", float64(limited)/float64(plain))
+	}
+}
+
+type repeatReader byte
+
+func (b repeatReader) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = byte(b)
+	}
+	return len(p), nil
+}
+
+// vmHWM is a process's peak resident set size, in bytes.
+func vmHWM(t *testing.T, pid int) int64 {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatalf("reading the process status: %v", err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			if err != nil {
+				t.Fatalf("VmHWM %q: %v", v, err)
+			}
+			return kb << 10
+		}
+	}
+	t.Fatal("no VmHWM in /proc/<pid>/status")
+	return 0
 }

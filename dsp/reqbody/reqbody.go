@@ -17,6 +17,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"sync"
 	"sync/atomic"
 )
 
@@ -90,7 +91,7 @@ func Read(r *http.Request, limit int64) ([]byte, error) {
 		n, err = io.ReadFull(r.Body, b) // net/http ends a body at its declared length
 		b = b[:n]
 	} else {
-		b, err = io.ReadAll(io.LimitReader(r.Body, limit+1))
+		b, err = readChunked(r.Body, limit)
 	}
 	_ = r.Body.Close()
 	if err != nil {
@@ -109,6 +110,50 @@ func Read(r *http.Request, limit int64) ([]byte, error) {
 	}
 	Replace(r, b)
 	return b, nil
+}
+
+// blocks hold bodies of unknown length while they arrive. io.ReadAll would grow one slice by copying,
+// leaving about as much garbage as it keeps; pooled blocks leave none, and a body over the cap costs only
+// blocks that the next request reuses.
+var blocks = sync.Pool{New: func() any { b := make([]byte, blockSize); return &b }}
+
+const blockSize = 32 << 10
+
+// readChunked reads a body of unknown length whole, failing with *TooLargeError past limit bytes.
+func readChunked(rd io.Reader, limit int64) ([]byte, error) {
+	var held []*[]byte
+	defer func() {
+		for _, b := range held {
+			blocks.Put(b)
+		}
+	}()
+	var n int64
+	last := 0 // bytes in the last block
+	for {
+		bp := blocks.Get().(*[]byte)
+		held = append(held, bp)
+		m, err := io.ReadFull(rd, *bp)
+		n += int64(m)
+		last = m
+		if n > limit {
+			return nil, &TooLargeError{Limit: limit}
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			break // the body ended within this block
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	out := make([]byte, 0, n)
+	for i, bp := range held {
+		if i == len(held)-1 {
+			out = append(out, (*bp)[:last]...)
+		} else {
+			out = append(out, *bp...)
+		}
+	}
+	return out, nil
 }
 
 // Replace makes b the request's body (after an edit, say), so that later stages and the proxy see it.
