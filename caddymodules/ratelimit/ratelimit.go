@@ -96,7 +96,8 @@ func Collectors() []prometheus.Collector { return []prometheus.Collector{decisio
 //     completion_tokens, default 429);
 //   - the authenticated principal's rate_limit (requests per minute per consumer, the DSP JWT service's
 //     claim and FD2 API keys' setting), unless PrincipalLimits is off;
-//   - the static Requests and Tokens policies, keyed By.
+//   - the static Requests and Tokens policies, keyed By within the handler's Zone (its own counters unless
+//     several handlers name the same zone).
 //
 // Token policies reserve prompt tokens (estimated from the request) plus max_tokens (or DefaultMaxTokens)
 // at admission, and settle with the provider's reported usage when the response ends — streams included —
