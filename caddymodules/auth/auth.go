@@ -80,20 +80,21 @@ type Handler struct {
 	// bad credential is still refused). Manifest auth plugins are never optional.
 	Optional bool `json:"optional,omitempty"`
 
-	// Leeway for exp/nbf/iat. Default 0 (as the DSP services).
+	// Leeway for exp/nbf/iat, on manifest routes and static policies. Default 0 (as the DSP services). A
+	// reload with another leeway applies at once, also to projects already loaded.
 	Leeway caddy.Duration `json:"leeway,omitempty"`
 
 	// CacheSize bounds each verified-token cache. Default 10000.
 	CacheSize int `json:"cache_size,omitempty"`
 
-	app        *gateway.App
-	logger     *zap.Logger
-	keys       auth.KeyStore
-	static     *auth.JWSVerifier
-	staticC    *auth.TokenCache
-	svcSecret  []byte
-	cancel     context.CancelFunc
-	consumerFn func(*gateway.Project) (any, error)
+	app       *gateway.App
+	logger    *zap.Logger
+	keys      auth.KeyStore
+	static    *auth.JWSVerifier
+	staticC   *auth.TokenCache
+	svcSecret []byte
+	cancel    context.CancelFunc
+	opts      indexOptions // how this handler verifies manifest routes' tokens
 }
 
 // APIKeysConfig selects the API key store.
@@ -124,6 +125,11 @@ type JWTConfig struct {
 	// Issuer and Audience are checked when set.
 	Issuer   string   `json:"issuer,omitempty"`
 	Audience []string `json:"audience,omitempty"`
+	// RequireExp refuses tokens without an exp claim (401 invalid_token). Default true: a token that
+	// never expires is a credential that cannot be revoked short of rotating the key. Set it to false for
+	// issuers that mint tokens without exp; a present exp is checked either way. (Manifest routes follow
+	// the dsp app's require_exp instead.)
+	RequireExp *bool `json:"require_exp,omitempty"`
 }
 
 // CaddyModule returns the Caddy module information.
@@ -150,7 +156,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("jwt_service_secret: %w", err)
 	}
 	h.svcSecret = []byte(svc)
-	h.consumerFn = buildConsumers(h)
+	h.opts = indexOptions{leeway: time.Duration(h.Leeway), cacheSize: h.CacheSize, requireExp: h.app.RequireExp}
 	bg, cancel := context.WithCancel(ctx)
 	h.cancel = cancel
 	if k := h.APIKeys; k != nil {
@@ -183,58 +189,68 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		}
 	}
 	if j := h.JWT; j != nil {
-		if j.JWKSRefresh == 0 {
-			j.JWKSRefresh = caddy.Duration(5 * time.Minute)
-		}
-		v := &auth.JWSVerifier{Algorithms: j.Algorithms, Issuer: j.Issuer, Audience: j.Audience, Leeway: time.Duration(h.Leeway), RequireExp: true}
 		s, err := secret(j.Secret)
 		if err != nil {
 			return fmt.Errorf("jwt secret: %w", err)
 		}
-		if s != "" {
-			v.HMACSecret = []byte(s)
+		if err := h.provisionJWT(bg, repl, s); err != nil {
+			return err
 		}
-		if len(v.Algorithms) == 0 {
-			if len(v.HMACSecret) > 0 {
-				v.Algorithms = []string{"HS256"}
-			} else {
-				v.Algorithms = []string{"RS256"}
-			}
-		}
-		for _, f := range j.PublicKeys {
-			pem, err := os.ReadFile(repl.ReplaceAll(f, ""))
-			if err != nil {
-				return fmt.Errorf("reading public key: %w", err)
-			}
-			key, err := auth.ParsePublicKeyPEM(pem)
-			if err != nil {
-				return fmt.Errorf("parsing public key %s: %w", f, err)
-			}
-			if v.PublicKeys == nil {
-				v.PublicKeys = map[string]crypto.PublicKey{}
-			}
-			v.PublicKeys[""] = key
-		}
-		if j.JWKSURL != "" {
-			v.JWKS = &auth.JWKS{URL: repl.ReplaceAll(j.JWKSURL, ""), Refresh: time.Duration(j.JWKSRefresh)}
-			logger := h.logger
-			v.JWKS.OnRefreshError = func(err error) { logger.Warn("refreshing jwks failed; keeping the previous keys", zap.Error(err)) }
-			if err := v.JWKS.Start(bg); err != nil {
-				return fmt.Errorf("fetching jwks: %w", err)
-			}
-		}
-		if err := v.Validate(); err != nil {
-			return fmt.Errorf("jwt: %w", err)
-		}
-		h.static = v
-		// A cached verification must not outlive the key that made it: with a JWKS, a retired key leaves the
-		// set at the next refresh, so cached tokens live no longer than one refresh period.
-		ttl := 5 * time.Minute
-		if v.JWKS != nil && v.JWKS.Refresh > 0 && v.JWKS.Refresh < ttl {
-			ttl = v.JWKS.Refresh
-		}
-		h.staticC = auth.NewTokenCache(h.CacheSize, ttl, nil)
 	}
+	return nil
+}
+
+// provisionJWT builds the static JWT policy's verifier and token cache; secret is JWT.Secret resolved.
+func (h *Handler) provisionJWT(bg context.Context, repl *caddy.Replacer, secret string) error {
+	j := h.JWT
+	if j.JWKSRefresh == 0 {
+		j.JWKSRefresh = caddy.Duration(5 * time.Minute)
+	}
+	v := &auth.JWSVerifier{Algorithms: j.Algorithms, Issuer: j.Issuer, Audience: j.Audience, Leeway: time.Duration(h.Leeway),
+		RequireExp: j.RequireExp == nil || *j.RequireExp}
+	if secret != "" {
+		v.HMACSecret = []byte(secret)
+	}
+	if len(v.Algorithms) == 0 {
+		if len(v.HMACSecret) > 0 {
+			v.Algorithms = []string{"HS256"}
+		} else {
+			v.Algorithms = []string{"RS256"}
+		}
+	}
+	for _, f := range j.PublicKeys {
+		pem, err := os.ReadFile(repl.ReplaceAll(f, ""))
+		if err != nil {
+			return fmt.Errorf("reading public key: %w", err)
+		}
+		key, err := auth.ParsePublicKeyPEM(pem)
+		if err != nil {
+			return fmt.Errorf("parsing public key %s: %w", f, err)
+		}
+		if v.PublicKeys == nil {
+			v.PublicKeys = map[string]crypto.PublicKey{}
+		}
+		v.PublicKeys[""] = key
+	}
+	if j.JWKSURL != "" {
+		v.JWKS = &auth.JWKS{URL: repl.ReplaceAll(j.JWKSURL, ""), Refresh: time.Duration(j.JWKSRefresh)}
+		logger := h.logger
+		v.JWKS.OnRefreshError = func(err error) { logger.Warn("refreshing jwks failed; keeping the previous keys", zap.Error(err)) }
+		if err := v.JWKS.Start(bg); err != nil {
+			return fmt.Errorf("fetching jwks: %w", err)
+		}
+	}
+	if err := v.Validate(); err != nil {
+		return fmt.Errorf("jwt: %w", err)
+	}
+	h.static = v
+	// A cached verification must not outlive the key that made it: with a JWKS, a retired key leaves the
+	// set at the next refresh, so cached tokens live no longer than one refresh period.
+	ttl := 5 * time.Minute
+	if v.JWKS != nil && v.JWKS.Refresh > 0 && v.JWKS.Refresh < ttl {
+		ttl = v.JWKS.Refresh
+	}
+	h.staticC = auth.NewTokenCache(h.CacheSize, ttl, nil)
 	return nil
 }
 
@@ -355,12 +371,11 @@ func PrincipalFrom(r *http.Request) *auth.Principal {
 }
 
 func (h *Handler) manifestAuth(r *http.Request, st *gateway.Request) (*auth.Principal, error) {
-	cv, err := st.Compiled.Ext("dsp_auth.consumers", h.consumerFn)
+	cons, err := h.consumerIndex(st.Compiled)
 	if err != nil {
 		return nil, caddyhttp.Error(http.StatusServiceUnavailable, apierr.Wrap(http.StatusServiceUnavailable,
 			"auth_misconfigured", "the project's consumers are misconfigured", err))
 	}
-	cons := cv.(*consumers)
 	pv, err := st.Compiled.Ext("dsp_auth.route."+st.Route.ID, func(*gateway.Project) (any, error) {
 		return buildPolicy(st.Route, st.Info)
 	})
@@ -533,7 +548,7 @@ func (h *Handler) verifyInner(ctx context.Context, cons *consumers, jws string) 
 	if len(secret) == 0 {
 		return nil, fmt.Errorf("no key to verify the inner JWT: %w", auth.ErrUnknownKey)
 	}
-	v := &auth.JWSVerifier{Algorithms: []string{"HS256"}, HMACSecret: secret, Leeway: time.Duration(h.Leeway)}
+	v := &auth.JWSVerifier{Algorithms: []string{"HS256"}, HMACSecret: secret, Leeway: h.opts.leeway, RequireExp: h.opts.requireExp}
 	return v.Verify(ctx, jws)
 }
 
@@ -650,6 +665,7 @@ func decodeBase64(s string) ([]byte, error) {
 //			jwks_refresh <duration>
 //			issuer      <iss>
 //			audience    <aud...>
+//			require_exp on|off
 //		}
 //		jwt_service_secret <secret>
 //		leeway     <duration>
@@ -782,6 +798,21 @@ func parseJWT(d *caddyfile.Dispenser, j *JWTConfig) error {
 			j.Audience = d.RemainingArgs()
 			if len(j.Audience) == 0 {
 				return d.ArgErr()
+			}
+		case "require_exp":
+			var v string
+			if !d.AllArgs(&v) {
+				return d.ArgErr()
+			}
+			switch v {
+			case "on":
+				on := true
+				j.RequireExp = &on
+			case "off":
+				off := false
+				j.RequireExp = &off
+			default:
+				return d.Errf("require_exp: want on or off, got %q", v)
 			}
 		default:
 			return d.Errf("jwt: unrecognized subdirective %q", name)

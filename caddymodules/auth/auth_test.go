@@ -49,6 +49,24 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		{"unknown store", "dsp_auth {\n api_keys s3\n}", nil, true},
 		{"jwt needs a block", "dsp_auth {\n jwt x\n}", nil, true},
 		{"unknown", "dsp_auth {\n realm x\n}", nil, true},
+		{"require_exp off", "dsp_auth {\n jwt {\n secret s\n require_exp off\n }\n}", func(t *testing.T, h *Handler) {
+			if h.JWT.RequireExp == nil || *h.JWT.RequireExp {
+				t.Fatalf("%+v", h.JWT)
+			}
+		}, false},
+		{"require_exp on", "dsp_auth {\n jwt {\n secret s\n require_exp on\n }\n}", func(t *testing.T, h *Handler) {
+			if h.JWT.RequireExp == nil || !*h.JWT.RequireExp {
+				t.Fatalf("%+v", h.JWT)
+			}
+		}, false},
+		{"require_exp unset", "dsp_auth {\n jwt {\n secret s\n }\n}", func(t *testing.T, h *Handler) {
+			if h.JWT.RequireExp != nil {
+				t.Fatalf("%+v", h.JWT)
+			}
+		}, false},
+		{"bad require_exp", "dsp_auth {\n jwt {\n secret s\n require_exp maybe\n }\n}", nil, true},
+		{"require_exp needs a value", "dsp_auth {\n jwt {\n secret s\n require_exp\n }\n}", nil, true},
+		{"duplicate require_exp", "dsp_auth {\n jwt {\n secret s\n require_exp on\n require_exp off\n }\n}", nil, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

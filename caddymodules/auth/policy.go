@@ -50,56 +50,82 @@ type consumerPlugin struct {
 	Algorithms   []string `json:"algorithms"`
 }
 
-func buildConsumers(h *Handler) func(*gateway.Project) (any, error) {
-	return func(p *gateway.Project) (any, error) {
-		c := &consumers{jwt: map[string]*jwtConsumer{}, jwe: map[string]*jweConsumer{}, keyAuth: map[[32]byte]string{},
-			cache: auth.NewTokenCache(h.CacheSize, 5*time.Minute, nil)}
-		var secrets []string
-		for _, cons := range p.Table.Consumers() {
-			name := cons.Username
-			if name == "" {
-				name = "anonymous"
-			}
-			for plugin, raw := range cons.Plugins {
-				var cp consumerPlugin
-				if err := json.Unmarshal(raw, &cp); err != nil {
-					return nil, fmt.Errorf("decoding %s of consumer %q: %w", plugin, name, err)
-				}
-				switch plugin {
-				case "jwt-auth":
-					v, err := h.consumerVerifier(cp)
-					if err != nil {
-						return nil, fmt.Errorf("consumer %q jwt-auth: %w", name, err)
-					}
-					c.jwt[cp.Key] = &jwtConsumer{username: name, verifier: v}
-					if len(v.HMACSecret) > 0 {
-						secrets = append(secrets, string(v.HMACSecret))
-					}
-				case "jwe-decrypt":
-					c.jwe[cp.Key] = &jweConsumer{username: name, secret: cp.Secret}
-				case "key-auth":
-					if cp.Key != "" {
-						c.keyAuth[sha256.Sum256([]byte(cp.Key))] = name
-					}
-				}
-			}
-		}
-		if len(secrets) > 0 {
-			same := true
-			for _, s := range secrets[1:] {
-				same = same && s == secrets[0]
-			}
-			if same {
-				c.shared = []byte(secrets[0])
-			}
-		}
-		return c, nil
+// indexOptions are the handler options a consumer index is built with: its verifiers' leeway and exp
+// requirement, its token cache's size. They are part of the index's key in the project (consumerIndex).
+type indexOptions struct {
+	leeway     time.Duration
+	cacheSize  int
+	requireExp bool
+}
+
+// consumerIndex returns project p's consumer index built with this handler's options.
+//
+// A compiled project outlives a config reload (the dsp app shares its resolver, and so its projects, with
+// the next config when its own settings did not change), and an index cached in the project under a fixed
+// key kept the options of the first handler that built it — a reload with a new leeway changed nothing
+// until the manifest did (issue 12 #10). Keyed by its options, an index is never used by a handler that
+// verifies differently: the verified-token cache inside it is per options too, so a token admitted under
+// a laxer leeway or exp rule is never a cache hit for a stricter handler. Each distinct option set costs
+// one index per project version (they leave with it).
+func (h *Handler) consumerIndex(p *gateway.Project) (*consumers, error) {
+	o := h.opts
+	key := fmt.Sprintf("dsp_auth.consumers leeway=%d cache_size=%d require_exp=%t", o.leeway, o.cacheSize, o.requireExp)
+	v, err := p.Ext(key, func(p *gateway.Project) (any, error) { return buildConsumers(p, o) })
+	if err != nil {
+		return nil, err
 	}
+	return v.(*consumers), nil
+}
+
+// buildConsumers indexes project p's consumers by credential, their verifiers built with o.
+func buildConsumers(p *gateway.Project, o indexOptions) (*consumers, error) {
+	c := &consumers{jwt: map[string]*jwtConsumer{}, jwe: map[string]*jweConsumer{}, keyAuth: map[[32]byte]string{},
+		cache: auth.NewTokenCache(o.cacheSize, 5*time.Minute, nil)}
+	var secrets []string
+	for _, cons := range p.Table.Consumers() {
+		name := cons.Username
+		if name == "" {
+			name = "anonymous"
+		}
+		for plugin, raw := range cons.Plugins {
+			var cp consumerPlugin
+			if err := json.Unmarshal(raw, &cp); err != nil {
+				return nil, fmt.Errorf("decoding %s of consumer %q: %w", plugin, name, err)
+			}
+			switch plugin {
+			case "jwt-auth":
+				v, err := consumerVerifier(cp, o)
+				if err != nil {
+					return nil, fmt.Errorf("consumer %q jwt-auth: %w", name, err)
+				}
+				c.jwt[cp.Key] = &jwtConsumer{username: name, verifier: v}
+				if len(v.HMACSecret) > 0 {
+					secrets = append(secrets, string(v.HMACSecret))
+				}
+			case "jwe-decrypt":
+				c.jwe[cp.Key] = &jweConsumer{username: name, secret: cp.Secret}
+			case "key-auth":
+				if cp.Key != "" {
+					c.keyAuth[sha256.Sum256([]byte(cp.Key))] = name
+				}
+			}
+		}
+	}
+	if len(secrets) > 0 {
+		same := true
+		for _, s := range secrets[1:] {
+			same = same && s == secrets[0]
+		}
+		if same {
+			c.shared = []byte(secrets[0])
+		}
+	}
+	return c, nil
 }
 
 // consumerVerifier builds the JWS verifier of an APISIX jwt-auth consumer: HS256 with `secret` by default
 // (what the DSP JWT service issues), or the consumer's algorithm with its public key.
-func (h *Handler) consumerVerifier(cp consumerPlugin) (*auth.JWSVerifier, error) {
+func consumerVerifier(cp consumerPlugin, o indexOptions) (*auth.JWSVerifier, error) {
 	algs := cp.Algorithms
 	if len(algs) == 0 {
 		alg := cp.Algorithm
@@ -108,7 +134,7 @@ func (h *Handler) consumerVerifier(cp consumerPlugin) (*auth.JWSVerifier, error)
 		}
 		algs = []string{alg}
 	}
-	v := &auth.JWSVerifier{Algorithms: algs, Leeway: time.Duration(h.Leeway)}
+	v := &auth.JWSVerifier{Algorithms: algs, Leeway: o.leeway, RequireExp: o.requireExp}
 	if strings.HasPrefix(algs[0], "HS") {
 		if cp.Secret == "" {
 			return nil, fmt.Errorf("%s needs a secret", algs[0])

@@ -74,6 +74,12 @@ type App struct {
 	// site. Default 10 MiB.
 	MaxBodySize int64 `json:"max_body_size,omitempty"`
 
+	// RequireExp makes dsp_auth refuse, on manifest routes, tokens without an exp claim (jwt-auth tokens and
+	// the JWT inside a jwe-decrypt token). Default false, as APISIX's jwt-auth: it checks exp only when a
+	// token carries one (apisix/plugins/jwt-auth/parser.lua, verify_claims). Static `dsp_auth jwt`
+	// policies have their own require_exp, on by default.
+	RequireExp bool `json:"require_exp,omitempty"`
+
 	resolver *source.Resolver
 	shared   *sharedResolver
 	poolKey  string

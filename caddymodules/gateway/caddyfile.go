@@ -67,6 +67,7 @@ func init() {
 //		}
 //		secrets_config <file>
 //		encryption_key <key or passphrase>
+//		require_exp on|off
 //	}
 func parseGlobal(d *caddyfile.Dispenser, existing any) (any, error) {
 	if existing != nil {
@@ -138,6 +139,16 @@ func parseGlobal(d *caddyfile.Dispenser, existing any) (any, error) {
 			if !d.AllArgs(&app.EncryptionKey) {
 				return nil, d.ArgErr()
 			}
+		case "require_exp":
+			var v string
+			if !d.AllArgs(&v) {
+				return nil, d.ArgErr()
+			}
+			on, err := parseOnOff(v)
+			if err != nil {
+				return nil, d.Errf("require_exp: %v", err)
+			}
+			app.RequireExp = on
 		case "pool_size":
 			n, err := intArg(d)
 			if err != nil {

@@ -96,7 +96,8 @@ func Collectors() []prometheus.Collector { return []prometheus.Collector{decisio
 //     completion_tokens, default 429);
 //   - the authenticated principal's rate_limit (requests per minute per consumer, the DSP JWT service's
 //     claim and FD2 API keys' setting), unless PrincipalLimits is off;
-//   - the static Requests and Tokens policies, keyed By.
+//   - the static Requests and Tokens policies, keyed By within the handler's Zone (its own counters unless
+//     several handlers name the same zone).
 //
 // Token policies reserve prompt tokens (estimated from the request) plus max_tokens (or DefaultMaxTokens)
 // at admission, and settle with the provider's reported usage when the response ends — streams included —
@@ -111,6 +112,16 @@ type Handler struct {
 	// By keys static policies: consumer (default; the client IP without one), key (the API key id),
 	// project, ip, or a placeholder such as {http.request.header.X-Team}.
 	By string `json:"by,omitempty"`
+	// Zone names the counters of the static Requests and Tokens policies (letters, digits, '_', '-', '.').
+	// Handlers with the same zone share their counters on purpose — one budget across several sites or
+	// routes — whatever their limits. Default: the handler's own position in the config (its server and
+	// its place among that server's dsp_ratelimit handlers), so two sites that each say `requests 10/m`
+	// admit 10 each. Positions are stable across reloads of the same config (limiter state survives a
+	// reload, and a changed limit applies to the existing count); an edit that adds or removes a
+	// dsp_ratelimit handler before this one in its server moves it to a fresh position, so name a zone
+	// to keep its counters through such edits. Manifest route policies and the principal's rate_limit
+	// are keyed by project and route or by consumer, not by zone.
+	Zone string `json:"zone,omitempty"`
 	// Store is memory or redis. Default: redis when the dsp app has `cache redis`, else memory.
 	Store string `json:"store,omitempty"`
 	// FailMode decides while Redis is unreachable: open (default; decide locally at limit/Instances) or
@@ -132,6 +143,8 @@ type Handler struct {
 	store     ratelimit.Store
 	redis     *redis.Client
 	memKey    string
+	zone      string // Zone, or the handler's position: the namespace of its static policies' keys
+	posKey    any    // this handler's entry in positions (its server in the config being loaded)
 	logger    *zap.Logger
 	static    []*policy
 	principal bool
@@ -222,6 +235,22 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	} else {
 		h.store = mem
 	}
+	h.zone = h.Zone
+	if h.zone == "" {
+		srv, _ := ctx.Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server)
+		h.posKey = any(app) // a handler outside any HTTP server: the config's dsp app stands for it
+		name := ""
+		if srv != nil {
+			h.posKey, name = srv, srv.Name()
+		}
+		h.zone = positions.next(h.posKey, name)
+	}
+	return h.compileStatic()
+}
+
+// compileStatic builds the static Requests and Tokens policies, keyed within h.zone.
+func (h *Handler) compileStatic() error {
+	h.static = nil
 	if h.Requests != "" {
 		n, w, err := parseRate(h.Requests)
 		if err != nil {
@@ -260,6 +289,9 @@ func (h *Handler) Validate() error {
 	default:
 		return fmt.Errorf("fail_mode: %q is not open or closed", h.FailMode)
 	}
+	if h.Zone != "" && !validZone(h.Zone) {
+		return fmt.Errorf("zone: %q may hold only letters, digits, '_', '-' and '.'", h.Zone)
+	}
 	return nil
 }
 
@@ -267,6 +299,10 @@ func (h *Handler) Validate() error {
 func (h *Handler) Cleanup() error {
 	if h.redis != nil {
 		_ = h.redis.Close()
+	}
+	if h.posKey != nil {
+		// Cleanup runs once the config is unloaded (or failed to load): its count is of no further use.
+		positions.forget(h.posKey)
 	}
 	if h.memKey != "" {
 		_, err := memoryStores.Delete(h.memKey)
@@ -277,27 +313,28 @@ func (h *Handler) Cleanup() error {
 
 func (h *Handler) staticKey(kind string) func(*http.Request, *gateway.Request) string {
 	by := h.By
+	prefix := "static/" + h.zone + "/" + kind + "/"
 	return func(r *http.Request, st *gateway.Request) string {
 		p := principalOf(r, st)
 		switch by {
 		case "", "consumer", "key":
 			if p != nil && p.Consumer != "" {
-				return "static/" + kind + "/consumer:" + p.Consumer
+				return prefix + "consumer:" + p.Consumer
 			}
-			return "static/" + kind + "/ip:" + clientIP(r)
+			return prefix + "ip:" + clientIP(r)
 		case "project":
 			if st != nil {
-				return "static/" + kind + "/project:" + st.Project
+				return prefix + "project:" + st.Project
 			}
-			return "static/" + kind + "/project:"
+			return prefix + "project:"
 		case "ip":
-			return "static/" + kind + "/ip:" + clientIP(r)
+			return prefix + "ip:" + clientIP(r)
 		default:
 			repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 			if repl == nil {
-				return "static/" + kind + "/ip:" + clientIP(r)
+				return prefix + "ip:" + clientIP(r)
 			}
-			return "static/" + kind + "/v:" + repl.ReplaceAll(by, "")
+			return prefix + "v:" + repl.ReplaceAll(by, "")
 		}
 	}
 }
@@ -743,6 +780,7 @@ func (s *sniffWriter) finish() {
 //		requests <n>/<unit>
 //		tokens   <n>/<unit>
 //		by       consumer|key|project|ip|<placeholder>
+//		zone     <name>
 //		store    memory|redis
 //		fail_mode open|closed
 //		instances <n>
@@ -785,6 +823,11 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("by: %q is not consumer, key, project, ip or a {placeholder}", v)
 			}
 			h.By = v
+		case "zone":
+			if !validZone(v) {
+				return d.Errf("zone: %q may hold only letters, digits, '_', '-' and '.'", v)
+			}
+			h.Zone = v
 		case "store":
 			if v != "memory" && v != "redis" {
 				return d.Errf("store: %q is not memory or redis", v)
