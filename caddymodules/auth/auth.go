@@ -279,8 +279,13 @@ func forbidden(code, msg string) error {
 	return caddyhttp.Error(http.StatusForbidden, apierr.New(http.StatusForbidden, code, msg))
 }
 
-// ServeHTTP authenticates the request.
+// ServeHTTP authenticates the request. Its errors, and those of the handlers after it, reach the client
+// as FD2's JSON error even on a site without handle_errors (gateway.Respond).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	return gateway.Respond(w, r, h.serve(w, r, next), h.logger)
+}
+
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	t0 := time.Now()
 	st := gateway.RequestFrom(r)
 	r, span := gateway.StartSpan(r, "fd2.auth")

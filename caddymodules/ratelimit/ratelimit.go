@@ -353,8 +353,13 @@ type taken struct {
 	key string
 }
 
-// ServeHTTP applies every policy of the request.
+// ServeHTTP applies every policy of the request. Its errors, and those of the handlers after it, reach
+// the client as FD2's JSON error even on a site without handle_errors (gateway.Respond).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	return gateway.Respond(w, r, h.serve(w, r, next), h.logger)
+}
+
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	st := gateway.RequestFrom(r)
 	r, span := gateway.StartSpan(r, "fd2.ratelimit")
 	defer span.End()
