@@ -111,6 +111,9 @@ func (m *Manifest) Module(name string) *Module {
 
 // Decode parses a manifest leniently and validates it. The error wraps ErrInvalid.
 func Decode(data []byte) (*Manifest, error) {
+	if err := checkObject(data); err != nil {
+		return nil, err
+	}
 	var m Manifest
 	if err := json.Unmarshal(data, &m); err != nil {
 		return nil, fmt.Errorf("%w: decoding: %v", ErrInvalid, err)
@@ -119,6 +122,30 @@ func Decode(data []byte) (*Manifest, error) {
 		return nil, err
 	}
 	return &m, nil
+}
+
+// checkObject rejects documents that are not a JSON object: null would decode into an empty manifest and
+// report every required field missing instead of the real problem.
+func checkObject(data []byte) error {
+	b := bytes.TrimSpace(data)
+	if len(b) > 0 && b[0] == '{' {
+		return nil
+	}
+	kind := "nothing"
+	switch {
+	case len(b) == 0:
+	case bytes.HasPrefix(b, []byte("null")):
+		kind = "null"
+	case b[0] == '[':
+		kind = "an array"
+	case b[0] == '"':
+		kind = "a string"
+	case b[0] == 't' || b[0] == 'f':
+		kind = "a boolean"
+	default:
+		kind = "a number or invalid JSON"
+	}
+	return fmt.Errorf("%w: a manifest must be a JSON object, got %s", ErrInvalid, kind)
 }
 
 // Validate checks what the Control Tower checks (required fields, the module_type enum, unique module
