@@ -20,11 +20,18 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"sync/atomic"
 
 	"go.uber.org/zap"
 
 	"github.com/dsp-ai/fd2/dsp/metrics"
 )
+
+var fallback atomic.Pointer[zap.Logger]
+
+// SetLogger sets the logger of tasks started with a nil logger (libraries that have none of their own). The
+// dsp app sets it to Caddy's process logger.
+func SetLogger(l *zap.Logger) { fallback.Store(l) }
 
 // ErrPanic is wrapped by the error Run returns for a recovered panic.
 var ErrPanic = errors.New("recovered panic")
@@ -61,7 +68,9 @@ func Run(log *zap.Logger, task string, fn func() error, fields ...zap.Field) (er
 func report(log *zap.Logger, task string, v any, fields []zap.Field) {
 	metrics.BackgroundPanics.WithLabelValues(task).Inc()
 	if log == nil {
-		log = zap.L()
+		if log = fallback.Load(); log == nil {
+			log = zap.L()
+		}
 	}
 	fs := make([]zap.Field, 0, len(fields)+3)
 	fs = append(fs, zap.String("task", task))
