@@ -10,6 +10,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/dustin/go-humanize"
 )
 
 func init() {
@@ -65,6 +66,8 @@ func init() {
 //		}
 //		secrets_config <file>
 //		encryption_key <key or passphrase>
+//		max_manifest_size <size>          # e.g. 4MiB (default), 16MB
+//		cache_key <32 bytes base64 or hex> # seals resolved manifests in redis and last_good
 //	}
 func parseGlobal(d *caddyfile.Dispenser, existing any) (any, error) {
 	if existing != nil {
@@ -134,6 +137,20 @@ func parseGlobal(d *caddyfile.Dispenser, existing any) (any, error) {
 			}
 		case "encryption_key":
 			if !d.AllArgs(&app.EncryptionKey) {
+				return nil, d.ArgErr()
+			}
+		case "max_manifest_size":
+			var v string
+			if !d.AllArgs(&v) {
+				return nil, d.ArgErr()
+			}
+			n, err := humanize.ParseBytes(v)
+			if err != nil || n == 0 || n > 1<<40 {
+				return nil, d.Errf("max_manifest_size: want a positive size such as 4MiB, got %q", v)
+			}
+			app.MaxManifestSize = int64(n)
+		case "cache_key":
+			if !d.AllArgs(&app.CacheKey) {
 				return nil, d.ArgErr()
 			}
 		case "pool_size":

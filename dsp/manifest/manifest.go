@@ -190,10 +190,24 @@ func (m *Manifest) Validate() error {
 		}
 	}
 	if len(errs) > 0 {
-		return fmt.Errorf("%w: %s", ErrInvalid, strings.Join(errs, "; "))
+		return &ValidationError{Problems: errs}
 	}
 	return nil
 }
+
+// ValidationError lists every problem Validate found, each naming its place
+// (`modules[4] (api-gateway): unknown module_type "apisix_gateway"`), so that the admin API can show them
+// one by one. It wraps ErrInvalid.
+type ValidationError struct {
+	Problems []string
+}
+
+func (e *ValidationError) Error() string {
+	return ErrInvalid.Error() + ": " + strings.Join(e.Problems, "; ")
+}
+
+// Unwrap makes errors.Is(err, ErrInvalid) hold.
+func (e *ValidationError) Unwrap() error { return ErrInvalid }
 
 // Hash returns a short, stable content hash of a manifest document, used to key compiled projects.
 func Hash(raw []byte) string {

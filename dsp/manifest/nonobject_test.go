@@ -59,3 +59,19 @@ func TestNonObjectDocuments(t *testing.T) {
 		t.Errorf("Decode(null) error = %v, want it to say a manifest is a JSON object", err)
 	}
 }
+
+// TestValidationProblems: every problem is listed on its own, with its place, for the admin API.
+func TestValidationProblems(t *testing.T) {
+	_, err := manifest.Decode([]byte(`{"project_id":"p","modules":[
+{"module_type":"monitoring","name":"mon","config":{}},
+{"module_type":"apisix_gateway","name":"api-gateway","config":{}},
+{"module_type":"monitoring","name":"mon","config":{}}]}`))
+	var ve *manifest.ValidationError
+	if !errors.As(err, &ve) || !errors.Is(err, manifest.ErrInvalid) {
+		t.Fatalf("Decode error = %v, want a *ValidationError wrapping ErrInvalid", err)
+	}
+	want := []string{`modules[1] (api-gateway): unknown module_type "apisix_gateway"`, `modules[2]: duplicate module name "mon"`}
+	if len(ve.Problems) != len(want) || ve.Problems[0] != want[0] || ve.Problems[1] != want[1] {
+		t.Fatalf("problems = %q, want %q", ve.Problems, want)
+	}
+}
