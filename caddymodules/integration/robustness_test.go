@@ -98,7 +98,7 @@ func TestNullManifestDoesNotKill(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	time.Sleep(300 * time.Millisecond) // a few more refresh ticks over the null file
+	time.Sleep(300 * time.Millisecond)                                 // a few more refresh ticks over the null file
 	expectStatus(t, do(t, "GET", f.url("/turns/echo/three"), ""), 200) // the previous version serves on
 	expectStatus(t, do(t, "GET", f.url("/good/echo/three"), ""), 200)
 
