@@ -429,12 +429,19 @@ func (r *Resolver) loadTiers(ctx context.Context, id string, gen uint64) (*Entry
 	switch {
 	case err == nil || errors.Is(err, manifest.ErrInvalid):
 		e, _ := r.apply(ctx, id, gen, l, err, false)
+		if e != nil && e.Err != nil && r.cfg.LastGood != nil {
+			// Nothing in memory (a restart) and the source serves a refused document: a bad push must not
+			// take down a project that has a good copy on disk.
+			if lg, lerr := r.fromLastGood(ctx, id, gen, e.Err, true); lerr == nil {
+				return lg, nil
+			}
+		}
 		return e, nil
 	case errors.Is(err, ErrNotFound):
 		r.notFound(ctx, id, false)
 		return nil, fmt.Errorf("resolving project %q: %w", id, err)
 	default:
-		return r.fromLastGood(ctx, id, gen, err)
+		return r.fromLastGood(ctx, id, gen, err, false)
 	}
 }
 
@@ -474,8 +481,9 @@ func (r *Resolver) fromRedis(ctx context.Context, id string, gen uint64) *Entry 
 	return cur
 }
 
-// fromLastGood serves the disk copy after the source failed with cause on a miss.
-func (r *Resolver) fromLastGood(ctx context.Context, id string, gen uint64, cause error) (*Entry, error) {
+// fromLastGood serves the disk copy after the source failed with cause on a miss, or, when rejected is set,
+// after it served a document refused with cause (which the entry then records as Rejected).
+func (r *Resolver) fromLastGood(ctx context.Context, id string, gen uint64, cause error, rejected bool) (*Entry, error) {
 	fail := fmt.Errorf("resolving project %q: %w", id, asUnavailable(cause))
 	if r.cfg.LastGood == nil {
 		return nil, fail
@@ -512,10 +520,16 @@ func (r *Resolver) fromLastGood(ctx context.Context, id string, gen uint64, caus
 	}
 	r.observe("last_good", "hit")
 	r.age(id, mod)
-	r.log.Warn("manifest source failed; serving the last-good manifest",
-		zap.String("project", id), zap.Duration("age", age), zap.Error(cause))
 	e := &Entry{ID: id, Raw: l.served, Hash: manifest.Hash(l.served), DocHash: l.docHash, doc: l.doc, Value: value,
 		FetchedAt: mod, Origin: OriginLastGood, Stale: true, resolvedAt: now}
+	if rejected {
+		e.Rejected, e.RejectedAt = cause, now
+		r.log.Warn("the source's manifest was refused; serving the last-good manifest",
+			zap.String("project", id), zap.Duration("age", age), zap.Error(cause))
+	} else {
+		r.log.Warn("manifest source failed; serving the last-good manifest",
+			zap.String("project", id), zap.Duration("age", age), zap.Error(cause))
+	}
 	cur, _ := r.install(id, gen, e, now.Add(r.cfg.RetryInterval))
 	return cur, nil
 }

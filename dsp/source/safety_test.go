@@ -225,3 +225,31 @@ func TestTooLarge(t *testing.T) {
 		t.Fatalf("Get of an oversized file = %+v, %v; want a malformed entry wrapping ErrTooLarge", e, err)
 	}
 }
+
+// TestRefusedOnMissServesLastGood: after a restart (nothing in memory) a source serving a refused document
+// does not take down a project that has a good copy on disk: the copy serves, the refusal is recorded.
+func TestRefusedOnMissServesLastGood(t *testing.T) {
+	dir, lgDir := t.TempDir(), t.TempDir()
+	path := filepath.Join(dir, "p1.json")
+	if err := os.WriteFile(path, doc("p1", "1"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	a := newResolver(t, Config{Source: &FileSource{Dir: dir}, LastGood: &LastGood{Dir: lgDir}})
+	if _, err := a.Get(ctx, "p1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte("null"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b := newResolver(t, Config{Source: &FileSource{Dir: dir}, LastGood: &LastGood{Dir: lgDir}})
+	e, err := b.Get(ctx, "p1")
+	if err != nil || e.Err != nil || e.Origin != OriginLastGood || version(t, e) != "1" || !errors.Is(e.Rejected, manifest.ErrInvalid) {
+		t.Fatalf("Get = %+v, %v; want the last-good version 1 with the refusal recorded", e, err)
+	}
+	// Without a disk copy the refusal is the answer.
+	c := newResolver(t, Config{Source: &FileSource{Dir: dir}})
+	if e, err := c.Get(ctx, "p1"); err != nil || !errors.Is(e.Err, manifest.ErrInvalid) {
+		t.Fatalf("Get without last-good = %+v, %v; want a malformed entry", e, err)
+	}
+}
