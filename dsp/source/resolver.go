@@ -322,7 +322,8 @@ func (r *Resolver) Wait() { r.wg.Wait() }
 //   - ErrNotFound is remembered for NegativeTTL and removes the project from memory, Redis and last-good.
 //   - A malformed manifest is returned as an Entry with Err set and a nil error, so that only this project
 //     answers 503, and is cached until RetryInterval so it is not refetched per request. If a good version
-//     is already cached, the good version stays: a bad push never takes a working project down.
+//     is already cached (in memory, or on a miss in last-good), the good version stays, with the refusal in
+//     Entry.Rejected: a bad push never takes a working project down.
 func (r *Resolver) Get(ctx context.Context, id string) (*Entry, error) {
 	e, _, err := r.GetTier(ctx, id)
 	return e, err
