@@ -23,6 +23,7 @@ import (
 	"github.com/tidwall/sjson"
 
 	"github.com/dsp-ai/fd2/dsp/apierr"
+	"github.com/dsp-ai/fd2/dsp/background"
 	"github.com/dsp-ai/fd2/dsp/reqbody"
 )
 
@@ -345,7 +346,8 @@ func (e *Engine) serveMultipart(w http.ResponseWriter, r *http.Request, endpoint
 	copied := make(chan struct{})
 	go func() {
 		defer close(copied)
-		copyErr = f.writeTo(pw, mr, params["boundary"])
+		// A panic here would end the process (no net/http recovery off the request goroutine).
+		copyErr = background.Run(nil, "multipart_copy", func() error { return f.writeTo(pw, mr, params["boundary"]) })
 		pw.CloseWithError(copyErr)
 	}()
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -23,7 +24,9 @@ func init() {
 // AdminAPI is the `admin.api.dsp` module: manifest operations on Caddy's admin endpoint (so they get its
 // access controls: loopback or unix socket by default, mTLS for remote admin).
 //
-//	GET  /dsp/projects               cached projects: hash, origin, age, staleness, routes, warnings
+//	GET  /dsp/projects               cached projects: state, hash, origin, age, staleness, routes, warnings;
+//	                                 a project whose latest manifest was refused has state "invalid", its
+//	                                 errors, and under "serving" the previous version it still serves
 //	POST /dsp/projects/{id}/reload   refetch one project from the source now (and tell other instances)
 //	POST /dsp/sync                   list the source and reload every project
 //	POST /dsp/secrets/rotate         re-read every cached secret from Vault, then reload every project:
@@ -54,23 +57,69 @@ func currentApp() (*App, error) {
 	return app.(*App), nil
 }
 
+// Project states in GET /dsp/projects.
+const (
+	// stateOK: the source's latest manifest compiled and is served.
+	stateOK = "ok"
+	// stateInvalid: the source's latest manifest was refused (it does not decode, validate, resolve or
+	// compile, or is over max_manifest_size). Errors says why; Serving is the previous good version still
+	// served, or absent when the project answers 503 manifest_invalid.
+	stateInvalid = "invalid"
+)
+
 type projectInfo struct {
-	ID         string    `json:"id"`
-	Hash       string    `json:"hash"`
-	Origin     string    `json:"origin"`
-	Stale      bool      `json:"stale"`
-	FetchedAt  time.Time `json:"fetched_at"`
-	AgeSeconds float64   `json:"age_seconds"`
-	Error      string    `json:"error,omitempty"`
-	Routes     []string  `json:"routes,omitempty"`
-	Warnings   []string  `json:"warnings,omitempty"`
+	ID    string `json:"id"`
+	State string `json:"state"`
+	// Code is manifest_too_large or manifest_invalid for an invalid project.
+	Code string `json:"code,omitempty"`
+	// Errors are the reasons of an invalid project, one validation problem each where the manifest
+	// validated (`modules[4] (api-gateway): unknown module_type "apisix_gateway"`).
+	Errors     []string     `json:"errors,omitempty"`
+	RejectedAt *time.Time   `json:"rejected_at,omitempty"`
+	Serving    *servingInfo `json:"serving,omitempty"`
+	Hash       string       `json:"hash"`
+	Origin     string       `json:"origin"`
+	Stale      bool         `json:"stale"`
+	FetchedAt  time.Time    `json:"fetched_at"`
+	AgeSeconds float64      `json:"age_seconds"`
+	Error      string       `json:"error,omitempty"`
+	Routes     []string     `json:"routes,omitempty"`
+	Warnings   []string     `json:"warnings,omitempty"`
+}
+
+// servingInfo is the good version an invalid project still serves.
+type servingInfo struct {
+	Hash      string    `json:"hash"`
+	Origin    string    `json:"origin"`
+	FetchedAt time.Time `json:"fetched_at"`
+}
+
+// problems splits a refusal into what an operator reads: the validation problems one by one, else the
+// error itself.
+func problems(err error) (code string, list []string) {
+	code = "manifest_invalid"
+	if errors.Is(err, source.ErrTooLarge) {
+		code = "manifest_too_large"
+	}
+	if ve, ok := errors.AsType[*manifest.ValidationError](err); ok {
+		return code, ve.Problems
+	}
+	return code, []string{err.Error()}
 }
 
 func infoOf(e *source.Entry) projectInfo {
-	pi := projectInfo{ID: e.ID, Hash: e.Hash, Origin: e.Origin, Stale: e.Stale, FetchedAt: e.FetchedAt.UTC(),
+	pi := projectInfo{ID: e.ID, State: stateOK, Hash: e.Hash, Origin: e.Origin, Stale: e.Stale, FetchedAt: e.FetchedAt.UTC(),
 		AgeSeconds: time.Since(e.FetchedAt).Seconds()}
-	if e.Err != nil {
-		pi.Error = e.Err.Error()
+	switch {
+	case e.Err != nil:
+		pi.State, pi.Error = stateInvalid, e.Err.Error()
+		pi.Code, pi.Errors = problems(e.Err)
+	case e.Rejected != nil:
+		pi.State = stateInvalid
+		pi.Code, pi.Errors = problems(e.Rejected)
+		at := e.RejectedAt.UTC()
+		pi.RejectedAt = &at
+		pi.Serving = &servingInfo{Hash: e.Hash, Origin: e.Origin, FetchedAt: e.FetchedAt.UTC()}
 	}
 	if p, ok := e.Value.(*Project); ok && p != nil {
 		for _, rt := range p.Table.Routes() {
@@ -147,7 +196,7 @@ func syncProjects(w http.ResponseWriter, r *http.Request) error {
 			out.Synced = append(out.Synced, id)
 		}
 	}
-	sortStrings(out.Synced)
+	slices.Sort(out.Synced)
 	return writeJSON(w, http.StatusOK, out)
 }
 
@@ -166,14 +215,6 @@ func rotateSecrets(w http.ResponseWriter, r *http.Request) error {
 		return caddy.APIError{HTTPStatus: http.StatusBadGateway, Err: fmt.Errorf("reloading projects: %w", err)}
 	}
 	return listProjects(w, &http.Request{Method: http.MethodGet, URL: r.URL})
-}
-
-func sortStrings(s []string) {
-	for i := 1; i < len(s); i++ {
-		for j := i; j > 0 && s[j] < s[j-1]; j-- {
-			s[j], s[j-1] = s[j-1], s[j]
-		}
-	}
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) error {

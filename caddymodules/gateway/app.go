@@ -4,9 +4,12 @@ package gateway
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -14,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
+	"github.com/dsp-ai/fd2/dsp/background"
 	"github.com/dsp-ai/fd2/dsp/manifest"
 	"github.com/dsp-ai/fd2/dsp/metrics"
 	"github.com/dsp-ai/fd2/dsp/reqbody"
@@ -61,8 +65,21 @@ type App struct {
 	SecretsConfig string `json:"secrets_config,omitempty"`
 
 	// EncryptionKey decrypts `encrypted:` references: a Fernet key, or a passphrase derived as the Control
-	// Tower derives it. Supports {env.*}.
+	// Tower derives it. Supports {env.*}. Default: for a manifest's references, what its vault module's
+	// encryption_key_source names (the Control Tower's default: env:ENCRYPTION_KEY); set, it overrides
+	// every manifest's source.
 	EncryptionKey string `json:"encryption_key,omitempty"`
+
+	// MaxManifestSize caps a manifest document from any source, in bytes. A larger one is refused as
+	// manifest_too_large (logged, shown by GET /dsp/projects; the project answers 503 manifest_invalid, or
+	// keeps serving its previous version). Default 4 MiB (about 16 000 routes).
+	MaxManifestSize int64 `json:"max_manifest_size,omitempty"`
+
+	// CacheKey is the key that encrypts (AES-256-GCM) manifests that arrive with their secrets resolved —
+	// everything a Control Tower serves — before they reach the Redis cache or the last-good directory: 32
+	// bytes, base64 or hex (`openssl rand -base64 32`). Supports {env.*}. Without it such manifests are kept
+	// in memory only (logged once). A file source's manifests are stored before resolution and need no key.
+	CacheKey string `json:"cache_key,omitempty"`
 
 	// PoolSize is how many compiled projects (with their upstream proxies) the project pool keeps. The
 	// least recently used is evicted beyond it, after its in-flight requests finish. Default 100.
@@ -159,6 +176,8 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err := metrics.Register(ctx.GetMetricsRegistry()); err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
+	// Libraries without a logger of their own (JWKS, key revocations) report recovered panics here.
+	background.SetLogger(caddy.Log().Named("dsp.background"))
 	repl := caddy.NewReplacer()
 	key, err := json.Marshal(struct {
 		E  string
@@ -169,7 +188,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 		V  map[string]*VaultConfig
 		SC string
 		EK string
-	}{a.Environment, a.Manifests, a.Cache, a.LastGood, a.MaxStale, a.Vaults, a.SecretsConfig, a.EncryptionKey})
+		MM int64
+		CK string
+	}{a.Environment, a.Manifests, a.Cache, a.LastGood, a.MaxStale, a.Vaults, a.SecretsConfig, a.EncryptionKey,
+		a.MaxManifestSize, a.CacheKey})
 	if err != nil {
 		return fmt.Errorf("keying resolver: %w", err)
 	}
@@ -226,6 +248,13 @@ func (a *App) newResolver(repl *caddy.Replacer) (*sharedResolver, error) {
 	}
 	env := manifest.EnvOptions{Environment: a.Environment}
 	name := "file"
+	if a.CacheKey != "" {
+		key, err := parseCacheKey(repl.ReplaceAll(a.CacheKey, ""))
+		if err != nil {
+			return nil, err
+		}
+		cfg.CacheKey = key
+	}
 	// The resolver outlives any one config (it is shared across reloads through the usage pool), so its
 	// background work — and the Vault clients' token renewal — runs on its own context, cancelled by
 	// Destruct when the last config using it goes.
@@ -237,13 +266,13 @@ func (a *App) newResolver(repl *caddy.Replacer) (*sharedResolver, error) {
 	}
 	switch ms := a.Manifests; {
 	case ms == nil || (ms.File == "" && ms.ControlTower == nil):
-		cfg.Source = defaultSource(env)
+		cfg.Source = defaultSource(env, a.MaxManifestSize)
 	case ms.File != "" && ms.ControlTower != nil:
 		cancel()
 		return nil, errors.New("manifests: choose one of file and control_tower")
 	case ms.File != "":
 		dir := ms.File
-		cfg.Source = &source.FileSource{Dir: dir, Env: env,
+		cfg.Source = &source.FileSource{Dir: dir, Env: env, MaxSize: a.MaxManifestSize,
 			Secrets: func(ctx context.Context, id string, raw []byte) (func(string) (string, error), func() error) {
 				return store.forManifest(ctx, dir, raw)
 			}}
@@ -255,7 +284,7 @@ func (a *App) newResolver(repl *caddy.Replacer) (*sharedResolver, error) {
 			return nil, errors.New("manifests control_tower: url is required")
 		}
 		c := &source.ControlTower{BaseURL: repl.ReplaceAll(ct.URL, ""), Secret: repl.ReplaceAll(ct.Secret, ""),
-			Timeout: time.Duration(ct.Timeout)}
+			Timeout: time.Duration(ct.Timeout), MaxSize: a.MaxManifestSize}
 		if ct.Retries != nil {
 			c.Retries = *ct.Retries
 			if c.Retries == 0 {
@@ -302,10 +331,31 @@ func (a *App) newResolver(repl *caddy.Replacer) (*sharedResolver, error) {
 	return sr, nil
 }
 
+// parseCacheKey decodes cache_key: 32 bytes in base64 (standard or URL alphabet, padded or not) or hex. A
+// passphrase is refused rather than stretched: the key guards secrets at rest and must be random.
+func parseCacheKey(s string) ([]byte, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return nil, errors.New("cache_key is set but empty (an unset environment variable?)")
+	}
+	if b, err := hex.DecodeString(s); err == nil && len(b) == 32 {
+		return b, nil
+	}
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding, base64.RawStdEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(s); err == nil && len(b) == 32 {
+			return b, nil
+		}
+	}
+	return nil, errors.New("cache_key must be 32 random bytes in base64 or hex (e.g. `openssl rand -base64 32`)")
+}
+
 // Validate checks the configuration.
 func (a *App) Validate() error {
 	if a.Manifests != nil && a.Manifests.File != "" && a.Manifests.ControlTower != nil {
 		return errors.New("manifests: choose one of file and control_tower")
+	}
+	if a.MaxManifestSize < 0 {
+		return errors.New("max_manifest_size must not be negative")
 	}
 	return nil
 }

@@ -68,6 +68,8 @@ func init() {
 //		secrets_config <file>
 //		encryption_key <key or passphrase>
 //		require_exp on|off
+//		max_manifest_size <size>          # e.g. 4MiB (default), 16MB
+//		cache_key <32 bytes base64 or hex> # seals resolved manifests in redis and last_good
 //	}
 func parseGlobal(d *caddyfile.Dispenser, existing any) (any, error) {
 	if existing != nil {
@@ -149,6 +151,20 @@ func parseGlobal(d *caddyfile.Dispenser, existing any) (any, error) {
 				return nil, d.Errf("require_exp: %v", err)
 			}
 			app.RequireExp = on
+		case "max_manifest_size":
+			var v string
+			if !d.AllArgs(&v) {
+				return nil, d.ArgErr()
+			}
+			n, err := humanize.ParseBytes(v)
+			if err != nil || n == 0 || n > 1<<40 {
+				return nil, d.Errf("max_manifest_size: want a positive size such as 4MiB, got %q", v)
+			}
+			app.MaxManifestSize = int64(n)
+		case "cache_key":
+			if !d.AllArgs(&app.CacheKey) {
+				return nil, d.ArgErr()
+			}
 		case "pool_size":
 			n, err := intArg(d)
 			if err != nil {

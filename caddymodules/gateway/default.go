@@ -10,6 +10,6 @@ import (
 
 // defaultSource is the source used when no `manifests` line is configured: the example manifests embedded
 // in the binary, so that FD2 starts and serves the demo project with no configuration at all.
-func defaultSource(env manifest.EnvOptions) source.Source {
-	return &source.FileSource{FS: examples.Manifests(), Env: env}
+func defaultSource(env manifest.EnvOptions, maxSize int64) source.Source {
+	return &source.FileSource{FS: examples.Manifests(), Env: env, MaxSize: maxSize}
 }

@@ -196,7 +196,13 @@ type vaultModule struct {
 		VerifySSL  *bool  `json:"verify_ssl"`
 	} `json:"vault_instances"`
 	SecretsConfigFile string `json:"secrets_config_file"`
+	// EncryptionKeySource names where the Control Tower reads ENCRYPTION_KEY, as a reference (env:VAR,
+	// config:a.b, literal:x). Absent means the Control Tower's default, env:ENCRYPTION_KEY.
+	EncryptionKeySource string `json:"encryption_key_source"`
 }
+
+// defaultEncryptionKeySource is the Control Tower's encryption_key_source default (spec §2.3, vault module).
+const defaultEncryptionKeySource = "env:ENCRYPTION_KEY"
 
 // forManifest returns the secret resolver of a file-source manifest, as the Control Tower builds it:
 // only a manifest with a vault module gets one (without, references stay literal). Its instances join the
@@ -244,6 +250,7 @@ func (s *secretStore) forManifest(ctx context.Context, dir string, raw []byte) (
 		// A missing file is the Control Tower's case too: config: references then fail (and so the
 		// project), exactly where the Control Tower answers 500.
 	}
+	s.encryptionKey(ctx, res, vm.EncryptionKeySource)
 	for _, in := range vm.Instances {
 		if v, ok := s.base.Vaults[in.Name]; ok {
 			res.Vaults[in.Name] = v
@@ -287,6 +294,9 @@ func (s *secretStore) forManifest(ctx context.Context, dir string, raw []byte) (
 	for _, in := range vm.Instances {
 		creds[in.Token], creds[in.RoleID], creds[in.SecretID] = true, true, true
 	}
+	// encryption_key_source (env:ENCRYPTION_KEY) is walked too; unset, it only leaves encrypted: references
+	// unresolvable (they fail naming it), as in the Control Tower.
+	creds[vm.EncryptionKeySource] = true
 	resolve := func(ref string) (string, error) {
 		// res.Prepare starts the instance a vault: reference reads from.
 		val, err := res.Resolve(ctx, ref)
@@ -308,6 +318,30 @@ func (s *secretStore) forManifest(ctx context.Context, dir string, raw []byte) (
 		return fmt.Errorf("%w: %v", manifest.ErrInvalid, first)
 	}
 	return resolve, check
+}
+
+// encryptionKey sets the key of a manifest's encrypted: references as the Control Tower finds its
+// ENCRYPTION_KEY: through the vault module's encryption_key_source (default env:ENCRYPTION_KEY), unless the
+// dsp app's encryption_key overrides it. It runs before anything (a Vault credential, say) decrypts, since
+// the resolver fixes its key on first use. The source may be env:, config: or literal: — not vault: (no
+// instance is up yet) nor encrypted: (the key cannot decrypt itself).
+func (s *secretStore) encryptionKey(ctx context.Context, res *secrets.Resolver, src string) {
+	if res.EncryptionKey != "" {
+		return
+	}
+	if src == "" {
+		src = defaultEncryptionKeySource
+	}
+	res.EncryptionKeySource = src
+	if strings.HasPrefix(src, "vault:") || strings.HasPrefix(src, "encrypted:") {
+		return // encrypted: references then fail naming the source
+	}
+	plain := &secrets.Resolver{Config: res.Config, Getenv: res.Getenv}
+	v, err := plain.Resolve(ctx, src)
+	if err != nil {
+		return // unset: encrypted: references fail naming the source, as the Control Tower's do
+	}
+	res.EncryptionKey = v.Reveal()
 }
 
 // all lists every Vault instance of the store (the app's and the manifests'), by name.

@@ -31,7 +31,8 @@ func TestControlTowerDownServesLastGood(t *testing.T) {
 	t.Cleanup(srv.Close)
 
 	dsp := func(ttl string) string {
-		return fmt.Sprintf("manifests control_tower %s {\n retries 1\n timeout 2s\n refresh 1h\n }\n cache memory {\n ttl %s\n }\n last_good %s", srv.URL, ttl, lastGood)
+		// A Control Tower's manifests are resolved: last_good keeps them only sealed under cache_key.
+		return fmt.Sprintf("manifests control_tower %s {\n retries 1\n timeout 2s\n refresh 1h\n }\n cache memory {\n ttl %s\n }\n last_good %s\n cache_key %s", srv.URL, ttl, lastGood, testCacheKey)
 	}
 	f := startFD2(t, dsp("5m"), pipeline)
 	expectStatus(t, do(t, "GET", f.url("/acme/echo/one"), ""), 200)
@@ -94,6 +95,9 @@ func grepLines(s, sub string) string {
 	return strings.Join(out, "\n")
 }
 
+// testCacheKey is the cache_key of tests that cache a Control Tower's (resolved) manifests.
+const testCacheKey = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+
 // TestRedisSharedByTwoInstances runs two FD2 processes on one real redis-server: the second serves a
 // project from Redis without asking the Control Tower, and a reload on the first makes the second drop its
 // copy at once (pub/sub) and serve the new version.
@@ -107,7 +111,7 @@ func TestRedisSharedByTwoInstances(t *testing.T) {
 	srv := httptest.NewServer(ct)
 	t.Cleanup(srv.Close)
 
-	dsp := fmt.Sprintf("manifests control_tower %s {\n refresh 1h\n }\n cache redis redis://%s/0 {\n ttl 10m\n prefix itest:\n }", srv.URL, redisAddr)
+	dsp := fmt.Sprintf("manifests control_tower %s {\n refresh 1h\n }\n cache redis redis://%s/0 {\n ttl 10m\n prefix itest:\n }\n cache_key %s", srv.URL, redisAddr, testCacheKey)
 	a := startFD2(t, dsp, pipeline)
 
 	// Instance B: a separate process with the same dsp settings.

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/dsp-ai/fd2/dsp/background"
 )
 
 const (
@@ -284,7 +286,7 @@ func (s *RedisStore) Start(ctx context.Context) error {
 		return fmt.Errorf("subscribing to %s: %w", s.channel(), err)
 	}
 	ch := ps.Channel()
-	go func() {
+	background.Go(nil, "apikey_revocations", func() {
 		defer ps.Close()
 		for {
 			select {
@@ -297,7 +299,7 @@ func (s *RedisStore) Start(ctx context.Context) error {
 				s.forget(msg.Payload)
 			}
 		}
-	}()
+	})
 	return nil
 }
 

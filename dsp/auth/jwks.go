@@ -22,6 +22,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/dsp-ai/fd2/dsp/background"
 )
 
 // JWKS defaults and limits.
@@ -102,7 +104,7 @@ func (j *JWKS) Start(ctx context.Context) error {
 		j.started.Store(false)
 		return fmt.Errorf("starting jwks: %w", err)
 	}
-	go j.loop(ctx)
+	background.Go(nil, "jwks_refresh", func() { j.loop(ctx) })
 	return nil
 }
 

@@ -5,7 +5,9 @@ package manifest
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"regexp"
 	"strings"
@@ -39,11 +41,18 @@ var (
 // that contains a secret marker anywhere is passed whole to it instead, with no ${…} processing, exactly as
 // the Control Tower does.
 func ResolveEnv(raw []byte, opts EnvOptions) ([]byte, error) {
+	if err := checkObject(raw); err != nil {
+		return nil, err
+	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var doc map[string]any
 	if err := dec.Decode(&doc); err != nil {
 		return nil, fmt.Errorf("%w: decoding: %v", ErrInvalid, err)
+	}
+	// checkObject saw a '{', so doc is non-nil here; a second document after it is not a manifest either.
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("%w: decoding: data after the manifest object", ErrInvalid)
 	}
 	if opts.Getenv == nil {
 		opts.Getenv = os.LookupEnv

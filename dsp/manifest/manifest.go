@@ -4,12 +4,14 @@ package manifest
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -111,6 +113,9 @@ func (m *Manifest) Module(name string) *Module {
 
 // Decode parses a manifest leniently and validates it. The error wraps ErrInvalid.
 func Decode(data []byte) (*Manifest, error) {
+	if err := checkObject(data); err != nil {
+		return nil, err
+	}
 	var m Manifest
 	if err := json.Unmarshal(data, &m); err != nil {
 		return nil, fmt.Errorf("%w: decoding: %v", ErrInvalid, err)
@@ -119,6 +124,30 @@ func Decode(data []byte) (*Manifest, error) {
 		return nil, err
 	}
 	return &m, nil
+}
+
+// checkObject rejects documents that are not a JSON object: null would decode into an empty manifest and
+// report every required field missing instead of the real problem.
+func checkObject(data []byte) error {
+	b := bytes.TrimSpace(data)
+	if len(b) > 0 && b[0] == '{' {
+		return nil
+	}
+	kind := "nothing"
+	switch {
+	case len(b) == 0:
+	case bytes.HasPrefix(b, []byte("null")):
+		kind = "null"
+	case b[0] == '[':
+		kind = "an array"
+	case b[0] == '"':
+		kind = "a string"
+	case b[0] == 't' || b[0] == 'f':
+		kind = "a boolean"
+	default:
+		kind = "a number or invalid JSON"
+	}
+	return fmt.Errorf("%w: a manifest must be a JSON object, got %s", ErrInvalid, kind)
 }
 
 // Validate checks what the Control Tower checks (required fields, the module_type enum, unique module
@@ -163,10 +192,24 @@ func (m *Manifest) Validate() error {
 		}
 	}
 	if len(errs) > 0 {
-		return fmt.Errorf("%w: %s", ErrInvalid, strings.Join(errs, "; "))
+		return &ValidationError{Problems: errs}
 	}
 	return nil
 }
+
+// ValidationError lists every problem Validate found, each naming its place
+// (`modules[4] (api-gateway): unknown module_type "apisix_gateway"`), so that the admin API can show them
+// one by one. It wraps ErrInvalid.
+type ValidationError struct {
+	Problems []string
+}
+
+func (e *ValidationError) Error() string {
+	return ErrInvalid.Error() + ": " + strings.Join(e.Problems, "; ")
+}
+
+// Unwrap makes errors.Is(err, ErrInvalid) hold.
+func (e *ValidationError) Unwrap() error { return ErrInvalid }
 
 // Hash returns a short, stable content hash of a manifest document, used to key compiled projects.
 func Hash(raw []byte) string {
@@ -300,12 +343,12 @@ func SplitHostPort(s string) (string, int) {
 	return s, 0
 }
 
+// sortNodes orders map-form nodes by host, then port (an insertion sort here was quadratic in the nodes of
+// one upstream).
 func sortNodes(ns Nodes) {
-	for i := 1; i < len(ns); i++ {
-		for j := i; j > 0 && (ns[j].Host < ns[j-1].Host || ns[j].Host == ns[j-1].Host && ns[j].Port < ns[j-1].Port); j-- {
-			ns[j], ns[j-1] = ns[j-1], ns[j]
-		}
-	}
+	slices.SortFunc(ns, func(a, b Node) int {
+		return cmp.Or(strings.Compare(a.Host, b.Host), cmp.Compare(a.Port, b.Port))
+	})
 }
 
 // Consumer is the APISIX consumer of a gateway module.

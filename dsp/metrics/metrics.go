@@ -99,6 +99,14 @@ var (
 		Help: "Compiled projects held in the project pool.",
 	})
 
+	// BackgroundPanics counts panics recovered in goroutines FD2 starts itself (package dsp/background), by
+	// task: manifest_load, manifest_refresh, manifest_invalidation, vault_loop, apikey_revocations, … Any
+	// increase is a bug worth an alert: the task stopped (or skipped one round) while the process served on.
+	BackgroundPanics = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "fd2_background_panics_total",
+		Help: "Panics recovered in FD2's background goroutines, by task.",
+	}, []string{"task"})
+
 	// PoolEvictions counts pool evictions.
 	PoolEvictions = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "fd2_pool_evictions_total",
@@ -131,7 +139,7 @@ func (c AgeCollector) Collect(ch chan<- prometheus.Metric) {
 // All returns every FD2 collector.
 func All() []prometheus.Collector {
 	return append([]prometheus.Collector{RequestsTotal, RequestDuration, Overhead, ManifestCache,
-		ModuleLoad, ActiveRequests, PoolProjects, PoolEvictions, StageDuration,
+		ModuleLoad, ActiveRequests, PoolProjects, PoolEvictions, StageDuration, BackgroundPanics,
 		UpstreamRequests, UpstreamDuration, UpstreamTTFB}, secretCollectors()...)
 }
 

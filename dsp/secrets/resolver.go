@@ -33,6 +33,9 @@ type Resolver struct {
 	// EncryptionKey is ENCRYPTION_KEY: a urlsafe-base64 32-byte Fernet key, or else a passphrase derived
 	// with PBKDF2 as the Control Tower does. Empty makes encrypted: references ErrUnavailable.
 	EncryptionKey string
+	// EncryptionKeySource, when set, is where EncryptionKey was looked for (a manifest's
+	// encryption_key_source); only the error of a missing key names it.
+	EncryptionKeySource string
 	// Getenv looks up env:VAR. Defaults to os.LookupEnv.
 	Getenv func(string) (string, bool)
 	// Now is the clock used to timestamp Encrypt's tokens. Defaults to time.Now.
@@ -142,6 +145,11 @@ func (r *Resolver) Encrypt(plaintext string) (string, error) {
 func (r *Resolver) fernetKey() (*FernetKey, error) {
 	r.keyOnce.Do(func() {
 		if r.EncryptionKey == "" {
+			if r.EncryptionKeySource != "" {
+				r.keyErr = fmt.Errorf("encrypted: no encryption key: encryption_key_source %s is not set, and neither is the dsp app's encryption_key: %w",
+					r.EncryptionKeySource, ErrUnavailable)
+				return
+			}
 			r.keyErr = fmt.Errorf("encrypted: no encryption key configured: %w", ErrUnavailable)
 			return
 		}

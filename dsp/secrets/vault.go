@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/dsp-ai/fd2/dsp/background"
 	"github.com/dsp-ai/fd2/dsp/metrics"
 )
 
@@ -281,7 +282,7 @@ func (v *Vault) Start(ctx context.Context) error {
 	if err := v.login(ctx); err != nil {
 		return err
 	}
-	go v.loop(ctx)
+	background.Go(v.log, "vault_loop", func() { v.loop(ctx) })
 	return nil
 }
 
@@ -631,13 +632,20 @@ func (v *Vault) loop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-probe:
-			_, _ = v.Probe(ctx) // recorded in Status and the metrics
+			v.guard("vault_probe", func() { _, _ = v.Probe(ctx) }) // recorded in Status and the metrics
 			continue
 		case <-v.wake:
 		case <-t.C:
 		}
-		v.maintain(ctx)
+		v.guard("vault_renew", func() { v.maintain(ctx) })
 	}
+}
+
+// guard runs one round of the loop's work; a panic in it skips that round (logged and counted) instead of
+// ending the renewals and probes for good, or the process.
+func (v *Vault) guard(task string, fn func()) {
+	defer background.Recover(v.log, task)
+	fn()
 }
 
 // nextWait is the time to the earliest renewal or refresh, clamped so that a jumping (test) clock or a

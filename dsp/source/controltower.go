@@ -31,9 +31,6 @@ const (
 	defaultBackoffMax  = 2 * time.Second
 )
 
-// errTooLarge marks a response over maxManifestSize: retrying would read the same oversized body again.
-var errTooLarge = fmt.Errorf("response larger than %d bytes", maxManifestSize)
-
 // ControlTower is a client of the DSP Control Tower manifest API (spec §1.1). Configure it by setting the
 // fields before first use and do not copy it afterwards. It is safe for concurrent use.
 //
@@ -57,6 +54,9 @@ type ControlTower struct {
 	BackoffMax time.Duration
 	// Client sends the requests. Default: a client with keep-alives and bounded dial/TLS timeouts.
 	Client *http.Client
+	// MaxSize caps a manifest response body, in bytes; a larger one is ErrTooLarge (not retried: the next
+	// attempt would read the same body). Default DefaultMaxSize.
+	MaxSize int64
 
 	once   sync.Once
 	client *http.Client
@@ -161,8 +161,8 @@ func (c *ControlTower) get(ctx context.Context, u string, notFound bool) ([]byte
 			return nil, fmt.Errorf("%s: %w", statusText(status, body), ErrNotFound)
 		case err == nil && status < 500:
 			return nil, fmt.Errorf("%w: unexpected %s", ErrUnavailable, statusText(status, body))
-		case errors.Is(err, errTooLarge):
-			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		case errors.Is(err, ErrTooLarge):
+			return nil, err
 		case err == nil:
 			lastErr = errors.New(statusText(status, body))
 		default:
@@ -223,7 +223,13 @@ func (c *ControlTower) attempt(ctx context.Context, u string) ([]byte, int, erro
 		return nil, 0, err // *url.Error: the URL has no secret, and net/http strips any password in it
 	}
 	defer resp.Body.Close()
-	limit := int64(maxManifestSize)
+	limit := c.MaxSize
+	if limit <= 0 {
+		limit = DefaultMaxSize
+	}
+	if resp.StatusCode == http.StatusOK && resp.ContentLength > limit {
+		return nil, 0, tooLarge(resp.ContentLength, limit) // refused before reading a byte of it
+	}
 	if resp.StatusCode != http.StatusOK {
 		limit = 4 << 10
 	}
@@ -232,7 +238,7 @@ func (c *ControlTower) attempt(ctx context.Context, u string) ([]byte, int, erro
 		return nil, 0, fmt.Errorf("reading response: %w", err)
 	}
 	if resp.StatusCode == http.StatusOK && int64(len(body)) > limit {
-		return nil, 0, errTooLarge
+		return nil, 0, tooLarge(int64(len(body)), limit)
 	}
 	// Drain a little more so the connection can be reused.
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))

@@ -38,7 +38,7 @@ func TestControlTowerFetch(t *testing.T) {
 		{name: "5xx retried then success", id: "p1", statuses: []int{503, 500, 200}, secret: testSecret, wantCalls: 3},
 		{name: "retries exhausted", id: "p1", statuses: []int{502}, secret: testSecret, wantErr: ErrUnavailable, wantCalls: 3},
 		{name: "negative retries disable retrying", id: "p1", statuses: []int{503}, retries: -1, wantErr: ErrUnavailable, wantCalls: 1},
-		{name: "oversized body", id: "p1", statuses: []int{200}, bodyLen: maxManifestSize + 1, wantErr: ErrUnavailable, wantCalls: 1},
+		{name: "oversized body", id: "p1", statuses: []int{200}, bodyLen: DefaultMaxSize + 1, wantErr: ErrTooLarge, wantCalls: 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -12,8 +12,10 @@
 // negative cache for unknown projects, LRU bounding and a Redis pub/sub channel on which instances tell
 // each other that a project changed.
 //
-// Manifests served with resolve_env hold resolved secrets, so nothing in this package logs manifest
-// contents; the last-good files are written 0600.
+// Resolved manifests hold secrets, so nothing in this package logs manifest contents, and none reaches Redis
+// or the last-good files in the clear: a file source's documents are stored before resolution and resolved
+// after every load, a Control Tower's (resolved by it) are sealed with AES-256-GCM under Config.CacheKey or
+// kept in memory only (seal.go).
 //
 // This package never imports Caddy.
 package source

@@ -16,4 +16,10 @@ var (
 	// ErrMalformed is wrapped by Entry.Err when the source served a manifest that does not decode, resolve or
 	// compile. The error chain also holds the cause (often wrapping manifest.ErrInvalid).
 	ErrMalformed = errors.New("malformed manifest")
+
+	// ErrTooLarge means a manifest document is over the source's MaxSize (the dsp app's max_manifest_size).
+	// Errors wrapping it also wrap manifest.ErrInvalid: the document is refused like a malformed one (a good
+	// version already served stays), and retrying would read the same bytes again. Its text is the code
+	// operators see in the log and the admin API.
+	ErrTooLarge = errors.New("manifest_too_large")
 )

@@ -62,7 +62,7 @@ func TestFileSourceResolvesFixtures(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			f := &FileSource{Dir: fixtures(t), Env: manifest.EnvOptions{Environment: tc.environment, Getenv: getenv}}
-			raw, err := f.Fetch(context.Background(), tc.id)
+			raw, err := fetchResolved(f, tc.id)
 			if err != nil {
 				t.Fatalf("Fetch: %v", err)
 			}
@@ -84,7 +84,7 @@ func TestFileSourceResolvesFixtures(t *testing.T) {
 			if m.Environment != tc.wantEnv {
 				t.Errorf("environment = %q, want %q", m.Environment, tc.wantEnv)
 			}
-			again, err := f.Fetch(context.Background(), tc.id)
+			again, err := fetchResolved(f, tc.id)
 			if err != nil {
 				t.Fatalf("second Fetch: %v", err)
 			}
@@ -93,6 +93,15 @@ func TestFileSourceResolvesFixtures(t *testing.T) {
 			}
 		})
 	}
+}
+
+// fetchResolved is what the Resolver does with a file source: Fetch, then Resolve.
+func fetchResolved(f *FileSource, id string) ([]byte, error) {
+	raw, err := f.Fetch(context.Background(), id)
+	if err != nil {
+		return nil, err
+	}
+	return f.Resolve(context.Background(), id, raw)
 }
 
 func TestFileSourceErrors(t *testing.T) {
@@ -125,7 +134,7 @@ func TestFileSourceErrors(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			f := &FileSource{Dir: tc.dir}
-			raw, err := f.Fetch(context.Background(), tc.id)
+			raw, err := fetchResolved(f, tc.id)
 			if tc.wantErr == nil {
 				if err != nil {
 					t.Fatalf("Fetch: %v", err)

@@ -236,6 +236,10 @@ func newResolver(t *testing.T, cfg Config) *Resolver {
 	if cfg.Compile == nil {
 		cfg.Compile = compile
 	}
+	if _, resolving := cfg.Source.(Resolving); !resolving && cfg.CacheKey == nil && (cfg.Redis != nil || cfg.LastGood != nil) {
+		// A Control Tower's documents arrive resolved: Redis and last-good hold them only sealed.
+		cfg.CacheKey = testCacheKey
+	}
 	r, err := New(cfg)
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -247,6 +251,23 @@ func newResolver(t *testing.T, cfg Config) *Resolver {
 		r.Wait()
 	})
 	return r
+}
+
+// testCacheKey is the cache_key of tests that do not test sealing itself.
+var testCacheKey = []byte("0123456789abcdef0123456789abcdef")
+
+// sealedDoc is doc as the Resolver stores a resolved document under testCacheKey.
+func sealedDoc(t *testing.T, id string, b []byte) []byte {
+	t.Helper()
+	aead, err := newAEAD(testCacheKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := seal(aead, id, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 // newRedis starts a redis-server and returns a client for it.

@@ -15,8 +15,9 @@ import (
 )
 
 // LastGood is the on-disk store of the last manifest of each project that compiled, served when the source is
-// down and memory is empty (a restart during an outage). Files are DIR/<id>.json, mode 0600 (they hold
-// resolved secrets), in a directory created 0700.
+// down and memory is empty (a restart during an outage). Files are DIR/<id>.json, mode 0600, in a directory
+// created 0700. They never hold a secret FD2 resolved: the Resolver stores a file source's documents before
+// resolution and a Control Tower's sealed (see seal.go), so the store itself only moves bytes.
 //
 // A file's modification time is the last time the source confirmed its content: Store rewrites the file
 // only when the content changed (atomically: temp file, fsync, rename) and otherwise just touches it. The
@@ -89,6 +90,20 @@ func (l *LastGood) Store(id string, raw []byte) error {
 	if err != nil {
 		_ = os.Remove(tmp.Name())
 		return fmt.Errorf("storing last-good manifest %q: %w", id, err)
+	}
+	return nil
+}
+
+// Touch records that the source confirmed the stored manifest of id unchanged (its modification time, see
+// LastGood), without reading or rewriting it. A missing file is an error wrapping fs.ErrNotExist.
+func (l *LastGood) Touch(id string) error {
+	p, err := l.path(id)
+	if err != nil {
+		return fmt.Errorf("touching last-good manifest: %w", err)
+	}
+	now := time.Now()
+	if err := os.Chtimes(p, now, now); err != nil {
+		return fmt.Errorf("touching last-good manifest %q: %w", id, err)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ package source
 
 import (
 	"context"
+	"crypto/cipher"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/dsp-ai/fd2/dsp/background"
 	"github.com/dsp-ai/fd2/dsp/manifest"
 )
 
@@ -53,10 +55,19 @@ const (
 type Entry struct {
 	// ID is the project id.
 	ID string
-	// Raw is the resolved manifest JSON. It holds secrets: never log it.
+	// Raw is the resolved manifest JSON. It holds secrets: never log it, never store it unsealed.
 	Raw []byte
 	// Hash is manifest.Hash(Raw); empty when the source returned no usable bytes.
 	Hash string
+	// DocHash is manifest.Hash of the document as the source serves it: before resolution for a Resolving
+	// source, else equal to Hash. A refresh that fetches the same document again skips resolution (and so
+	// compilation) while the entry was resolved less than TTL ago.
+	DocHash string
+	// Rejected is set when the source's latest document was refused (it does not decode, resolve or compile,
+	// or is too large) while this entry, the previous good version, goes on being served; RejectedAt is when.
+	// The next good document clears it.
+	Rejected   error
+	RejectedAt time.Time
 	// Value is what Config.Compile returned (for example the compiled route table); nil when Err is set.
 	Value any
 	// Err, when set, means the manifest is malformed (it wraps ErrMalformed): the project answers 503 while
@@ -69,6 +80,10 @@ type Entry struct {
 	Origin string
 	// Stale is set while the entry is served because the source failed (stale-while-error).
 	Stale bool
+
+	doc        []byte    // the document as fetched (shares the source's buffer; never modified)
+	resolvedAt time.Time // when Raw was resolved from doc
+	writtenAt  time.Time // when Redis and last-good last got the whole document
 }
 
 func (e *Entry) clone() *Entry {
@@ -131,6 +146,10 @@ type Config struct {
 	// InstanceID identifies this instance on the invalidation channel; it must not contain a space.
 	// Default: random.
 	InstanceID string
+	// CacheKey is the 32-byte AES-256-GCM key that seals documents which arrive resolved (from a Source that
+	// is not Resolving) before they go to Redis or last-good. Without it such documents stay in memory only
+	// (logged once). Documents of a Resolving source are stored unresolved and need no key.
+	CacheKey []byte
 }
 
 // SourceStatus summarises the health of a Resolver for admin and health endpoints.
@@ -193,6 +212,10 @@ type Resolver struct {
 	started atomic.Bool
 	wg      sync.WaitGroup
 
+	aead          cipher.AEAD // seals resolved documents at rest; nil without Config.CacheKey
+	resolving     Resolving   // the source, when it resolves after loading
+	memoryOnlyLog sync.Once
+
 	statusMu    sync.Mutex
 	lastSuccess time.Time
 	lastError   time.Time
@@ -242,6 +265,14 @@ func New(cfg Config) (*Resolver, error) {
 		dropped: make(map[string]uint64),
 		neg:     make(map[string]int64),
 	}
+	r.resolving, _ = cfg.Source.(Resolving)
+	if cfg.CacheKey != nil {
+		aead, err := newAEAD(cfg.CacheKey)
+		if err != nil {
+			return nil, fmt.Errorf("creating manifest resolver: %w", err)
+		}
+		r.aead = aead
+	}
 	r.mem.Store(&table{})
 	bg := context.Background()
 	r.base.Store(&bg)
@@ -259,11 +290,11 @@ func (r *Resolver) Start(ctx context.Context) {
 	r.base.Store(&ctx)
 	if r.cfg.Refresh > 0 {
 		r.wg.Add(1)
-		go r.refreshLoop(ctx)
+		background.Go(r.log, "manifest_refresh_loop", func() { r.refreshLoop(ctx) })
 	}
 	if r.cfg.Redis != nil {
 		r.wg.Add(1)
-		go func() {
+		background.Go(r.log, "manifest_invalidations", func() {
 			defer r.wg.Done()
 			r.cfg.Redis.Subscribe(ctx, func(inst, id string) {
 				// Our own messages come back too; the publisher already holds the new version.
@@ -271,7 +302,7 @@ func (r *Resolver) Start(ctx context.Context) {
 					r.Invalidate(id)
 				}
 			})
-		}()
+		})
 	}
 }
 
@@ -291,7 +322,8 @@ func (r *Resolver) Wait() { r.wg.Wait() }
 //   - ErrNotFound is remembered for NegativeTTL and removes the project from memory, Redis and last-good.
 //   - A malformed manifest is returned as an Entry with Err set and a nil error, so that only this project
 //     answers 503, and is cached until RetryInterval so it is not refetched per request. If a good version
-//     is already cached, the good version stays: a bad push never takes a working project down.
+//     is already cached (in memory, or on a miss in last-good), the good version stays, with the refusal in
+//     Entry.Rejected: a bad push never takes a working project down.
 func (r *Resolver) Get(ctx context.Context, id string) (*Entry, error) {
 	e, _, err := r.GetTier(ctx, id)
 	return e, err
@@ -344,7 +376,16 @@ func (r *Resolver) miss(ctx context.Context, id string) (*Entry, error) {
 		r.observe("memory", "not_found")
 		return nil, fmt.Errorf("resolving project %q: %w", id, ErrNotFound)
 	}
-	ch := r.sf.DoChan(id, func() (any, error) { return r.load(id) })
+	ch := r.sf.DoChan(id, func() (any, error) {
+		// singleflight re-raises a panic of this function on a new goroutine, on purpose, which ends the
+		// process: a manifest that breaks the loader must cost its project, not every project.
+		var e *Entry
+		err := background.Run(r.log, "manifest_load", func() (err error) {
+			e, err = r.load(id)
+			return err
+		}, zap.String("project", id))
+		return e, err
+	})
 	select {
 	case res := <-ch:
 		if res.Err != nil {
@@ -382,15 +423,26 @@ func (r *Resolver) loadTiers(ctx context.Context, id string, gen uint64) (*Entry
 		}
 	}
 	raw, err := r.fetch(ctx, id)
+	var l loaded
+	if err == nil {
+		l, err = r.prepare(ctx, id, raw, false, nil, true)
+	}
 	switch {
 	case err == nil || errors.Is(err, manifest.ErrInvalid):
-		e, _ := r.apply(ctx, id, gen, raw, err, false)
+		e, _ := r.apply(ctx, id, gen, l, err, false)
+		if e != nil && e.Err != nil && r.cfg.LastGood != nil {
+			// Nothing in memory (a restart) and the source serves a refused document: a bad push must not
+			// take down a project that has a good copy on disk.
+			if lg, lerr := r.fromLastGood(ctx, id, gen, e.Err, true); lerr == nil {
+				return lg, nil
+			}
+		}
 		return e, nil
 	case errors.Is(err, ErrNotFound):
 		r.notFound(ctx, id, false)
 		return nil, fmt.Errorf("resolving project %q: %w", id, err)
 	default:
-		return r.fromLastGood(id, gen, err)
+		return r.fromLastGood(ctx, id, gen, err, false)
 	}
 }
 
@@ -407,7 +459,13 @@ func (r *Resolver) fromRedis(ctx context.Context, id string, gen uint64) *Entry 
 		r.observe("redis", "miss")
 		return nil
 	}
-	value, err := r.cfg.Compile(id, raw)
+	l, err := r.openStored(ctx, id, raw)
+	if err != nil {
+		r.observe("redis", "error")
+		r.log.Warn("ignoring a redis-cached manifest that cannot be opened or resolved; asking the source", zap.String("project", id), zap.Error(err))
+		return nil
+	}
+	value, err := r.compile(id, l.served)
 	if err != nil {
 		// Only compiling manifests are written to Redis, so this is another FD2 version's output.
 		r.observe("redis", "error")
@@ -416,14 +474,17 @@ func (r *Resolver) fromRedis(ctx context.Context, id string, gen uint64) *Entry 
 	}
 	r.observe("redis", "hit")
 	r.age(id, fetchedAt)
-	e := &Entry{ID: id, Raw: raw, Hash: manifest.Hash(raw), Value: value, FetchedAt: fetchedAt, Origin: OriginRedis}
+	now := r.cfg.Now()
+	e := &Entry{ID: id, Raw: l.served, Hash: manifest.Hash(l.served), DocHash: l.docHash, doc: l.doc, Value: value,
+		FetchedAt: fetchedAt, Origin: OriginRedis, resolvedAt: now}
 	// The Redis copy is as fresh as its FetchedAt: an old one is revalidated on the next access.
 	cur, _ := r.install(id, gen, e, fetchedAt.Add(r.cfg.TTL))
 	return cur
 }
 
-// fromLastGood serves the disk copy after the source failed with cause on a miss.
-func (r *Resolver) fromLastGood(id string, gen uint64, cause error) (*Entry, error) {
+// fromLastGood serves the disk copy after the source failed with cause on a miss, or, when rejected is set,
+// after it served a document refused with cause (which the entry then records as Rejected).
+func (r *Resolver) fromLastGood(ctx context.Context, id string, gen uint64, cause error, rejected bool) (*Entry, error) {
 	fail := fmt.Errorf("resolving project %q: %w", id, asUnavailable(cause))
 	if r.cfg.LastGood == nil {
 		return nil, fail
@@ -446,7 +507,13 @@ func (r *Resolver) fromLastGood(id string, gen uint64, cause error) (*Entry, err
 			zap.String("project", id), zap.Duration("age", age), zap.Error(cause))
 		return nil, fmt.Errorf("%w (last-good copy is %s old, beyond max_stale)", fail, age.Round(time.Second))
 	}
-	value, err := r.cfg.Compile(id, raw)
+	l, err := r.openStored(ctx, id, raw)
+	if err != nil {
+		r.observe("last_good", "error")
+		r.log.Error("the last-good manifest cannot be opened or resolved", zap.String("project", id), zap.Error(err))
+		return nil, fail
+	}
+	value, err := r.compile(id, l.served)
 	if err != nil {
 		r.observe("last_good", "error")
 		r.log.Error("the last-good manifest does not compile", zap.String("project", id), zap.Error(err))
@@ -454,9 +521,16 @@ func (r *Resolver) fromLastGood(id string, gen uint64, cause error) (*Entry, err
 	}
 	r.observe("last_good", "hit")
 	r.age(id, mod)
-	r.log.Warn("manifest source failed; serving the last-good manifest",
-		zap.String("project", id), zap.Duration("age", age), zap.Error(cause))
-	e := &Entry{ID: id, Raw: raw, Hash: manifest.Hash(raw), Value: value, FetchedAt: mod, Origin: OriginLastGood, Stale: true}
+	e := &Entry{ID: id, Raw: l.served, Hash: manifest.Hash(l.served), DocHash: l.docHash, doc: l.doc, Value: value,
+		FetchedAt: mod, Origin: OriginLastGood, Stale: true, resolvedAt: now}
+	if rejected {
+		e.Rejected, e.RejectedAt = cause, now
+		r.log.Warn("the source's manifest was refused; serving the last-good manifest",
+			zap.String("project", id), zap.Duration("age", age), zap.Error(cause))
+	} else {
+		r.log.Warn("manifest source failed; serving the last-good manifest",
+			zap.String("project", id), zap.Duration("age", age), zap.Error(cause))
+	}
 	cur, _ := r.install(id, gen, e, now.Add(r.cfg.RetryInterval))
 	return cur, nil
 }
@@ -480,10 +554,14 @@ func (r *Resolver) refresh(ctx context.Context, id string, force bool) (*Entry, 
 	gen := r.gen.Add(1)
 	start := r.cfg.Now()
 	raw, err := r.fetch(ctx, id)
+	var l loaded
+	if err == nil {
+		l, err = r.prepare(ctx, id, raw, false, r.current(id), force)
+	}
 	var e *Entry
 	switch {
 	case err == nil || errors.Is(err, manifest.ErrInvalid):
-		e, err = r.apply(ctx, id, gen, raw, err, force)
+		e, err = r.apply(ctx, id, gen, l, err, force)
 	case errors.Is(err, ErrNotFound):
 		r.notFound(ctx, id, true)
 		err = fmt.Errorf("reloading project %q: %w", id, err)
@@ -513,16 +591,20 @@ func (r *Resolver) refresh(ctx context.Context, id string, force bool) (*Entry, 
 	return e, err
 }
 
-// apply installs what the source returned: raw, or fetchErr (wrapping manifest.ErrInvalid) when the source
-// could not even decode it. It returns the entry now current and, when a malformed update was rejected in
-// favour of the good cached entry, an error wrapping ErrMalformed. force marks a Reload: it always
-// publishes, and a rejected update is returned to the caller rather than logged.
-func (r *Resolver) apply(ctx context.Context, id string, gen uint64, raw []byte, fetchErr error, force bool) (*Entry, error) {
+// apply installs what the source returned: l, or fetchErr (wrapping manifest.ErrInvalid) when the document
+// could not even be read, decoded or resolved. It returns the entry now current and, when a malformed update
+// was rejected in favour of the good cached entry, an error wrapping ErrMalformed. force marks a Reload: it
+// always publishes, and a rejected update is returned to the caller rather than logged.
+func (r *Resolver) apply(ctx context.Context, id string, gen uint64, l loaded, fetchErr error, force bool) (*Entry, error) {
 	now := r.cfg.Now()
 	cur := r.current(id)
 	var hash string
 	if fetchErr == nil {
-		hash = manifest.Hash(raw)
+		if cur != nil && sameBytes(l.served, cur.Raw) {
+			hash = cur.Hash // prepare reused cur's resolution: no need to hash megabytes again
+		} else {
+			hash = manifest.Hash(l.served)
+		}
 	}
 	if cur != nil && fetchErr == nil && cur.Hash == hash {
 		if cur.Err != nil { // still the same malformed document
@@ -532,11 +614,24 @@ func (r *Resolver) apply(ctx context.Context, id string, gen uint64, raw []byte,
 		// Unchanged: confirm it without recompiling.
 		e := cur.clone()
 		e.FetchedAt, e.Origin, e.Stale = now, OriginSource, false
+		e.DocHash, e.doc = l.docHash, l.doc
+		e.Rejected, e.RejectedAt = nil, time.Time{}
+		if l.resolvedNow {
+			e.resolvedAt = now
+		}
+		full := cur.DocHash != l.docHash || now.Sub(cur.writtenAt) >= r.rewriteEvery()
+		if full {
+			e.writtenAt = now
+		}
 		if got, ok := r.install(id, gen, e, now.Add(r.cfg.TTL)); !ok {
 			return got, nil
 		}
 		r.age(id, now)
-		r.writeThrough(ctx, id, raw, now)
+		if full {
+			r.writeThrough(ctx, id, l.doc, now)
+		} else {
+			r.touch(id, l.doc)
+		}
 		if force {
 			r.publish(ctx, id)
 		}
@@ -545,7 +640,7 @@ func (r *Resolver) apply(ctx context.Context, id string, gen uint64, raw []byte,
 	cerr := fetchErr
 	var value any
 	if cerr == nil {
-		value, cerr = r.cfg.Compile(id, raw)
+		value, cerr = r.compile(id, l.served)
 	}
 	if cerr != nil {
 		cerr = fmt.Errorf("%w: %w", ErrMalformed, cerr)
@@ -554,20 +649,23 @@ func (r *Resolver) apply(ctx context.Context, id string, gen uint64, raw []byte,
 				r.log.Error("rejected a malformed manifest update; still serving the previous version",
 					zap.String("project", id), zap.String("hash", cur.Hash), zap.Error(cerr))
 			}
-			got, _ := r.install(id, gen, cur, now.Add(r.cfg.RetryInterval))
+			keep := cur.clone()
+			keep.Rejected, keep.RejectedAt = cerr, now
+			got, _ := r.install(id, gen, keep, now.Add(r.cfg.RetryInterval))
 			return got, fmt.Errorf("applying manifest of %q: keeping the previous version: %w", id, cerr)
 		}
 		r.log.Error("malformed manifest; the project answers 503 until it is fixed", zap.String("project", id), zap.Error(cerr))
-		e := &Entry{ID: id, Raw: raw, Hash: hash, Err: cerr, FetchedAt: now, Origin: OriginSource}
+		e := &Entry{ID: id, Raw: l.served, Hash: hash, DocHash: l.docHash, Err: cerr, FetchedAt: now, Origin: OriginSource}
 		got, _ := r.install(id, gen, e, now.Add(r.cfg.RetryInterval))
 		return got, nil
 	}
-	e := &Entry{ID: id, Raw: raw, Hash: hash, Value: value, FetchedAt: now, Origin: OriginSource}
+	e := &Entry{ID: id, Raw: l.served, Hash: hash, DocHash: l.docHash, doc: l.doc, Value: value, FetchedAt: now,
+		Origin: OriginSource, resolvedAt: now, writtenAt: now}
 	if got, ok := r.install(id, gen, e, now.Add(r.cfg.TTL)); !ok {
 		return got, nil // a later operation won or dropped the project; the side effects are its own
 	}
 	r.age(id, now)
-	r.writeThrough(ctx, id, raw, now)
+	r.writeThrough(ctx, id, l.doc, now)
 	// A miss has no previous version to replace on other instances; a change or a Reload does.
 	if force || cur != nil {
 		r.publish(ctx, id)
@@ -594,9 +692,13 @@ func (r *Resolver) notFound(ctx context.Context, id string, wasCached bool) {
 	}
 }
 
-// writeThrough stores a compiled manifest in Redis and the last-good store. Failures are logged only: the
-// entry is already served from memory.
-func (r *Resolver) writeThrough(ctx context.Context, id string, raw []byte, fetchedAt time.Time) {
+// writeThrough stores a compiled manifest's document in Redis and the last-good store, in its stored form
+// (see seal.go). Failures are logged only: the entry is already served from memory.
+func (r *Resolver) writeThrough(ctx context.Context, id string, doc []byte, fetchedAt time.Time) {
+	raw, ok := r.storedForm(id, doc)
+	if !ok {
+		return
+	}
 	if r.cfg.Redis != nil {
 		err := r.cfg.Redis.Set(ctx, id, raw, fetchedAt)
 		r.redisOK.Store(err == nil)
@@ -609,6 +711,128 @@ func (r *Resolver) writeThrough(ctx context.Context, id string, raw []byte, fetc
 			r.log.Error("writing the last-good manifest failed", zap.String("project", id), zap.Error(err))
 		}
 	}
+}
+
+// touch records in last-good that the source confirmed an unchanged document, without rewriting it.
+func (r *Resolver) touch(id string, doc []byte) {
+	if r.cfg.LastGood == nil {
+		return
+	}
+	if err := r.cfg.LastGood.Touch(id); err != nil {
+		if raw, ok := r.storedForm(id, doc); ok {
+			if err := r.cfg.LastGood.Store(id, raw); err != nil {
+				r.log.Error("writing the last-good manifest failed", zap.String("project", id), zap.Error(err))
+			}
+		}
+	}
+}
+
+// storedForm is what Redis and last-good may hold of doc: doc itself when the source resolves after
+// loading (it holds references, not secrets), else doc sealed under the cache key. ok is false when doc
+// must stay in memory only.
+func (r *Resolver) storedForm(id string, doc []byte) (raw []byte, ok bool) {
+	if r.cfg.Redis == nil && r.cfg.LastGood == nil {
+		return nil, false
+	}
+	if r.resolving != nil {
+		return doc, true
+	}
+	if r.aead == nil {
+		r.memoryOnlyLog.Do(func() {
+			r.log.Warn("manifests from this source arrive with their secrets resolved and no cache_key is set: " +
+				"they are kept in memory only, never written to the redis cache or the last-good directory " +
+				"(set cache_key in the dsp app to store them encrypted)")
+		})
+		return nil, false
+	}
+	sealed, err := seal(r.aead, id, doc)
+	if err != nil {
+		r.log.Error("sealing a manifest for the cache failed; keeping it in memory only", zap.String("project", id), zap.Error(err))
+		return nil, false
+	}
+	return sealed, true
+}
+
+// rewriteEvery is how often an unchanged document is written through again in full, so that the Redis copy
+// (and its fetch time) does not expire while the source keeps confirming it.
+func (r *Resolver) rewriteEvery() time.Duration {
+	every := r.cfg.TTL
+	if r.cfg.Redis != nil {
+		ttl := r.cfg.Redis.TTL
+		if ttl <= 0 {
+			ttl = defaultRedisTTL
+		}
+		every = min(every, ttl)
+	}
+	return every / 2
+}
+
+// loaded is a document on its way to memory: as fetched or stored (doc) and as served (served).
+type loaded struct {
+	doc, served []byte
+	docHash     string
+	resolvedNow bool // served was resolved from doc just now (not reused from the current entry)
+}
+
+// prepare turns a document into the one served: as is when it is already resolved (or the source serves
+// resolved documents), else through the source's Resolve — unless cur serves the same document, resolved
+// less than TTL ago and not forced (a Reload re-resolves, picking up rotated secrets at once).
+func (r *Resolver) prepare(ctx context.Context, id string, doc []byte, resolved bool, cur *Entry, force bool) (loaded, error) {
+	l := loaded{doc: doc}
+	if cur != nil && sameBytes(doc, cur.doc) {
+		l.docHash = cur.DocHash // the file source hands back its buffer for an unchanged file
+	} else {
+		l.docHash = manifest.Hash(doc)
+	}
+	if resolved || r.resolving == nil {
+		l.served = doc
+		return l, nil
+	}
+	if !force && cur != nil && cur.Err == nil && cur.DocHash == l.docHash && r.cfg.Now().Sub(cur.resolvedAt) < r.cfg.TTL {
+		l.served = cur.Raw
+		return l, nil
+	}
+	err := background.Run(r.log, "manifest_resolve", func() (err error) {
+		l.served, err = r.resolving.Resolve(ctx, id, doc)
+		return err
+	}, zap.String("project", id))
+	if errors.Is(err, background.ErrPanic) {
+		err = fmt.Errorf("resolving manifest %q: %w: %w", id, manifest.ErrInvalid, err)
+	}
+	l.resolvedNow = err == nil
+	return l, err
+}
+
+// openStored turns a value read from Redis or last-good into a loaded document.
+func (r *Resolver) openStored(ctx context.Context, id string, raw []byte) (loaded, error) {
+	doc, resolved, err := open(r.aead, id, raw)
+	if err != nil {
+		return loaded{}, err
+	}
+	if !resolved && r.resolving == nil {
+		// A plain document, but this source's documents arrive resolved: written by an instance with a
+		// file source under the same prefix, or by an FD2 from before sealing. Neither can be trusted to
+		// be what this source serves.
+		return loaded{}, fmt.Errorf("opening manifest %q: stored unsealed, but this source serves resolved manifests", id)
+	}
+	return r.prepare(ctx, id, doc, resolved, nil, true)
+}
+
+// compile runs Config.Compile; a panic in it makes this manifest malformed instead of ending the load.
+func (r *Resolver) compile(id string, raw []byte) (any, error) {
+	var v any
+	err := background.Run(r.log, "manifest_compile", func() (err error) {
+		v, err = r.cfg.Compile(id, raw)
+		return err
+	}, zap.String("project", id))
+	if errors.Is(err, background.ErrPanic) {
+		err = fmt.Errorf("compiling manifest %q: %w: %w", id, manifest.ErrInvalid, err)
+	}
+	return v, err
+}
+
+func sameBytes(a, b []byte) bool {
+	return len(a) == len(b) && len(a) > 0 && &a[0] == &b[0]
 }
 
 func (r *Resolver) publish(ctx context.Context, id string) {
@@ -637,7 +861,11 @@ func (r *Resolver) Sync(ctx context.Context) (map[string]error, error) {
 	g.SetLimit(concurrency)
 	for _, id := range ids {
 		g.Go(func() error {
-			e, err := r.Reload(ctx, id)
+			var e *Entry
+			err := background.Run(r.log, "manifest_sync", func() (err error) {
+				e, err = r.Reload(ctx, id)
+				return err
+			}, zap.String("project", id))
 			if err == nil && e != nil && e.Err != nil {
 				err = e.Err
 			}
@@ -691,7 +919,14 @@ func (r *Resolver) Status() SourceStatus {
 // fetch calls the source and records the outcome for Status and the observer.
 func (r *Resolver) fetch(ctx context.Context, id string) ([]byte, error) {
 	start := time.Now()
-	raw, err := r.cfg.Source.Fetch(ctx, id)
+	var raw []byte
+	err := background.Run(r.log, "manifest_fetch", func() (err error) {
+		raw, err = r.cfg.Source.Fetch(ctx, id)
+		return err
+	}, zap.String("project", id))
+	if errors.Is(err, background.ErrPanic) {
+		err = fmt.Errorf("fetching manifest %q: %w: %w", id, manifest.ErrInvalid, err)
+	}
 	r.recordSource(err, time.Since(start))
 	switch {
 	case err == nil:
@@ -729,17 +964,18 @@ func (r *Resolver) revalidateAsync(id string, s *slot) {
 		return
 	}
 	r.wg.Add(1)
-	go func() {
+	background.Go(r.log, "manifest_revalidate", func() {
 		defer r.wg.Done()
 		defer s.revalidating.Store(false)
 		ctx, cancel := context.WithTimeout(base, loadTimeout)
 		defer cancel()
 		_, _ = r.refresh(ctx, id, false) // refresh logs what operators need
-	}()
+	}, zap.String("project", id))
 }
 
 func (r *Resolver) refreshLoop(ctx context.Context) {
 	defer r.wg.Done()
+	// Each project's refresh recovers on its own (refreshAll); this guards the loop's own bookkeeping.
 	t := time.NewTicker(r.cfg.Refresh)
 	defer t.Stop()
 	for {
@@ -765,6 +1001,7 @@ func (r *Resolver) refreshAll(ctx context.Context) {
 			continue // an access-triggered revalidation is already running
 		}
 		g.Go(func() error {
+			defer background.Recover(r.log, "manifest_refresh", zap.String("project", id))
 			defer s.revalidating.Store(false)
 			octx, cancel := context.WithTimeout(ctx, loadTimeout)
 			defer cancel()

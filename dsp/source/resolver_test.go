@@ -309,7 +309,8 @@ func TestResolverMaxStaleLastGood(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			lg := &LastGood{Dir: t.TempDir()}
-			if err := lg.Store("p1", doc("p1", "1")); err != nil {
+			// A Control Tower's documents are resolved: last-good holds them sealed.
+			if err := lg.Store("p1", sealedDoc(t, "p1", doc("p1", "1"))); err != nil {
 				t.Fatal(err)
 			}
 			clock := newClock()
@@ -459,8 +460,9 @@ func TestResolverMalformedUpdateKeepsGood(t *testing.T) {
 			if !errors.Is(err, ErrMalformed) {
 				t.Errorf("Reload of a bad update: error = %v, want ErrMalformed", err)
 			}
-			if e != good {
-				t.Errorf("Reload returned %+v, want the good entry", e)
+			// The good version goes on serving, with the rejection on record (the admin API shows it).
+			if e == nil || e.Hash != good.Hash || e.Value != good.Value || !errors.Is(e.Rejected, ErrMalformed) {
+				t.Errorf("Reload returned %+v, want the good entry with the rejection recorded", e)
 			}
 			// Background revalidation keeps it too.
 			before := ct.count("p1")

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"sync"
 
+	"github.com/dsp-ai/fd2/dsp/background"
 	"github.com/dsp-ai/fd2/inference"
 )
 
@@ -73,7 +74,9 @@ func (p *Provider) streamResponse(up *upstream, model string, includeUsage bool)
 	// result to the reader (nil reads as io.EOF after the last event).
 	go func() {
 		defer up.close()
-		pw.CloseWithError(t.run(up, pw))
+		// The translator parses the provider's bytes off the request goroutine: a panic there must end this
+		// stream with an error, not the process.
+		pw.CloseWithError(background.Run(nil, "gemini_stream", func() error { return t.run(up, pw) }))
 	}()
 	return &inference.Response{
 		Status: http.StatusOK,
