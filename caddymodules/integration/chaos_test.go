@@ -26,64 +26,42 @@ import (
 // is counted apart (during a reload it is the listener hand-over, which clients retry).
 type chaosLoad struct {
 	ok, streams, preHeader atomic.Int64
-	mu                     sync.Mutex
 	failures               []string
+	mu                     sync.Mutex
 	preHeaderErrs          []string // the first few, for the log
 }
 
-func (c *chaosLoad) fail(format string, args ...any) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.failures) < 20 {
-		c.failures = append(c.failures, fmt.Sprintf(format, args...))
-	}
-}
-
 func (c *chaosLoad) run(workers int, stop <-chan struct{}, chatURL, streamURL string) {
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				stream := (w+i)%2 == 0
-				url, body := chatURL, `{"model":"fake-gpt","messages":[{"role":"user","content":"one two three"}]}`
-				if stream {
-					url, body = streamURL, `{"model":"fake-gpt","stream":true,"messages":[{"role":"user","content":"one two three four five"}]}`
-				}
-				res, err := client.Post(url, "application/json", strings.NewReader(body))
-				if err != nil {
-					if c.preHeader.Add(1) <= 3 {
-						c.mu.Lock()
-						c.preHeaderErrs = append(c.preHeaderErrs, err.Error())
-						c.mu.Unlock()
-					}
-					continue
-				}
-				b, rerr := io.ReadAll(res.Body)
-				_ = res.Body.Close()
-				switch {
-				case res.StatusCode/100 != 2:
-					c.fail("%s: status %d: %.200s", url, res.StatusCode, b)
-				case rerr != nil:
-					c.fail("%s: broken response: %v", url, rerr)
-				case stream && !bytes.Contains(b, []byte("data: [DONE]")):
-					c.fail("%s: stream without [DONE]: %.300s", url, b)
-				case stream:
-					c.streams.Add(1)
-					c.ok.Add(1)
-				default:
-					c.ok.Add(1)
-				}
+	_, c.failures = hammer(workers, stop, func(i int) error {
+		stream := i%2 == 0
+		url, body := chatURL, `{"model":"fake-gpt","messages":[{"role":"user","content":"one two three"}]}`
+		if stream {
+			url, body = streamURL, `{"model":"fake-gpt","stream":true,"messages":[{"role":"user","content":"one two three four five"}]}`
+		}
+		res, err := client.Post(url, "application/json", strings.NewReader(body))
+		if err != nil {
+			if c.preHeader.Add(1) <= 3 {
+				c.mu.Lock()
+				c.preHeaderErrs = append(c.preHeaderErrs, err.Error())
+				c.mu.Unlock()
 			}
-		}(w)
-	}
-	wg.Wait()
+			return nil
+		}
+		b, rerr := io.ReadAll(res.Body)
+		_ = res.Body.Close()
+		switch {
+		case res.StatusCode/100 != 2:
+			return fmt.Errorf("%s: status %d: %.200s", url, res.StatusCode, b)
+		case rerr != nil:
+			return fmt.Errorf("%s: broken response: %w", url, rerr)
+		case stream && !bytes.Contains(b, []byte("data: [DONE]")):
+			return fmt.Errorf("%s: stream without [DONE]: %.300s", url, b)
+		case stream:
+			c.streams.Add(1)
+		}
+		c.ok.Add(1)
+		return nil
+	})
 }
 
 // TestChaosReloadsUnderLoad posts 100 configs to the admin API's /load (what `caddy reload` does) while
@@ -180,19 +158,11 @@ func TestChaosProviderKilledMidStream(t *testing.T) {
 	provider := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
 		started.Add(1)
-		conn, bw, err := http.NewResponseController(w).Hijack()
-		if err != nil {
-			return
+		events := make([]string, 3)
+		for i := range events {
+			events[i] = fmt.Sprintf("data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"w%d \"}}]}\n\n", i)
 		}
-		defer conn.Close()
-		fmt.Fprint(bw, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
-		for i := 0; i < 3; i++ {
-			ev := fmt.Sprintf("data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"w%d \"}}]}\n\n", i)
-			fmt.Fprintf(bw, "%x\r\n%s\r\n", len(ev), ev)
-			_ = bw.Flush()
-			time.Sleep(10 * time.Millisecond)
-		}
-		// killed: no [DONE], no final chunk
+		cutStream(t, w, events) // killed: no [DONE], no final chunk
 	}))
 	t.Cleanup(provider.Close)
 	dir := t.TempDir()

@@ -52,29 +52,39 @@ func startDropper(t *testing.T) *httptest.Server {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
-		conn, bw, err := http.NewResponseController(w).Hijack()
-		if err != nil {
-			t.Errorf("hijack: %v", err)
-			return
-		}
-		defer conn.Close()
 		if strings.HasSuffix(r.URL.Path, "/chat/completions") {
+			conn, bw, err := http.NewResponseController(w).Hijack()
+			if err != nil {
+				t.Errorf("hijack: %v", err)
+				return
+			}
+			defer conn.Close()
 			body := `{"id":"c","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"cut sho`
 			fmt.Fprintf(bw, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body)+40, body)
 			_ = bw.Flush()
 			return
 		}
-		fmt.Fprint(bw, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
-		for i := 0; i < 2; i++ {
-			ev := fmt.Sprintf("data: {\"n\":%d}\n\n", i)
-			fmt.Fprintf(bw, "%x\r\n%s\r\n", len(ev), ev)
-			_ = bw.Flush()
-			time.Sleep(5 * time.Millisecond)
-		}
-		// No terminating chunk: the connection just ends.
+		cutStream(t, w, []string{"data: {\"n\":0}\n\n", "data: {\"n\":1}\n\n"})
 	}))
 	t.Cleanup(srv.Close)
 	return srv
+}
+
+// cutStream answers with an SSE stream of events and then drops the connection without ending the chunked
+// body, as an upstream that dies mid-stream does.
+func cutStream(t *testing.T, w http.ResponseWriter, events []string) {
+	conn, bw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		t.Errorf("hijack: %v", err)
+		return
+	}
+	defer conn.Close()
+	fmt.Fprint(bw, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
+	for _, ev := range events {
+		fmt.Fprintf(bw, "%x\r\n%s\r\n", len(ev), ev)
+		_ = bw.Flush()
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // hostileSite is the manifest pipeline with every stage, without handle_errors: FD2 must still answer
