@@ -270,10 +270,7 @@ func (c *compiler) gateway(mod *manifest.Module, gw *manifest.GatewayConfig) {
 			}
 			rt.Upstream = up
 		case r.UpstreamID != "":
-			nu := byID[r.UpstreamID]
-			if nu == nil {
-				nu = byName[r.UpstreamID]
-			}
+			nu := c.lookupUpstream(r.UpstreamID, byID, byName)
 			if nu == nil {
 				c.warnf("%s: upstream_id %q matches no upstreams[] id or name; the route has no upstream", where, r.UpstreamID)
 				break
@@ -296,6 +293,31 @@ func (c *compiler) gateway(mod *manifest.Module, gw *manifest.GatewayConfig) {
 			c.order++
 		}
 	}
+}
+
+// lookupUpstream finds the upstreams[] entry an upstream_id names: by id, then by name, then — because the
+// original FD2 created each entry in APISIX as "{project}-{name}" and manifests reference it that way — by
+// the same after stripping a "{project}-" prefix, where project is the id the manifest is served under or
+// its project_id (they differ when the file stem does). Exact matches come first, so an upstream whose own
+// name starts with the prefix is never shadowed.
+func (c *compiler) lookupUpstream(ref string, byID, byName map[string]*namedUpstream) *namedUpstream {
+	find := func(key string) *namedUpstream {
+		if nu := byID[key]; nu != nil {
+			return nu
+		}
+		return byName[key]
+	}
+	if nu := find(ref); nu != nil {
+		return nu
+	}
+	for _, project := range []string{c.project, c.m.ProjectID} {
+		if bare, ok := strings.CutPrefix(ref, project+"-"); ok && project != "" && bare != "" {
+			if nu := find(bare); nu != nil {
+				return nu
+			}
+		}
+	}
+	return nil
 }
 
 // explicitRoute compiles everything of an APISIX route but its upstream.
