@@ -370,6 +370,7 @@ func (c *compiler) explicitRoute(mod *manifest.Module, gw *manifest.GatewayConfi
 		Priority:   r.Priority,
 		Vars:       r.Vars,
 		Plugins:    mergePlugins(gw.GlobalPlugins, r.Plugins),
+		Globals:    globalNames(gw.GlobalPlugins, r.Plugins),
 		ModuleType: mod.ModuleType,
 		vars:       vars,
 	}, pats, nil
@@ -406,6 +407,18 @@ func parseHosts(host string, hosts []string) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// globalNames lists the global plugins a route's own plugins do not override, sorted.
+func globalNames(globals, own manifest.Plugins) []string {
+	var out []string
+	for name := range globals {
+		if _, ok := own[name]; !ok {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // mergePlugins returns base with over on top, in a fresh map (nil when both are empty). A plugin present
@@ -559,6 +572,15 @@ func (c *compiler) routableName(mod *manifest.Module) bool {
 // addModule registers a module route under /{project}/{module}.
 func (c *compiler) addModule(mod *manifest.Module, kind Kind, up *Upstream, plugins manifest.Plugins) *Route {
 	base := "/" + c.project + "/" + mod.Name
+	// Every plugin of a module route is a global one but the auth plugins the module's own config asks
+	// for (jwt_auth_enabled, api_key_enabled), which are added on top and are not in c.globals.
+	var globals []string
+	for name := range plugins {
+		if _, ok := c.globals[name]; ok {
+			globals = append(globals, name)
+		}
+	}
+	slices.Sort(globals)
 	rt := &Route{
 		ID:          c.uniqueID(mod.Name),
 		Name:        mod.Name,
@@ -567,6 +589,7 @@ func (c *compiler) addModule(mod *manifest.Module, kind Kind, up *Upstream, plug
 		URI:         base + "/*",
 		Upstream:    up,
 		Plugins:     plugins,
+		Globals:     globals,
 		StripPrefix: base,
 		ModuleType:  mod.ModuleType,
 	}

@@ -1187,3 +1187,29 @@ func TestUnroutableNamesAndNilRequest(t *testing.T) {
 		})
 	}
 }
+
+// TestGlobalsRecorded: a route records which of its plugins are global (from global_plugins and not
+// overridden by the route), so that plugins.Compile can drop a failing non-security global plugin.
+func TestGlobalsRecorded(t *testing.T) {
+	m := decode(t, `{"project_id":"p","project_name":"P","modules":[
+		{"module_type":"api_gateway","name":"gw","config":{
+			"global_plugins":[{"name":"cors","config":{}},{"name":"request-id","config":{}}],
+			"routes":[{"name":"r","uri":"/p/r","upstream":`+up+`,"plugins":{"cors":{"allow_origins":"https://a"},"jwt-auth":{}}}]}},
+		{"module_type":"rag_service","name":"kb","config":{"service_url":"http://rag","jwt_auth_enabled":true}}]}`)
+	tbl, _ := mustCompile(t, "p", m)
+	tests := []struct{ name, path, want string }{
+		{"explicit route: the route's cors is its own", "/p/r", "request-id"},
+		{"module route: every global, not its own jwt-auth", "/p/kb/query", "cors,request-id"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rt := tbl.Match(newReq("POST", ""), tc.path)
+			if rt == nil {
+				t.Fatal("no match")
+			}
+			if got := strings.Join(rt.Globals, ","); got != tc.want {
+				t.Errorf("Globals = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
