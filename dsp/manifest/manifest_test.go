@@ -106,18 +106,19 @@ func checkResolveEnv(t *testing.T, tc resolveCase) {
 	}
 }
 
-// TestResolveEnvCorpusReferences resolves the corpus manifest in each of its environments with a secret
-// manager: each environment's signing secret is a different kind of reference (a literal, env:, vault:),
-// and the jwt-auth consumer must get what the manager returns for exactly that reference; every reference
-// of the document (vault module credentials included) reaches the manager whole.
+// TestResolveEnvCorpusReferences resolves the corpus's secure-refs manifest in each of its environments
+// with a secret manager: each environment's signing secret is a different kind of reference (env:,
+// encrypted:, vault:…#key@version), and the jwt-auth consumer must get what the manager returns for
+// exactly that reference; every reference of the document (the vault module's credentials and
+// encryption_key_source included) reaches the manager whole.
 func TestResolveEnvCorpusReferences(t *testing.T) {
-	raw := load(t, testfixtures.Manifests(), "codeconv")
+	raw := load(t, testfixtures.Manifests(), "secure-refs")
 	tests := []struct {
-		environment, wantSecret, wantJWE string
+		environment, wantSecret string
 	}{
-		{"development", "corpus-dev-signing-secret", "corpus-jwe-key-exactly-32-bytes!"},
-		{"staging", "resolved(env:CODECONV_STAGING_SIGNING_SECRET)", "resolved(encrypted:"},
-		{"production", "resolved(vault:corp-vault:gateway/codeconv#signing_secret)", "resolved(vault:corp-vault:gateway/codeconv#jwe_key@3)"},
+		{"development", "resolved(env:SECURE_REFS_SIGNING_SECRET)"},
+		{"staging", "resolved(encrypted:gAAAAA"},
+		{"production", "resolved(vault:corp-vault:gateway/secure-refs#signing_secret@3)"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.environment, func(t *testing.T) {
@@ -134,7 +135,7 @@ func TestResolveEnvCorpusReferences(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			gw, err := m.Module("apisix-translate-route").Gateway()
+			gw, err := m.Module("apisix-secure-route").Gateway()
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -144,22 +145,20 @@ func TestResolveEnvCorpusReferences(t *testing.T) {
 			if err := json.Unmarshal(gw.Consumer.Plugins["jwt-auth"], &consumer); err != nil {
 				t.Fatal(err)
 			}
-			if consumer.Secret != tc.wantSecret {
+			if !strings.HasPrefix(consumer.Secret, tc.wantSecret) {
 				t.Errorf("consumer secret = %q, want %q", consumer.Secret, tc.wantSecret)
 			}
-			var jwe struct {
-				JWE struct {
-					Key string `json:"encryption_key"`
-				} `json:"jwe_config"`
+			var pr struct {
+				Headers map[string]string `json:"headers"`
 			}
-			if err := m.Module("jwe-auth").DecodeConfig(&jwe); err != nil {
+			if err := json.Unmarshal(gw.Routes[0].Plugins["proxy-rewrite"], &pr); err != nil {
 				t.Fatal(err)
 			}
-			if !strings.HasPrefix(jwe.JWE.Key, tc.wantJWE) {
-				t.Errorf("jwe key = %q, want prefix %q", jwe.JWE.Key, tc.wantJWE)
+			if want := "Bearer resolved(config:providers.corp_llm.api_key)"; pr.Headers["Authorization"] != want {
+				t.Errorf("Authorization = %q, want %q", pr.Headers["Authorization"], want)
 			}
-			for _, ref := range []string{"env:CODECONV_VAULT_ROLE_ID", "env:CODECONV_VAULT_SECRET_ID", "config:providers.corp_llm.api_key",
-				"env:CODECONV_STAGING_SIGNING_SECRET", "vault:corp-vault:gateway/codeconv#jwe_key@3", "env:ENCRYPTION_KEY"} {
+			for _, ref := range []string{"env:SECURE_REFS_VAULT_ROLE_ID", "env:SECURE_REFS_VAULT_SECRET_ID", "config:providers.corp_llm.api_key",
+				"env:SECURE_REFS_SIGNING_SECRET", "vault:corp-vault:gateway/secure-refs#signing_secret@3", "env:ENCRYPTION_KEY"} {
 				if !seen[ref] {
 					t.Errorf("reference %q never reached the secret manager", ref)
 				}

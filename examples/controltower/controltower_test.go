@@ -584,8 +584,9 @@ func TestList(t *testing.T) {
 			`{"project_id":"codeconv","project_name":"COBOL to Go Code Conversion","version":"1.0.0","environment":"development","owner":"FD2 Corpus","module_count":12,"created_at":"` + fixedStamp + `","updated_at":"` + fixedStamp + `"},` +
 			`{"project_id":"doc-digest","project_name":"Document Digest Workflow","version":"1.0.0","environment":"development","owner":"Knowledge Team","module_count":4,"created_at":"` + fixedStamp + `","updated_at":"` + fixedStamp + `"},` +
 			`{"project_id":"jwe_lab","project_name":"JWE Laboratory","version":"1.0.0","environment":"development","owner":null,"module_count":4,"created_at":"` + fixedStamp + `","updated_at":"` + fixedStamp + `"},` +
-			`{"project_id":"ai-rag-platform","project_name":"Knowledge Base with RAG and Model Server","version":"1.0.0","environment":"production","owner":"Knowledge Team","module_count":5,"created_at":"` + fixedStamp + `","updated_at":"` + fixedStamp + `"}` +
-			`],"count":5}`
+			`{"project_id":"ai-rag-platform","project_name":"Knowledge Base with RAG and Model Server","version":"1.0.0","environment":"production","owner":"Knowledge Team","module_count":5,"created_at":"` + fixedStamp + `","updated_at":"` + fixedStamp + `"},` +
+			`{"project_id":"secure-refs","project_name":"Secret References in Every Form","version":"1.0.0","environment":"development","owner":"FD2 Corpus","module_count":3,"created_at":"` + fixedStamp + `","updated_at":"` + fixedStamp + `"}` +
+			`],"count":6}`
 		if got := string(marshal(doc)); got != want {
 			t.Errorf("got  %s\nwant %s", got, want)
 		}

@@ -91,8 +91,8 @@ func TestPlatformLocation(t *testing.T) {
 // the corpus documents resolve as documented, and the JWT-service files are where the service looks.
 func TestCorpus(t *testing.T) {
 	files := testfixtures.ManifestFiles(t, testfixtures.Manifests())
-	if len(files) < 5 {
-		t.Fatalf("%d manifests, want at least 5", len(files))
+	if len(files) < 6 {
+		t.Fatalf("%d manifests, want at least 6", len(files))
 	}
 	all := ""
 	for _, f := range files {
