@@ -5,6 +5,10 @@ export GOFLAGS ?= -buildvcs=false
 .PHONY: build run test lint fuzz bench xcaddy fmt
 STATICCHECK_VERSION ?= v0.8.2
 FUZZTIME ?= 15s
+# A new input's minimisation may take the whole FUZZTIME of a large seed (a manifest of 17 KB), leaving no
+# time to fuzz; minimisation matters for crashers, which are minimised in a separate run anyway.
+FUZZMINIMIZETIME ?= 2s
+FUZZ = $(GO) test -run '^$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) -fuzz
 
 build: ## build ./fd2 (Caddy + standard modules + every FD2 module)
 	$(GO) build -o fd2 ./cmd/fd2
@@ -13,6 +17,7 @@ run: ## run FD2 on Caddyfile.example (file manifests, in-memory cache, bundled d
 	$(GO) run ./cmd/fd2 run --config Caddyfile.example
 
 test: ## the whole suite: vet, staticcheck, every test with the race detector (integration tests need redis-server), fuzz briefly, then the xcaddy build check
+	@$(GO) run ./internal/testfixtures/interopcheck
 	$(GO) vet ./...
 	$(MAKE) lint
 	$(GO) test -race -count=1 -timeout 30m ./...
@@ -21,9 +26,13 @@ test: ## the whole suite: vet, staticcheck, every test with the race detector (i
 	$(MAKE) fuzz
 	./xcaddy.sh
 
-fuzz: ## the JWS and JWE parsers' fuzz targets, briefly
-	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./dsp/auth/
-	$(GO) test -run '^$$' -fuzz '^FuzzDecryptDir$$' -fuzztime $(FUZZTIME) ./dsp/auth/
+fuzz: ## every parser of untrusted input, FUZZTIME each: JWS, JWE, the manifest pipeline, the SSE reader, the Anthropic and Gemini stream translators
+	$(FUZZ) '^FuzzVerify$$' ./dsp/auth/
+	$(FUZZ) '^FuzzDecryptDir$$' ./dsp/auth/
+	$(FUZZ) '^FuzzManifestPipeline$$' ./dsp/manifest/
+	$(FUZZ) '^FuzzSSEReader$$' ./inference/
+	$(FUZZ) '^FuzzStreamTranslator$$' ./inference/anthropic/
+	$(FUZZ) '^FuzzStreamTranslator$$' ./inference/gemini/
 
 lint: ## staticcheck, installed from the Go module proxy
 	$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)

@@ -8,17 +8,22 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
 	"github.com/dsp-ai/fd2/dsp/manifest"
+	"github.com/dsp-ai/fd2/dsp/route"
 	"github.com/dsp-ai/fd2/dsp/source"
+	"github.com/dsp-ai/fd2/internal/testfixtures"
 )
 
-const fixtures = "../../../shared/fixtures/dsp-platform/control-tower/manifests"
+// fixtures is FD2's own corpus of Control Tower manifests.
+var fixtures = testfixtures.Manifests()
 
 func newResolver(tb testing.TB) *source.Resolver {
 	tb.Helper()
@@ -37,14 +42,14 @@ func newResolver(tb testing.TB) *source.Resolver {
 func BenchmarkResolveMatch(b *testing.B) {
 	res := newResolver(b)
 	ctx := context.Background()
-	req := httptest.NewRequest("POST", "http://gw/sas2py/v1/chat/completions", nil)
-	if _, err := res.Get(ctx, "sas2py"); err != nil {
+	req := httptest.NewRequest("POST", "http://gw/codeconv/v1/chat/completions", nil)
+	if _, err := res.Get(ctx, "codeconv"); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		e, err := res.Get(ctx, "sas2py")
+		e, err := res.Get(ctx, "codeconv")
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -58,11 +63,12 @@ func TestResolveMatchAllocs(t *testing.T) {
 	res := newResolver(t)
 	ctx := context.Background()
 	paths := map[string]string{
-		"explicit exact":  "/sas2py/v1/chat/completions",
-		"module route":    "/sas2py/convert/v1/chat/completions",
-		"token broker":    "/sas2py/auth/token",
-		"jwe_test route":  "/jwe_test/v1/chat/completions",
-		"no route (miss)": "/sas2py/nothing",
+		"explicit exact":  "/codeconv/v1/chat/completions",
+		"module route":    "/codeconv/translate/v1/chat/completions",
+		"token broker":    "/codeconv/auth/token",
+		"jwe_lab route":   "/jwe_lab/v1/chat/completions",
+		"rag module":      "/rag-kb-integration/knowledge-base/api/v1/query",
+		"no route (miss)": "/codeconv/nothing",
 	}
 	for name, path := range paths {
 		t.Run(name, func(t *testing.T) {
@@ -92,34 +98,68 @@ func indexSlash(s string) int {
 	return len(s)
 }
 
+// TestCompileFixtures compiles every manifest of FD2's corpus under its file stem: no route may be left
+// unusable. The rag integration manifest's global cors ("*" with allow_credential, which APISIX rejects)
+// is dropped with a warning, as APISIX drops a failing global rule, while its other global plugins apply.
 func TestCompileFixtures(t *testing.T) {
-	for _, id := range []string{"sas2py", "jwe_test", "langgraph-summarizer"} {
+	for _, file := range testfixtures.ManifestFiles(t, fixtures) {
+		id := strings.TrimSuffix(filepath.Base(file), ".json")
 		t.Run(id, func(t *testing.T) {
-			raw, err := os.ReadFile(filepath.Join(fixtures, id+".json"))
-			if err != nil {
-				t.Fatal(err)
+			p := compileFile(t, file, id)
+			if id != "rag-kb-integration" {
+				return
 			}
-			out, err := manifest.ResolveEnv(raw, manifest.EnvOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			p, err := compileProject(id, out)
-			if err != nil {
-				t.Fatal(err)
+			if !slices.ContainsFunc(p.Warnings, func(w string) bool { return strings.Contains(w, `global plugin "cors"`) }) {
+				t.Errorf("no warning about the dropped cors: %q", p.Warnings)
 			}
 			for rt, info := range p.Routes {
-				if info.Err != nil {
-					t.Errorf("route %s: %v", rt.ID, info.Err)
+				if info.Transforms == nil {
+					continue // compileFile reported it
 				}
-			}
-			if len(p.Routes) == 0 {
-				t.Fatal("no routes")
+				if info.Transforms.CORS != nil || (rt.Kind != route.KindTokenBroker && info.Transforms.RequestID == nil) {
+					t.Errorf("route %s: cors %v, request-id %v: want cors dropped and the global request-id kept",
+						rt.ID, info.Transforms.CORS, info.Transforms.RequestID)
+				}
 			}
 		})
 	}
 	if _, err := compileProject("x", []byte(`{"project_id":"x","modules":[{"module_type":"nope","name":"a","config":{}}]}`)); err == nil {
 		t.Fatal("invalid manifest compiled")
 	}
+}
+
+// TestInteropCompileFixtures compiles the platform's manifests.
+func TestInteropCompileFixtures(t *testing.T) {
+	dir := testfixtures.PlatformManifests(t)
+	for _, id := range []string{"sas2py", "jwe_test", "langgraph-summarizer"} {
+		t.Run(id, func(t *testing.T) { compileFile(t, filepath.Join(dir, id+".json"), id) })
+	}
+}
+
+// compileFile resolves (no secret manager) and compiles one manifest file; every route must compile.
+func compileFile(t *testing.T, file, id string) *Project {
+	t.Helper()
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := manifest.ResolveEnv(raw, manifest.EnvOptions{Getenv: func(string) (string, bool) { return "", false }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := compileProject(id, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rt, info := range p.Routes {
+		if info.Err != nil {
+			t.Errorf("route %s: %v", rt.ID, info.Err)
+		}
+	}
+	if len(p.Routes) == 0 {
+		t.Fatal("no routes")
+	}
+	return p
 }
 
 func TestProjectOf(t *testing.T) {

@@ -123,7 +123,7 @@ func compileProject(id string, raw []byte) (*Project, error) {
 	p := &Project{ID: id, Hash: manifest.Hash(raw), Manifest: m, Table: tbl, Warnings: warns,
 		Routes: make(map[*route.Route]*RouteInfo)}
 	for _, rt := range tbl.Routes() {
-		t, w, err := plugins.Compile(rt.Plugins)
+		t, w, err := plugins.Compile(rt.Plugins, rt.Globals...)
 		for _, s := range w {
 			p.Warnings = append(p.Warnings, fmt.Sprintf("route %s: %s", rt.ID, s))
 		}

@@ -30,7 +30,7 @@ func optsToken(t *testing.T, claims map[string]any) string {
 	for k, v := range claims {
 		c[k] = v
 	}
-	return mintJWS(t, optsSecret, c)
+	return mintJWS(t, corpus{}, optsSecret, c)
 }
 
 // reloadFresh reloads f and drops the client's idle connections, which belong to the config being replaced:
@@ -145,9 +145,9 @@ func TestAuthRequireExpStatic(t *testing.T) {
 }
 `, secret, opt)
 	}
-	noExp := mintJWS(t, secret, map[string]any{"exp": nil})
-	expired := mintJWS(t, secret, map[string]any{"exp": time.Now().Add(-time.Minute).Unix()})
-	fresh := mintJWS(t, secret, nil)
+	noExp := mintJWS(t, corpus{}, secret, map[string]any{"exp": nil})
+	expired := mintJWS(t, corpus{}, secret, map[string]any{"exp": time.Now().Add(-time.Minute).Unix()})
+	fresh := mintJWS(t, corpus{}, secret, nil)
 	call := func(f *fd2, token string) resp {
 		t.Helper()
 		return do(t, "GET", f.url("/v1/x"), "", "Authorization", "Bearer "+token)

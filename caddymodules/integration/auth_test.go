@@ -32,16 +32,15 @@ import (
 	"github.com/dsp-ai/fd2/examples/jwtservice"
 )
 
-const jwtServiceSecret = "your-secret-key-here" // the DSP JWT service's JWT_SECRET_KEY (.env.example)
-
-// localFixtures writes copies of the Control Tower fixtures whose upstreams point at local fakes: the
-// originals reach api.groq.com over https and a JWT service on localhost:5000, neither of which a test
-// can use. Only those URLs (and the upstream scheme, http) change; the fixtures themselves are untouched.
-func localFixtures(t *testing.T, llmAddr, jwtServiceURL string) string {
+// localFixtures writes copies of a corpus's Control Tower manifests whose upstreams point at local fakes:
+// the originals reach an LLM provider over https and a JWT service on localhost:5000, neither of which a
+// test can use. Only those URLs (and the upstream scheme, http) change; the fixtures themselves are
+// untouched.
+func localFixtures(t *testing.T, c corpus, llmAddr, jwtServiceURL string) string {
 	t.Helper()
 	dir := t.TempDir()
-	for _, id := range []string{"sas2py", "jwe_test", "langgraph-summarizer"} {
-		raw, err := os.ReadFile(filepath.Join(fixturesDir(t), id+".json"))
+	for _, id := range c.ids {
+		raw, err := os.ReadFile(filepath.Join(c.dir, id+".json"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -54,11 +53,14 @@ func localFixtures(t *testing.T, llmAddr, jwtServiceURL string) string {
 			if urls == nil {
 				continue
 			}
-			if _, ok := urls["groq_base_url"]; ok {
-				urls["groq_base_url"] = llmAddr
-			}
-			if _, ok := urls["jwt_service_url"]; ok {
-				urls["jwt_service_url"] = jwtServiceURL
+			for key, target := range c.urls {
+				if _, ok := urls[key]; !ok {
+					continue
+				}
+				urls[key] = llmAddr
+				if target == "jwt" {
+					urls[key] = jwtServiceURL
+				}
 			}
 		}
 		for _, m := range doc["modules"].([]any) {
@@ -69,8 +71,11 @@ func localFixtures(t *testing.T, llmAddr, jwtServiceURL string) string {
 			for _, r := range mod["config"].(map[string]any)["routes"].([]any) {
 				if up, ok := r.(map[string]any)["upstream"].(map[string]any); ok {
 					up["scheme"] = "http"
-					if nodes, ok := up["nodes"].(map[string]any); ok && nodes["httpbin.org"] != nil {
-						up["nodes"] = map[string]any{llmAddr: 1}
+					nodes, _ := up["nodes"].(map[string]any)
+					for _, host := range c.nodes {
+						if nodes[host] != nil {
+							up["nodes"] = map[string]any{llmAddr: 1}
+						}
 					}
 				}
 			}
@@ -78,23 +83,30 @@ func localFixtures(t *testing.T, llmAddr, jwtServiceURL string) string {
 		out, _ := json.Marshal(doc)
 		writeManifest(t, dir, id, string(out))
 	}
-	// sas2py has a vault module, so its config: references resolve through the secrets config it names
-	// (the Control Tower's secrets_config.json), the spec's test fixture.
-	if err := os.WriteFile(filepath.Join(dir, "secrets_config.json"), []byte(`{"api_keys":{"groq":"gsk_test"}}`), 0o600); err != nil {
+	// The richest project has a vault module, so its config: references resolve through the secrets config
+	// it names (the Control Tower's secrets_config.json).
+	sc, err := os.ReadFile(c.secretsConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "secrets_config.json"), sc, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return dir
 }
 
-// mintJWS mints a token exactly as the DSP JWT service does (flask-jwt-extended, HS256).
-func mintJWS(t testing.TB, secret string, extra map[string]any) string {
+// mintJWS mints a token exactly as the DSP JWT service does (flask-jwt-extended, HS256), with the claims
+// its jwt_config module gives admin in corpus c.
+func mintJWS(t testing.TB, c corpus, secret string, extra map[string]any) string {
 	t.Helper()
 	now := time.Now()
 	claims := jwt.MapClaims{
 		"fresh": true, "iat": now.Unix(), "jti": "3f1c9b7e-0d6a-4c41-9d0e-2b7a4f5e8c11", "type": "access", "sub": "admin",
-		"nbf": now.Unix(), "exp": now.Add(time.Hour).Unix(), "name": "Administrator", "email": "admin@example.com",
+		"nbf": now.Unix(), "exp": now.Add(time.Hour).Unix(),
 		"groups": []string{"administrators"}, "roles": []string{"admin", "user"},
-		"key": "sas2py-consumer-key", "rate_limit": 100, "project": "sas2py", "environment": "development",
+	}
+	for k, v := range c.claims {
+		claims[k] = v
 	}
 	for k, v := range extra {
 		if v == nil {
@@ -144,7 +156,7 @@ const authPipeline = `
 
 // otherProjectManifest is a project with its own jwt-auth consumers: one HS256 (same JWT service secret,
 // its own key) and one RS256 with a public key, for the alg-confusion attack.
-func otherProjectManifest(llmAddr string, rsaPEM string) string {
+func otherProjectManifest(llmAddr, rsaPEM, jwtServiceSecret string) string {
 	pemJSON, _ := json.Marshal(rsaPEM)
 	return `{"project_id":"other","project_name":"other","modules":[
 	  {"module_type":"api_gateway","name":"gw","config":{
@@ -157,41 +169,51 @@ func otherProjectManifest(llmAddr string, rsaPEM string) string {
 	      "plugins":{"jwt-auth":{},"proxy-rewrite":{"uri":"/echo/rsa"}}}]}}]}`
 }
 
-// TestAuthSas2py drives the DSP JWT service's tokens through the real pipeline on the sas2py routes.
-func TestAuthSas2py(t *testing.T) {
+// TestAuth drives the DSP JWT service's tokens through the real pipeline on the routes of FD2's corpus.
+func TestAuth(t *testing.T) {
 	requireIntegration(t)
-	registerSecret(jwtServiceSecret)
-	registerSecret("key-length-should-be-32-chars123")
+	authCorpus(t, ownCorpus())
+}
+
+// TestInteropAuthSas2py is the same on the platform's sas2py routes.
+func TestInteropAuthSas2py(t *testing.T) {
+	requireIntegration(t)
+	authCorpus(t, platformCorpus(t))
+}
+
+func authCorpus(t *testing.T, c corpus) {
+	registerSecret(c.jwtSecret)
+	registerSecret(c.jweKey)
 	llm := startFakeLLM(t, fakellm.Options{})
-	dir := localFixtures(t, hostOf(llm), "http://127.0.0.1:1")
+	dir := localFixtures(t, c, hostOf(llm), "http://127.0.0.1:1")
 	rsaKey, _ := rsa.GenerateKey(rand.Reader, 2048)
 	pubDER, _ := x509.MarshalPKIXPublicKey(&rsaKey.PublicKey)
 	pubPEM := string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}))
-	writeManifest(t, dir, "other", otherProjectManifest(hostOf(llm), pubPEM))
+	writeManifest(t, dir, "other", otherProjectManifest(hostOf(llm), pubPEM, c.jwtSecret))
 	f := startFD2(t, "manifests file "+dir, authPipeline)
 
-	good := mintJWS(t, jwtServiceSecret, nil)
-	convert := `{"template_name":"converter","user_input":"data a; set b; run;"}`
+	good := mintJWS(t, c, c.jwtSecret, nil)
+	convert := c.convertBody
 
-	t.Run("jwt-auth token passes on sas2py convert", func(t *testing.T) {
-		r := do(t, "POST", f.url("/sas2py/convert"), convert, "Authorization", "Bearer "+good)
+	t.Run("jwt-auth token passes on convert", func(t *testing.T) {
+		r := do(t, "POST", f.url(c.convert), convert, "Authorization", "Bearer "+good)
 		expectStatus(t, r, 200)
-		if !strings.Contains(string(r.body), "echo: data a; set b; run;") {
+		if !strings.Contains(string(r.body), c.echoWant) {
 			t.Fatalf("upstream answer: %s", r.body)
 		}
 	})
 	t.Run("token in the jwt query parameter and cookie", func(t *testing.T) {
-		expectStatus(t, do(t, "POST", f.url("/sas2py/convert?jwt="+good), convert), 200)
-		expectStatus(t, do(t, "POST", f.url("/sas2py/convert"), convert, "Cookie", "jwt="+good), 200)
+		expectStatus(t, do(t, "POST", f.url(c.convert+"?jwt="+good), convert), 200)
+		expectStatus(t, do(t, "POST", f.url(c.convert), convert, "Cookie", "jwt="+good), 200)
 	})
 	t.Run("JWE token passes on convert-jwe and forwards its payload", func(t *testing.T) {
-		inner := mintJWS(t, jwtServiceSecret, map[string]any{"key": "sas2py-jwe-consumer-key", "groq_api_key": "gsk_inner"})
-		tok := mintJWE(t, inner, "key-length-should-be-32-chars123", "sas2py-jwe-consumer-key")
-		r := do(t, "POST", f.url("/sas2py/convert-jwe"), convert, "Authorization", "Bearer "+tok)
+		inner := mintJWS(t, c, c.jwtSecret, map[string]any{"key": c.jweKid, "groq_api_key": "gsk_inner"})
+		tok := mintJWE(t, inner, c.jweKey, c.jweKid)
+		r := do(t, "POST", f.url(c.convertJWE), convert, "Authorization", "Bearer "+tok)
 		expectStatus(t, r, 200)
 	})
 
-	otherTok := mintJWS(t, jwtServiceSecret, map[string]any{"key": "other-key", "project": "other"})
+	otherTok := mintJWS(t, c, c.jwtSecret, map[string]any{"key": "other-key", "project": "other"})
 	forgedRSA := func() string {
 		// alg confusion: HS256 signed with the RSA public key's PEM bytes, aimed at the RS256 consumer.
 		s, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"key": "rsa-key", "exp": time.Now().Add(time.Hour).Unix(), "project": "other"}).
@@ -205,8 +227,8 @@ func TestAuthSas2py(t *testing.T) {
 	}()
 	parts := strings.Split(good, ".")
 	tampered := parts[0] + "." + b64(strings.Replace(string(mustB64(t, parts[1])), `"sub":"admin"`, `"sub":"root"`, 1)) + "." + parts[2]
-	innerNone := b64(`{"alg":"none","typ":"JWT"}`) + "." + b64(`{"key":"sas2py-jwe-consumer-key","project":"sas2py","exp":9999999999}`) + "."
-	jweGood := mintJWE(t, mintJWS(t, jwtServiceSecret, map[string]any{"key": "sas2py-jwe-consumer-key"}), "key-length-should-be-32-chars123", "sas2py-jwe-consumer-key")
+	innerNone := b64(`{"alg":"none","typ":"JWT"}`) + "." + b64(`{"key":"`+c.jweKid+`","project":"`+c.project+`","exp":9999999999}`) + "."
+	jweGood := mintJWE(t, mintJWS(t, c, c.jwtSecret, map[string]any{"key": c.jweKid}), c.jweKey, c.jweKid)
 	jp := strings.Split(jweGood, ".")
 	tag := []byte(jp[4])
 	if tag[0] == 'A' {
@@ -223,24 +245,24 @@ func TestAuthSas2py(t *testing.T) {
 	}{
 		{"rsa consumer with a real RS256 token passes", "/other/rsa", rsaGood, 200, ""},
 		{"other project's own token passes there", "/other/chat", otherTok, 200, ""},
-		{"no token", "/sas2py/convert", "", 401, "missing_token"},
-		{"alg none", "/sas2py/convert", b64(`{"alg":"none","typ":"JWT"}`) + "." + b64(`{"key":"sas2py-consumer-key","project":"sas2py","exp":9999999999}`) + ".", 401, "invalid_token"},
+		{"no token", c.convert, "", 401, "missing_token"},
+		{"alg none", c.convert, b64(`{"alg":"none","typ":"JWT"}`) + "." + b64(`{"key":"`+c.consumerKey+`","project":"`+c.project+`","exp":9999999999}`) + ".", 401, "invalid_token"},
 		{"alg confusion HS256 with the RSA public key", "/other/rsa", forgedRSA, 401, "invalid_token"},
-		{"expired", "/sas2py/convert", mintJWS(t, jwtServiceSecret, map[string]any{"exp": time.Now().Add(-time.Hour).Unix(), "iat": time.Now().Add(-2 * time.Hour).Unix(), "nbf": time.Now().Add(-2 * time.Hour).Unix()}), 401, "invalid_token"},
-		{"nbf in the future", "/sas2py/convert", mintJWS(t, jwtServiceSecret, map[string]any{"nbf": time.Now().Add(time.Hour).Unix()}), 401, "invalid_token"},
-		{"tampered payload", "/sas2py/convert", tampered, 401, "invalid_token"},
-		{"wrong secret", "/sas2py/convert", mintJWS(t, "not-the-secret", nil), 401, "invalid_token"},
-		{"unknown key claim", "/sas2py/convert", mintJWS(t, jwtServiceSecret, map[string]any{"key": "nobody", "project": nil}), 401, "invalid_token"},
-		{"missing key claim", "/sas2py/convert", mintJWS(t, jwtServiceSecret, map[string]any{"key": nil}), 401, "invalid_token"},
-		{"sas2py token on another project", "/other/chat", good, 403, "project_forbidden"},
-		{"other project's token on sas2py", "/sas2py/convert", otherTok, 403, "project_forbidden"},
-		{"truncated token", "/sas2py/convert", parts[0] + "." + parts[1], 401, "invalid_token"},
-		{"non-base64 segments", "/sas2py/convert", "!!!.@@@.###", 401, "invalid_token"},
-		{"oversized token (20 KB)", "/sas2py/convert", strings.Repeat("a", 10_000) + "." + strings.Repeat("b", 10_000) + ".c", 401, "invalid_token"},
-		{"JWE with a wrong tag", "/sas2py/convert-jwe", jweBadTag, 401, "invalid_token"},
-		{"JWE with a wrong kid", "/sas2py/convert-jwe", mintJWE(t, good, "key-length-should-be-32-chars123", "someone-else"), 401, "invalid_token"},
-		{"JWE whose inner JWS is unsigned", "/sas2py/convert-jwe", mintJWE(t, innerNone, "key-length-should-be-32-chars123", "sas2py-jwe-consumer-key"), 401, "invalid_token"},
-		{"JWS on the JWE route", "/sas2py/convert-jwe", good, 401, "invalid_token"},
+		{"expired", c.convert, mintJWS(t, c, c.jwtSecret, map[string]any{"exp": time.Now().Add(-time.Hour).Unix(), "iat": time.Now().Add(-2 * time.Hour).Unix(), "nbf": time.Now().Add(-2 * time.Hour).Unix()}), 401, "invalid_token"},
+		{"nbf in the future", c.convert, mintJWS(t, c, c.jwtSecret, map[string]any{"nbf": time.Now().Add(time.Hour).Unix()}), 401, "invalid_token"},
+		{"tampered payload", c.convert, tampered, 401, "invalid_token"},
+		{"wrong secret", c.convert, mintJWS(t, c, "not-the-secret", nil), 401, "invalid_token"},
+		{"unknown key claim", c.convert, mintJWS(t, c, c.jwtSecret, map[string]any{"key": "nobody", "project": nil}), 401, "invalid_token"},
+		{"missing key claim", c.convert, mintJWS(t, c, c.jwtSecret, map[string]any{"key": nil}), 401, "invalid_token"},
+		{"project token on another project", "/other/chat", good, 403, "project_forbidden"},
+		{"other project's token on the project", c.convert, otherTok, 403, "project_forbidden"},
+		{"truncated token", c.convert, parts[0] + "." + parts[1], 401, "invalid_token"},
+		{"non-base64 segments", c.convert, "!!!.@@@.###", 401, "invalid_token"},
+		{"oversized token (20 KB)", c.convert, strings.Repeat("a", 10_000) + "." + strings.Repeat("b", 10_000) + ".c", 401, "invalid_token"},
+		{"JWE with a wrong tag", c.convertJWE, jweBadTag, 401, "invalid_token"},
+		{"JWE with a wrong kid", c.convertJWE, mintJWE(t, good, c.jweKey, "someone-else"), 401, "invalid_token"},
+		{"JWE whose inner JWS is unsigned", c.convertJWE, mintJWE(t, innerNone, c.jweKey, c.jweKid), 401, "invalid_token"},
+		{"JWS on the JWE route", c.convertJWE, good, 401, "invalid_token"},
 	}
 	for _, tc := range attacks {
 		t.Run(tc.name, func(t *testing.T) {
@@ -266,13 +288,13 @@ func TestAuthSas2py(t *testing.T) {
 		})
 	}
 	t.Run("1 MB token is refused before FD2 parses it", func(t *testing.T) {
-		r := do(t, "POST", f.url("/sas2py/convert"), convert, "Authorization", "Bearer "+strings.Repeat("x", 1<<20))
+		r := do(t, "POST", f.url(c.convert), convert, "Authorization", "Bearer "+strings.Repeat("x", 1<<20))
 		if r.status != http.StatusRequestHeaderFieldsTooLarge && r.status != 401 {
 			t.Fatalf("status %d", r.status)
 		}
 	})
 	t.Run("routes without auth plugins stay open", func(t *testing.T) {
-		expectStatus(t, do(t, "POST", f.url("/sas2py/auth/token"), `{"username":"a","password":"b"}`), 502) // JWT service down: broker 502
+		expectStatus(t, do(t, "POST", f.url(c.broker), `{"username":"a","password":"b"}`), 502) // JWT service down: broker 502
 	})
 }
 
@@ -289,15 +311,24 @@ func mustB64(t testing.TB, s string) []byte {
 // the tokens it returns on the protected routes, JWE included.
 func TestTokenBroker(t *testing.T) {
 	requireIntegration(t)
+	tokenBroker(t, ownCorpus())
+}
+
+func TestInteropTokenBroker(t *testing.T) {
+	requireIntegration(t)
+	tokenBroker(t, platformCorpus(t))
+}
+
+func tokenBroker(t *testing.T, c corpus) {
 	llm := startFakeLLM(t, fakellm.Options{})
-	base := filepath.Join(repoRoot(), "..", "shared", "fixtures", "dsp-platform", "jwt-service")
-	svc, err := jwtservice.New(jwtservice.Options{UsersFile: filepath.Join(base, "users.yaml"), APIKeysDir: filepath.Join(base, "api_keys"), Secret: jwtServiceSecret})
+	svc, err := jwtservice.New(jwtservice.Options{UsersFile: filepath.Join(c.jwtService, "users.yaml"),
+		APIKeysDir: filepath.Join(c.jwtService, "api_keys"), Secret: c.jwtSecret})
 	if err != nil {
 		t.Fatal(err)
 	}
 	js := httptest.NewServer(svc)
 	t.Cleanup(js.Close)
-	dir := localFixtures(t, hostOf(llm), js.URL)
+	dir := localFixtures(t, c, hostOf(llm), js.URL)
 	f := startFD2(t, "manifests file "+dir, authPipeline)
 
 	var tokens struct {
@@ -305,31 +336,31 @@ func TestTokenBroker(t *testing.T) {
 		Refresh string `json:"refresh_token"`
 		Type    string `json:"token_type"`
 	}
-	r := do(t, "POST", f.url("/sas2py/auth/token"), `{"username":"admin","password":"password"}`)
+	r := do(t, "POST", f.url(c.broker), `{"username":"admin","password":"password"}`)
 	expectStatus(t, r, 200)
 	if err := json.Unmarshal(r.body, &tokens); err != nil || tokens.Access == "" || tokens.Refresh == "" {
 		t.Fatalf("token response %s", r.body)
 	}
 	registerSecret(tokens.Access)
 	registerSecret(tokens.Refresh)
-	convert := `{"template_name":"converter","user_input":"x"}`
-	expectStatus(t, do(t, "POST", f.url("/sas2py/convert"), convert, "Authorization", "Bearer "+tokens.Access), 200)
+	convert := c.convertBody
+	expectStatus(t, do(t, "POST", f.url(c.convert), convert, "Authorization", "Bearer "+tokens.Access), 200)
 
-	r = do(t, "POST", f.url("/sas2py/jwe-auth/token"), `{"username":"admin","password":"password"}`)
+	r = do(t, "POST", f.url(c.jweBroker), `{"username":"admin","password":"password"}`)
 	expectStatus(t, r, 200)
 	if err := json.Unmarshal(r.body, &tokens); err != nil || tokens.Type != "JWE" || strings.Count(tokens.Access, ".") != 4 {
 		t.Fatalf("JWE token response %s", r.body)
 	}
-	expectStatus(t, do(t, "POST", f.url("/sas2py/convert-jwe"), convert, "Authorization", "Bearer "+tokens.Access), 200)
+	expectStatus(t, do(t, "POST", f.url(c.convertJWE), convert, "Authorization", "Bearer "+tokens.Access), 200)
 
-	r = do(t, "POST", f.url("/sas2py/auth/token"), `{"username":"admin","password":"wrong"}`)
+	r = do(t, "POST", f.url(c.broker), `{"username":"admin","password":"wrong"}`)
 	expectStatus(t, r, 401)
 	if !strings.Contains(string(r.body), `"detail"`) || !strings.Contains(string(r.body), "Invalid username or password") {
 		t.Fatalf("401 body %s", r.body)
 	}
-	r = do(t, "POST", f.url("/sas2py/auth/token"), `{"username":"admin"}`)
+	r = do(t, "POST", f.url(c.broker), `{"username":"admin"}`)
 	expectStatus(t, r, 400)
-	r = do(t, "POST", f.url("/sas2py/nope/token"), `{"username":"admin","password":"password"}`)
+	r = do(t, "POST", f.url("/"+c.project+"/nope/token"), `{"username":"admin","password":"password"}`)
 	expectStatus(t, r, 404)
 }
 

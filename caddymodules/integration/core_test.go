@@ -90,28 +90,47 @@ func hostOf(srv *httptest.Server) string {
 	return u.Host
 }
 
-// TestFixturesFromFileSource loads the real Control Tower manifests from a file source and checks their
-// routes match as the spec says (through the whole Caddy pipeline).
+// TestFixturesFromFileSource loads FD2's corpus from a file source and checks its routes match as the spec
+// says (through the whole Caddy pipeline).
 func TestFixturesFromFileSource(t *testing.T) {
 	requireIntegration(t)
-	// sas2py has a vault module: its config:api_keys.groq reference needs the secrets config (the spec's
-	// secrets_config.json fixture, in testdata because the shared fixtures hold no such file).
-	f := startFD2(t, "manifests file "+fixturesDir(t)+"\n secrets_config testdata/secrets_config.json", pipeline)
-	checkFixtureRoutes(t, f)
+	fixturesFromFileSource(t, ownCorpus())
 }
 
-// TestFixturesWithoutSecretsConfig: without the secrets config, sas2py (which has a vault module) cannot
+// TestInteropFixturesFromFileSource is the same with the platform's own manifests.
+func TestInteropFixturesFromFileSource(t *testing.T) {
+	requireIntegration(t)
+	fixturesFromFileSource(t, platformCorpus(t))
+}
+
+func fixturesFromFileSource(t *testing.T, c corpus) {
+	// The richest project has a vault module: its config: references need the secrets config (the
+	// Control Tower's secrets_config.json).
+	f := startFD2(t, "manifests file "+c.dir+"\n secrets_config "+c.secretsConfig, pipeline)
+	checkFixtureRoutes(t, f, c)
+}
+
+// TestFixturesWithoutSecretsConfig: without the secrets config, the project with a vault module cannot
 // resolve and answers 503 — the Control Tower answers 500 there — while the manifests without a vault
 // module load, their config: references left literal.
 func TestFixturesWithoutSecretsConfig(t *testing.T) {
 	requireIntegration(t)
-	f := startFD2(t, "manifests file "+fixturesDir(t), pipeline)
-	r := do(t, "POST", f.url("/sas2py/convert"), `{}`)
+	fixturesWithoutSecretsConfig(t, ownCorpus())
+}
+
+func TestInteropFixturesWithoutSecretsConfig(t *testing.T) {
+	requireIntegration(t)
+	fixturesWithoutSecretsConfig(t, platformCorpus(t))
+}
+
+func fixturesWithoutSecretsConfig(t *testing.T, c corpus) {
+	f := startFD2(t, "manifests file "+c.dir, pipeline)
+	r := do(t, "POST", f.url(c.convert), `{}`)
 	expectStatus(t, r, 503)
 	if code := r.errorCode(t); code != "manifest_unavailable" && code != "manifest_invalid" {
 		t.Fatalf("code %s", code)
 	}
-	expectStatus(t, do(t, "POST", f.url("/jwe_test/v1/chat/completions"), `{}`), 401)
+	expectStatus(t, do(t, "POST", f.url(c.jweChat), `{}`), 401)
 }
 
 // TestFixturesFromControlTower serves the same fixtures from a Control-Tower-compatible server (normalised
@@ -119,7 +138,16 @@ func TestFixturesWithoutSecretsConfig(t *testing.T) {
 // do not go back to the Control Tower.
 func TestFixturesFromControlTower(t *testing.T) {
 	requireIntegration(t)
-	ct := controltower.New(fixturesDir(t), controltower.Options{})
+	fixturesFromControlTower(t, ownCorpus())
+}
+
+func TestInteropFixturesFromControlTower(t *testing.T) {
+	requireIntegration(t)
+	fixturesFromControlTower(t, platformCorpus(t))
+}
+
+func fixturesFromControlTower(t *testing.T, c corpus) {
+	ct := controltower.New(c.dir, controltower.Options{})
 	var secrets []string
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		secrets = append(secrets, r.Header.Get("X-DSPAI-Client-Secret"))
@@ -132,7 +160,7 @@ func TestFixturesFromControlTower(t *testing.T) {
 	t.Setenv("FD2_TEST_CT_SECRET", "dspsa_p@ssword")
 	registerSecret("dspsa_p@ssword")
 	f := startFD2(t, "manifests control_tower "+srv.URL+" {\n secret {env.FD2_TEST_CT_SECRET}\n refresh 1h\n }", pipeline)
-	checkFixtureRoutes(t, f)
+	checkFixtureRoutes(t, f, c)
 	if len(secrets) == 0 {
 		t.Fatal("the Control Tower was never called")
 	}
@@ -143,35 +171,36 @@ func TestFixturesFromControlTower(t *testing.T) {
 	}
 	before := ct.Requests()
 	for i := 0; i < 20; i++ {
-		expectStatus(t, do(t, "POST", f.url("/sas2py/convert"), `{}`), http.StatusUnauthorized)
+		expectStatus(t, do(t, "POST", f.url(c.convert), `{}`), http.StatusUnauthorized)
 	}
 	if after := ct.Requests(); after != before {
 		t.Fatalf("warm requests reached the Control Tower: %d → %d manifest GETs", before, after)
 	}
 }
 
-func checkFixtureRoutes(t *testing.T, f *fd2) {
+func checkFixtureRoutes(t *testing.T, f *fd2, c corpus) {
 	t.Helper()
 	cases := []struct {
 		name, method, path string
 		status             int
 		code               string
 	}{
-		// Every sas2py route carries jwt-auth (or jwe-decrypt); with no auth stage they fail closed.
-		{"sas2py convert needs jwt-auth", "POST", "/sas2py/convert", 401, "authentication_required"},
-		{"sas2py test needs jwt-auth", "POST", "/sas2py/test", 401, "authentication_required"},
-		{"sas2py jwe route needs jwe-decrypt", "POST", "/sas2py/convert-jwe", 401, "authentication_required"},
-		{"sas2py openai passthrough needs jwt-auth", "POST", "/sas2py/v1/chat/completions", 401, "authentication_required"},
-		{"method not in route", "GET", "/sas2py/convert", 404, "route_not_found"},
-		{"unknown path of a known project", "POST", "/sas2py/nothing-here", 404, "route_not_found"},
-		{"jwt_config module is the token broker (needs username/password)", "POST", "/sas2py/auth/token", 400, "invalid_request"},
+		// Every route of the richest project carries jwt-auth (or jwe-decrypt); with no auth stage they
+		// fail closed.
+		{"convert needs jwt-auth", "POST", c.convert, 401, "authentication_required"},
+		{"test needs jwt-auth", "POST", c.test, 401, "authentication_required"},
+		{"jwe route needs jwe-decrypt", "POST", c.convertJWE, 401, "authentication_required"},
+		{"openai passthrough needs jwt-auth", "POST", c.passthrough, 401, "authentication_required"},
+		{"method not in route", "GET", c.convert, 404, "route_not_found"},
+		{"unknown path of a known project", "POST", "/" + c.project + "/nothing-here", 404, "route_not_found"},
+		{"jwt_config module is the token broker (needs username/password)", "POST", c.broker, 400, "invalid_request"},
 		// endpoint_url is the provider base URL for FD2; the fixtures' point at a gateway on localhost:8000
 		// that does not run here, so the module route is reached and the provider call fails.
-		{"inference_endpoint module route", "POST", "/sas2py/convert/v1/chat/completions", 502, "upstream_error"},
-		{"jwe_test route needs jwe-decrypt", "POST", "/jwe_test/v1/chat/completions", 401, "authentication_required"},
-		{"langgraph inference module", "POST", "/langgraph-summarizer/summarize-llm/v1/chat/completions", 502, "upstream_error"},
-		// langgraph-summarizer's route uri does not start with its project id (spec §2.4): unreachable by path.
-		{"route outside its project prefix", "POST", "/summarizer/llm", 404, "project_not_found"},
+		{"inference_endpoint module route", "POST", c.inferenceModule, 502, "upstream_error"},
+		{"jwe-only project's route needs jwe-decrypt", "POST", c.jweChat, 401, "authentication_required"},
+		{"workflow project's inference module", "POST", c.workflowInference, 502, "upstream_error"},
+		// This route's uri does not start with its project id (spec §2.4): unreachable by path.
+		{"route outside its project prefix", "POST", c.outsidePrefix, 404, "project_not_found"},
 		{"unknown project", "GET", "/no-such-project/x", 404, "project_not_found"},
 		{"invalid project id", "GET", "/bad.id/x", 404, "project_not_found"},
 		{"root", "GET", "/", 404, "project_not_found"},
@@ -186,7 +215,7 @@ func checkFixtureRoutes(t *testing.T, f *fd2) {
 		})
 	}
 	t.Run("header form", func(t *testing.T) {
-		r := do(t, "POST", f.url("/v1/chat/completions"), `{"model":"m"}`, "X-Project-Module", "sas2py/openai-compatible")
+		r := do(t, "POST", f.url("/v1/chat/completions"), `{"model":"m"}`, "X-Project-Module", c.headerModule)
 		expectStatus(t, r, 502) // the inference module route, reached through the header (its provider is down)
 		if r.errorCode(t) != "upstream_error" {
 			t.Fatal(string(r.body))
@@ -207,15 +236,15 @@ func checkFixtureRoutes(t *testing.T, f *fd2) {
 		}
 		found := false
 		for _, p := range out.Projects {
-			if p.ID == "sas2py" {
+			if p.ID == c.project {
 				found = true
 				if p.Hash == "" || len(p.Routes) < 4 {
-					t.Fatalf("sas2py listed without hash or routes: %+v", p)
+					t.Fatalf("%s listed without hash or routes: %+v", c.project, p)
 				}
 			}
 		}
 		if !found {
-			t.Fatalf("sas2py not listed: %s", r.body)
+			t.Fatalf("%s not listed: %s", c.project, r.body)
 		}
 	})
 }

@@ -25,6 +25,7 @@ import (
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
 	_ "github.com/dsp-ai/fd2"
+	"github.com/dsp-ai/fd2/internal/testfixtures"
 )
 
 // The test binary doubles as the fd2 binary: with FD2_AS_CADDY=1 it runs Caddy's command line with every
@@ -114,14 +115,75 @@ func repoRoot() string {
 	return filepath.Join(filepath.Dir(file), "..", "..")
 }
 
-// fixturesDir is the read-only fixture corpus shared by every FD2 checkout.
-func fixturesDir(t *testing.T) string {
-	t.Helper()
-	dir := filepath.Join(repoRoot(), "..", "shared", "fixtures", "dsp-platform", "control-tower", "manifests")
-	if _, err := os.Stat(dir); err != nil {
-		t.Fatalf("fixture manifests not found at %s: %v", dir, err)
+// corpus names, in one Control Tower manifest corpus, what the fixture tests drive: FD2's own
+// (ownCorpus) or the platform's (platformCorpus, the interop suite).
+type corpus struct {
+	dir           string // manifests, file stem = project id
+	secretsConfig string // the secrets_config.json that resolves its config: references
+	ids           []string
+	// urls maps an environments.*.urls key to what localFixtures points it at: "llm" or "jwt".
+	urls map[string]string
+	// nodes are literal upstream node hosts that localFixtures points at the fake LLM.
+	nodes []string
+	// The richest project (it has a vault module): its routes, token brokers and modules.
+	project, convert, test, convertJWE, passthrough string
+	convertBody                                     string // an ai-prompt-template body for convert
+	echoWant                                        string // what the fake LLM echoes for convertBody
+	broker, jweBroker                               string
+	inferenceModule                                 string // a module route path of an inference_endpoint
+	headerModule                                    string // X-Project-Module value of an inference_endpoint
+	// The JWE-only project's chat route, the workflow project's inference module route, and a route uri
+	// outside its project's prefix.
+	jweChat, workflowInference, outsidePrefix string
+	// Tokens: the consumer secret (the JWT service's signing secret), the jwt-auth consumer key, the JWE
+	// consumer kid and raw key, and the claims of a JWT-service token for admin.
+	jwtSecret, consumerKey, jweKid, jweKey string
+	claims                                 map[string]any
+	jwtService                             string // users.yaml and api_keys/
+}
+
+// ownCorpus is FD2's testdata/platform.
+func ownCorpus() corpus {
+	return corpus{
+		dir: testfixtures.Manifests(), secretsConfig: testfixtures.SecretsConfig(),
+		ids:  []string{"codeconv", "jwe_lab", "doc-digest"},
+		urls: map[string]string{"llm_host": "llm", "token_service": "jwt"}, nodes: []string{"echo.corp.example"},
+		project: "codeconv", convert: "/codeconv/translate", test: "/codeconv/review", convertJWE: "/codeconv/translate-jwe",
+		passthrough: "/codeconv/v1/chat/completions",
+		convertBody: `{"template_name":"cobol-to-go","program":"MOVE A TO B."}`, echoWant: "echo: MOVE A TO B.",
+		broker: "/codeconv/auth/token", jweBroker: "/codeconv/jwe-auth/token",
+		inferenceModule: "/codeconv/translate/v1/chat/completions", headerModule: "codeconv/openai-compatible",
+		jweChat: "/jwe_lab/v1/chat/completions", workflowInference: "/doc-digest/digest-llm/v1/chat/completions",
+		outsidePrefix: "/digest/llm",
+		jwtSecret:     "corpus-dev-signing-secret", consumerKey: "codeconv-consumer-key",
+		jweKid: "codeconv-jwe-consumer-key", jweKey: "corpus-jwe-key-exactly-32-bytes!",
+		claims: map[string]any{"name": "Gateway Administrator", "email": "admin@corp.example",
+			"key": "codeconv-consumer-key", "rate_limit": 60, "project": "codeconv", "environment": "development"},
+		jwtService: testfixtures.JWTService(),
 	}
-	return dir
+}
+
+// platformCorpus is the platform's own fixtures: interop tests skip without them (fail under CI=true).
+func platformCorpus(t *testing.T) corpus {
+	t.Helper()
+	dir := testfixtures.Platform(t)
+	return corpus{
+		dir: filepath.Join(dir, "control-tower", "manifests"), secretsConfig: filepath.Join("testdata", "secrets_config.json"),
+		ids:  []string{"sas2py", "jwe_test", "langgraph-summarizer"},
+		urls: map[string]string{"groq_base_url": "llm", "jwt_service_url": "jwt"}, nodes: []string{"httpbin.org"},
+		project: "sas2py", convert: "/sas2py/convert", test: "/sas2py/test", convertJWE: "/sas2py/convert-jwe",
+		passthrough: "/sas2py/v1/chat/completions",
+		convertBody: `{"template_name":"converter","user_input":"data a; set b; run;"}`, echoWant: "echo: data a; set b; run;",
+		broker: "/sas2py/auth/token", jweBroker: "/sas2py/jwe-auth/token",
+		inferenceModule: "/sas2py/convert/v1/chat/completions", headerModule: "sas2py/openai-compatible",
+		jweChat: "/jwe_test/v1/chat/completions", workflowInference: "/langgraph-summarizer/summarize-llm/v1/chat/completions",
+		outsidePrefix: "/summarizer/llm",
+		jwtSecret:     "your-secret-key-here", consumerKey: "sas2py-consumer-key",
+		jweKid: "sas2py-jwe-consumer-key", jweKey: "key-length-should-be-32-chars123",
+		claims: map[string]any{"name": "Administrator", "email": "admin@example.com",
+			"key": "sas2py-consumer-key", "rate_limit": 100, "project": "sas2py", "environment": "development"},
+		jwtService: filepath.Join(dir, "jwt-service"),
+	}
 }
 
 func freePort(t testing.TB) int {

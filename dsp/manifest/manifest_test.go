@@ -11,13 +11,20 @@ import (
 	"testing"
 
 	"github.com/dsp-ai/fd2/dsp/manifest"
+	"github.com/dsp-ai/fd2/internal/testfixtures"
 )
 
-const fixtures = "../../../shared/fixtures/dsp-platform/control-tower/manifests"
+// resolveCase is what resolving one corpus manifest with no secret manager must give (spec §1.3, §6.2).
+type resolveCase struct {
+	dir, file                      string
+	authModule, jweModule, gateway string
+	jweKey, node, authorization    string
+	unsetVar                       string
+}
 
-func load(t *testing.T, name string) []byte {
+func load(t *testing.T, dir, name string) []byte {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(fixtures, name+".json"))
+	raw, err := os.ReadFile(filepath.Join(dir, name+".json"))
 	if err != nil {
 		t.Fatalf("reading fixture: %v", err)
 	}
@@ -26,9 +33,27 @@ func load(t *testing.T, name string) []byte {
 
 func noEnv(string) (string, bool) { return "", false }
 
-// TestResolveEnvFixtures checks the Control Tower resolution results the spec lists for sas2py (§6.2).
+// TestResolveEnvFixtures checks the Control Tower resolution of FD2's richest corpus manifest.
 func TestResolveEnvFixtures(t *testing.T) {
-	out, err := manifest.ResolveEnv(load(t, "sas2py"), manifest.EnvOptions{Getenv: noEnv})
+	checkResolveEnv(t, resolveCase{
+		dir: testfixtures.Manifests(), file: "codeconv", authModule: "auth", jweModule: "jwe-auth",
+		gateway: "apisix-translate-route", jweKey: "corpus-jwe-key-exactly-32-bytes!", node: "llm.corp.example",
+		authorization: "Bearer config:providers.corp_llm.api_key", unsetVar: "${CODECONV_TRACING_PUBLIC_KEY}",
+	})
+}
+
+// TestInteropResolveEnvFixtures checks the resolution results the spec lists for the platform's sas2py (§6.2).
+func TestInteropResolveEnvFixtures(t *testing.T) {
+	checkResolveEnv(t, resolveCase{
+		dir: testfixtures.PlatformManifests(t), file: "sas2py", authModule: "auth", jweModule: "jwe-auth",
+		gateway: "apisix-convert-route", jweKey: "key-length-should-be-32-chars123", node: "api.groq.com",
+		authorization: "Bearer config:api_keys.groq", unsetVar: "${LANGFUSE_PUBLIC_KEY}",
+	})
+}
+
+func checkResolveEnv(t *testing.T, tc resolveCase) {
+	t.Helper()
+	out, err := manifest.ResolveEnv(load(t, tc.dir, tc.file), manifest.EnvOptions{Getenv: noEnv})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,24 +70,24 @@ func TestResolveEnvFixtures(t *testing.T) {
 			Key string `json:"encryption_key"`
 		} `json:"jwe_config"`
 	}
-	if err := m.Module("auth").DecodeConfig(&jwt); err != nil {
+	if err := m.Module(tc.authModule).DecodeConfig(&jwt); err != nil {
 		t.Fatal(err)
 	}
 	if jwt.ServiceURL != "http://localhost:5000" || jwt.Claims.Static["environment"] != "development" {
 		t.Fatalf("auth module resolved to %+v", jwt)
 	}
-	if err := m.Module("jwe-auth").DecodeConfig(&jwt); err != nil {
+	if err := m.Module(tc.jweModule).DecodeConfig(&jwt); err != nil {
 		t.Fatal(err)
 	}
-	if jwt.JWE.Key != "key-length-should-be-32-chars123" {
+	if jwt.JWE.Key != tc.jweKey {
 		t.Fatalf("jwe key = %q", jwt.JWE.Key)
 	}
-	gw, err := m.Module("apisix-convert-route").Gateway()
+	gw, err := m.Module(tc.gateway).Gateway()
 	if err != nil {
 		t.Fatal(err)
 	}
 	rt := gw.Routes[0]
-	if len(rt.Upstream.Nodes) != 1 || rt.Upstream.Nodes[0].Host != "api.groq.com" || rt.Upstream.Nodes[0].Weight != 1 {
+	if len(rt.Upstream.Nodes) != 1 || rt.Upstream.Nodes[0].Host != tc.node || rt.Upstream.Nodes[0].Weight != 1 {
 		t.Fatalf("node key not templated: %+v", rt.Upstream.Nodes)
 	}
 	var pr struct {
@@ -72,12 +97,76 @@ func TestResolveEnvFixtures(t *testing.T) {
 		t.Fatal(err)
 	}
 	// No secret manager: the config: reference stays literal (what the CT serves without secrets_config).
-	if pr.Headers["Authorization"] != "Bearer config:api_keys.groq" {
+	if pr.Headers["Authorization"] != tc.authorization {
 		t.Fatalf("Authorization = %q", pr.Headers["Authorization"])
 	}
 	// Unset ${VAR}s stay as they are.
-	if !strings.Contains(string(out), "${LANGFUSE_PUBLIC_KEY}") {
+	if !strings.Contains(string(out), tc.unsetVar) {
 		t.Fatal("unset ${VAR} was replaced")
+	}
+}
+
+// TestResolveEnvCorpusReferences resolves the corpus's secure-refs manifest in each of its environments
+// with a secret manager: each environment's signing secret is a different kind of reference (env:,
+// encrypted:, vault:…#key@version), and the jwt-auth consumer must get what the manager returns for
+// exactly that reference; every reference of the document (the vault module's credentials and
+// encryption_key_source included) reaches the manager whole.
+func TestResolveEnvCorpusReferences(t *testing.T) {
+	raw := load(t, testfixtures.Manifests(), "secure-refs")
+	tests := []struct {
+		environment, wantSecret string
+	}{
+		{"development", "resolved(env:SECURE_REFS_SIGNING_SECRET)"},
+		{"staging", "resolved(encrypted:gAAAAA"},
+		{"production", "resolved(vault:corp-vault:gateway/secure-refs#signing_secret@3)"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.environment, func(t *testing.T) {
+			seen := map[string]bool{}
+			secret := func(ref string) (string, error) {
+				seen[ref] = true
+				return "resolved(" + ref + ")", nil
+			}
+			out, err := manifest.ResolveEnv(raw, manifest.EnvOptions{Getenv: noEnv, Environment: tc.environment, Secret: secret})
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := manifest.Decode(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			gw, err := m.Module("apisix-secure-route").Gateway()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var consumer struct {
+				Secret string `json:"secret"`
+			}
+			if err := json.Unmarshal(gw.Consumer.Plugins["jwt-auth"], &consumer); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.HasPrefix(consumer.Secret, tc.wantSecret) {
+				t.Errorf("consumer secret = %q, want %q", consumer.Secret, tc.wantSecret)
+			}
+			var pr struct {
+				Headers map[string]string `json:"headers"`
+			}
+			if err := json.Unmarshal(gw.Routes[0].Plugins["proxy-rewrite"], &pr); err != nil {
+				t.Fatal(err)
+			}
+			if want := "Bearer resolved(config:providers.corp_llm.api_key)"; pr.Headers["Authorization"] != want {
+				t.Errorf("Authorization = %q, want %q", pr.Headers["Authorization"], want)
+			}
+			for _, ref := range []string{"env:SECURE_REFS_VAULT_ROLE_ID", "env:SECURE_REFS_VAULT_SECRET_ID", "config:providers.corp_llm.api_key",
+				"env:SECURE_REFS_SIGNING_SECRET", "vault:corp-vault:gateway/secure-refs#signing_secret@3", "env:ENCRYPTION_KEY"} {
+				if !seen[ref] {
+					t.Errorf("reference %q never reached the secret manager", ref)
+				}
+			}
+			if strings.Contains(string(out), "${environments.") {
+				t.Error("an ${environments…} placeholder survived resolution")
+			}
+		})
 	}
 }
 

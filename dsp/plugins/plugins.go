@@ -14,12 +14,17 @@
 //   - everything else. A security-relevant plugin FD2 does not implement (ip-restriction, openid-connect,
 //     forward-auth, …) makes the route fail closed; any other unknown plugin is a warning and is ignored.
 //
+// A config that does not parse fails its route (503 route_misconfigured), except a global one (from
+// global_plugins) of cors, request-id, response-rewrite or prometheus: APISIX drops a global rule that
+// fails its schema and keeps serving, so FD2 drops that plugin with a warning and the route serves.
+//
 // This package never imports Caddy.
 package plugins
 
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/dsp-ai/fd2/dsp/manifest"
@@ -74,9 +79,20 @@ type Transforms struct {
 	Raw manifest.Plugins
 }
 
+// droppableGlobals are the plugins whose global (global_plugins) config may fail without closing the
+// routes: APISIX drops a global rule that fails its schema and keeps serving, and losing one of these only
+// loses a header or a metric (a browser without CORS headers is refused, which is the safe side). The
+// other transforms change what reaches the upstream (proxy-rewrite's URI and credentials, prompt templates
+// and decorators), so a broken global one still fails the route closed; so does any route-level plugin.
+var droppableGlobals = map[string]bool{
+	"cors": true, "request-id": true, "response-rewrite": true, "prometheus": true,
+}
+
 // Compile parses a route's plugins. It returns warnings for plugins it ignores and an error for a config it
-// cannot parse (the route is then unusable and answers 503).
-func Compile(p manifest.Plugins) (*Transforms, []string, error) {
+// cannot parse (the route is then unusable and answers 503). global names the plugins of p that came from
+// the gateway's global_plugins rather than the route itself: a broken droppable one (see droppableGlobals)
+// is left out with a warning instead of failing the route.
+func Compile(p manifest.Plugins, global ...string) (*Transforms, []string, error) {
 	t := &Transforms{Raw: p}
 	var warns []string
 	names := make([]string, 0, len(p))
@@ -119,10 +135,27 @@ func Compile(p manifest.Plugins) (*Transforms, []string, error) {
 			warns = append(warns, fmt.Sprintf("unknown plugin %q is ignored", name))
 		}
 		if err != nil {
+			if droppableGlobals[name] && slices.Contains(global, name) {
+				t.drop(name)
+				warns = append(warns, fmt.Sprintf("global plugin %q: %v; dropped, the route serves without it", name, err))
+				continue
+			}
 			return nil, warns, fmt.Errorf("compiling plugin %q: %w", name, err)
 		}
 	}
 	return t, warns, nil
+}
+
+// drop forgets a droppable plugin whose config failed (its compile may have returned a partial value).
+func (t *Transforms) drop(name string) {
+	switch name {
+	case "cors":
+		t.CORS = nil
+	case "request-id":
+		t.RequestID = nil
+	case "response-rewrite":
+		t.Response = nil
+	}
 }
 
 func decode(raw json.RawMessage, v any) error {

@@ -183,3 +183,90 @@ func TestPromptDecorator(t *testing.T) {
 		t.Fatal("a non-object body was decorated")
 	}
 }
+
+// TestCompileGlobalPlugins: APISIX drops a global rule that fails its schema and the routes keep serving.
+// FD2 does the same for a non-security global plugin (cors, request-id, response-rewrite, prometheus): a
+// warning, and the route serves without it. A global plugin whose loss would change what the upstream gets
+// (proxy-rewrite, prompt templates and decorators) or that guards the route still fails closed, and a
+// route's own broken plugin always does.
+func TestCompileGlobalPlugins(t *testing.T) {
+	const (
+		badCORS      = `"cors":{"allow_origins":"*","allow_credential":true}`
+		badRequestID = `"request-id":{"header_name":5}`
+		badResponse  = `"response-rewrite":{"status_code":99}`
+		badRewrite   = `"proxy-rewrite":{"regex_uri":["("]}`
+		badTemplate  = `"ai-prompt-template":{"templates":[]}`
+		badDecorator = `"ai-prompt-decorator":{"prepend":"x"}`
+	)
+	tests := []struct {
+		name    string
+		plugins string
+		global  []string
+		wantErr bool
+		check   func(t *testing.T, tr *Transforms)
+	}{
+		{name: "global cors that fails is dropped", plugins: `{` + badCORS + `,"request-id":{}}`, global: []string{"cors", "request-id"},
+			check: func(t *testing.T, tr *Transforms) {
+				if tr.CORS != nil || tr.RequestID == nil {
+					t.Errorf("CORS %+v RequestID %+v: want the broken cors gone and request-id kept", tr.CORS, tr.RequestID)
+				}
+			}},
+		{name: "global request-id that fails is dropped", plugins: `{` + badRequestID + `}`, global: []string{"request-id"},
+			check: func(t *testing.T, tr *Transforms) {
+				if tr.RequestID != nil {
+					t.Error("broken request-id kept")
+				}
+			}},
+		{name: "global response-rewrite that fails is dropped", plugins: `{` + badResponse + `}`, global: []string{"response-rewrite"},
+			check: func(t *testing.T, tr *Transforms) {
+				if tr.Response != nil {
+					t.Error("broken response-rewrite kept")
+				}
+			}},
+		{name: "a valid global cors applies", plugins: `{"cors":{"allow_origins":"https://a.example"}}`, global: []string{"cors"},
+			check: func(t *testing.T, tr *Transforms) {
+				if tr.CORS == nil || !tr.CORS.Origins["https://a.example"] {
+					t.Errorf("CORS = %+v", tr.CORS)
+				}
+			}},
+		{name: "a route's own broken cors fails the route", plugins: `{` + badCORS + `}`, wantErr: true},
+		{name: "a route's cors over a global one is the route's", plugins: `{` + badCORS + `,"request-id":{}}`, global: []string{"request-id"}, wantErr: true},
+		{name: "global proxy-rewrite fails closed", plugins: `{` + badRewrite + `}`, global: []string{"proxy-rewrite"}, wantErr: true},
+		{name: "global ai-prompt-template fails closed", plugins: `{` + badTemplate + `}`, global: []string{"ai-prompt-template"}, wantErr: true},
+		{name: "global ai-prompt-decorator fails closed", plugins: `{` + badDecorator + `}`, global: []string{"ai-prompt-decorator"}, wantErr: true},
+		{name: "global ip-restriction still denies", plugins: `{"ip-restriction":{"whitelist":["10.0.0.0/8"]}}`, global: []string{"ip-restriction"},
+			check: func(t *testing.T, tr *Transforms) {
+				if tr.Denied != "ip-restriction" {
+					t.Errorf("Denied = %q", tr.Denied)
+				}
+			}},
+		{name: "global auth and limits stay enforced", plugins: `{"jwt-auth":{},"limit-count":{"count":"x"}}`, global: []string{"jwt-auth", "limit-count"},
+			check: func(t *testing.T, tr *Transforms) {
+				if len(tr.Auth) != 1 || len(tr.Limits) != 1 {
+					t.Errorf("Auth %v Limits %v", tr.Auth, tr.Limits)
+				}
+			}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var p manifest.Plugins
+			if err := json.Unmarshal([]byte(tc.plugins), &p); err != nil {
+				t.Fatal(err)
+			}
+			tr, warns, err := Compile(p, tc.global...)
+			if tc.wantErr {
+				if err == nil {
+					t.Fatalf("Compile succeeded, want the route to fail closed (warnings %q)", warns)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Compile: %v", err)
+			}
+			tc.check(t, tr)
+			if strings.Contains(tc.name, "dropped") && !strings.Contains(strings.Join(warns, "\n"), "global plugin") {
+				t.Errorf("no warning about the dropped global plugin: %q", warns)
+			}
+		})
+	}
+}

@@ -270,10 +270,7 @@ func (c *compiler) gateway(mod *manifest.Module, gw *manifest.GatewayConfig) {
 			}
 			rt.Upstream = up
 		case r.UpstreamID != "":
-			nu := byID[r.UpstreamID]
-			if nu == nil {
-				nu = byName[r.UpstreamID]
-			}
+			nu := c.lookupUpstream(r.UpstreamID, byID, byName)
 			if nu == nil {
 				c.warnf("%s: upstream_id %q matches no upstreams[] id or name; the route has no upstream", where, r.UpstreamID)
 				break
@@ -296,6 +293,31 @@ func (c *compiler) gateway(mod *manifest.Module, gw *manifest.GatewayConfig) {
 			c.order++
 		}
 	}
+}
+
+// lookupUpstream finds the upstreams[] entry an upstream_id names: by id, then by name, then — because the
+// original FD2 created each entry in APISIX as "{project}-{name}" and manifests reference it that way — by
+// the same after stripping a "{project}-" prefix, where project is the id the manifest is served under or
+// its project_id (they differ when the file stem does). Exact matches come first, so an upstream whose own
+// name starts with the prefix is never shadowed.
+func (c *compiler) lookupUpstream(ref string, byID, byName map[string]*namedUpstream) *namedUpstream {
+	find := func(key string) *namedUpstream {
+		if nu := byID[key]; nu != nil {
+			return nu
+		}
+		return byName[key]
+	}
+	if nu := find(ref); nu != nil {
+		return nu
+	}
+	for _, project := range []string{c.project, c.m.ProjectID} {
+		if bare, ok := strings.CutPrefix(ref, project+"-"); ok && project != "" && bare != "" {
+			if nu := find(bare); nu != nil {
+				return nu
+			}
+		}
+	}
+	return nil
 }
 
 // explicitRoute compiles everything of an APISIX route but its upstream.
@@ -348,6 +370,7 @@ func (c *compiler) explicitRoute(mod *manifest.Module, gw *manifest.GatewayConfi
 		Priority:   r.Priority,
 		Vars:       r.Vars,
 		Plugins:    mergePlugins(gw.GlobalPlugins, r.Plugins),
+		Globals:    globalNames(gw.GlobalPlugins, r.Plugins),
 		ModuleType: mod.ModuleType,
 		vars:       vars,
 	}, pats, nil
@@ -384,6 +407,18 @@ func parseHosts(host string, hosts []string) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// globalNames lists the global plugins a route's own plugins do not override, sorted.
+func globalNames(globals, own manifest.Plugins) []string {
+	var out []string
+	for name := range globals {
+		if _, ok := own[name]; !ok {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // mergePlugins returns base with over on top, in a fresh map (nil when both are empty). A plugin present
@@ -537,6 +572,15 @@ func (c *compiler) routableName(mod *manifest.Module) bool {
 // addModule registers a module route under /{project}/{module}.
 func (c *compiler) addModule(mod *manifest.Module, kind Kind, up *Upstream, plugins manifest.Plugins) *Route {
 	base := "/" + c.project + "/" + mod.Name
+	// Every plugin of a module route is a global one but the auth plugins the module's own config asks
+	// for (jwt_auth_enabled, api_key_enabled), which are added on top and are not in c.globals.
+	var globals []string
+	for name := range plugins {
+		if _, ok := c.globals[name]; ok {
+			globals = append(globals, name)
+		}
+	}
+	slices.Sort(globals)
 	rt := &Route{
 		ID:          c.uniqueID(mod.Name),
 		Name:        mod.Name,
@@ -545,6 +589,7 @@ func (c *compiler) addModule(mod *manifest.Module, kind Kind, up *Upstream, plug
 		URI:         base + "/*",
 		Upstream:    up,
 		Plugins:     plugins,
+		Globals:     globals,
 		StripPrefix: base,
 		ModuleType:  mod.ModuleType,
 	}

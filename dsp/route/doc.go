@@ -79,7 +79,8 @@
 // # Upstreams and plugins
 //
 // An explicit route's upstream is its inline "upstream", or else the module's upstreams[] entry whose id
-// (then name) equals "upstream_id". Defaults follow the original APISIX translation: scheme https, type
+// (then name) equals "upstream_id", or equals it without a "{project}-" prefix: the original FD2 created
+// upstreams in APISIX as "{project}-{name}" and manifests reference them so. Defaults follow the original APISIX translation: scheme https, type
 // roundrobin, timeouts of 30 s, 1 retry, pass_host "pass", and node ports 443/80 by scheme. A route without an
 // upstream is kept with a nil Upstream and a warning. Dispatch then answers 502, whereas the original
 // failed the whole route on "upstream": null.

@@ -146,6 +146,10 @@ type Route struct {
 	// Plugins are the route's APISIX plugins with the project's global plugins merged underneath (the route's
 	// config wins). Entries with enabled:false are already gone.
 	Plugins manifest.Plugins
+	// Globals names the entries of Plugins that come from global_plugins (not overridden by the route), sorted.
+	// plugins.Compile drops such a plugin when its config fails and it is not security-relevant, as APISIX
+	// drops a failing global rule, instead of closing the route.
+	Globals []string
 	// StripPrefix is the path prefix dispatch strips before forwarding to a module route ("/p/module" or
 	// "/p/rag/module"). It is "" for explicit routes, because APISIX forwards the full path.
 	StripPrefix string

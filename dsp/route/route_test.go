@@ -8,22 +8,24 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/dsp-ai/fd2/dsp/manifest"
+	"github.com/dsp-ai/fd2/internal/testfixtures"
 )
-
-const fixtureDir = "../../../shared/fixtures/dsp-platform/control-tower/manifests/"
 
 // up is a minimal inline upstream for synthetic manifests.
 const up = `{"nodes":{"backend.internal:8080":1}}`
 
-func loadFixture(t testing.TB, name string) *manifest.Manifest {
+// loadFixture reads, resolves (no secret manager, as the Control Tower without secrets_config) and decodes
+// dir/name.json.
+func loadFixture(t testing.TB, dir, name string) *manifest.Manifest {
 	t.Helper()
-	raw, err := os.ReadFile(fixtureDir + name + ".json")
+	raw, err := os.ReadFile(filepath.Join(dir, name+".json"))
 	if err != nil {
 		t.Fatalf("reading fixture: %v", err)
 	}
@@ -89,20 +91,94 @@ func hasWarning(warns []string, sub string) bool {
 	return false
 }
 
+// matchCase is one request against a compiled corpus manifest: the route it must reach ("" = none), its
+// kind and the prefix its module strips.
+type matchCase struct {
+	name      string
+	fixture   string
+	method    string
+	path      string
+	wantID    string // "" = no match
+	wantKind  Kind
+	wantStrip string
+}
+
+func checkMatches(t *testing.T, tables map[string]*Table, tests []matchCase) {
+	t.Helper()
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rt := tables[tc.fixture].Match(newReq(tc.method, ""), tc.path)
+			if tc.wantID == "" {
+				if rt != nil {
+					t.Fatalf("Match(%s %s) = %q, want no match", tc.method, tc.path, rt.ID)
+				}
+				return
+			}
+			if rt == nil {
+				t.Fatalf("Match(%s %s) = nil, want %q", tc.method, tc.path, tc.wantID)
+			}
+			if rt.ID != tc.wantID || rt.Kind != tc.wantKind || rt.StripPrefix != tc.wantStrip {
+				t.Errorf("Match(%s %s) = %q %v strip %q, want %q %v strip %q",
+					tc.method, tc.path, rt.ID, rt.Kind, rt.StripPrefix, tc.wantID, tc.wantKind, tc.wantStrip)
+			}
+		})
+	}
+}
+
+// TestFixtures matches FD2's corpus, each manifest compiled under its file stem as a source serves it.
 func TestFixtures(t *testing.T) {
 	tables := map[string]*Table{}
-	for _, name := range []string{"sas2py", "jwe_test", "langgraph-summarizer"} {
-		tables[name], _ = mustCompile(t, "", loadFixture(t, name))
+	for _, name := range []string{"codeconv", "jwe_lab", "doc-digest", "rag-kb-integration", "apisix-routing"} {
+		tables[name], _ = mustCompile(t, name, loadFixture(t, testfixtures.Manifests(), name))
 	}
-	tests := []struct {
-		name      string
-		fixture   string
-		method    string
-		path      string
-		wantID    string // "" = no match
-		wantKind  Kind
-		wantStrip string
-	}{
+	checkMatches(t, tables, []matchCase{
+		{"codeconv translate", "codeconv", "POST", "/codeconv/translate", "apisix-translate-route/translate", KindUpstream, ""},
+		{"codeconv translate wrong method is owned by the explicit route", "codeconv", "GET", "/codeconv/translate", "", 0, ""},
+		{"codeconv openai passthrough", "codeconv", "POST", "/codeconv/v1/chat/completions", "apisix-openai-route/chat-completions", KindUpstream, ""},
+		{"codeconv openai passthrough GET", "codeconv", "GET", "/codeconv/v1/chat/completions", "", 0, ""},
+		{"codeconv jwe route", "codeconv", "POST", "/codeconv/translate-jwe", "apisix-translate-jwe-route/translate-jwe", KindUpstream, ""},
+		{"codeconv review route", "codeconv", "POST", "/codeconv/review", "apisix-review-route/review", KindUpstream, ""},
+		{"codeconv token broker", "codeconv", "POST", "/codeconv/auth/token", "auth", KindTokenBroker, "/codeconv/auth"},
+		{"codeconv jwe token broker", "codeconv", "POST", "/codeconv/jwe-auth/token", "jwe-auth", KindTokenBroker, "/codeconv/jwe-auth"},
+		{"codeconv token broker GET", "codeconv", "GET", "/codeconv/auth/token", "", 0, ""},
+		{"codeconv token broker other path", "codeconv", "POST", "/codeconv/auth/other", "", 0, ""},
+		{"codeconv jwt module root", "codeconv", "POST", "/codeconv/auth", "", 0, ""},
+		{"codeconv deeper path reaches inference module", "codeconv", "POST", "/codeconv/translate/x", "translate", KindInference, "/codeconv/translate"},
+		{"codeconv inference module openai api", "codeconv", "POST", "/codeconv/openai-compatible/v1/chat/completions", "openai-compatible", KindInference, "/codeconv/openai-compatible"},
+		{"codeconv inference module root", "codeconv", "GET", "/codeconv/openai-compatible", "openai-compatible", KindInference, "/codeconv/openai-compatible"},
+		{"codeconv vault not routed", "codeconv", "GET", "/codeconv/secrets-vault/x", "", 0, ""},
+		{"codeconv monitoring not routed", "codeconv", "GET", "/codeconv/observability", "", 0, ""},
+		{"codeconv gateway module not module-routed", "codeconv", "GET", "/codeconv/apisix-translate-route/x", "", 0, ""},
+		{"codeconv other project", "codeconv", "POST", "/other/translate/x", "", 0, ""},
+		{"codeconv project root", "codeconv", "GET", "/codeconv", "", 0, ""},
+		{"jwe_lab chat", "jwe_lab", "POST", "/jwe_lab/v1/chat/completions", "apisix-openai-route/chat-completions", KindUpstream, ""},
+		{"jwe_lab auth broker", "jwe_lab", "POST", "/jwe_lab/auth/token", "auth", KindTokenBroker, "/jwe_lab/auth"},
+		{"jwe_lab plain-auth broker", "jwe_lab", "POST", "/jwe_lab/plain-auth/token", "plain-auth", KindTokenBroker, "/jwe_lab/plain-auth"},
+		{"jwe_lab inference", "jwe_lab", "POST", "/jwe_lab/openai-compatible/v1/models", "openai-compatible", KindInference, "/jwe_lab/openai-compatible"},
+		{"digest route outside project prefix", "doc-digest", "POST", "/digest/llm", "apisix-digest-route/digest", KindUpstream, ""},
+		{"digest inference", "doc-digest", "POST", "/doc-digest/digest-llm/v1/chat/completions", "digest-llm", KindInference, "/doc-digest/digest-llm"},
+		{"digest broker", "doc-digest", "POST", "/doc-digest/digest-auth/token", "digest-auth", KindTokenBroker, "/doc-digest/digest-auth"},
+		{"digest workflow not routed", "doc-digest", "POST", "/doc-digest/digest-workflow", "", 0, ""},
+		{"rag module under the stem", "rag-kb-integration", "POST", "/rag-kb-integration/knowledge-base/api/v1/query", "knowledge-base", KindRAG, "/rag-kb-integration/knowledge-base"},
+		{"rag legacy alias", "rag-kb-integration", "GET", "/rag-kb-integration/rag/knowledge-base/api/v1/retrieve", "knowledge-base/legacy", KindRAG, "/rag-kb-integration/rag/knowledge-base"},
+		{"model server", "rag-kb-integration", "POST", "/rag-kb-integration/embedding-reranker/api/v1/models/embeddings", "embedding-reranker", KindModelServer, "/rag-kb-integration/embedding-reranker"},
+		{"model server legacy alias", "rag-kb-integration", "POST", "/rag-kb-integration/models/embedding-reranker/rerank", "embedding-reranker/legacy", KindModelServer, "/rag-kb-integration/models/embedding-reranker"},
+		{"rag broker", "rag-kb-integration", "POST", "/rag-kb-integration/auth-service/token", "auth-service", KindTokenBroker, "/rag-kb-integration/auth-service"},
+		{"rag not under its project_id", "rag-kb-integration", "POST", "/ai-rag-platform/knowledge-base/query", "", 0, ""},
+		{"routing prefixed upstream_id", "apisix-routing", "POST", "/apisix-routing/v1/chat/completions", "apisix-routing-gateway/chat-prefixed-upstream", KindUpstream, ""},
+		{"routing bare upstream_id", "apisix-routing", "POST", "/apisix-routing/template", "apisix-routing-gateway/template-bare-upstream", KindUpstream, ""},
+		{"routing prefix route", "apisix-routing", "GET", "/apisix-routing/echo/a/b", "apisix-routing-gateway/echo-regex", KindUpstream, ""},
+	})
+}
+
+// TestInteropFixtures matches the platform's own manifests as the spec describes them.
+func TestInteropFixtures(t *testing.T) {
+	dir := testfixtures.PlatformManifests(t)
+	tables := map[string]*Table{}
+	for _, name := range []string{"sas2py", "jwe_test", "langgraph-summarizer"} {
+		tables[name], _ = mustCompile(t, "", loadFixture(t, dir, name))
+	}
+	checkMatches(t, tables, []matchCase{
 		{"sas2py convert", "sas2py", "POST", "/sas2py/convert", "apisix-convert-route/convert", KindUpstream, ""},
 		{"sas2py convert wrong method is owned by the explicit route", "sas2py", "GET", "/sas2py/convert", "", 0, ""},
 		{"sas2py openai passthrough", "sas2py", "POST", "/sas2py/v1/chat/completions", "apisix-openai-route/openai-chat-completions", KindUpstream, ""},
@@ -130,37 +206,30 @@ func TestFixtures(t *testing.T) {
 		{"summarizer inference", "langgraph-summarizer", "POST", "/langgraph-summarizer/summarize-llm/v1/chat/completions", "summarize-llm", KindInference, "/langgraph-summarizer/summarize-llm"},
 		{"summarizer broker", "langgraph-summarizer", "POST", "/langgraph-summarizer/summarizer-auth/token", "summarizer-auth", KindTokenBroker, "/langgraph-summarizer/summarizer-auth"},
 		{"summarizer workflow not routed", "langgraph-summarizer", "POST", "/langgraph-summarizer/doc-summarizer-workflow", "", 0, ""},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			rt := tables[tc.fixture].Match(newReq(tc.method, ""), tc.path)
-			if tc.wantID == "" {
-				if rt != nil {
-					t.Fatalf("Match(%s %s) = %q, want no match", tc.method, tc.path, rt.ID)
-				}
-				return
-			}
-			if rt == nil {
-				t.Fatalf("Match(%s %s) = nil, want %q", tc.method, tc.path, tc.wantID)
-			}
-			if rt.ID != tc.wantID || rt.Kind != tc.wantKind || rt.StripPrefix != tc.wantStrip {
-				t.Errorf("Match(%s %s) = %q %v strip %q, want %q %v strip %q",
-					tc.method, tc.path, rt.ID, rt.Kind, rt.StripPrefix, tc.wantID, tc.wantKind, tc.wantStrip)
-			}
-		})
-	}
+	})
 }
 
-func TestFixtureSas2pyConvertRoute(t *testing.T) {
-	tbl, warns := mustCompile(t, "sas2py", loadFixture(t, "sas2py"))
+// convertCase is the richest explicit route of a corpus manifest: an LLM route with jwt-auth, a prompt
+// template and a templated upstream node, and the token broker of its jwt_config module.
+type convertCase struct {
+	dir, file, path      string
+	name, module, host   string
+	timeout              time.Duration
+	consumers            int
+	brokerPath, uniqueID string
+}
+
+func checkConvertRoute(t *testing.T, c convertCase) {
+	t.Helper()
+	tbl, warns := mustCompile(t, c.file, loadFixture(t, c.dir, c.file))
 	if len(warns) != 0 {
 		t.Errorf("warnings = %q, want none", warns)
 	}
-	rt := tbl.Match(newReq("POST", ""), "/sas2py/convert")
+	rt := tbl.Match(newReq("POST", ""), c.path)
 	if rt == nil {
 		t.Fatal("no match")
 	}
-	if rt.Name != "convert" || rt.Module != "apisix-convert-route" || rt.ModuleType != manifest.TypeAPIGateway {
+	if rt.Name != c.name || rt.Module != c.module || rt.ModuleType != manifest.TypeAPIGateway {
 		t.Errorf("route = name %q module %q type %q", rt.Name, rt.Module, rt.ModuleType)
 	}
 	if rt.Methods != MethodPost || rt.Methods.String() != "POST" {
@@ -171,9 +240,12 @@ func TestFixtureSas2pyConvertRoute(t *testing.T) {
 		t.Fatal("no upstream")
 	}
 	want := Upstream{
-		Name: "apisix-convert-route/convert", Nodes: []manifest.Node{{Host: "api.groq.com", Port: 443, Weight: 1}},
-		Scheme: "https", Type: "roundrobin", Connect: 60 * time.Second, Send: 60 * time.Second, Read: 60 * time.Second,
+		Name: c.uniqueID, Nodes: []manifest.Node{{Host: c.host, Port: 443, Weight: 1}},
+		Scheme: "https", Type: "roundrobin", Connect: c.timeout, Send: c.timeout, Read: c.timeout,
 		Retries: 1, PassHost: "pass",
+	}
+	if c.timeout == 0 { // codeconv: connect 10 s, send/read 90 s
+		want.Connect, want.Send, want.Read = 10*time.Second, 90*time.Second, 90*time.Second
 	}
 	if fmt.Sprint(*u) != fmt.Sprint(want) {
 		t.Errorf("upstream =\n %+v\nwant\n %+v", *u, want)
@@ -183,35 +255,45 @@ func TestFixtureSas2pyConvertRoute(t *testing.T) {
 			t.Errorf("plugin %q missing", p)
 		}
 	}
-	if got := len(tbl.Consumers()); got != 2 {
-		t.Errorf("consumers = %d, want 2 (consumer, jwe-consumer)", got)
+	if got := len(tbl.Consumers()); got != c.consumers {
+		t.Errorf("consumers = %d, want %d", got, c.consumers)
 	}
-	if tbl.Project() != "sas2py" {
+	if tbl.Project() != c.file {
 		t.Errorf("Project() = %q", tbl.Project())
 	}
 	// The broker's upstream is the jwt_config service_url, resolved from environments.
-	broker := tbl.Match(newReq("POST", ""), "/sas2py/auth/token")
+	broker := tbl.Match(newReq("POST", ""), c.brokerPath)
 	if broker == nil || broker.Upstream == nil || broker.Upstream.Scheme != "http" ||
 		broker.Upstream.Nodes[0] != (manifest.Node{Host: "localhost", Port: 5000, Weight: 1}) || len(broker.Plugins) != 0 {
 		t.Errorf("broker = %+v", broker)
 	}
 }
 
-func TestFixtureWarnings(t *testing.T) {
-	tests := []struct {
-		name    string
-		fixture string
-		project string
-		want    string // substring of a warning; "" = no warnings
-	}{
-		{"sas2py is clean", "sas2py", "", ""},
-		{"jwe_test is clean", "jwe_test", "", ""},
-		{"summarizer uri outside project", "langgraph-summarizer", "", `uri "/summarizer/llm" does not start with "/langgraph-summarizer/"`},
-		{"file stem differs from project_id", "sas2py", "sas2py-stem", `uses the manifest's project_id "sas2py"`},
-	}
+func TestFixtureTranslateRoute(t *testing.T) {
+	checkConvertRoute(t, convertCase{dir: testfixtures.Manifests(), file: "codeconv", path: "/codeconv/translate",
+		name: "translate", module: "apisix-translate-route", host: "llm.corp.example", consumers: 2,
+		brokerPath: "/codeconv/auth/token", uniqueID: "apisix-translate-route/translate"})
+}
+
+func TestInteropSas2pyConvertRoute(t *testing.T) {
+	checkConvertRoute(t, convertCase{dir: testfixtures.PlatformManifests(t), file: "sas2py", path: "/sas2py/convert",
+		name: "convert", module: "apisix-convert-route", host: "api.groq.com", timeout: 60 * time.Second, consumers: 2,
+		brokerPath: "/sas2py/auth/token", uniqueID: "apisix-convert-route/convert"})
+}
+
+// warningCase compiles a corpus manifest under project and expects a warning containing want ("" = none).
+type warningCase struct {
+	name    string
+	fixture string
+	project string
+	want    string
+}
+
+func checkWarnings(t *testing.T, dir string, tests []warningCase) {
+	t.Helper()
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, warns := mustCompile(t, tc.project, loadFixture(t, tc.fixture))
+			_, warns := mustCompile(t, tc.project, loadFixture(t, dir, tc.fixture))
 			if tc.want == "" {
 				if len(warns) != 0 {
 					t.Errorf("warnings = %q, want none", warns)
@@ -225,15 +307,36 @@ func TestFixtureWarnings(t *testing.T) {
 	}
 }
 
+func TestFixtureWarnings(t *testing.T) {
+	checkWarnings(t, testfixtures.Manifests(), []warningCase{
+		{"codeconv is clean", "codeconv", "", ""},
+		{"jwe_lab is clean", "jwe_lab", "", ""},
+		{"rag integration is clean under its stem", "rag-kb-integration", "rag-kb-integration", ""},
+		// Both upstream_id forms (bare name and {project}-{name}) resolve.
+		{"apisix-routing is clean", "apisix-routing", "", ""},
+		{"digest uri outside project", "doc-digest", "", `uri "/digest/llm" does not start with "/doc-digest/"`},
+		{"file stem differs from project_id", "codeconv", "codeconv-stem", `uses the manifest's project_id "codeconv"`},
+	})
+}
+
+func TestInteropFixtureWarnings(t *testing.T) {
+	checkWarnings(t, testfixtures.PlatformManifests(t), []warningCase{
+		{"sas2py is clean", "sas2py", "", ""},
+		{"jwe_test is clean", "jwe_test", "", ""},
+		{"summarizer uri outside project", "langgraph-summarizer", "", `uri "/summarizer/llm" does not start with "/langgraph-summarizer/"`},
+		{"file stem differs from project_id", "sas2py", "sas2py-stem", `uses the manifest's project_id "sas2py"`},
+	})
+}
+
 func TestCompileUsesFetchedProjectID(t *testing.T) {
-	tbl, _ := mustCompile(t, "stem", loadFixture(t, "sas2py"))
+	tbl, _ := mustCompile(t, "stem", loadFixture(t, testfixtures.Manifests(), "codeconv"))
 	tests := []struct {
 		name, method, path, want string
 	}{
-		{"module route under the stem", "POST", "/stem/convert/x", "convert"},
+		{"module route under the stem", "POST", "/stem/translate/x", "translate"},
 		{"broker under the stem", "POST", "/stem/auth/token", "auth"},
-		{"not under project_id", "POST", "/sas2py/convert/x", ""},
-		{"explicit routes are as written", "POST", "/sas2py/convert", "apisix-convert-route/convert"},
+		{"not under project_id", "POST", "/codeconv/translate/x", ""},
+		{"explicit routes are as written", "POST", "/codeconv/translate", "apisix-translate-route/translate"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -613,6 +716,71 @@ func TestUpstreams(t *testing.T) {
 	}
 }
 
+// TestUpstreamIDProjectPrefix: the original FD2 created each upstreams[] entry in APISIX as
+// "{project}-{name}", and manifests written for it reference that id (upstream_id
+// "test-apisix-routing-groq-upstream"). Both the bare name (or id) and the prefixed form resolve, to the
+// same shared upstream; the prefix is the id the project is served under or the manifest's project_id
+// (they differ when the file stem does); an exact name always wins over a stripped prefix.
+func TestUpstreamIDProjectPrefix(t *testing.T) {
+	m := decode(t, `{"project_id":"test-apisix-routing","project_name":"P","modules":[
+		{"module_type":"api_gateway","name":"gw","config":{
+			"upstreams":[
+				{"name":"groq-upstream","nodes":{"groq.internal":1}},
+				{"id":"u-2","name":"second","nodes":{"second.internal":1}},
+				{"name":"stem-exact","nodes":{"exact.internal":1}},
+				{"name":"exact","nodes":{"stripped.internal":1}}
+			],
+			"routes":[
+				{"name":"bare","uri":"/stem/bare","upstream_id":"groq-upstream"},
+				{"name":"by-project-id","uri":"/stem/pid","upstream_id":"test-apisix-routing-groq-upstream"},
+				{"name":"by-stem","uri":"/stem/stem","upstream_id":"stem-groq-upstream"},
+				{"name":"prefixed-id","uri":"/stem/id","upstream_id":"stem-u-2"},
+				{"name":"exact-wins","uri":"/stem/exact","upstream_id":"stem-exact"},
+				{"name":"other-project","uri":"/stem/other","upstream_id":"other-groq-upstream"},
+				{"name":"prefix-only","uri":"/stem/prefix","upstream_id":"stem-"}
+			]}}]}`)
+	tbl, warns := mustCompile(t, "stem", m)
+	host := func(path string) string {
+		t.Helper()
+		rt := tbl.Match(newReq("GET", ""), path)
+		if rt == nil {
+			t.Fatalf("no route for %s", path)
+		}
+		if rt.Upstream == nil {
+			return ""
+		}
+		return rt.Upstream.Nodes[0].Host
+	}
+	tests := []struct{ name, path, want string }{
+		{"bare name", "/stem/bare", "groq.internal"},
+		{"{project_id}-{name}", "/stem/pid", "groq.internal"},
+		{"{stem}-{name}", "/stem/stem", "groq.internal"},
+		{"{stem}-{id}", "/stem/id", "second.internal"},
+		{"an exact name wins over a stripped prefix", "/stem/exact", "exact.internal"},
+		{"another project's prefix does not resolve", "/stem/other", ""},
+		{"a bare prefix does not resolve", "/stem/prefix", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := host(tc.path); got != tc.want {
+				t.Errorf("upstream host = %q, want %q", got, tc.want)
+			}
+		})
+	}
+	bare := tbl.Match(newReq("GET", ""), "/stem/bare").Upstream
+	if tbl.Match(newReq("GET", ""), "/stem/pid").Upstream != bare || tbl.Match(newReq("GET", ""), "/stem/stem").Upstream != bare {
+		t.Error("the prefixed forms do not share the bare name's upstream (one pooled proxy per upstream)")
+	}
+	for _, w := range []string{`upstream_id "other-groq-upstream" matches no upstreams[]`, `upstream_id "stem-" matches no upstreams[]`} {
+		if !hasWarning(warns, w) {
+			t.Errorf("warnings = %q, want %q", warns, w)
+		}
+	}
+	if hasWarning(warns, `"stem-groq-upstream"`) || hasWarning(warns, `"test-apisix-routing-groq-upstream"`) {
+		t.Errorf("a resolved upstream_id was warned about: %q", warns)
+	}
+}
+
 func TestPlugins(t *testing.T) {
 	m := decode(t, `{"project_id":"p","project_name":"P","modules":[
 		{"module_type":"api_gateway","name":"gw","config":{
@@ -857,7 +1025,7 @@ func TestKindAndMethodStrings(t *testing.T) {
 }
 
 func TestRoutesAreCopies(t *testing.T) {
-	tbl, _ := mustCompile(t, "", loadFixture(t, "sas2py"))
+	tbl, _ := mustCompile(t, "", loadFixture(t, testfixtures.Manifests(), "codeconv"))
 	rs := tbl.Routes()
 	rs[0] = nil
 	if tbl.Routes()[0] == nil {
@@ -871,7 +1039,7 @@ func TestRoutesAreCopies(t *testing.T) {
 }
 
 func TestConcurrentMatch(t *testing.T) {
-	tbl, _ := mustCompile(t, "", loadFixture(t, "sas2py"))
+	tbl, _ := mustCompile(t, "", loadFixture(t, testfixtures.Manifests(), "codeconv"))
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Add(1)
@@ -879,7 +1047,7 @@ func TestConcurrentMatch(t *testing.T) {
 			defer wg.Done()
 			r := newReq("POST", "")
 			for range 1000 {
-				if tbl.Match(r, "/sas2py/convert") == nil || tbl.Match(r, "/sas2py/convert/x") == nil {
+				if tbl.Match(r, "/codeconv/translate") == nil || tbl.Match(r, "/codeconv/translate/x") == nil {
 					t.Error("lost a match")
 					return
 				}
@@ -932,7 +1100,7 @@ var benchCases = []struct {
 
 func TestMatchDoesNotAllocate(t *testing.T) {
 	tbl := benchTable(t)
-	sas, _ := mustCompile(t, "", loadFixture(t, "sas2py"))
+	own, _ := mustCompile(t, "", loadFixture(t, testfixtures.Manifests(), "codeconv"))
 	for _, tc := range benchCases {
 		t.Run(tc.name, func(t *testing.T) {
 			r := newReq(tc.method, tc.host)
@@ -944,10 +1112,13 @@ func TestMatchDoesNotAllocate(t *testing.T) {
 			}
 		})
 	}
-	t.Run("sas2py fixture", func(t *testing.T) {
+	t.Run("corpus fixture", func(t *testing.T) {
 		r := newReq("POST", "gateway.example.com")
-		for _, p := range []string{"/sas2py/convert", "/sas2py/convert/x", "/sas2py/auth/token", "/sas2py/v1/chat/completions"} {
-			if n := testing.AllocsPerRun(200, func() { sas.Match(r, p) }); n != 0 {
+		for _, p := range []string{"/codeconv/translate", "/codeconv/translate/x", "/codeconv/auth/token", "/codeconv/v1/chat/completions"} {
+			if own.Match(r, p) == nil {
+				t.Fatalf("Match(%s) = nil", p)
+			}
+			if n := testing.AllocsPerRun(200, func() { own.Match(r, p) }); n != 0 {
 				t.Errorf("Match(%s) allocates %v times", p, n)
 			}
 		}
@@ -983,11 +1154,12 @@ func BenchmarkMatch(b *testing.B) {
 	}
 }
 
-func BenchmarkCompileSas2py(b *testing.B) {
-	m := loadFixture(b, "sas2py")
+// BenchmarkCompileCodeconv compiles the corpus's richest manifest.
+func BenchmarkCompileCodeconv(b *testing.B) {
+	m := loadFixture(b, testfixtures.Manifests(), "codeconv")
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, _, err := Compile("sas2py", m); err != nil {
+		if _, _, err := Compile("codeconv", m); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -1011,6 +1183,32 @@ func TestUnroutableNamesAndNilRequest(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := matchID(tbl, nil, tc.path); got != tc.want {
 				t.Errorf("Match(nil, %s) = %q, want %q", tc.path, got, tc.want)
+			}
+		})
+	}
+}
+
+// TestGlobalsRecorded: a route records which of its plugins are global (from global_plugins and not
+// overridden by the route), so that plugins.Compile can drop a failing non-security global plugin.
+func TestGlobalsRecorded(t *testing.T) {
+	m := decode(t, `{"project_id":"p","project_name":"P","modules":[
+		{"module_type":"api_gateway","name":"gw","config":{
+			"global_plugins":[{"name":"cors","config":{}},{"name":"request-id","config":{}}],
+			"routes":[{"name":"r","uri":"/p/r","upstream":`+up+`,"plugins":{"cors":{"allow_origins":"https://a"},"jwt-auth":{}}}]}},
+		{"module_type":"rag_service","name":"kb","config":{"service_url":"http://rag","jwt_auth_enabled":true}}]}`)
+	tbl, _ := mustCompile(t, "p", m)
+	tests := []struct{ name, path, want string }{
+		{"explicit route: the route's cors is its own", "/p/r", "request-id"},
+		{"module route: every global, not its own jwt-auth", "/p/kb/query", "cors,request-id"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rt := tbl.Match(newReq("POST", ""), tc.path)
+			if rt == nil {
+				t.Fatal("no match")
+			}
+			if got := strings.Join(rt.Globals, ","); got != tc.want {
+				t.Errorf("Globals = %q, want %q", got, tc.want)
 			}
 		})
 	}

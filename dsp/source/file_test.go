@@ -12,33 +12,57 @@ import (
 	"testing"
 
 	"github.com/dsp-ai/fd2/dsp/manifest"
+	"github.com/dsp-ai/fd2/internal/testfixtures"
 )
 
-// fixtureDir holds the Control Tower's example manifests (read-only).
-const fixtureDir = "../../../shared/fixtures/dsp-platform/control-tower/manifests"
-
-func fixtures(t *testing.T) string {
-	t.Helper()
-	if _, err := os.Stat(fixtureDir); err != nil {
-		t.Skipf("control tower fixtures not available: %v", err)
-	}
-	return fixtureDir
+// fileSourceCase is one corpus manifest fetched through a FileSource.
+type fileSourceCase struct {
+	name        string
+	id          string
+	environment string
+	want        []string // substrings of the resolved document
+	wantEnv     string
 }
 
 func TestFileSourceResolvesFixtures(t *testing.T) {
-	env := map[string]string{
+	checkFileSource(t, testfixtures.Manifests(), map[string]string{
+		"JWE_LAB_TRACING_PUBLIC_KEY": "pk-lab",
+		"DIGEST_PROD_SIGNING_SECRET": "prod-digest",
+	}, []fileSourceCase{
+		{
+			name:    "jwe_lab in its own environment",
+			id:      "jwe_lab",
+			want:    []string{`"service_url":"http://localhost:5000"`, `"http://localhost:8000/jwe_lab/v1/chat/completions"`, `"pk-lab"`},
+			wantEnv: "development",
+		},
+		{
+			name:        "doc-digest with an environment override",
+			id:          "doc-digest",
+			environment: "production",
+			want:        []string{`https://tokens.corp.example`, `"prod-digest"`},
+			wantEnv:     "production",
+		},
+		{
+			name:    "codeconv keeps secret references literal without a secret manager",
+			id:      "codeconv",
+			want:    []string{`config:providers.corp_llm.api_key`, `"env:CODECONV_VAULT_ROLE_ID"`},
+			wantEnv: "development",
+		},
+		{
+			name:    "rag integration: flat environment keys, served under its stem",
+			id:      "rag-kb-integration",
+			want:    []string{`"service_url":"https://rag.corp.example"`, `"project_id":"ai-rag-platform"`},
+			wantEnv: "production",
+		},
+	})
+}
+
+func TestInteropFileSourceResolvesFixtures(t *testing.T) {
+	checkFileSource(t, testfixtures.PlatformManifests(t), map[string]string{
 		"LANGFUSE_PUBLIC_KEY": "pk-test",
 		"LANGFUSE_SECRET_KEY": "sk-test",
 		"PROD_JWT_SECRET":     "prod-jwt",
-	}
-	getenv := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
-	tests := []struct {
-		name        string
-		id          string
-		environment string
-		want        []string // substrings of the resolved document
-		wantEnv     string
-	}{
+	}, []fileSourceCase{
 		{
 			name:    "jwe_test in its own environment",
 			id:      "jwe_test",
@@ -58,10 +82,15 @@ func TestFileSourceResolvesFixtures(t *testing.T) {
 			want:    []string{`config:api_keys.groq`},
 			wantEnv: "development",
 		},
-	}
+	})
+}
+
+func checkFileSource(t *testing.T, dir string, env map[string]string, tests []fileSourceCase) {
+	t.Helper()
+	getenv := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			f := &FileSource{Dir: fixtures(t), Env: manifest.EnvOptions{Environment: tc.environment, Getenv: getenv}}
+			f := &FileSource{Dir: dir, Env: manifest.EnvOptions{Environment: tc.environment, Getenv: getenv}}
 			raw, err := fetchResolved(f, tc.id)
 			if err != nil {
 				t.Fatalf("Fetch: %v", err)

@@ -15,10 +15,12 @@ import (
 	"time"
 
 	"github.com/dsp-ai/fd2/dsp/manifest"
+	"github.com/dsp-ai/fd2/internal/testfixtures"
 )
 
-// fixtures are the real Control Tower manifests, shared by every FD2 package; never edit them.
-const fixtures = "../../../shared/fixtures/dsp-platform/control-tower/manifests"
+// fixtures is FD2's own corpus of Control Tower manifests; the platform's own files (the interop tests)
+// come from testfixtures.PlatformManifests.
+var fixtures = testfixtures.Manifests()
 
 // fixedNow is the clock of every test server, so that absent timestamps are predictable.
 var fixedNow = time.Date(2026, 11, 26, 9, 0, 0, 123456000, time.Local)
@@ -147,6 +149,70 @@ func TestRoot(t *testing.T) {
 
 func TestResolveEnv(t *testing.T) {
 	_, ts := newTestServer(t, fixtures, map[string]string{
+		"APISIX_ADMIN_KEY":            "admin-from-env",
+		"CODECONV_TRACING_PUBLIC_KEY": "pk-from-env",
+	})
+	convertPlugins := []any{"modules", "apisix-translate-route", "config", "routes", 0, "plugins"}
+	tests := []struct {
+		name    string
+		project string
+		query   string
+		path    []any
+		want    any
+	}{
+		{"jwt service_url", "codeconv", "?resolve_env=true", []any{"modules", "auth", "config", "service_url"}, "http://localhost:5000"},
+		{"claim environment", "codeconv", "?resolve_env=true", []any{"modules", "auth", "config", "claims", "static", "environment"}, "development"},
+		{"jwe encryption key", "codeconv", "?resolve_env=true", []any{"modules", "jwe-auth", "config", "jwe_config", "encryption_key"}, "corpus-jwe-key-exactly-32-bytes!"},
+		{"secret reference stays literal", "codeconv", "?resolve_env=true", append(convertPlugins, "proxy-rewrite", "headers", "Authorization"), "Bearer config:providers.corp_llm.api_key"},
+		{"endpoint url", "codeconv", "?resolve_env=true", []any{"modules", "openai-compatible", "config", "endpoint_url"}, "http://localhost:8000/codeconv/v1/chat/completions"},
+		{"consumer secret", "doc-digest", "?resolve_env=true", []any{"modules", "apisix-digest-route", "config", "consumer", "plugins", "jwt-auth", "secret"}, "corpus-dev-signing-secret"},
+		{"default admin_key is resolved too", "codeconv", "?resolve_env=true", []any{"modules", "apisix-review-route", "config", "admin_key"}, "admin-from-env"},
+		{"environments are resolved", "codeconv", "?resolve_env=true", []any{"environments", "development", "secrets", "tracing_public_key"}, "pk-from-env"},
+		{"unset variable stays", "doc-digest", "?resolve_env=true", []any{"environments", "production", "secrets", "token_signing_secret"}, "${DIGEST_PROD_SIGNING_SECRET}"},
+		{"resolve_env=false keeps placeholders", "codeconv", "?resolve_env=false", []any{"modules", "auth", "config", "service_url"}, "${environments.${environment}.urls.token_service}"},
+		{"no query keeps placeholders", "codeconv", "", []any{"modules", "apisix-translate-route", "config", "consumer", "plugins", "jwt-auth", "secret"}, "${environments.${environment}.secrets.token_signing_secret}"},
+		{"unresolved admin_key default", "codeconv", "", []any{"modules", "apisix-review-route", "config", "admin_key"}, "${APISIX_ADMIN_KEY}"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			doc := mustGet(t, ts.URL+"/manifests/"+tc.project+tc.query)
+			if got := at(t, doc, tc.path...); got != tc.want {
+				t.Errorf("%v = %v, want %v", tc.path, got, tc.want)
+			}
+		})
+	}
+
+	t.Run("upstream node keys", func(t *testing.T) {
+		for query, want := range map[string]string{
+			"?resolve_env=true": "llm.corp.example",
+			"":                  "${environments.${environment}.urls.llm_host}",
+		} {
+			doc := mustGet(t, ts.URL+"/manifests/codeconv"+query)
+			nodes := at(t, doc, "modules", "apisix-translate-route", "config", "routes", 0, "upstream", "nodes")
+			if got := keysOf(t, nodes); !reflect.DeepEqual(got, []string{want}) {
+				t.Errorf("query %q: node keys = %q, want [%q]", query, got, want)
+			}
+		}
+	})
+	t.Run("module names are not resolved", func(t *testing.T) {
+		// get_resolved_manifest rebuilds modules from their original envelope; only configs are resolved.
+		dir := t.TempDir()
+		writeFile(t, dir, "p.json", `{"project_id":"p","project_name":"${environment}","modules":[
+			{"module_type":"monitoring","name":"m","description":"${environment}","config":{"metrics_enabled":false}}]}`)
+		_, ts := newTestServer(t, dir, nil)
+		doc := mustGet(t, ts.URL+"/manifests/p?resolve_env=true")
+		if got := at(t, doc, "project_name"); got != "development" {
+			t.Errorf("project_name = %v, want development", got)
+		}
+		if got := at(t, doc, "modules", "m", "description"); got != "${environment}" {
+			t.Errorf("module description = %v, want it unresolved", got)
+		}
+	})
+}
+
+// TestInteropResolveEnv checks resolve_env on the platform's own manifests.
+func TestInteropResolveEnv(t *testing.T) {
+	_, ts := newTestServer(t, testfixtures.PlatformManifests(t), map[string]string{
 		"APISIX_ADMIN_KEY":    "admin-from-env",
 		"LANGFUSE_PUBLIC_KEY": "pk-from-env",
 	})
@@ -192,24 +258,112 @@ func TestResolveEnv(t *testing.T) {
 			}
 		}
 	})
-	t.Run("module names are not resolved", func(t *testing.T) {
-		// get_resolved_manifest rebuilds modules from their original envelope; only configs are resolved.
-		dir := t.TempDir()
-		writeFile(t, dir, "p.json", `{"project_id":"p","project_name":"${environment}","modules":[
-			{"module_type":"monitoring","name":"m","description":"${environment}","config":{"metrics_enabled":false}}]}`)
-		_, ts := newTestServer(t, dir, nil)
-		doc := mustGet(t, ts.URL+"/manifests/p?resolve_env=true")
-		if got := at(t, doc, "project_name"); got != "development" {
-			t.Errorf("project_name = %v, want development", got)
-		}
-		if got := at(t, doc, "modules", "m", "description"); got != "${environment}" {
-			t.Errorf("module description = %v, want it unresolved", got)
-		}
-	})
 }
 
 func TestNormalisation(t *testing.T) {
 	_, ts := newTestServer(t, fixtures, nil)
+	doc := mustGet(t, ts.URL+"/manifests/codeconv")
+	mod := func(name string) *object {
+		o, _ := at(t, doc, "modules", name).(*object)
+		return o
+	}
+	tests := []struct {
+		name string
+		got  any
+		want string // exact JSON
+	}{
+		{
+			name: "monitoring drops langfuse keys",
+			got:  at(t, mod("observability"), "config"),
+			want: `{"metrics_enabled":true,"logging_level":"INFO","tracing_enabled":true,"health_check_interval":30,"alerting_enabled":true,"dashboard_url":null}`,
+		},
+		{
+			name: "inference endpoint drops description and fills defaults",
+			got:  at(t, mod("openai-compatible"), "config"),
+			want: `{"apisix_route":null,"apisix_gateway_module":null,"model_name":"corpus-large-70b","model_version":"latest","endpoint_url":"${environments.${environment}.urls.public_base}/codeconv/v1/chat/completions","system_prompt":null,"max_tokens":1024,"temperature":0.7,"top_p":0.9,"batch_size":1}`,
+		},
+		{
+			name: "inference endpoint keeps given values",
+			got:  at(t, mod("translate"), "config", "temperature"),
+			want: `0.2`,
+		},
+		{
+			name: "route normalised",
+			got:  at(t, mod("apisix-review-route"), "config", "routes", 0, "upstream_id"),
+			want: `null`,
+		},
+		{
+			name: "jwe_config is served as written",
+			got:  at(t, mod("jwe-auth"), "config", "jwe_config"),
+			want: `{"enabled":true,"encryption_key":"${environments.${environment}.secrets.jwe_key}","algorithm":"dir","encryption":"A256GCM","compression":null}`,
+		},
+		{
+			name: "vault instance defaults",
+			got:  at(t, mod("secrets-vault"), "config", "vault_instances", 1),
+			want: `{"instance_name":"local-vault","vault_url":"http://127.0.0.1:8200","vault_namespace":null,"auth_method":"token","vault_token":"corpus-dev-root-token","role_id":null,"secret_id":null,"kv_mount_point":"secret","kv_version":2,"verify_ssl":false,"timeout":30}`,
+		},
+		{
+			name: "module envelope drops dependencies",
+			got:  mod("translate").keys,
+			want: `["module_type","name","version","status","description","config"]`,
+		},
+		{
+			name: "top-level keys",
+			got:  doc.keys,
+			want: `["project_id","project_name","version","description","owner","tags","environment","environments","created_at","updated_at","modules","metadata"]`,
+		},
+		{
+			name: "timestamps default to now",
+			got:  []any{at(t, doc, "created_at"), at(t, doc, "updated_at")},
+			want: `["` + fixedStamp + `","` + fixedStamp + `"]`,
+		},
+		{
+			name: "route keys",
+			got:  keysOf(t, at(t, mod("apisix-translate-route"), "config", "routes", 0)),
+			want: `["name","uri","methods","upstream_id","upstream","service_id","plugins","host","priority","vars"]`,
+		},
+		{
+			name: "apisix gateway keys",
+			got:  keysOf(t, at(t, mod("apisix-openai-route"), "config")),
+			want: `["gateway_type","admin_api_url","admin_key","gateway_url","dashboard_url","routes","upstreams","consumer","service","global_plugins","jwt_auth_enabled","rate_limiting_enabled","logging_enabled","prometheus_enabled","ssl_enabled","ssl_cert","ssl_key","cors_enabled","cors_origins","cors_methods","default_timeout","default_retries","streaming_enabled","response_buffering","request_buffering"]`,
+		},
+		{
+			name: "apisix gateway without consumer",
+			got:  []any{at(t, mod("apisix-openai-route"), "config", "consumer"), at(t, mod("apisix-openai-route"), "config", "upstreams")},
+			want: `[null,[]]`,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var got string
+			if keys, ok := tc.got.([]string); ok {
+				b, _ := json.Marshal(keys)
+				got = string(b)
+			} else {
+				got = string(marshal(tc.got))
+			}
+			if got != tc.want {
+				t.Errorf("got  %s\nwant %s", got, tc.want)
+			}
+		})
+	}
+
+	t.Run("langgraph workflow", func(t *testing.T) {
+		doc := mustGet(t, ts.URL+"/manifests/doc-digest")
+		cfg := at(t, doc, "modules", "digest-workflow", "config")
+		if got := at(t, cfg, "max_retries"); got != json.Number("1") {
+			t.Errorf("max_retries = %v, want the file's 1", got)
+		}
+		// nodes are List[Dict[str, Any]]: served as written, their own "description" included.
+		if got := at(t, cfg, "nodes", 0, "description"); got != "Cut the document into overlapping sections" {
+			t.Errorf("nodes[0].description = %v", got)
+		}
+	})
+}
+
+// TestInteropNormalisation checks the Control Tower normalisation of the platform's own manifests.
+func TestInteropNormalisation(t *testing.T) {
+	_, ts := newTestServer(t, testfixtures.PlatformManifests(t), nil)
 	doc := mustGet(t, ts.URL+"/manifests/sas2py")
 	mod := func(name string) *object {
 		o, _ := at(t, doc, "modules", name).(*object)
@@ -424,6 +578,22 @@ func TestList(t *testing.T) {
 	t.Run("fixtures", func(t *testing.T) {
 		_, ts := newTestServer(t, fixtures, nil)
 		doc := mustGet(t, ts.URL+"/manifests")
+		// Sorted by file stem; rag-kb-integration.json lists its inner project_id, ai-rag-platform.
+		want := `{"manifests":[` +
+			`{"project_id":"apisix-routing","project_name":"APISIX Routing Features","version":"1.0.0","environment":"development","owner":"FD2 Corpus","module_count":1,"created_at":"` + fixedStamp + `","updated_at":"` + fixedStamp + `"},` +
+			`{"project_id":"codeconv","project_name":"COBOL to Go Code Conversion","version":"1.0.0","environment":"development","owner":"FD2 Corpus","module_count":12,"created_at":"` + fixedStamp + `","updated_at":"` + fixedStamp + `"},` +
+			`{"project_id":"doc-digest","project_name":"Document Digest Workflow","version":"1.0.0","environment":"development","owner":"Knowledge Team","module_count":4,"created_at":"` + fixedStamp + `","updated_at":"` + fixedStamp + `"},` +
+			`{"project_id":"jwe_lab","project_name":"JWE Laboratory","version":"1.0.0","environment":"development","owner":null,"module_count":4,"created_at":"` + fixedStamp + `","updated_at":"` + fixedStamp + `"},` +
+			`{"project_id":"ai-rag-platform","project_name":"Knowledge Base with RAG and Model Server","version":"1.0.0","environment":"production","owner":"Knowledge Team","module_count":5,"created_at":"` + fixedStamp + `","updated_at":"` + fixedStamp + `"},` +
+			`{"project_id":"secure-refs","project_name":"Secret References in Every Form","version":"1.0.0","environment":"development","owner":"FD2 Corpus","module_count":3,"created_at":"` + fixedStamp + `","updated_at":"` + fixedStamp + `"}` +
+			`],"count":6}`
+		if got := string(marshal(doc)); got != want {
+			t.Errorf("got  %s\nwant %s", got, want)
+		}
+	})
+	t.Run("interop fixtures", func(t *testing.T) {
+		_, ts := newTestServer(t, testfixtures.PlatformManifests(t), nil)
+		doc := mustGet(t, ts.URL+"/manifests")
 		want := `{"manifests":[` +
 			`{"project_id":"jwe_test","project_name":"SAS to Python Code Conversion","version":"1.0.0","environment":"development","owner":null,"module_count":4,"created_at":"` + fixedStamp + `","updated_at":"` + fixedStamp + `"},` +
 			`{"project_id":"langgraph-summarizer","project_name":"LangGraph Document Summarizer","version":"1.0.0","environment":"development","owner":"AI-Team","module_count":4,"created_at":"` + fixedStamp + `","updated_at":"` + fixedStamp + `"},` +
@@ -471,7 +641,7 @@ func TestList(t *testing.T) {
 func TestModules(t *testing.T) {
 	_, ts := newTestServer(t, fixtures, nil)
 	t.Run("list", func(t *testing.T) {
-		doc := mustGet(t, ts.URL+"/manifests/jwe_test/modules?resolve_env=true")
+		doc := mustGet(t, ts.URL+"/manifests/jwe_lab/modules?resolve_env=true")
 		if got := keysOf(t, doc); !reflect.DeepEqual(got, []string{"modules", "count"}) {
 			t.Errorf("keys = %v", got)
 		}
@@ -479,8 +649,8 @@ func TestModules(t *testing.T) {
 		if len(mods) != 4 || at(t, doc, "count") != json.Number("4") {
 			t.Fatalf("modules = %d, count = %v", len(mods), at(t, doc, "count"))
 		}
-		if got := at(t, mods, "auth2", "config", "claims", "static", "groq_api_key"); got != "config:api_keys.groq" {
-			t.Errorf("groq_api_key = %v", got)
+		if got := at(t, mods, "plain-auth", "config", "claims", "static", "llm_api_key"); got != "config:providers.corp_llm.api_key" {
+			t.Errorf("llm_api_key = %v", got)
 		}
 	})
 	tests := []struct {
@@ -488,14 +658,14 @@ func TestModules(t *testing.T) {
 		wantCode   int
 		want       string // exact body, or a substring of it for 200s
 	}{
-		{"one module", "/manifests/sas2py/modules/langfuse-observability", 200, `"config":{"metrics_enabled":true,"logging_level":"INFO"`},
-		{"one module resolved", "/manifests/sas2py/modules/auth?resolve_env=yes", 200, `"service_url":"http://localhost:5000"`},
-		{"one module unresolved", "/manifests/sas2py/modules/auth?resolve_env=off", 200, `"service_url":"${environments.${environment}.urls.jwt_service_url}"`},
-		{"missing module", "/manifests/sas2py/modules/simple-auth", 404, `{"detail":"Module not found: simple-auth"}`},
+		{"one module", "/manifests/codeconv/modules/observability", 200, `"config":{"metrics_enabled":true,"logging_level":"INFO"`},
+		{"one module resolved", "/manifests/codeconv/modules/auth?resolve_env=yes", 200, `"service_url":"http://localhost:5000"`},
+		{"one module unresolved", "/manifests/codeconv/modules/auth?resolve_env=off", 200, `"service_url":"${environments.${environment}.urls.token_service}"`},
+		{"missing module", "/manifests/codeconv/modules/simple-auth", 404, `{"detail":"Module not found: simple-auth"}`},
 		{"module of missing manifest", "/manifests/nope/modules/auth", 404, `{"detail":"Manifest not found: nope"}`},
 		{"modules of missing manifest", "/manifests/nope/modules", 404, `{"detail":"Manifest not found: nope"}`},
 		{"bad id on modules", "/manifests/bad.id/modules", 400, `{"detail":"Invalid project_id format. Use only alphanumeric characters, underscores, and hyphens."}`},
-		{"bad resolve_env on module", "/manifests/sas2py/modules/auth?resolve_env=2", 422, `"input":"2"`},
+		{"bad resolve_env on module", "/manifests/codeconv/modules/auth?resolve_env=2", 422, `"input":"2"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -516,7 +686,7 @@ func TestModules(t *testing.T) {
 
 func TestErrors(t *testing.T) {
 	dir := t.TempDir()
-	for _, name := range []string{"sas2py.json", "jwe_test.json"} {
+	for _, name := range []string{"codeconv.json", "jwe_lab.json"} {
 		b, err := os.ReadFile(filepath.Join(fixtures, name))
 		if err != nil {
 			t.Fatal(err)
@@ -549,18 +719,18 @@ func TestErrors(t *testing.T) {
 		{name: "duplicate module names", method: "GET", path: "/manifests/duplicate", wantCode: 404, wantBody: `{"detail":"Manifest not found: duplicate"}`},
 		{name: "missing project_name", method: "GET", path: "/manifests/no-name", wantCode: 404, wantBody: `{"detail":"Manifest not found: no-name"}`},
 		{name: "unknown status", method: "GET", path: "/manifests/bad-status", wantCode: 404, wantBody: `{"detail":"Manifest not found: bad-status"}`},
-		{name: "resolve_env maybe", method: "GET", path: "/manifests/sas2py?resolve_env=maybe", wantCode: 422, wantBody: boolErr("maybe")},
-		{name: "resolve_env empty", method: "GET", path: "/manifests/sas2py?resolve_env=", wantCode: 422, wantBody: boolErr("")},
-		{name: "resolve_env padded", method: "GET", path: "/manifests/sas2py?resolve_env=%20true", wantCode: 422, wantBody: boolErr(" true")},
+		{name: "resolve_env maybe", method: "GET", path: "/manifests/codeconv?resolve_env=maybe", wantCode: 422, wantBody: boolErr("maybe")},
+		{name: "resolve_env empty", method: "GET", path: "/manifests/codeconv?resolve_env=", wantCode: 422, wantBody: boolErr("")},
+		{name: "resolve_env padded", method: "GET", path: "/manifests/codeconv?resolve_env=%20true", wantCode: 422, wantBody: boolErr(" true")},
 		{name: "query validated before the id", method: "GET", path: "/manifests/bad.id?resolve_env=maybe", wantCode: 422, wantBody: boolErr("maybe")},
-		{name: "last resolve_env wins", method: "GET", path: "/manifests/sas2py?resolve_env=maybe&resolve_env=true", wantCode: 200},
-		{name: "post", method: "POST", path: "/manifests/sas2py", wantCode: 405, wantBody: `{"detail":"Method Not Allowed"}`, wantHeader: [2]string{"Allow", "GET"}},
+		{name: "last resolve_env wins", method: "GET", path: "/manifests/codeconv?resolve_env=maybe&resolve_env=true", wantCode: 200},
+		{name: "post", method: "POST", path: "/manifests/codeconv", wantCode: 405, wantBody: `{"detail":"Method Not Allowed"}`, wantHeader: [2]string{"Allow", "GET"}},
 		{name: "delete list", method: "DELETE", path: "/manifests", wantCode: 405, wantBody: `{"detail":"Method Not Allowed"}`},
-		{name: "head", method: "HEAD", path: "/manifests/sas2py", wantCode: 405},
+		{name: "head", method: "HEAD", path: "/manifests/codeconv", wantCode: 405},
 		{name: "unknown path", method: "GET", path: "/policies", wantCode: 404, wantBody: `{"detail":"Not Found"}`},
-		{name: "too deep", method: "GET", path: "/manifests/sas2py/modules/auth/references", wantCode: 404, wantBody: `{"detail":"Not Found"}`},
+		{name: "too deep", method: "GET", path: "/manifests/codeconv/modules/auth/references", wantCode: 404, wantBody: `{"detail":"Not Found"}`},
 		{name: "empty segment", method: "GET", path: "/manifests//modules", wantCode: 404, wantBody: `{"detail":"Not Found"}`},
-		{name: "trailing slash redirects", method: "GET", path: "/manifests/sas2py/?resolve_env=true", wantCode: 307, wantHeader: [2]string{"Location", "/manifests/sas2py?resolve_env=true"}},
+		{name: "trailing slash redirects", method: "GET", path: "/manifests/codeconv/?resolve_env=true", wantCode: 307, wantHeader: [2]string{"Location", "/manifests/codeconv?resolve_env=true"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -583,7 +753,7 @@ func TestErrors(t *testing.T) {
 
 func TestResolveEnvBooleans(t *testing.T) {
 	_, ts := newTestServer(t, fixtures, nil)
-	const path = "/manifests/jwe_test/modules/auth2"
+	const path = "/manifests/jwe_lab/modules/plain-auth"
 	tests := []struct {
 		value    string
 		resolved bool
@@ -631,11 +801,11 @@ func TestSetFailingAndRequests(t *testing.T) {
 		wantBody  string
 		wantCount int64
 	}{
-		{name: "healthy", path: "/manifests/sas2py", wantCode: 200, wantCount: 1},
+		{name: "healthy", path: "/manifests/codeconv", wantCode: 200, wantCount: 1},
 		{name: "root is not counted", path: "/", wantCode: 200, wantCount: 1},
-		{name: "outage", failing: 503, path: "/manifests/sas2py", wantCode: 503, wantBody: `{"detail":"injected failure"}`, wantCount: 2},
+		{name: "outage", failing: 503, path: "/manifests/codeconv", wantCode: 503, wantBody: `{"detail":"injected failure"}`, wantCount: 2},
 		{name: "outage hits every path", failing: 500, path: "/", wantCode: 500, wantBody: `{"detail":"injected failure"}`, wantCount: 2},
-		{name: "recovered", path: "/manifests/sas2py/modules", wantCode: 200, wantCount: 3},
+		{name: "recovered", path: "/manifests/codeconv/modules", wantCode: 200, wantCount: 3},
 		{name: "404s count", path: "/manifests/nope", wantCode: 404, wantCount: 4},
 	}
 	for _, st := range steps {
@@ -658,18 +828,34 @@ func TestSetFailingAndRequests(t *testing.T) {
 // TestServedManifestsDecode checks that FD2 can load what this server serves: manifest.Decode must accept
 // the normalised shape as well as the raw files.
 func TestServedManifestsDecode(t *testing.T) {
-	_, ts := newTestServer(t, fixtures, nil)
-	tests := []struct {
-		project     string
-		query       string
-		wantModules int
-		wantNode    string
-	}{
+	checkServedManifestsDecode(t, fixtures, []servedCase{
+		{"codeconv", "?resolve_env=true", 12, "llm.corp.example"},
+		{"codeconv", "", 12, "${environments.${environment}.urls.llm_host}"},
+		{"jwe_lab", "?resolve_env=true", 4, "echo.corp.example"},
+		{"doc-digest", "?resolve_env=true", 4, "llm.corp.example"},
+	})
+}
+
+func TestInteropServedManifestsDecode(t *testing.T) {
+	checkServedManifestsDecode(t, testfixtures.PlatformManifests(t), []servedCase{
 		{"sas2py", "?resolve_env=true", 12, "api.groq.com"},
 		{"sas2py", "", 12, "${environments.${environment}.urls.groq_base_url}"},
 		{"jwe_test", "?resolve_env=true", 4, "httpbin.org"},
 		{"langgraph-summarizer", "?resolve_env=true", 4, "api.groq.com"},
-	}
+	})
+}
+
+// servedCase is a served manifest: its module count and the upstream node host of its routes.
+type servedCase struct {
+	project     string
+	query       string
+	wantModules int
+	wantNode    string
+}
+
+func checkServedManifestsDecode(t *testing.T, dir string, tests []servedCase) {
+	t.Helper()
+	_, ts := newTestServer(t, dir, nil)
 	for _, tc := range tests {
 		t.Run(tc.project+tc.query, func(t *testing.T) {
 			code, b := get(t, ts.URL+"/manifests/"+tc.project+tc.query)

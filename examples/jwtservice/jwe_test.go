@@ -60,18 +60,37 @@ func decryptJWE(tok string, key []byte) (map[string]any, []byte, error) {
 	return hdr, plain, nil
 }
 
-func TestTokenJWE(t *testing.T) {
-	exampleKey, err := base64.StdEncoding.DecodeString(jweExampleKey)
+// jweCase is one /token request whose answer is JWE.
+type jweCase struct {
+	name       string
+	body       string
+	key        []byte
+	wantHeader map[string]any
+	wantClaims map[string]any
+}
+
+// keyFileCase is the corpus's JWE key file: a base64 key, DEF compression, no key claim (so no kid).
+func keyFileCase(t *testing.T, c jwtCorpus) jweCase {
+	key, err := base64.StdEncoding.DecodeString(c.jweKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tests := []struct {
-		name       string
-		body       string
-		key        []byte
-		wantHeader map[string]any
-		wantClaims map[string]any
-	}{
+	return jweCase{
+		name:       c.jweKeyFile + " with DEF",
+		body:       loginBody("api_key", `"`+c.jweKeyFile+`"`),
+		key:        key,
+		wantHeader: map[string]any{"alg": "dir", "enc": "A256GCM", "zip": "DEF"},
+		wantClaims: c.jweWant,
+	}
+}
+
+func TestInteropTokenJWEKeyFile(t *testing.T) {
+	c := platformCorpus(t)
+	checkJWE(t, newCorpusServer(t, c), []jweCase{keyFileCase(t, c)})
+}
+
+func TestTokenJWE(t *testing.T) {
+	tests := []jweCase{
 		{
 			name:       "sas2py jwe-auth module",
 			body:       loginBody("api_key_config", jweAuthConfig),
@@ -79,13 +98,7 @@ func TestTokenJWE(t *testing.T) {
 			wantHeader: map[string]any{"alg": "dir", "enc": "A256GCM", "kid": "sas2py-jwe-consumer-key"},
 			wantClaims: map[string]any{"key": "sas2py-jwe-consumer-key", "groq_api_key": "gsk_test_groq_key", "project": "sas2py"},
 		},
-		{
-			name:       "api_key_jwe_example with DEF",
-			body:       loginBody("api_key", `"api_key_jwe_example"`),
-			key:        exampleKey,
-			wantHeader: map[string]any{"alg": "dir", "enc": "A256GCM", "zip": "DEF"}, // no key claim, so no kid
-			wantClaims: map[string]any{"security_level": "high", "tier": "enterprise", "rate_limit": 50.0},
-		},
+		keyFileCase(t, ownCorpus),
 		{
 			name: "A128GCM with an env key",
 			body: loginBody("api_key_config", `{"claims":{"static":{"key":"k128"}},
@@ -96,7 +109,11 @@ func TestTokenJWE(t *testing.T) {
 		},
 	}
 	t.Setenv("FD2_TEST_JWE_KEY", base64.StdEncoding.EncodeToString([]byte("0123456789abcdef")))
-	s := newTestServer(t)
+	checkJWE(t, newTestServer(t), tests)
+}
+
+func checkJWE(t *testing.T, s *Server, tests []jweCase) {
+	t.Helper()
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			code, out := postToken(t, s, tc.body)

@@ -17,9 +17,73 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/dsp-ai/fd2/internal/testfixtures"
 )
 
-const fixtures = "../../../shared/fixtures/dsp-platform/jwt-service/"
+// jwtCorpus names what the tests need in one set of JWT-service fixture files (users.yaml, api_keys/):
+// FD2's own corpus, or the platform's in the interop tests.
+type jwtCorpus struct {
+	dir                      string
+	adminName, adminEmail    string // admin's claims in users.yaml (password "password")
+	tier1User, tier1Password string // a user in groups users and grp_tier1
+	base                     map[string]any
+	key3h, key24h            string // key files with exp_hours 3 and 24
+	topLevelExp              string // a key file whose exp_hours is top-level, not a claim
+	named                    string
+	namedWant                map[string]any
+	functionKey              string // quota and model_access function claims
+	tiered                   string // api and unknown function claims, metadata
+	tieredWant               map[string]any
+	formula                  string
+	formulaWant              map[string]any
+	jweKeyFile, jweKey       string // a JWE key file with DEF compression and its base64 key
+	jweWant                  map[string]any
+}
+
+// ownCorpus is FD2's testdata/platform/jwt-service.
+var ownCorpus = jwtCorpus{
+	dir: testfixtures.JWTService(), adminName: "Gateway Administrator", adminEmail: "admin@corp.example",
+	tier1User: "analyst", tier1Password: "analyst-pass",
+	base: map[string]any{
+		"models": []any{"corpus-small-8b"}, "rate_limit": 10.0, "tier": "free",
+		"usage": map[string]any{"remaining_tokens": 10000.0, "reset_date": "2025-06-01"},
+	},
+	key3h: "ak_llm_3h", key24h: "ak_all_24h", topLevelExp: "ak_codeconv",
+	named: "ak_codeconv", namedWant: map[string]any{
+		"key": "codeconv-key", "tier": "standard", "rate_limit": 60.0, "project": "codeconv", "environment": "development",
+		"models": []any{"corpus-large-70b", "corpus-small-8b"},
+	},
+	functionKey: "ak_llm_3h", tiered: "ak_tiered", tieredWant: map[string]any{"key": "ak_tiered", "tier": "enterprise"},
+	formula: "ak_formula", formulaWant: map[string]any{"tier": "premium", "rate_limit": 90.0},
+	jweKeyFile: "ak_jwe_demo", jweKey: ownJWEKey,
+	jweWant: map[string]any{"security_level": "high", "tier": "enterprise", "rate_limit": 20.0},
+}
+
+// platformCorpus is the platform's own jwt-service fixtures (interop suite).
+func platformCorpus(t *testing.T) jwtCorpus {
+	return jwtCorpus{
+		dir: testfixtures.PlatformJWTService(t), adminName: "Administrator", adminEmail: "admin@example.com",
+		tier1User: "hk", tier1Password: "password",
+		base: map[string]any{
+			"models": []any{"gpt-3.5-turbo"}, "rate_limit": 20.0, "tier": "standard",
+			"usage": map[string]any{"remaining_tokens": 10000.0, "reset_date": "2025-06-01"},
+		},
+		key3h: "api_key_groq_0987654321", key24h: "api_key_all_1357924680", topLevelExp: "api_key_sas2py",
+		named: "api_key_sas2py", namedWant: map[string]any{
+			"key": "sas2py-key", "tier": "standard", "rate_limit": 100.0, "project": "sas2py", "environment": "development",
+			"models": []any{"llama-3.1-70b-versatile", "llama-3.1-8b-instant"},
+		},
+		functionKey: "api_key_groq_0987654321", tiered: "ak_tiered_model_exec",
+		tieredWant: map[string]any{"key": "ak_tiered_model_exec", "tier": "enterprise"},
+		formula:    "formula_test_key", formulaWant: map[string]any{"tier": "premium", "rate_limit": 120.0},
+		jweKeyFile: "api_key_jwe_example", jweKey: jweExampleKey,
+		jweWant: map[string]any{"security_level": "high", "tier": "enterprise", "rate_limit": 50.0},
+	}
+}
+
+func (c jwtCorpus) users() string   { return filepath.Join(c.dir, "users.yaml") }
+func (c jwtCorpus) apiKeys() string { return filepath.Join(c.dir, "api_keys") }
 
 // testNow is the fixed clock of the tests. The half second checks that iat/exp are truncated like PyJWT.
 var testNow = time.Date(2026, 3, 4, 5, 6, 7, 500_000_000, time.UTC)
@@ -38,12 +102,20 @@ const jweAuthConfig = `{"secret_key":null,"algorithm":"HS256","expiration_minute
 "claims":{"static":{"key":"sas2py-jwe-consumer-key","rate_limit":100,"project":"sas2py","environment":"development","exp_hours":1,"groq_api_key":"gsk_test_groq_key"}},
 "jwe_config":{"enabled":true,"encryption_key":"key-length-should-be-32-chars123","algorithm":"dir","encryption":"A256GCM","compression":null}}`
 
-// jweExampleKey is the encryption_key of api_keys/api_key_jwe_example.yaml.
+// jweExampleKey is the encryption_key of the platform's api_keys/api_key_jwe_example.yaml.
 const jweExampleKey = "pArpqi3lKdqdBOArPb5l0+hOM2LZSX51Dvta4IoiAYM="
+
+// ownJWEKey is the encryption_key of FD2's corpus api_keys/ak_jwe_demo.yaml.
+const ownJWEKey = "ZWZnaGlqa2xtbm9wcXJzdHV2d3h5ent8fX5/gIGCg4Q="
 
 func newTestServer(t *testing.T) *Server {
 	t.Helper()
-	s, err := New(Options{UsersFile: fixtures + "users.yaml", APIKeysDir: fixtures + "api_keys", Now: func() time.Time { return testNow }})
+	return newCorpusServer(t, ownCorpus)
+}
+
+func newCorpusServer(t *testing.T, c jwtCorpus) *Server {
+	t.Helper()
+	s, err := New(Options{UsersFile: c.users(), APIKeysDir: c.apiKeys(), Now: func() time.Time { return testNow }})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -105,8 +177,15 @@ func verifyJWS(t *testing.T, tok, secret string) jwt.MapClaims {
 
 var uuid4RE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
 
-func TestTokenSas2pyAuthModule(t *testing.T) {
-	s := newTestServer(t)
+// TestTokenAuthModule issues tokens for a jwt_config module's inline config (the sas2py "auth" module as
+// the Control Tower serves it) to the corpus's admin.
+func TestTokenAuthModule(t *testing.T) { checkAuthModule(t, ownCorpus) }
+
+func TestInteropTokenSas2pyAuthModule(t *testing.T) { checkAuthModule(t, platformCorpus(t)) }
+
+func checkAuthModule(t *testing.T, c jwtCorpus) {
+	t.Helper()
+	s := newCorpusServer(t, c)
 	code, out := postToken(t, s, loginBody("api_key_config", authConfig))
 	if code != http.StatusOK {
 		t.Fatalf("status = %d %v, want 200", code, out)
@@ -116,7 +195,7 @@ func TestTokenSas2pyAuthModule(t *testing.T) {
 	}
 	iat := float64(testNow.Unix())
 	common := map[string]any{
-		"sub": "admin", "name": "Administrator", "email": "admin@example.com",
+		"sub": "admin", "name": c.adminName, "email": c.adminEmail,
 		"groups": []any{"administrators"}, "roles": []any{"admin", "user"},
 		"key": "sas2py-consumer-key", "rate_limit": 100.0, "project": "sas2py", "environment": "development",
 		"iat": iat, "nbf": iat,
@@ -154,8 +233,13 @@ func TestTokenSas2pyAuthModule(t *testing.T) {
 	}
 }
 
-func TestTokenLifetime(t *testing.T) {
-	s := newTestServer(t)
+func TestTokenLifetime(t *testing.T) { checkTokenLifetime(t, ownCorpus) }
+
+func TestInteropTokenLifetime(t *testing.T) { checkTokenLifetime(t, platformCorpus(t)) }
+
+func checkTokenLifetime(t *testing.T, c jwtCorpus) {
+	t.Helper()
+	s := newCorpusServer(t, c)
 	tests := []struct {
 		name string
 		body string
@@ -165,10 +249,10 @@ func TestTokenLifetime(t *testing.T) {
 		{"inline fractional exp_hours", loginBody("api_key_config", `{"claims":{"static":{"exp_hours":0.5}}}`), 30 * time.Minute},
 		{"inline without exp_hours defaults to 1h", loginBody("api_key_config", `{"claims":{"static":{"key":"k"}}}`), time.Hour},
 		{"exp_hours 0 never expires", loginBody("api_key_config", `{"claims":{"static":{"exp_hours":0}}}`), 0},
-		{"groq key file", loginBody("api_key", `"api_key_groq_0987654321"`), 3 * time.Hour},
-		{"all key file", loginBody("api_key", `"api_key_all_1357924680"`), 24 * time.Hour},
-		// api_key_sas2py.yaml's exp_hours is top-level, not a claim, so it is ignored.
-		{"top-level exp_hours ignored", loginBody("api_key", `"api_key_sas2py"`), time.Hour},
+		{"3h key file", loginBody("api_key", `"`+c.key3h+`"`), 3 * time.Hour},
+		{"24h key file", loginBody("api_key", `"`+c.key24h+`"`), 24 * time.Hour},
+		// This key file's exp_hours is top-level, not a claim, so it is ignored.
+		{"top-level exp_hours ignored", loginBody("api_key", `"`+c.topLevelExp+`"`), time.Hour},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -195,12 +279,14 @@ func TestTokenLifetime(t *testing.T) {
 	}
 }
 
-func TestTokenClaimsSources(t *testing.T) {
-	s := newTestServer(t)
-	base := map[string]any{
-		"models": []any{"gpt-3.5-turbo"}, "rate_limit": 20.0, "tier": "standard",
-		"usage": map[string]any{"remaining_tokens": 10000.0, "reset_date": "2025-06-01"},
-	}
+func TestTokenClaimsSources(t *testing.T) { checkClaimsSources(t, ownCorpus) }
+
+func TestInteropTokenClaimsSources(t *testing.T) { checkClaimsSources(t, platformCorpus(t)) }
+
+func checkClaimsSources(t *testing.T, c jwtCorpus) {
+	t.Helper()
+	s := newCorpusServer(t, c)
+	base := c.base
 	tests := []struct {
 		name   string
 		body   string
@@ -211,21 +297,16 @@ func TestTokenClaimsSources(t *testing.T) {
 		{"unknown api key uses base", loginBody("api_key", `"no_such_key"`), base, nil},
 		{"path traversal uses base", loginBody("api_key", `"../users"`), base, []string{"admin"}},
 		{"empty inline config uses the file", loginBody("api_key_config", `{}`), base, nil},
-		{"inline config wins over api_key", loginBody("api_key", `"api_key_groq_0987654321"`, "api_key_config", authConfig),
+		{"inline config wins over api_key", loginBody("api_key", `"`+c.functionKey+`"`, "api_key_config", authConfig),
 			map[string]any{"key": "sas2py-consumer-key", "rate_limit": 100.0}, []string{"models", "tier", "quota", "usage"}},
-		{"named key file", loginBody("api_key", `"api_key_sas2py"`), map[string]any{
-			"key": "sas2py-key", "tier": "standard", "rate_limit": 100.0, "project": "sas2py", "environment": "development",
-			"models": []any{"llama-3.1-70b-versatile", "llama-3.1-8b-instant"},
-		}, []string{"id", "owner", "provider_permissions", "usage"}},
-		{"function claims", loginBody("api_key", `"api_key_groq_0987654321"`), map[string]any{
+		{"named key file", loginBody("api_key", `"`+c.named+`"`), c.namedWant, []string{"id", "owner", "provider_permissions", "usage"}},
+		{"function claims", loginBody("api_key", `"`+c.functionKey+`"`), map[string]any{
 			"quota":        map[string]any{"remaining_tokens": 10000.0, "reset_date": "2025-06-01"},
 			"model_access": map[string]any{"available_models": []any{"gpt-3.5-turbo"}, "is_restricted": true},
 		}, nil},
-		{"api and unknown function claims are skipped", loginBody("api_key", `"ak_tiered_model_exec"`),
-			map[string]any{"key": "ak_tiered_model_exec", "tier": "enterprise"},
+		{"api and unknown function claims are skipped", loginBody("api_key", `"`+c.tiered+`"`), c.tieredWant,
 			[]string{"budget_status", "team_permissions", "user_category", "metadata", "categories"}},
-		{"formula claims are skipped", loginBody("api_key", `"formula_test_key"`),
-			map[string]any{"tier": "premium", "rate_limit": 120.0}, []string{"computed_claims", "metadata"}},
+		{"formula claims are skipped", loginBody("api_key", `"`+c.formula+`"`), c.formulaWant, []string{"computed_claims", "metadata"}},
 		{"static claims override user claims", loginBody("api_key_config", `{"claims":{"static":{"name":"Robot","sub":"svc"}}}`),
 			map[string]any{"name": "Robot", "sub": "svc"}, nil},
 	}
@@ -343,11 +424,11 @@ func issue(t *testing.T, s *Server) (access, refresh string) {
 func TestValidate(t *testing.T) {
 	s := newTestServer(t)
 	access, _ := issue(t, s)
-	later, err := New(Options{UsersFile: fixtures + "users.yaml", Now: func() time.Time { return testNow.Add(2 * time.Hour) }})
+	later, err := New(Options{UsersFile: ownCorpus.users(), Now: func() time.Time { return testNow.Add(2 * time.Hour) }})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	other, err := New(Options{UsersFile: fixtures + "users.yaml", Secret: "another-secret", Now: func() time.Time { return testNow }})
+	other, err := New(Options{UsersFile: ownCorpus.users(), Secret: "another-secret", Now: func() time.Time { return testNow }})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -387,7 +468,7 @@ func TestValidate(t *testing.T) {
 func TestProtected(t *testing.T) {
 	s := newTestServer(t)
 	access, refresh := issue(t, s)
-	later, err := New(Options{UsersFile: fixtures + "users.yaml", Now: func() time.Time { return testNow.Add(2 * time.Hour) }})
+	later, err := New(Options{UsersFile: ownCorpus.users(), Now: func() time.Time { return testNow.Add(2 * time.Hour) }})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -426,16 +507,26 @@ func TestNew(t *testing.T) {
 		t.Fatal(err)
 	}
 	tests := []struct {
-		name    string
-		opts    Options
-		wantErr string
+		name           string
+		opts           Options
+		user, password string // a grp_tier1 user that must log in
+		wantErr        string
 	}{
-		{"defaults", Options{}, ""},
-		{"fixtures", Options{UsersFile: fixtures + "users.yaml", APIKeysDir: fixtures + "api_keys"}, ""},
-		{"missing users file", Options{UsersFile: filepath.Join(dir, "nope.yaml")}, "reading users file"},
-		{"user not a mapping", Options{UsersFile: badUsers}, "not a mapping"},
-		{"missing API keys dir", Options{APIKeysDir: filepath.Join(dir, "nope")}, "checking API keys dir"},
-		{"API keys dir is a file", Options{APIKeysDir: badUsers}, "not a directory"},
+		{"defaults", Options{}, "hk", "password", ""},
+		{"fixtures", Options{UsersFile: ownCorpus.users(), APIKeysDir: ownCorpus.apiKeys()}, ownCorpus.tier1User, ownCorpus.tier1Password, ""},
+		{"missing users file", Options{UsersFile: filepath.Join(dir, "nope.yaml")}, "", "", "reading users file"},
+		{"user not a mapping", Options{UsersFile: badUsers}, "", "", "not a mapping"},
+		{"missing API keys dir", Options{APIKeysDir: filepath.Join(dir, "nope")}, "", "", "checking API keys dir"},
+		{"API keys dir is a file", Options{APIKeysDir: badUsers}, "", "", "not a directory"},
+	}
+	if _, err := testfixtures.PlatformDir(); err == nil {
+		pc := platformCorpus(t)
+		tests = append(tests, struct {
+			name           string
+			opts           Options
+			user, password string
+			wantErr        string
+		}{"interop fixtures", Options{UsersFile: pc.users(), APIKeysDir: pc.apiKeys()}, pc.tier1User, pc.tier1Password, ""})
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -445,13 +536,14 @@ func TestNew(t *testing.T) {
 				if err != nil {
 					t.Fatalf("New: %v", err)
 				}
-				// Both the built-in and the fixture users log in with "password" and sign with the default secret.
-				code, out := postToken(t, s, `{"username":"hk","password":"password"}`)
+				// Built-in and fixture users log in with their SHA-256-stored passwords; tokens are signed
+				// with the default secret.
+				code, out := postToken(t, s, `{"username":"`+tc.user+`","password":"`+tc.password+`"}`)
 				if code != http.StatusOK {
 					t.Fatalf("status = %d %v", code, out)
 				}
 				claims := verifyJWS(t, out["access_token"].(string), DefaultSecret)
-				if !reflect.DeepEqual(claims["groups"], []any{"users", "grp_tier1"}) {
+				if claims["sub"] != tc.user || !reflect.DeepEqual(claims["groups"], []any{"users", "grp_tier1"}) {
 					t.Errorf("groups = %v", claims["groups"])
 				}
 				return

@@ -4,8 +4,8 @@
 // token broker against a JWT service without Python:
 //
 //	go run ./examples/jwtservice/cmd/jwtservice -addr 127.0.0.1:5000 \
-//		-users ../shared/fixtures/dsp-platform/jwt-service/users.yaml \
-//		-api-keys ../shared/fixtures/dsp-platform/jwt-service/api_keys
+//		-users testdata/platform/jwt-service/users.yaml \
+//		-api-keys testdata/platform/jwt-service/api_keys
 //
 // Without -users it knows admin, hk, ps and ds (password "password"). The secret defaults to
 // $JWT_SECRET_KEY, then to jwtservice.DefaultSecret. Tests should not run this command: they start
