@@ -29,8 +29,7 @@ type panicSource struct {
 func (p *panicSource) Name() string { return "panic" }
 func (p *panicSource) Fetch(ctx context.Context, id string) ([]byte, error) {
 	if p.armed.Load() {
-		var m map[string]any
-		m["environment"] = "boom" // the nil-map write of issue 12 item 1
+		nilMap()["environment"] = "boom" // the nil-map write of issue 12 item 1
 	}
 	return p.inner.Fetch(ctx, id)
 }
@@ -253,3 +252,6 @@ func TestRefusedOnMissServesLastGood(t *testing.T) {
 		t.Fatalf("Get without last-good = %+v, %v; want a malformed entry", e, err)
 	}
 }
+
+// nilMap hides its nil from static analysis: the tests need the real runtime panic.
+func nilMap() map[string]any { return nil }
