@@ -386,7 +386,7 @@ func (h *Handler) manifestAuth(r *http.Request, st *gateway.Request) (*auth.Prin
 	})
 	if err != nil {
 		return nil, caddyhttp.Error(http.StatusServiceUnavailable, apierr.Wrap(http.StatusServiceUnavailable,
-			"auth_misconfigured", "route "+st.Route.ID+" has an unsupported authentication configuration", err))
+			"route_misconfigured", "route "+st.Route.ID+" has an unsupported authentication configuration", err))
 	}
 	pol := pv.(*routePolicy)
 	var p *auth.Principal

@@ -191,3 +191,71 @@ func TestChaosProviderKilledMidStream(t *testing.T) {
 		t.Fatal("the provider was never called")
 	}
 }
+
+// TestChaosRedisKilled kills the rate limiter's Redis while chat and SSE clients run through token-limited
+// and unlimited routes: with fail_mode open nothing fails; with fail_mode closed the limited route answers
+// 503 ratelimit_unavailable (FD2's JSON) and nothing else fails.
+func TestChaosRedisKilled(t *testing.T) {
+	requireIntegration(t)
+	for _, mode := range []string{"open", "closed"} {
+		t.Run(mode, func(t *testing.T) {
+			rp := startRedisProc(t)
+			llm := startFakeLLM(t, fakellm.Options{TokenDelay: time.Millisecond})
+			dir := t.TempDir()
+			writeManifest(t, dir, "rk", hostileManifest("rk", hostOf(llm), "127.0.0.1:1"))
+			site := strings.Replace(hostileSite, "\t\t\tdsp_ratelimit\n", "\t\t\tdsp_ratelimit {\n\t\t\t\tfail_mode "+mode+"\n\t\t\t}\n", 1)
+			f := startFD2Info(t, fmt.Sprintf("manifests file %s\n cache redis redis://%s/0", dir, rp.addr()), site)
+
+			var limited, unlimited chaosLoad
+			var refused atomic.Int64
+			stop := make(chan struct{})
+			var wg sync.WaitGroup
+			wg.Add(2)
+			go func() {
+				defer wg.Done()
+				unlimited.run(4, stop, f.url("/rk/chat/v1/chat/completions"), f.url("/rk/stream"))
+			}()
+			go func() {
+				defer wg.Done()
+				// The token-limited route, non-streamed and streamed; under fail_mode closed a refusal during
+				// the outage is its JSON 503 and counts apart.
+				_, limited.failures = hammer(2, stop, func(i int) error {
+					body := `{"model":"fake-gpt","stream":` + fmt.Sprint(i%2 == 0) + `,"messages":[{"role":"user","content":"one two"}]}`
+					res, err := client.Post(f.url("/rk/tokens"), "application/json", strings.NewReader(body))
+					if err != nil {
+						return err
+					}
+					b, _ := io.ReadAll(res.Body)
+					_ = res.Body.Close()
+					if res.StatusCode == 503 && mode == "closed" && bytes.Contains(b, []byte(`"code":"ratelimit_unavailable"`)) {
+						refused.Add(1)
+						return nil
+					}
+					if res.StatusCode != 200 {
+						return fmt.Errorf("tokens: status %d: %.200s", res.StatusCode, b)
+					}
+					limited.ok.Add(1)
+					return nil
+				})
+			}()
+			time.Sleep(400 * time.Millisecond)
+			rp.kill()
+			time.Sleep(time.Second)
+			close(stop)
+			wg.Wait()
+			t.Logf("fail_mode %s: %d unlimited and %d limited requests served, %d refused with ratelimit_unavailable",
+				mode, unlimited.ok.Load(), limited.ok.Load(), refused.Load())
+			if all := append(unlimited.failures, limited.failures...); len(all) > 0 || unlimited.preHeader.Load() > 0 {
+				t.Fatalf("%d failures and %d connection errors with Redis killed, e.g.:\n%s",
+					len(all), unlimited.preHeader.Load(), strings.Join(all, "\n"))
+			}
+			if mode == "closed" && refused.Load() == 0 {
+				t.Fatal("fail_mode closed refused nothing during the outage: the test did not reach it")
+			}
+			if unlimited.ok.Load() < 20 || limited.ok.Load() == 0 {
+				t.Fatalf("too little load: %d unlimited, %d limited", unlimited.ok.Load(), limited.ok.Load())
+			}
+			expectStatus(t, do(t, "GET", f.url("/health"), ""), 200)
+		})
+	}
+}

@@ -5,6 +5,7 @@ package integration
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -371,4 +372,94 @@ func vmHWM(t *testing.T, pid int) int64 {
 	}
 	t.Fatal("no VmHWM in /proc/<pid>/status")
 	return 0
+}
+
+// TestHostileManifests serves manifests an operator could get wrong, or an attacker with write access to the
+// source could craft: each project answers its exact status with FD2's JSON error, the process stays up
+// and a good project keeps answering.
+func TestHostileManifests(t *testing.T) {
+	requireIntegration(t)
+	llm := startFakeLLM(t, fakellm.Options{})
+	dir := t.TempDir()
+	writeManifest(t, dir, "good", demoManifest("good", hostOf(llm)))
+	gw := func(routes string) string {
+		return `{"project_id":"p","modules":[{"module_type":"api_gateway","name":"gw","config":{"routes":[` + routes + `]}}]}`
+	}
+	route := func(plugins string) string {
+		return gw(`{"name":"r","uri":"/PID/r","upstream":{"scheme":"http","nodes":{"` + hostOf(llm) + `":1}},"plugins":` + plugins + `}`)
+	}
+	cases := []struct {
+		name, doc string
+		status    int
+		code      string
+	}{
+		{"null", `null`, 503, "manifest_invalid"},
+		{"array", `[]`, 503, "manifest_invalid"},
+		{"string", `"manifest"`, 503, "manifest_invalid"},
+		{"number", `1`, 503, "manifest_invalid"},
+		{"truncated", `{"project_id":"p","modules":[{"module_type":`, 503, "manifest_invalid"},
+		{"trailing data", `{"project_id":"p","modules":[]} {"x":1}`, 503, "manifest_invalid"},
+		{"empty file", ``, 503, "manifest_invalid"},
+		{"modules not a list", `{"project_id":"p","modules":{"a":1}}`, 503, "manifest_invalid"},
+		{"unknown module type", `{"project_id":"p","modules":[{"module_type":"apisix_gateway","name":"x","config":{}}]}`, 503, "manifest_invalid"},
+		{"deeply nested", `{"project_id":"p","modules":[],"x":` + strings.Repeat("[", 100000) + strings.Repeat("]", 100000) + `}`, 503, "manifest_invalid"},
+		{"routes not a list", gw(`]}}]},{"x":1`), 503, "manifest_invalid"},
+		{"bad regex_uri", route(`{"proxy-rewrite":{"regex_uri":["(", "/x"]}}`), 503, "route_misconfigured"},
+		{"limit-count with a string count", route(`{"limit-count":{"count":"ten","time_window":60}}`), 503, "route_misconfigured"},
+		{"cors * with credentials on the route", route(`{"cors":{"allow_origins":"*","allow_credential":true}}`), 503, "route_misconfigured"},
+		{"plugin config not an object", route(`{"proxy-rewrite":"yes"}`), 503, "route_misconfigured"},
+		{"unsupported authentication plugin", route(`{"openid-connect":{}}`), 503, "route_misconfigured"},
+		{"unsupported security plugin", route(`{"ip-restriction":{"whitelist":["10.0.0.0/8"]}}`), 403, "plugin_unsupported"},
+		{"upstream without nodes (not routed, a manifest warning)", gw(`{"name":"r","uri":"/PID/r","upstream":{"nodes":{}}}`), 404, "route_not_found"},
+		{"upstream node port out of range", gw(`{"name":"r","uri":"/PID/r","upstream":{"scheme":"http","nodes":[{"host":"127.0.0.1","port":99999,"weight":1}]}}`), 0, ""},
+	}
+	for i, tc := range cases {
+		id := fmt.Sprintf("hm%d", i)
+		writeManifest(t, dir, id, strings.ReplaceAll(tc.doc, "PID", id))
+	}
+	f := startFD2(t, "manifests file "+dir, hostileSite)
+	chat := `{"model":"fake-gpt","messages":[{"role":"user","content":"hi"}]}`
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := do(t, "GET", f.url(fmt.Sprintf("/hm%d/r", i)), "")
+			if tc.status == 0 {
+				// Either refused at load or unreachable at request time: a clean error either way.
+				if r.status < 400 {
+					t.Fatalf("status %d: %s", r.status, r.body)
+				}
+				r.errorCode(t)
+			} else {
+				expectStatus(t, r, tc.status)
+				if code := r.errorCode(t); code != tc.code {
+					t.Fatalf("code %q, want %q: %s", code, tc.code, r.body)
+				}
+			}
+			expectStatus(t, do(t, "GET", f.url("/health"), ""), 200)
+			expectStatus(t, do(t, "POST", f.url("/good/minimal"), chat), 200)
+		})
+	}
+	// Every invalid project is listed by the admin API with its errors (item 15).
+	var out struct {
+		Projects []struct {
+			ID     string   `json:"id"`
+			State  string   `json:"state"`
+			Errors []string `json:"errors"`
+		} `json:"projects"`
+	}
+	lr := do(t, "GET", f.adminURL("/dsp/projects"), "")
+	if err := json.Unmarshal(lr.body, &out); err != nil {
+		t.Fatal(err)
+	}
+	invalid := 0
+	for _, p := range out.Projects {
+		if p.State == "invalid" {
+			invalid++
+			if len(p.Errors) == 0 {
+				t.Errorf("project %s is invalid without errors", p.ID)
+			}
+		}
+	}
+	if invalid < 11 {
+		t.Fatalf("only %d invalid projects listed: %s", invalid, lr.body)
+	}
 }

@@ -383,7 +383,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 			return compileRoute(st.Info, p.ID)
 		})
 		if err != nil {
-			return caddyhttp.Error(http.StatusServiceUnavailable, apierr.Wrap(http.StatusServiceUnavailable, "ratelimit_misconfigured",
+			return caddyhttp.Error(http.StatusServiceUnavailable, apierr.Wrap(http.StatusServiceUnavailable, "route_misconfigured",
 				"route "+st.Route.ID+" has an unsupported rate-limit configuration", err))
 		}
 		pols = append(pols, v.(*routePolicies).list...)
