@@ -8,10 +8,10 @@ import (
 	"testing"
 )
 
-// TestCoreDoesNotImportCaddy enforces the package boundary of DESIGN.md §4: dsp/ and examples/ are plain
-// libraries (tested without a server); only caddymodules/ and cmd/ may depend on Caddy.
+// TestCoreDoesNotImportCaddy enforces the package boundary of DESIGN.md §4: dsp/, inference/, internal/ and
+// examples/ are plain libraries (tested without a server); only caddymodules/ and cmd/ may depend on Caddy.
 func TestCoreDoesNotImportCaddy(t *testing.T) {
-	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}}: {{join .Deps " "}}`, "./dsp/...", "./examples/...").CombinedOutput()
+	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}}: {{join .Deps " "}}`, "./dsp/...", "./inference/...", "./internal/...", "./examples/...").CombinedOutput()
 	if err != nil {
 		t.Fatalf("go list: %v\n%s", err, out)
 	}
