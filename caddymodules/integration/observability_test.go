@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"regexp"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -342,7 +343,8 @@ func fd2Series(b []byte) int {
 	return n
 }
 
-// TestOverheadHeader checks that the time FD2 reports in Server-Timing (the sum of its stage entries) is
+// TestOverheadHeader checks that the time FD2 reports in Server-Timing (its fd2 entry, whose parts are the
+// stage entries; X-FD2-Overhead-Ms carries the same value) is
 // the time a client loses to FD2: within 10% of the median latency through FD2 minus the median latency of
 // the same request through a plain Caddy reverse_proxy (and never more than FD2 − a direct call, which also
 // holds the proxy hop). FD2's own work is made measurable
@@ -428,18 +430,26 @@ func TestOverheadHeader(t *testing.T) {
 			direct = append(direct, float64(dd.Microseconds()))
 			proxied = append(proxied, float64(dp.Microseconds()))
 			through = append(through, float64(df.Microseconds()))
-			claimed = append(claimed, 1e3*(st["caddy"]+st["manifest"]+st["auth"]+st["ratelimit"]+st["dispatch"]))
+			// The overhead FD2 reports (Server-Timing "fd2", the same as X-FD2-Overhead-Ms): its time from
+			// dsp_manifest to the response headers, the upstream's excluded. Its stage entries are parts of it.
+			stages := st["manifest"] + st["auth"] + st["ratelimit"] + st["dispatch"]
+			if stages > st["fd2"]+0.002 {
+				t.Fatalf("stage entries sum to %.3f ms, more than the fd2 overhead %.3f ms: %s", stages, st["fd2"], h.Get("Server-Timing"))
+			}
+			claimed = append(claimed, 1e3*st["fd2"])
 		}
 		sum = med(claimed)
 		vsDirect, vsPlain = med(through)-med(direct), med(through)-med(proxied)
-		t.Logf("median µs: direct %.0f, plain Caddy proxy %.0f, FD2 %.0f; Server-Timing stage sum %.0f = %.1f%% of FD2 − plain proxy (%.0f), %.1f%% of FD2 − direct (%.0f)",
+		t.Logf("median µs: direct %.0f, plain Caddy proxy %.0f, FD2 %.0f; Server-Timing fd2 overhead %.0f = %.1f%% of FD2 − plain proxy (%.0f), %.1f%% of FD2 − direct (%.0f)",
 			med(direct), med(proxied), med(through), sum, 100*sum/vsPlain, vsPlain, 100*sum/vsDirect, vsDirect)
 		return sum, vsPlain, vsDirect
 	}
-	// The suite shares two cores with the other packages' tests: a round that other work disturbed gets
-	// one more try, and the header must hold in one of them (each round is logged).
+	// The suite shares two cores with the other packages' tests: a round that other work disturbed is
+	// measured again, up to three rounds, and the header must hold in one of them (each round is logged). The earlier tests'
+	// garbage is collected first, so that their collector work does not land in this test's samples.
+	runtime.GC()
 	var sum, vsPlain, vsDirect float64
-	for round := 0; round < 2; round++ {
+	for round := 0; round < 3; round++ {
 		sum, vsPlain, vsDirect = measure()
 		if sum >= 0.9*vsPlain && sum <= 1.1*vsPlain && sum <= 1.1*vsDirect {
 			break
