@@ -33,14 +33,6 @@ func optsToken(t *testing.T, claims map[string]any) string {
 	return mintJWS(t, corpus{}, optsSecret, c)
 }
 
-// reloadFresh reloads f and drops the client's idle connections, which belong to the config being replaced:
-// a request on one of them may meet that server's shutdown instead of the new config.
-func reloadFresh(f *fd2, dspBlock, body string) {
-	f.t.Helper()
-	f.load(dspBlock, body)
-	client.CloseIdleConnections()
-}
-
 // TestAuthLeewayReload (issue 12 #10): a reload with a new dsp_auth leeway applies at once to manifest
 // routes, although the project (and so its consumer index) outlives the reload: a token that expired 30 s
 // ago is refused with leeway 5s, accepted after a reload to 2m, and refused again after a reload back.
@@ -81,9 +73,9 @@ func TestAuthLeewayReload(t *testing.T) {
 	if r.errorCode(t) != "invalid_token" {
 		t.Fatalf("expired token: %s", r.body)
 	}
-	reloadFresh(f, dsp, site("2m"))
+	f.load(dsp, site("2m"))
 	expectStatus(t, call(f, tok), 200)
-	reloadFresh(f, dsp, site("5s"))
+	f.load(dsp, site("5s"))
 	expectStatus(t, call(f, tok), 401)
 }
 
@@ -108,7 +100,7 @@ func TestAuthRequireExpManifest(t *testing.T) {
 	f := startFD2(t, lenient, authPipeline)
 	expectStatus(t, call(f, noExp), 200)
 	expectStatus(t, call(f, expired), 401)
-	reloadFresh(f, strict, authPipeline)
+	f.load(strict, authPipeline)
 	r := call(f, noExp)
 	expectStatus(t, r, 401)
 	if r.errorCode(t) != "invalid_token" {
@@ -116,7 +108,7 @@ func TestAuthRequireExpManifest(t *testing.T) {
 	}
 	expectStatus(t, call(f, fresh), 200)
 	expectStatus(t, call(f, expired), 401)
-	reloadFresh(f, lenient+"\n require_exp off", authPipeline)
+	f.load(lenient+"\n require_exp off", authPipeline)
 	expectStatus(t, call(f, noExp), 200)
 }
 
@@ -160,9 +152,9 @@ func TestAuthRequireExpStatic(t *testing.T) {
 	if r.errorCode(t) != "invalid_token" {
 		t.Fatalf("token without exp: %s", r.body)
 	}
-	reloadFresh(f, "", site("require_exp off"))
+	f.load("", site("require_exp off"))
 	expectStatus(t, call(f, noExp), 200)
 	expectStatus(t, call(f, expired), 401)
-	reloadFresh(f, "", site("require_exp on"))
+	f.load("", site("require_exp on"))
 	expectStatus(t, call(f, noExp), 401)
 }

@@ -298,6 +298,9 @@ func (f *fd2) load(dspBlock, body string) {
 		f.t.Fatalf("loading config: %v\n%s", err, cfg)
 	}
 	waitListening(f.t, f.http)
+	// Idle keep-alive connections belong to the server being replaced: a request sent on one may meet that
+	// server's shutdown (a reset) instead of the new config. Real clients retry; the tests start afresh.
+	client.CloseIdleConnections()
 }
 
 func waitListening(t testing.TB, port int) {
