@@ -260,111 +260,50 @@ func TestInteropResolveEnv(t *testing.T) {
 	})
 }
 
-func TestNormalisation(t *testing.T) {
-	_, ts := newTestServer(t, fixtures, nil)
-	doc := mustGet(t, ts.URL+"/manifests/codeconv")
-	mod := func(name string) *object {
-		o, _ := at(t, doc, "modules", name).(*object)
-		return o
-	}
-	tests := []struct {
-		name string
-		got  any
-		want string // exact JSON
-	}{
-		{
-			name: "monitoring drops langfuse keys",
-			got:  at(t, mod("observability"), "config"),
-			want: `{"metrics_enabled":true,"logging_level":"INFO","tracing_enabled":true,"health_check_interval":30,"alerting_enabled":true,"dashboard_url":null}`,
-		},
-		{
-			name: "inference endpoint drops description and fills defaults",
-			got:  at(t, mod("openai-compatible"), "config"),
-			want: `{"apisix_route":null,"apisix_gateway_module":null,"model_name":"corpus-large-70b","model_version":"latest","endpoint_url":"${environments.${environment}.urls.public_base}/codeconv/v1/chat/completions","system_prompt":null,"max_tokens":1024,"temperature":0.7,"top_p":0.9,"batch_size":1}`,
-		},
-		{
-			name: "inference endpoint keeps given values",
-			got:  at(t, mod("translate"), "config", "temperature"),
-			want: `0.2`,
-		},
-		{
-			name: "route normalised",
-			got:  at(t, mod("apisix-review-route"), "config", "routes", 0, "upstream_id"),
-			want: `null`,
-		},
-		{
-			name: "jwe_config is served as written",
-			got:  at(t, mod("jwe-auth"), "config", "jwe_config"),
-			want: `{"enabled":true,"encryption_key":"${environments.${environment}.secrets.jwe_key}","algorithm":"dir","encryption":"A256GCM","compression":null}`,
-		},
-		{
-			name: "vault instance defaults",
-			got:  at(t, mod("secrets-vault"), "config", "vault_instances", 1),
-			want: `{"instance_name":"local-vault","vault_url":"http://127.0.0.1:8200","vault_namespace":null,"auth_method":"token","vault_token":"corpus-dev-root-token","role_id":null,"secret_id":null,"kv_mount_point":"secret","kv_version":2,"verify_ssl":false,"timeout":30}`,
-		},
-		{
-			name: "module envelope drops dependencies",
-			got:  mod("translate").keys,
-			want: `["module_type","name","version","status","description","config"]`,
-		},
-		{
-			name: "top-level keys",
-			got:  doc.keys,
-			want: `["project_id","project_name","version","description","owner","tags","environment","environments","created_at","updated_at","modules","metadata"]`,
-		},
-		{
-			name: "timestamps default to now",
-			got:  []any{at(t, doc, "created_at"), at(t, doc, "updated_at")},
-			want: `["` + fixedStamp + `","` + fixedStamp + `"]`,
-		},
-		{
-			name: "route keys",
-			got:  keysOf(t, at(t, mod("apisix-translate-route"), "config", "routes", 0)),
-			want: `["name","uri","methods","upstream_id","upstream","service_id","plugins","host","priority","vars"]`,
-		},
-		{
-			name: "apisix gateway keys",
-			got:  keysOf(t, at(t, mod("apisix-openai-route"), "config")),
-			want: `["gateway_type","admin_api_url","admin_key","gateway_url","dashboard_url","routes","upstreams","consumer","service","global_plugins","jwt_auth_enabled","rate_limiting_enabled","logging_enabled","prometheus_enabled","ssl_enabled","ssl_cert","ssl_key","cors_enabled","cors_origins","cors_methods","default_timeout","default_retries","streaming_enabled","response_buffering","request_buffering"]`,
-		},
-		{
-			name: "apisix gateway without consumer",
-			got:  []any{at(t, mod("apisix-openai-route"), "config", "consumer"), at(t, mod("apisix-openai-route"), "config", "upstreams")},
-			want: `[null,[]]`,
-		},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			var got string
-			if keys, ok := tc.got.([]string); ok {
-				b, _ := json.Marshal(keys)
-				got = string(b)
-			} else {
-				got = string(marshal(tc.got))
-			}
-			if got != tc.want {
-				t.Errorf("got  %s\nwant %s", got, tc.want)
-			}
-		})
-	}
+// normCorpus names, for one corpus, the modules and values the normalisation checks look at.
+type normCorpus struct {
+	project, monitoring, model, endpointURL string
+	tuned, temperature                      string // an inference module with a given temperature
+	upstreamIDRoute, routeModule            string // gateway modules with a route to inspect
+	jweKey                                  string
+	vault, vaultInstance, vaultURL          string
+	vaultToken                              string
+	workflowProject, workflow, maxRetries   string
+	firstNode                               string // the workflow's first node's description
+}
 
-	t.Run("langgraph workflow", func(t *testing.T) {
-		doc := mustGet(t, ts.URL+"/manifests/doc-digest")
-		cfg := at(t, doc, "modules", "digest-workflow", "config")
-		if got := at(t, cfg, "max_retries"); got != json.Number("1") {
-			t.Errorf("max_retries = %v, want the file's 1", got)
-		}
-		// nodes are List[Dict[str, Any]]: served as written, their own "description" included.
-		if got := at(t, cfg, "nodes", 0, "description"); got != "Cut the document into overlapping sections" {
-			t.Errorf("nodes[0].description = %v", got)
-		}
+// TestNormalisation checks the Control Tower normalisation of FD2's own corpus.
+func TestNormalisation(t *testing.T) {
+	checkNormalisation(t, fixtures, normCorpus{
+		project: "codeconv", monitoring: "observability", model: "corpus-large-70b",
+		endpointURL: "${environments.${environment}.urls.public_base}/codeconv/v1/chat/completions",
+		tuned:       "translate", temperature: "0.2",
+		upstreamIDRoute: "apisix-review-route", routeModule: "apisix-translate-route",
+		jweKey: "${environments.${environment}.secrets.jwe_key}",
+		vault:  "secrets-vault", vaultInstance: "local-vault", vaultURL: "http://127.0.0.1:8200", vaultToken: "corpus-dev-root-token",
+		workflowProject: "doc-digest", workflow: "digest-workflow", maxRetries: "1",
+		firstNode: "Cut the document into overlapping sections",
 	})
 }
 
 // TestInteropNormalisation checks the Control Tower normalisation of the platform's own manifests.
 func TestInteropNormalisation(t *testing.T) {
-	_, ts := newTestServer(t, testfixtures.PlatformManifests(t), nil)
-	doc := mustGet(t, ts.URL+"/manifests/sas2py")
+	checkNormalisation(t, testfixtures.PlatformManifests(t), normCorpus{
+		project: "sas2py", monitoring: "langfuse-observability", model: "llama-3.1-70b-versatile",
+		endpointURL: "${environments.${environment}.urls.api_base_url}/sas2py/v1/chat/completions",
+		tuned:       "convert", temperature: "0.3",
+		upstreamIDRoute: "apisix-test-route", routeModule: "apisix-convert-route",
+		jweKey: "${environments.${environment}.secrets.jwe_encryption_key}",
+		vault:  "vault-manager", vaultInstance: "dev-vault", vaultURL: "http://localhost:8200", vaultToken: "myroot",
+		workflowProject: "langgraph-summarizer", workflow: "doc-summarizer-workflow", maxRetries: "2",
+		firstNode: "Split document into manageable chunks",
+	})
+}
+
+func checkNormalisation(t *testing.T, dir string, c normCorpus) {
+	t.Helper()
+	_, ts := newTestServer(t, dir, nil)
+	doc := mustGet(t, ts.URL+"/manifests/"+c.project)
 	mod := func(name string) *object {
 		o, _ := at(t, doc, "modules", name).(*object)
 		return o
@@ -376,37 +315,37 @@ func TestInteropNormalisation(t *testing.T) {
 	}{
 		{
 			name: "monitoring drops langfuse keys",
-			got:  at(t, mod("langfuse-observability"), "config"),
+			got:  at(t, mod(c.monitoring), "config"),
 			want: `{"metrics_enabled":true,"logging_level":"INFO","tracing_enabled":true,"health_check_interval":30,"alerting_enabled":true,"dashboard_url":null}`,
 		},
 		{
 			name: "inference endpoint drops description and fills defaults",
 			got:  at(t, mod("openai-compatible"), "config"),
-			want: `{"apisix_route":null,"apisix_gateway_module":null,"model_name":"llama-3.1-70b-versatile","model_version":"latest","endpoint_url":"${environments.${environment}.urls.api_base_url}/sas2py/v1/chat/completions","system_prompt":null,"max_tokens":1024,"temperature":0.7,"top_p":0.9,"batch_size":1}`,
+			want: `{"apisix_route":null,"apisix_gateway_module":null,"model_name":"` + c.model + `","model_version":"latest","endpoint_url":"` + c.endpointURL + `","system_prompt":null,"max_tokens":1024,"temperature":0.7,"top_p":0.9,"batch_size":1}`,
 		},
 		{
 			name: "inference endpoint keeps given values",
-			got:  at(t, mod("convert"), "config", "temperature"),
-			want: `0.3`,
+			got:  at(t, mod(c.tuned), "config", "temperature"),
+			want: c.temperature,
 		},
 		{
 			name: "route normalised",
-			got:  at(t, mod("apisix-test-route"), "config", "routes", 0, "upstream_id"),
+			got:  at(t, mod(c.upstreamIDRoute), "config", "routes", 0, "upstream_id"),
 			want: `null`,
 		},
 		{
 			name: "jwe_config is served as written",
 			got:  at(t, mod("jwe-auth"), "config", "jwe_config"),
-			want: `{"enabled":true,"encryption_key":"${environments.${environment}.secrets.jwe_encryption_key}","algorithm":"dir","encryption":"A256GCM","compression":null}`,
+			want: `{"enabled":true,"encryption_key":"` + c.jweKey + `","algorithm":"dir","encryption":"A256GCM","compression":null}`,
 		},
 		{
 			name: "vault instance defaults",
-			got:  at(t, mod("vault-manager"), "config", "vault_instances", 1),
-			want: `{"instance_name":"dev-vault","vault_url":"http://localhost:8200","vault_namespace":null,"auth_method":"token","vault_token":"myroot","role_id":null,"secret_id":null,"kv_mount_point":"secret","kv_version":2,"verify_ssl":false,"timeout":30}`,
+			got:  at(t, mod(c.vault), "config", "vault_instances", 1),
+			want: `{"instance_name":"` + c.vaultInstance + `","vault_url":"` + c.vaultURL + `","vault_namespace":null,"auth_method":"token","vault_token":"` + c.vaultToken + `","role_id":null,"secret_id":null,"kv_mount_point":"secret","kv_version":2,"verify_ssl":false,"timeout":30}`,
 		},
 		{
 			name: "module envelope drops dependencies",
-			got:  mod("convert").keys,
+			got:  mod(c.tuned).keys,
 			want: `["module_type","name","version","status","description","config"]`,
 		},
 		{
@@ -421,7 +360,7 @@ func TestInteropNormalisation(t *testing.T) {
 		},
 		{
 			name: "route keys",
-			got:  keysOf(t, at(t, mod("apisix-convert-route"), "config", "routes", 0)),
+			got:  keysOf(t, at(t, mod(c.routeModule), "config", "routes", 0)),
 			want: `["name","uri","methods","upstream_id","upstream","service_id","plugins","host","priority","vars"]`,
 		},
 		{
@@ -451,13 +390,13 @@ func TestInteropNormalisation(t *testing.T) {
 	}
 
 	t.Run("langgraph workflow", func(t *testing.T) {
-		doc := mustGet(t, ts.URL+"/manifests/langgraph-summarizer")
-		cfg := at(t, doc, "modules", "doc-summarizer-workflow", "config")
-		if got := at(t, cfg, "max_retries"); got != json.Number("2") {
-			t.Errorf("max_retries = %v, want the file's 2", got)
+		doc := mustGet(t, ts.URL+"/manifests/"+c.workflowProject)
+		cfg := at(t, doc, "modules", c.workflow, "config")
+		if got := at(t, cfg, "max_retries"); got != json.Number(c.maxRetries) {
+			t.Errorf("max_retries = %v, want the file's %s", got, c.maxRetries)
 		}
 		// nodes are List[Dict[str, Any]]: served as written, their own "description" included.
-		if got := at(t, cfg, "nodes", 0, "description"); got != "Split document into manageable chunks" {
+		if got := at(t, cfg, "nodes", 0, "description"); got != c.firstNode {
 			t.Errorf("nodes[0].description = %v", got)
 		}
 	})
