@@ -16,6 +16,7 @@ import (
 	_ "github.com/dsp-ai/fd2/caddymodules/devtools"
 	_ "github.com/dsp-ai/fd2/caddymodules/dispatch"
 	_ "github.com/dsp-ai/fd2/caddymodules/gateway"
+	_ "github.com/dsp-ai/fd2/caddymodules/moduletypes"
 )
 
 // Collectors returns every Prometheus collector FD2 registers (its metric names are what dashboards and

@@ -9,14 +9,10 @@ package auth
 import (
 	"context"
 	"crypto"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -30,6 +26,7 @@ import (
 	"github.com/dsp-ai/fd2/caddymodules/gateway"
 	"github.com/dsp-ai/fd2/dsp/apierr"
 	"github.com/dsp-ai/fd2/dsp/auth"
+	"github.com/dsp-ai/fd2/dsp/plan"
 )
 
 func init() {
@@ -39,9 +36,6 @@ func init() {
 		return m, m.UnmarshalCaddyfile(h.Dispenser)
 	})
 }
-
-// VarKey is the caddyhttp var holding the request's *auth.Principal.
-const VarKey = "dsp_principal"
 
 // Handler is the `dsp_auth` handler.
 //
@@ -87,14 +81,15 @@ type Handler struct {
 	// CacheSize bounds each verified-token cache. Default 10000.
 	CacheSize int `json:"cache_size,omitempty"`
 
-	app       *gateway.App
-	logger    *zap.Logger
-	keys      auth.KeyStore
-	static    *auth.JWSVerifier
-	staticC   *auth.TokenCache
-	svcSecret []byte
-	cancel    context.CancelFunc
-	opts      indexOptions // how this handler verifies manifest routes' tokens
+	app    *gateway.App
+	logger *zap.Logger
+	static *auth.StaticPolicy // nil: no static policy
+	cancel context.CancelFunc
+	// opts is how this handler verifies manifest routes' tokens. A compiled project outlives a config
+	// reload, and its consumers keep one verifier set and token cache per option set (auth.Consumers), so
+	// a reload with another leeway applies at once and a token admitted under laxer options is never a
+	// cache hit for a stricter handler.
+	opts auth.VerifyOptions
 }
 
 // APIKeysConfig selects the API key store.
@@ -155,10 +150,12 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("jwt_service_secret: %w", err)
 	}
-	h.svcSecret = []byte(svc)
-	h.opts = indexOptions{leeway: time.Duration(h.Leeway), cacheSize: h.CacheSize, requireExp: h.app.RequireExp}
+	h.opts = auth.VerifyOptions{Leeway: time.Duration(h.Leeway), CacheSize: h.CacheSize, RequireExp: h.app.RequireExp, ServiceSecret: svc}
 	bg, cancel := context.WithCancel(ctx)
 	h.cancel = cancel
+	if h.APIKeys != nil || h.JWT != nil {
+		h.static = &auth.StaticPolicy{Optional: h.Optional}
+	}
 	if k := h.APIKeys; k != nil {
 		switch {
 		case k.File != "":
@@ -166,7 +163,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			if err := fs.Open(); err != nil {
 				return fmt.Errorf("opening api key file: %w", err)
 			}
-			h.keys = fs
+			h.static.Keys = fs
 		case k.Redis:
 			rc := h.app.RedisClient()
 			if k.RedisURL != "" {
@@ -183,7 +180,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			if err := rs.Start(bg); err != nil {
 				return fmt.Errorf("starting api key store: %w", err)
 			}
-			h.keys = rs
+			h.static.Keys = rs
 		default:
 			return errors.New("api_keys: set file or redis")
 		}
@@ -203,6 +200,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 // provisionJWT builds the static JWT policy's verifier and token cache; secret is JWT.Secret resolved.
 func (h *Handler) provisionJWT(bg context.Context, repl *caddy.Replacer, secret string) error {
 	j := h.JWT
+	if h.static == nil {
+		h.static = &auth.StaticPolicy{Optional: h.Optional}
+	}
 	if j.JWKSRefresh == 0 {
 		j.JWKSRefresh = caddy.Duration(5 * time.Minute)
 	}
@@ -243,14 +243,14 @@ func (h *Handler) provisionJWT(bg context.Context, repl *caddy.Replacer, secret 
 	if err := v.Validate(); err != nil {
 		return fmt.Errorf("jwt: %w", err)
 	}
-	h.static = v
+	h.static.JWT = v
 	// A cached verification must not outlive the key that made it: with a JWKS, a retired key leaves the
 	// set at the next refresh, so cached tokens live no longer than one refresh period.
 	ttl := 5 * time.Minute
 	if v.JWKS != nil && v.JWKS.Refresh > 0 && v.JWKS.Refresh < ttl {
 		ttl = v.JWKS.Refresh
 	}
-	h.staticC = auth.NewTokenCache(h.CacheSize, ttl, nil)
+	h.static.Cache = auth.NewTokenCache(h.CacheSize, ttl, nil)
 	return nil
 }
 
@@ -270,36 +270,27 @@ func (h *Handler) Cleanup() error {
 	return nil
 }
 
-// authError is a 401/403 with the message clients see.
-func unauthorized(code, msg string, cause error) error {
-	return caddyhttp.Error(http.StatusUnauthorized, apierr.Wrap(http.StatusUnauthorized, code, msg, cause))
-}
-
-func forbidden(code, msg string) error {
-	return caddyhttp.Error(http.StatusForbidden, apierr.New(http.StatusForbidden, code, msg))
-}
-
 // ServeHTTP authenticates the request. Its errors, and those of the handlers after it, reach the client
 // as FD2's JSON error even on a site without handle_errors (gateway.Respond).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	return gateway.Respond(w, r, h.serve(w, r, next), h.logger)
 }
 
+// serve applies one policy — the matched route's, compiled with its manifest version, else the static
+// one — through one code path.
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	t0 := time.Now()
-	st := gateway.RequestFrom(r)
+	x := gateway.ExchangeOf(r)
 	r, span := gateway.StartSpan(r, "fd2.auth")
 	defer span.End()
-	if st != nil {
-		next = stageDone(st, t0, next)
-	}
+	next = stageDone(x, t0, next)
 	var p *auth.Principal
 	var err error
 	switch {
-	case st != nil && st.Info != nil && st.Info.Transforms != nil && len(st.Info.Transforms.Auth) > 0:
-		p, err = h.manifestAuth(r, st)
-	case h.APIKeys != nil || h.JWT != nil:
-		p, err = h.staticAuth(r)
+	case x.Route != nil && x.Route.Auth != nil:
+		p, err = x.Project.Consumers.Authenticate(r, x.ProjectID, x.Route.Auth, h.opts)
+	case h.static != nil:
+		p, err = h.static.Authenticate(r)
 		if p == nil && err == nil {
 			return next.ServeHTTP(w, r) // optional and no credential
 		}
@@ -307,354 +298,39 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 		return next.ServeHTTP(w, r)
 	}
 	if err != nil {
-		var he caddyhttp.HandlerError
-		if errors.As(err, &he) && he.StatusCode == http.StatusUnauthorized {
+		ae := apierr.FromError(0, err) // the library's 401 or 403
+		if ae.Status == http.StatusUnauthorized {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="fd2", error="invalid_token"`)
 		}
 		if c := h.logger.Check(zapcore.DebugLevel, "authentication failed"); c != nil {
 			c.Write(zap.Error(err))
 		}
-		return err
+		return caddyhttp.Error(ae.Status, ae)
 	}
 	// Scope: a credential bound to another project or module is valid but not allowed here.
-	if st != nil && st.Project != "" {
-		if !p.AllowsProject(st.Project) {
-			return forbidden("project_forbidden", "the credential is not valid for project "+st.Project)
+	if x.ProjectID != "" {
+		if !p.AllowsProject(x.ProjectID) {
+			return caddyhttp.Error(http.StatusForbidden, auth.Forbidden("project_forbidden", "the credential is not valid for project "+x.ProjectID))
 		}
-		if st.Route != nil && !p.AllowsModule(st.Route.Module) {
-			return forbidden("module_forbidden", "the credential is not valid for module "+st.Route.Module)
+		if x.Route != nil && !p.AllowsModule(x.Route.Module) {
+			return caddyhttp.Error(http.StatusForbidden, auth.Forbidden("module_forbidden", "the credential is not valid for module "+x.Route.Module))
 		}
 	}
-	caddyhttp.SetVar(r.Context(), VarKey, p)
-	if st != nil {
-		st.Authenticated = true
-		st.Consumer = p.Consumer
-		st.Principal = p
-	} else if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
-		// Without dsp_manifest nobody serves {dsp.*}: publish the principal's placeholders here.
-		repl.Map(func(key string) (any, bool) { return principalPlaceholder(p, key) })
-	}
+	x.Principal, x.Authenticated = p, true
 	if c := h.logger.Check(zapcore.DebugLevel, "authenticated"); c != nil {
 		c.Write(zap.String("consumer", p.Consumer), zap.String("method", p.Method))
-	}
-	if st == nil { // with dsp_manifest the consumer is logged from the Request
-		if elf, ok := r.Context().Value(caddyhttp.ExtraLogFieldsCtxKey).(*caddyhttp.ExtraLogFields); ok {
-			elf.Add(zap.String("dsp_consumer", p.Consumer))
-		}
 	}
 	span.SetAttributes(attribute.String("fd2.consumer", p.Consumer), attribute.String("fd2.auth_method", p.Method))
 	span.End()
 	return next.ServeHTTP(w, r)
 }
 
-func principalPlaceholder(p *auth.Principal, key string) (any, bool) {
-	switch key {
-	case "dsp.consumer":
-		return p.Consumer, true
-	case "dsp.subject":
-		return p.Subject, true
-	}
-	if name, ok := strings.CutPrefix(key, "dsp.claim."); ok {
-		v, _ := p.Claim(name)
-		return v, true
-	}
-	return nil, false
-}
-
 // stageDone records the auth stage's own time when the next handler starts.
-func stageDone(st *gateway.Request, t0 time.Time, next caddyhttp.Handler) caddyhttp.Handler {
+func stageDone(x *plan.Exchange, t0 time.Time, next caddyhttp.Handler) caddyhttp.Handler {
 	return caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		st.Done(gateway.StageAuth, t0)
+		x.Done(plan.StageAuth, t0)
 		return next.ServeHTTP(w, r)
 	})
-}
-
-// PrincipalFrom returns the principal dsp_auth authenticated r as, or nil.
-func PrincipalFrom(r *http.Request) *auth.Principal {
-	p, _ := caddyhttp.GetVar(r.Context(), VarKey).(*auth.Principal)
-	return p
-}
-
-func (h *Handler) manifestAuth(r *http.Request, st *gateway.Request) (*auth.Principal, error) {
-	cons, err := h.consumerIndex(st.Compiled)
-	if err != nil {
-		return nil, caddyhttp.Error(http.StatusServiceUnavailable, apierr.Wrap(http.StatusServiceUnavailable,
-			"auth_misconfigured", "the project's consumers are misconfigured", err))
-	}
-	pv, err := st.Compiled.Ext("dsp_auth.route."+st.Route.ID, func(*gateway.Project) (any, error) {
-		return buildPolicy(st.Route, st.Info)
-	})
-	if err != nil {
-		return nil, caddyhttp.Error(http.StatusServiceUnavailable, apierr.Wrap(http.StatusServiceUnavailable,
-			"route_misconfigured", "route "+st.Route.ID+" has an unsupported authentication configuration", err))
-	}
-	pol := pv.(*routePolicy)
-	var p *auth.Principal
-	if pol.jwe != nil {
-		if p, err = h.jweDecrypt(r, st, cons, pol.jwe); err != nil {
-			return nil, err
-		}
-	}
-	if pol.jwt != nil {
-		if p, err = h.jwtAuth(r, st, cons, pol.jwt); err != nil {
-			return nil, err
-		}
-	}
-	if pol.key != nil {
-		kp, err := keyAuth(r, cons, pol.key)
-		if err != nil {
-			return nil, err
-		}
-		if p == nil {
-			p = kp
-		}
-	}
-	return p, nil
-}
-
-func bearer(v string) string {
-	if len(v) > 7 && strings.EqualFold(v[:7], "Bearer ") {
-		return strings.TrimSpace(v[7:])
-	}
-	return strings.TrimSpace(v)
-}
-
-// tokenFrom finds a jwt-auth token: header, then query, then cookie (APISIX order). A token found in the
-// query string is removed from it at once — from the URL sent upstream and from the request URI Caddy
-// logs — since query strings end up in logs everywhere.
-func tokenFrom(r *http.Request, cfg *jwtRoute) string {
-	if v := r.Header.Get(cfg.Header); v != "" {
-		return bearer(v)
-	}
-	if cfg.Query != "" {
-		if v := takeQuery(r, cfg.Query); v != "" {
-			return v
-		}
-	}
-	if cfg.Cookie != "" {
-		if c, err := r.Cookie(cfg.Cookie); err == nil && c.Value != "" {
-			return c.Value
-		}
-	}
-	return ""
-}
-
-func (h *Handler) jwtAuth(r *http.Request, st *gateway.Request, cons *consumers, cfg *jwtRoute) (*auth.Principal, error) {
-	tok := tokenFrom(r, cfg)
-	if tok == "" {
-		return nil, unauthorized("missing_token", "Missing JWT token in request", nil)
-	}
-	if p, ok := cons.cache.Get(tok); ok {
-		return p, nil
-	}
-	keyv, err := auth.UnverifiedClaim(tok, "key")
-	if err != nil {
-		return nil, unauthorized("invalid_token", "JWT token invalid", err)
-	}
-	key, _ := keyv.(string)
-	if key == "" {
-		return nil, unauthorized("invalid_token", "missing user key in JWT token", nil)
-	}
-	c, ok := cons.jwt[key]
-	if !ok {
-		if other := otherProject(tok, st.Project); other {
-			return nil, forbidden("project_forbidden", "the token is not valid for project "+st.Project)
-		}
-		return nil, unauthorized("invalid_token", "Invalid user key in JWT token", nil)
-	}
-	claims, err := c.verifier.Verify(r.Context(), tok)
-	if err != nil {
-		return nil, unauthorized("invalid_token", tokenMessage(err), err)
-	}
-	p := auth.PrincipalFromClaims("jwt-auth", c.username, claims)
-	cons.cache.Put(tok, p)
-	if cfg.Hide {
-		r.Header.Del(cfg.Header)
-	}
-	return p, nil
-}
-
-// otherProject reports whether an (unverified) token names a project other than this one; such a token
-// is refused with 403 rather than 401, which tells its holder the credential is fine but aimed wrong.
-func otherProject(tok, project string) bool {
-	v, err := auth.UnverifiedClaim(tok, "project")
-	s, _ := v.(string)
-	return err == nil && s != "" && s != project
-}
-
-func tokenMessage(err error) string {
-	switch {
-	case errors.Is(err, auth.ErrTokenExpired):
-		return "JWT token expired"
-	case errors.Is(err, auth.ErrTokenNotYetValid):
-		return "JWT token not yet valid"
-	case errors.Is(err, auth.ErrTokenMalformed):
-		return "JWT token invalid"
-	default:
-		return "failed to verify jwt"
-	}
-}
-
-func (h *Handler) jweDecrypt(r *http.Request, st *gateway.Request, cons *consumers, cfg *jweRoute) (*auth.Principal, error) {
-	tok := bearer(r.Header.Get(cfg.Header))
-	if tok == "" {
-		return nil, unauthorized("missing_token", "missing JWE token in request", nil)
-	}
-	hdr, err := auth.UnverifiedHeader(tok)
-	if err != nil {
-		return nil, unauthorized("invalid_token", "JWE token invalid", err)
-	}
-	kid, _ := hdr["kid"].(string)
-	c, ok := cons.jwe[kid]
-	if !ok {
-		return nil, unauthorized("invalid_token", "unknown JWE key id", nil)
-	}
-	enc, _ := hdr["enc"].(string)
-	key, err := auth.DeriveJWEKey(c.secret, enc)
-	if err != nil {
-		return nil, unauthorized("invalid_token", "JWE token invalid", err)
-	}
-	plain, _, err := auth.DecryptDir(tok, func(string) ([]byte, error) { return key, nil })
-	if err != nil {
-		return nil, unauthorized("invalid_token", "failed to decrypt JWE token", err)
-	}
-	var inner struct {
-		JWT string `json:"jwt"`
-	}
-	if err := json.Unmarshal(plain, &inner); err != nil || inner.JWT == "" {
-		return nil, unauthorized("invalid_token", "JWE payload is not a wrapped JWT", err)
-	}
-	claims, err := h.verifyInner(r.Context(), cons, inner.JWT)
-	if err != nil {
-		return nil, unauthorized("invalid_token", "the JWT inside the JWE "+strings.TrimPrefix(tokenMessage(err), "JWT token "), err)
-	}
-	r.Header.Set(cfg.ForwardHeader, "Bearer "+inner.JWT)
-	if cfg.ForwardPayload {
-		payload, _ := json.Marshal(claims)
-		r.Header.Set(cfg.PayloadHeader, base64.RawURLEncoding.EncodeToString(payload))
-	}
-	return auth.PrincipalFromClaims("jwe-decrypt", c.username, claims), nil
-}
-
-// verifyInner verifies the JWS a JWE wraps: with the jwt-auth consumer its key claim names, else the JWT
-// service secret, else the project's single jwt-auth secret. An unsigned inner token is refused.
-func (h *Handler) verifyInner(ctx context.Context, cons *consumers, jws string) (map[string]any, error) {
-	if kv, err := auth.UnverifiedClaim(jws, "key"); err == nil {
-		if key, _ := kv.(string); key != "" {
-			if c, ok := cons.jwt[key]; ok {
-				return c.verifier.Verify(ctx, jws)
-			}
-		}
-	}
-	secret := h.svcSecret
-	if len(secret) == 0 {
-		secret = cons.shared
-	}
-	if len(secret) == 0 {
-		return nil, fmt.Errorf("no key to verify the inner JWT: %w", auth.ErrUnknownKey)
-	}
-	v := &auth.JWSVerifier{Algorithms: []string{"HS256"}, HMACSecret: secret, Leeway: h.opts.leeway, RequireExp: h.opts.requireExp}
-	return v.Verify(ctx, jws)
-}
-
-func keyAuth(r *http.Request, cons *consumers, cfg *keyRoute) (*auth.Principal, error) {
-	// The key is the gateway's credential: it is taken off the request whatever the outcome, so that
-	// neither the upstream nor Caddy's request logs (which redact Authorization and Cookie, not apikey)
-	// ever see it.
-	key := r.Header.Get(cfg.Header)
-	r.Header.Del(cfg.Header)
-	if cfg.Query != "" {
-		if v := takeQuery(r, cfg.Query); key == "" {
-			key = v
-		}
-	}
-	if key == "" {
-		return nil, unauthorized("missing_key", "Missing API key found in request", nil)
-	}
-	// Map lookup by hash: the key never sits in a map as is, and a lookup leaks nothing about near misses.
-	name, ok := cons.keyAuth[sha256.Sum256([]byte(key))]
-	if !ok {
-		return nil, unauthorized("invalid_key", "Invalid API key in request", nil)
-	}
-	return &auth.Principal{Method: "key-auth", Consumer: name}, nil
-}
-
-// staticAuth applies the Caddyfile policy. It returns (nil, nil) when Optional and no credential is present.
-func (h *Handler) staticAuth(r *http.Request) (*auth.Principal, error) {
-	cred := bearer(r.Header.Get("Authorization"))
-	// API key headers are FD2's own credentials: removed from the request at once (see keyAuth).
-	if v := r.Header.Get("X-API-Key"); v != "" {
-		if cred == "" {
-			cred = v
-		}
-		r.Header.Del("X-API-Key")
-	}
-	if v := r.Header.Get("Api-Key"); v != "" {
-		if cred == "" {
-			cred = v
-		}
-		r.Header.Del("Api-Key")
-	}
-	if h.keys != nil && cred != "" {
-		if _, ok := auth.ParseAPIKey(cred); ok && strings.HasPrefix(r.Header.Get("Authorization"), "Bearer fd2_") {
-			r.Header.Del("Authorization")
-		}
-	}
-	if cred == "" {
-		if h.Optional {
-			return nil, nil
-		}
-		return nil, unauthorized("missing_credentials", "an API key or bearer token is required", nil)
-	}
-	if h.keys != nil {
-		if _, ok := auth.ParseAPIKey(cred); ok {
-			k, err := h.keys.Lookup(r.Context(), cred)
-			if err != nil {
-				msg := "invalid API key"
-				if errors.Is(err, auth.ErrKeyRevoked) {
-					msg = "API key revoked"
-				} else if errors.Is(err, auth.ErrKeyExpired) {
-					msg = "API key expired"
-				}
-				return nil, unauthorized("invalid_api_key", msg, err)
-			}
-			return k.Principal(), nil
-		}
-	}
-	if h.static != nil && strings.Count(cred, ".") == 2 {
-		if p, ok := h.staticC.Get(cred); ok {
-			return p, nil
-		}
-		claims, err := h.static.Verify(r.Context(), cred)
-		if err != nil {
-			return nil, unauthorized("invalid_token", tokenMessage(err), err)
-		}
-		p := auth.PrincipalFromClaims("jwt", "", claims)
-		p.Consumer = p.Subject
-		h.staticC.Put(cred, p)
-		return p, nil
-	}
-	return nil, unauthorized("invalid_credentials", "the credential is not a valid API key or token", nil)
-}
-
-// takeQuery returns and removes a query parameter, keeping r.URL and r.RequestURI in step.
-func takeQuery(r *http.Request, name string) string {
-	q := r.URL.Query()
-	v := q.Get(name)
-	if v == "" {
-		return ""
-	}
-	q.Del(name)
-	r.URL.RawQuery = q.Encode()
-	r.RequestURI = r.URL.RequestURI()
-	return v
-}
-
-func decodeBase64(s string) ([]byte, error) {
-	if b, err := base64.StdEncoding.DecodeString(s); err == nil {
-		return b, nil
-	}
-	return base64.RawURLEncoding.DecodeString(s)
 }
 
 // UnmarshalCaddyfile sets up the handler. Syntax:

@@ -3,8 +3,6 @@
 package auth
 
 import (
-	"crypto/sha256"
-	"errors"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -15,6 +13,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/dsp-ai/fd2/dsp/auth"
+	"github.com/dsp-ai/fd2/dsp/plan"
 )
 
 func TestUnmarshalCaddyfile(t *testing.T) {
@@ -89,46 +88,9 @@ func TestValidate(t *testing.T) {
 	}
 }
 
-func TestTokenFromAndBearer(t *testing.T) {
-	cfg := &jwtRoute{Header: "Authorization", Query: "jwt", Cookie: "jwt"}
-	r := httptest.NewRequest("GET", "/?jwt=q", nil)
-	r.AddCookie(&http.Cookie{Name: "jwt", Value: "c"})
-	if tokenFrom(r, cfg) != "q" {
-		t.Fatal("query before cookie")
-	}
-	r.Header.Set("Authorization", "bearer  h ")
-	if tokenFrom(r, cfg) != "h" {
-		t.Fatal("header first, Bearer case-insensitive")
-	}
-	r = httptest.NewRequest("GET", "/", nil)
-	r.AddCookie(&http.Cookie{Name: "jwt", Value: "c"})
-	if tokenFrom(r, cfg) != "c" {
-		t.Fatal("cookie last")
-	}
-}
-
-func TestKeyAuth(t *testing.T) {
-	cons := &consumers{keyAuth: map[[32]byte]string{sha256.Sum256([]byte("k-1")): "alice"}}
-	cfg := &keyRoute{Header: "apikey", Query: "apikey", Hide: true}
-	r := httptest.NewRequest("GET", "/", nil)
-	r.Header.Set("apikey", "k-1")
-	p, err := keyAuth(r, cons, cfg)
-	if err != nil || p.Consumer != "alice" || r.Header.Get("apikey") != "" {
-		t.Fatalf("p=%v err=%v hidden=%q", p, err, r.Header.Get("apikey"))
-	}
-	for _, bad := range []string{"", "k-2"} {
-		r := httptest.NewRequest("GET", "/?apikey="+bad, nil)
-		_, err := keyAuth(r, cons, cfg)
-		var he caddyhttp.HandlerError
-		if !errors.As(err, &he) || he.StatusCode != 401 {
-			t.Fatalf("key %q: %v", bad, err)
-		}
-	}
-}
-
 func TestStaticOptionalAndPlaceholders(t *testing.T) {
-	h := &Handler{Optional: true, JWT: &JWTConfig{Secret: "s"}, static: &auth.JWSVerifier{Algorithms: []string{"HS256"}, HMACSecret: []byte("s")},
-		staticC: auth.NewTokenCache(10, time.Minute, nil)}
+	h := &Handler{Optional: true, JWT: &JWTConfig{Secret: "s"}, static: &auth.StaticPolicy{Optional: true,
+		JWT: &auth.JWSVerifier{Algorithms: []string{"HS256"}, HMACSecret: []byte("s")}, Cache: auth.NewTokenCache(10, time.Minute, nil)}}
 	req := caddyhttp.PrepareRequest(httptest.NewRequest("GET", "/", nil), caddy.NewReplacer(), nil, nil)
 	called := false
 	err := h.ServeHTTP(httptest.NewRecorder(), req, caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error {
@@ -138,9 +100,9 @@ func TestStaticOptionalAndPlaceholders(t *testing.T) {
 	if err != nil || !called {
 		t.Fatalf("optional policy without credentials: err=%v called=%v", err, called)
 	}
-	p := &auth.Principal{Consumer: "c", Subject: "s", Claims: map[string]any{"tier": "gold"}}
+	x := &plan.Exchange{Principal: &auth.Principal{Consumer: "c", Subject: "s", Claims: map[string]any{"tier": "gold"}}}
 	for key, want := range map[string]string{"dsp.consumer": "c", "dsp.subject": "s", "dsp.claim.tier": "gold", "dsp.claim.none": ""} {
-		v, ok := principalPlaceholder(p, key)
+		v, ok := x.Placeholder(key)
 		if !ok || v != want {
 			t.Errorf("%s = %v, %v", key, v, ok)
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/dsp-ai/fd2/dsp/manifest"
+	"github.com/dsp-ai/fd2/dsp/plan"
 	"github.com/dsp-ai/fd2/dsp/source"
 )
 
@@ -121,7 +122,7 @@ func infoOf(e *source.Entry) projectInfo {
 		pi.RejectedAt = &at
 		pi.Serving = &servingInfo{Hash: e.Hash, Origin: e.Origin, FetchedAt: e.FetchedAt.UTC()}
 	}
-	if p, ok := e.Value.(*Project); ok && p != nil {
+	if p, ok := e.Value.(*plan.Project); ok && p != nil {
 		for _, rt := range p.Table.Routes() {
 			pi.Routes = append(pi.Routes, rt.ID+" "+rt.URI)
 		}

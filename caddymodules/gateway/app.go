@@ -20,6 +20,7 @@ import (
 	"github.com/dsp-ai/fd2/dsp/background"
 	"github.com/dsp-ai/fd2/dsp/manifest"
 	"github.com/dsp-ai/fd2/dsp/metrics"
+	"github.com/dsp-ai/fd2/dsp/plan"
 	"github.com/dsp-ai/fd2/dsp/reqbody"
 	"github.com/dsp-ai/fd2/dsp/source"
 )
@@ -412,8 +413,8 @@ type observer struct{}
 
 // Stage observers, bound once.
 var (
-	stageObservers = func() (o [NumStages]prometheus.Observer) {
-		for i, n := range StageNames {
+	stageObservers = func() (o [plan.NumStages]prometheus.Observer) {
+		for i, n := range plan.StageNames {
 			o[i] = metrics.StageDuration.WithLabelValues(n)
 		}
 		return o

@@ -63,7 +63,7 @@ func Respond(w http.ResponseWriter, r *http.Request, err error, logger *zap.Logg
 		srv.Errors != nil && len(srv.Errors.Routes) > 0 {
 		return err
 	}
-	if st := RequestFrom(r); st != nil && st.rec != nil && st.rec.status != 0 || headerWritten(w) {
+	if x := existingExchange(r); x != nil && x.Status != 0 || headerWritten(w) {
 		return err
 	}
 	renderError(w, r, err, logger)
@@ -104,7 +104,7 @@ func renderError(w http.ResponseWriter, r *http.Request, err error, logger *zap.
 	status := statusOf(err)
 	ae := apierr.FromError(status, err)
 	var rid string
-	st := RequestFrom(r)
+	st := existingExchange(r)
 	var he caddyhttp.HandlerError
 	switch {
 	case st != nil:
@@ -130,7 +130,7 @@ func renderError(w http.ResponseWriter, r *http.Request, err error, logger *zap.
 	if c := logger.Check(level, "request failed"); c != nil {
 		fields := []zap.Field{zap.Int("status", ae.Status), zap.String("code", ae.Code), zap.String("request_id", rid)}
 		if st != nil {
-			fields = append(fields, zap.String("project", st.Project))
+			fields = append(fields, zap.String("project", st.ProjectID))
 			if st.Route != nil {
 				fields = append(fields, zap.String("route", st.Route.ID))
 			}

@@ -4,6 +4,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/dsp-ai/fd2/dsp/manifest"
+	"github.com/dsp-ai/fd2/dsp/plan"
 	"github.com/dsp-ai/fd2/dsp/route"
 	"github.com/dsp-ai/fd2/dsp/source"
 	"github.com/dsp-ai/fd2/internal/testfixtures"
@@ -53,7 +55,7 @@ func BenchmarkResolveMatch(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if e.Value.(*Project).Table.Match(req, req.URL.Path) == nil {
+		if e.Value.(*plan.Project).Table.Match(req, req.URL.Path) == nil {
 			b.Fatal("no match")
 		}
 	}
@@ -80,7 +82,7 @@ func TestResolveMatchAllocs(t *testing.T) {
 			}
 			allocs := testing.AllocsPerRun(200, func() {
 				e, _ := res.Get(ctx, project)
-				_ = e.Value.(*Project).Table.Match(req, req.URL.Path)
+				_ = e.Value.(*plan.Project).Table.Match(req, req.URL.Path)
 			})
 			if allocs > 3 {
 				t.Fatalf("resolve+match allocates %.1f per request, want ≤ 3", allocs)
@@ -137,7 +139,7 @@ func TestInteropCompileFixtures(t *testing.T) {
 }
 
 // compileFile resolves (no secret manager) and compiles one manifest file; every route must compile.
-func compileFile(t *testing.T, file, id string) *Project {
+func compileFile(t *testing.T, file, id string) *plan.Project {
 	t.Helper()
 	raw, err := os.ReadFile(file)
 	if err != nil {
@@ -152,7 +154,9 @@ func compileFile(t *testing.T, file, id string) *Project {
 		t.Fatal(err)
 	}
 	for rt, info := range p.Routes {
-		if info.Err != nil {
+		// This test binary registers no module types (the packages that do import this one): module routes
+		// are unavailable here, and caddymodules' TestCompileCorpus checks them with every type registered.
+		if info.Err != nil && !errors.Is(info.Err, plan.ErrModuleTypeUnavailable) {
 			t.Errorf("route %s: %v", rt.ID, info.Err)
 		}
 	}
@@ -204,7 +208,7 @@ func TestPoolRefcountAndLRU(t *testing.T) {
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
 	t.Cleanup(cancel)
 	pool := NewPool(ctx, 2, zap.NewNop())
-	proj := func(i int) *Project {
+	proj := func(i int) *plan.Project {
 		raw := []byte(`{"project_id":"p` + strconv.Itoa(i) + `","modules":[]}`)
 		p, err := compileProject("p"+strconv.Itoa(i), raw)
 		if err != nil {
@@ -217,7 +221,7 @@ func TestPoolRefcountAndLRU(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []*Project{p2, p3} {
+	for _, p := range []*plan.Project{p2, p3} {
 		pp, err := pool.Acquire(p)
 		if err != nil {
 			t.Fatal(err)

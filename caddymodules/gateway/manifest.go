@@ -14,12 +14,12 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
 	"github.com/dsp-ai/fd2/dsp/apierr"
 	"github.com/dsp-ai/fd2/dsp/metrics"
+	"github.com/dsp-ai/fd2/dsp/plan"
 	"github.com/dsp-ai/fd2/dsp/plugins"
 	"github.com/dsp-ai/fd2/dsp/route"
 	"github.com/dsp-ai/fd2/dsp/source"
@@ -31,7 +31,7 @@ func init() {
 
 // ManifestHandler is the `dsp_manifest` handler, the first stage of the pipeline. It finds the request's
 // project, resolves its manifest through the dsp app (memory → Redis → source → last-good), matches a route
-// and publishes the result for the later stages (a *Request under the var "dsp_request") and for the
+// and publishes the result for the later stages (the request's plan.Exchange, see ExchangeOf) and for the
 // config (placeholders). It also records the request metrics, since it sees every request end to end.
 //
 // The project comes from, in order:
@@ -113,25 +113,19 @@ func (h *ManifestHandler) Cleanup() error { return nil }
 
 // ServeHTTP resolves and matches, then runs the rest of the pipeline.
 func (h *ManifestHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	st := &Request{Start: time.Now(), traceParent: trace.SpanFromContext(r.Context()), NoMetrics: !h.metrics}
-	st.requestID = sanitizeRequestID(r.Header.Get("X-Request-Id"))
-	caddyhttp.SetVar(r.Context(), VarKey, st)
-	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
-		repl.Map(st.placeholder)
-	}
-	if elf, ok := r.Context().Value(caddyhttp.ExtraLogFieldsCtxKey).(*caddyhttp.ExtraLogFields); ok {
-		elf.Add(zap.Inline(st)) // rendered when the access log line is written, see Request.MarshalLogObject
-	}
+	x := ExchangeOf(r)
+	x.NoMetrics = !h.metrics
+	x.BodyLimit = h.app.BodyLimit()
 
 	project, path := h.projectOf(r)
-	st.Project, st.Path = project, path
+	x.ProjectID, x.Path = project, path
 	r, span := StartSpan(r, "fd2.manifest")
 	defer span.End() // ended early on the success path, below; End is idempotent
 	if project == "" {
-		return h.finish(w, r, st, apierr.New(http.StatusNotFound, "project_not_found", "no project in the request path"))
+		return h.finish(w, r, x, apierr.New(http.StatusNotFound, "project_not_found", "no project in the request path"))
 	}
 	entry, tier, err := h.app.resolver.GetTier(r.Context(), project)
-	st.CacheTier = tier
+	x.CacheTier = tier
 	if err != nil {
 		switch {
 		case errors.Is(err, source.ErrNotFound):
@@ -142,19 +136,19 @@ func (h *ManifestHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next
 			err = apierr.Wrap(http.StatusServiceUnavailable, "manifest_unavailable",
 				"the manifest of project "+strconv.Quote(project)+" is unavailable", err)
 		}
-		st.Project = "" // unknown projects must not mint metric series
-		return h.finish(w, r, st, err.(*apierr.Error))
+		x.ProjectID = "" // unknown projects must not mint metric series
+		return h.finish(w, r, x, err.(*apierr.Error))
 	}
-	st.Entry = entry
+	x.Entry = entry
 	if entry.Err != nil {
-		return h.finish(w, r, st, apierr.Wrap(http.StatusServiceUnavailable,
+		return h.finish(w, r, x, apierr.Wrap(http.StatusServiceUnavailable,
 			"manifest_invalid", "the manifest of project "+strconv.Quote(project)+" is invalid", entry.Err))
 	}
-	proj, _ := entry.Value.(*Project)
+	proj, _ := entry.Value.(*plan.Project)
 	if proj == nil {
-		return h.finish(w, r, st, apierr.New(http.StatusInternalServerError, "internal_error", "manifest snapshot has no compiled project"))
+		return h.finish(w, r, x, apierr.New(http.StatusInternalServerError, "internal_error", "manifest snapshot has no compiled project"))
 	}
-	st.Compiled = proj
+	x.Project = proj
 	rt := proj.Table.Match(r, path)
 	if rt == nil && plugins.IsPreflight(r) {
 		// A CORS preflight is an OPTIONS request for a route that usually allows only POST: match it with the
@@ -164,50 +158,49 @@ func (h *ManifestHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next
 		rt = proj.Table.Match(r, path)
 		r.Method = orig
 		if rt != nil {
-			if info := proj.Routes[rt]; info == nil || info.Transforms == nil || info.Transforms.CORS == nil {
+			if pr := proj.Routes[rt]; pr == nil || pr.Transforms == nil || pr.Transforms.CORS == nil {
 				rt = nil
 			}
 		}
 	}
 	if rt == nil {
-		return h.finish(w, r, st, apierr.New(http.StatusNotFound, "route_not_found",
+		return h.finish(w, r, x, apierr.New(http.StatusNotFound, "route_not_found",
 			"no route of project "+strconv.Quote(project)+" matches "+r.Method+" "+path))
 	}
-	st.Route = rt
-	st.Info = proj.Routes[rt]
-	if ri := st.Info; ri == nil || ri.Err != nil || ri.Transforms == nil {
-		// One state for a route whose plugins did not compile, answered here, so that every later stage
-		// may rely on a usable plan.
-		var cause error = errors.New("route has no compiled plugins")
-		if ri != nil && ri.Err != nil {
-			cause = ri.Err
+	pr := proj.Routes[rt]
+	if pr == nil {
+		pr = &plan.Route{Route: rt, Err: errors.New("route has no plan"), Series: metrics.BindRoute(project, rt.Module, rt.ID, false)}
+	}
+	x.Route = pr
+	if pr.Err != nil {
+		// One state for a route that cannot be served as configured, answered here, so that every later
+		// stage may rely on a usable plan. The error was logged and listed when the version compiled.
+		if errors.Is(pr.Err, plan.ErrModuleTypeUnavailable) {
+			return h.finish(w, r, x, apierr.Wrap(http.StatusNotImplemented, "module_type_unavailable",
+				"module "+rt.Module+" has a module type this gateway does not serve", pr.Err))
 		}
-		return h.finish(w, r, st, apierr.Wrap(http.StatusServiceUnavailable, "route_misconfigured",
-			"route "+rt.ID+" is misconfigured", cause))
+		return h.finish(w, r, x, apierr.Wrap(http.StatusServiceUnavailable, "route_misconfigured",
+			"route "+rt.ID+" is misconfigured", pr.Err))
 	}
 	if c := h.logger.Check(zapcore.DebugLevel, "route matched"); c != nil {
 		c.Write(zap.String("project", project), zap.String("route", rt.ID), zap.String("kind", rt.Kind.String()),
-			zap.String("manifest_hash", entry.Hash), zap.Bool("stale", entry.Stale), zap.String("request_id", st.RequestID()))
+			zap.String("manifest_hash", entry.Hash), zap.Bool("stale", entry.Stale), zap.String("request_id", x.RequestID()))
 	}
 
-	active := st.Info.active
+	active := pr.Series.Active
 	if !h.metrics {
 		active = noGauge{}
 	}
-	rec := &statusRecorder{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}
-	if h.timing {
-		rec.timing = st
-	}
-	st.rec = rec
-	st.Done(StageManifest, st.Start)
+	rec := &statusRecorder{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, x: x, timing: h.timing}
+	x.Done(plan.StageManifest, x.Start)
 	span.SetAttributes(attribute.String("fd2.project", project), attribute.String("fd2.route", rt.ID),
 		attribute.String("fd2.route_kind", rt.Kind.String()), attribute.Bool("fd2.manifest_stale", entry.Stale))
 	span.End()
-	return h.serveRoute(rec, r, st, next, active)
+	return h.serveRoute(rec, r, x, next, active)
 }
 
 // serveRoute runs the later stages for a matched route and accounts for the request however it ends.
-func (h *ManifestHandler) serveRoute(rec *statusRecorder, r *http.Request, st *Request, next caddyhttp.Handler, active prometheus.Gauge) error {
+func (h *ManifestHandler) serveRoute(rec *statusRecorder, r *http.Request, x *plan.Exchange, next caddyhttp.Handler, active prometheus.Gauge) error {
 	active.Inc()
 	completed := false
 	defer func() {
@@ -223,11 +216,11 @@ func (h *ManifestHandler) serveRoute(rec *statusRecorder, r *http.Request, st *R
 		if r.Context().Err() != nil {
 			status = 499
 		}
-		h.observe(st, status)
+		h.observe(x, status)
 	}()
 	err := next.ServeHTTP(rec, r)
 	completed = true
-	status := rec.status
+	status := x.Status
 	switch {
 	case r.Context().Err() != nil:
 		status = 499 // the client left before it had the whole response
@@ -237,8 +230,8 @@ func (h *ManifestHandler) serveRoute(rec *statusRecorder, r *http.Request, st *R
 		status = http.StatusOK
 	}
 	err = Respond(rec, r, err, h.logger)
-	h.observe(st, status)
-	if err == nil && rec.status != 0 {
+	h.observe(x, status)
+	if err == nil && x.Status != 0 {
 		// Hand the response's last bytes to the client now. Go's server would otherwise hold a buffered
 		// response until the whole handler chain returns, putting what follows — span ends, Caddy's access
 		// log line — on the client's clock. The metrics above are recorded first, so a client that has its
@@ -249,41 +242,41 @@ func (h *ManifestHandler) serveRoute(rec *statusRecorder, r *http.Request, st *R
 }
 
 // finish records and answers a request that ended in dsp_manifest itself.
-func (h *ManifestHandler) finish(w http.ResponseWriter, r *http.Request, st *Request, ae *apierr.Error) error {
+func (h *ManifestHandler) finish(w http.ResponseWriter, r *http.Request, x *plan.Exchange, ae *apierr.Error) error {
 	if c := h.logger.Check(zapcore.DebugLevel, "request refused"); c != nil {
-		c.Write(zap.String("project", st.Project), zap.Int("status", ae.Status), zap.Error(ae),
-			zap.String("request_id", st.RequestID()))
+		c.Write(zap.String("project", x.ProjectID), zap.Int("status", ae.Status), zap.Error(ae),
+			zap.String("request_id", x.RequestID()))
 	}
-	h.observe(st, ae.Status)
+	h.observe(x, ae.Status)
 	return Respond(w, r, caddyhttp.Error(ae.Status, ae), h.logger)
 }
 
-func (h *ManifestHandler) observe(st *Request, status int) {
-	d := time.Since(st.Start)
-	overhead := d - st.Upstream
+func (h *ManifestHandler) observe(x *plan.Exchange, status int) {
+	d := time.Since(x.Start)
+	overhead := d - x.Upstream
 	if overhead < 0 {
 		overhead = 0
 	}
-	st.overhead = overhead
-	if st.NoMetrics {
+	x.Overhead = overhead
+	if x.NoMetrics {
 		return
 	}
-	for i, d := range st.Stage {
+	for i, d := range x.Stage {
 		if d > 0 {
 			stageObservers[i].Observe(d.Seconds())
 		}
 	}
-	if st.Upstream > 0 {
-		upstreamObserver.Observe(st.Upstream.Seconds())
+	if x.Upstream > 0 {
+		upstreamObserver.Observe(x.Upstream.Seconds())
 	}
-	if ri := st.Info; ri != nil {
-		ri.requests(status).Inc()
-		ri.duration.Observe(d.Seconds())
-		ri.overhead.Observe(overhead.Seconds())
+	if pr := x.Route; pr != nil {
+		pr.Series.Requests(status).Inc()
+		pr.Series.Duration.Observe(d.Seconds())
+		pr.Series.Overhead.Observe(overhead.Seconds())
 		return
 	}
 	// Requests refused before a route matched (unknown project, no route, bad manifest).
-	project := metrics.Projects.Value(st.Project)
+	project := metrics.Projects.Value(x.ProjectID)
 	metrics.RequestsTotal.WithLabelValues(project, "", "", strconv.Itoa(status)).Inc()
 	metrics.RequestDuration.WithLabelValues(project, "").Observe(d.Seconds())
 	metrics.Overhead.WithLabelValues(project).Observe(overhead.Seconds())
@@ -305,15 +298,15 @@ func (h *ManifestHandler) projectOf(r *http.Request) (string, string) {
 // stamps Server-Timing on the response headers.
 type statusRecorder struct {
 	*caddyhttp.ResponseWriterWrapper
-	status int
-	timing *Request
+	x      *plan.Exchange
+	timing bool
 }
 
 func (s *statusRecorder) WriteHeader(code int) {
-	if s.status == 0 && code >= 200 {
-		s.status = code
-		if s.timing != nil {
-			setServerTiming(s.Header(), s.timing, time.Now())
+	if s.x.Status == 0 && code >= 200 {
+		s.x.Status = code
+		if s.timing {
+			setServerTiming(s.Header(), s.x, time.Now())
 		}
 	}
 	s.ResponseWriterWrapper.WriteHeader(code)
@@ -321,7 +314,7 @@ func (s *statusRecorder) WriteHeader(code int) {
 
 // setServerTiming writes FD2's own time so far — everything but the upstream's time to first byte — and
 // each stage's share (W3C Server-Timing, durations in milliseconds).
-func setServerTiming(h http.Header, st *Request, now time.Time) {
+func setServerTiming(h http.Header, st *plan.Exchange, now time.Time) {
 	total := now.Sub(st.Start)
 	var upstream time.Duration
 	if !st.UpstreamStart.IsZero() {
@@ -336,7 +329,7 @@ func setServerTiming(h http.Header, st *Request, now time.Time) {
 	for i, d := range st.Stage {
 		if d > 0 {
 			b = append(b, ", "...)
-			b = appendTiming(b, StageNames[i], d)
+			b = appendTiming(b, plan.StageNames[i], d)
 		}
 	}
 	if upstream > 0 {
@@ -355,8 +348,8 @@ func appendTiming(b []byte, name string, d time.Duration) []byte {
 }
 
 func (s *statusRecorder) Write(b []byte) (int, error) {
-	if s.status == 0 {
-		s.status = http.StatusOK
+	if s.x.Status == 0 {
+		s.x.Status = http.StatusOK
 	}
 	return s.ResponseWriterWrapper.Write(b)
 }

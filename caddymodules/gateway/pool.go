@@ -3,6 +3,7 @@
 package gateway
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,6 +20,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/dsp-ai/fd2/dsp/metrics"
+	"github.com/dsp-ai/fd2/dsp/plan"
 	"github.com/dsp-ai/fd2/dsp/route"
 )
 
@@ -48,16 +50,25 @@ type buildCall struct {
 	err  error
 }
 
-// Pooled is a project in the pool.
+// Pooled is a project version in the pool with everything that serves its routes: the reverse proxies of
+// its explicit routes, the inference engines of its ai-proxy routes and its built modules.
 type Pooled struct {
-	Project *Project
+	Project *plan.Project
 	key     string
 	refs    atomic.Int64
 	used    atomic.Int64
 	cancel  func()
 	ctx     caddy.Context
 	targets map[*route.Route]*reverseproxy.Handler
+	ai      map[*route.Route]plan.Module
+	modules map[string]pooledModule
 	logger  *zap.Logger
+}
+
+// pooledModule is a built module, or why it could not be built.
+type pooledModule struct {
+	m   plan.Module
+	err error
 }
 
 // NewPool returns a pool whose project contexts derive from ctx.
@@ -75,7 +86,7 @@ func NewPool(ctx caddy.Context, size int, logger *zap.Logger) *Pool {
 }
 
 // Acquire returns the pooled project for proj, building it on first use. The caller must Release it.
-func (p *Pool) Acquire(proj *Project) (*Pooled, error) {
+func (p *Pool) Acquire(proj *plan.Project) (*Pooled, error) {
 	key := proj.ID + "@" + proj.Hash
 	p.mu.Lock()
 	closed := p.closed
@@ -105,7 +116,7 @@ func (p *Pool) Acquire(proj *Project) (*Pooled, error) {
 }
 
 // build provisions a project once per key, even when many requests miss at once.
-func (p *Pool) build(key string, proj *Project) (*Pooled, error) {
+func (p *Pool) build(key string, proj *plan.Project) (*Pooled, error) {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -238,6 +249,34 @@ func (pp *Pooled) release() {
 // Target returns the provisioned proxy of an upstream route, or nil.
 func (pp *Pooled) Target(rt *route.Route) *reverseproxy.Handler { return pp.targets[rt] }
 
+// AIProxy returns what serves an ai-proxy route, or nil.
+func (pp *Pooled) AIProxy(rt *route.Route) plan.Module { return pp.ai[rt] }
+
+// Module returns the built module of a name, or why it could not be built.
+func (pp *Pooled) Module(name string) (plan.Module, error) {
+	pm, ok := pp.modules[name]
+	if !ok {
+		return nil, fmt.Errorf("module %q is not served by this project version", name)
+	}
+	return pm.m, pm.err
+}
+
+// HealthOf calls every built module's health check (modules without one are left out).
+func (pp *Pooled) HealthOf(ctx context.Context) map[string]error {
+	out := map[string]error{}
+	for name, pm := range pp.modules {
+		switch {
+		case pm.err != nil:
+			out[name] = pm.err
+		default:
+			if hc, ok := pm.m.(plan.HealthChecker); ok {
+				out[name] = hc.Health(ctx)
+			}
+		}
+	}
+	return out
+}
+
 // provisionMu serialises proxy provisioning across pools. Caddy provisions modules from one goroutine at a
 // time (config loads are serialised), and reverse_proxy's Provision writes package-level state
 // (its upstream-health metrics and their logger) without a lock; FD2 provisions lazily from request
@@ -245,40 +284,77 @@ func (pp *Pooled) Target(rt *route.Route) *reverseproxy.Handler { return pp.targ
 // the warm path.
 var provisionMu sync.Mutex
 
-func (p *Pool) provision(key string, proj *Project) (*Pooled, error) {
+func (p *Pool) provision(key string, proj *plan.Project) (*Pooled, error) {
 	provisionMu.Lock()
 	defer provisionMu.Unlock()
 	ctx, cancel := caddy.NewContext(p.base)
 	pp := &Pooled{Project: proj, key: key, cancel: cancel, ctx: ctx, logger: p.logger,
-		targets: make(map[*route.Route]*reverseproxy.Handler)}
+		targets: make(map[*route.Route]*reverseproxy.Handler), ai: make(map[*route.Route]plan.Module),
+		modules: make(map[string]pooledModule, len(proj.ModuleOrder))}
 	pp.refs.Store(1)
 	for _, rt := range proj.Table.Routes() {
-		if rt.Upstream == nil || len(rt.Upstream.Nodes) == 0 {
+		pr := proj.Routes[rt]
+		if pr == nil || pr.Err != nil {
 			continue
 		}
-		switch rt.Kind {
-		case route.KindUpstream, route.KindRAG, route.KindModelServer:
-		default:
+		switch pr.Target.Kind {
+		case plan.TargetProxy:
+			if rt.Upstream == nil || len(rt.Upstream.Nodes) == 0 {
+				continue
+			}
+			h, err := ProxyFor(ctx, rt.Upstream)
+			if err != nil {
+				cancel()
+				return nil, fmt.Errorf("provisioning upstream of route %s: %w", rt.ID, err)
+			}
+			pp.targets[rt] = h
+		case plan.TargetAIProxy:
+			if aiProxy == nil {
+				cancel()
+				return nil, errNoAIProxy
+			}
+			m, err := aiProxy.Build(proj.ID, rt.ID, pr.Transforms.Raw)
+			if err != nil {
+				cancel()
+				return nil, fmt.Errorf("building the ai-proxy of route %s: %w", rt.ID, err)
+			}
+			pp.ai[rt] = m
+		}
+	}
+	// A module that fails to build fails its own routes (503 module_unavailable), not the project's others.
+	for _, name := range proj.ModuleOrder {
+		spec := proj.Modules[name]
+		if spec.Err != nil {
+			pp.modules[name] = pooledModule{err: spec.Err}
 			continue
 		}
-		raw, err := proxyConfig(rt)
+		start := time.Now()
+		m, err := buildModule(ctx, spec)
+		metrics.ModuleLoad.WithLabelValues(spec.Type()).Observe(time.Since(start).Seconds())
 		if err != nil {
-			cancel()
-			return nil, fmt.Errorf("configuring upstream of route %s: %w", rt.ID, err)
+			err = fmt.Errorf("building module %q (%s): %w", name, spec.Type(), err)
+			p.logger.Error("module unavailable", zap.String("project", proj.ID), zap.Error(err))
 		}
-		mod, err := ctx.LoadModuleByID("http.handlers.reverse_proxy", raw)
-		if err != nil {
-			cancel()
-			return nil, fmt.Errorf("provisioning upstream of route %s: %w", rt.ID, err)
-		}
-		pp.targets[rt] = mod.(*reverseproxy.Handler)
+		pp.modules[name] = pooledModule{m: m, err: err}
 	}
 	return pp, nil
 }
 
+// ProxyFor provisions a Caddy reverse proxy to a normalised APISIX upstream in ctx (cleaned up with it).
+func ProxyFor(ctx caddy.Context, up *route.Upstream) (*reverseproxy.Handler, error) {
+	raw, err := proxyConfig(up)
+	if err != nil {
+		return nil, err
+	}
+	mod, err := ctx.LoadModuleByID("http.handlers.reverse_proxy", raw)
+	if err != nil {
+		return nil, err
+	}
+	return mod.(*reverseproxy.Handler), nil
+}
+
 // proxyConfig translates an APISIX upstream into Caddy reverse_proxy JSON.
-func proxyConfig(rt *route.Route) (json.RawMessage, error) {
-	up := rt.Upstream
+func proxyConfig(up *route.Upstream) (json.RawMessage, error) {
 	type dial struct {
 		Dial string `json:"dial"`
 	}

@@ -6,13 +6,15 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/dsp-ai/fd2/dsp/plan"
 )
 
 // BenchmarkSetServerTiming: the Server-Timing and X-FD2-Overhead-Ms headers on a response that already has
 // the ten headers a rate-limited inference response carries.
 func BenchmarkSetServerTiming(b *testing.B) {
-	st := &Request{Start: time.Now().Add(-3 * time.Millisecond), UpstreamStart: time.Now().Add(-2 * time.Millisecond)}
-	st.Stage = [NumStages]time.Duration{20 * time.Microsecond, 8 * time.Microsecond, 3 * time.Microsecond, 5 * time.Microsecond}
+	st := &plan.Exchange{Start: time.Now().Add(-3 * time.Millisecond), UpstreamStart: time.Now().Add(-2 * time.Millisecond)}
+	st.Stage = [plan.NumStages]time.Duration{20 * time.Microsecond, 8 * time.Microsecond, 3 * time.Microsecond, 5 * time.Microsecond}
 	base := http.Header{}
 	for _, k := range []string{"Content-Type", "Content-Length", "Date", "X-Request-Id", "Ratelimit-Policy", "Ratelimit",
 		"X-Ratelimit-Limit", "X-Ratelimit-Remaining", "X-Ratelimit-Reset", "Openai-Processing-Ms"} {

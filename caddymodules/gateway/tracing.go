@@ -20,8 +20,8 @@ import (
 // pipeline state present, the parent is the span that was current when dsp_manifest began.
 func StartSpan(r *http.Request, name string, attrs ...attribute.KeyValue) (*http.Request, trace.Span) {
 	parent := trace.SpanFromContext(r.Context())
-	if st := RequestFrom(r); st != nil && st.traceParent != nil {
-		parent = st.traceParent
+	if x := existingExchange(r); x != nil && x.TraceParent != nil {
+		parent = x.TraceParent
 	}
 	if !parent.SpanContext().IsValid() {
 		return r, parent

@@ -24,7 +24,7 @@ import (
 
 	"github.com/dsp-ai/fd2/caddymodules/gateway"
 	"github.com/dsp-ai/fd2/dsp/apierr"
-	"github.com/dsp-ai/fd2/dsp/auth"
+	"github.com/dsp-ai/fd2/dsp/plan"
 	"github.com/dsp-ai/fd2/dsp/ratelimit"
 	"github.com/dsp-ai/fd2/dsp/secrets"
 	"github.com/dsp-ai/fd2/inference"
@@ -184,7 +184,7 @@ func (h *Handler) Validate() error {
 
 // ServeHTTP serves /…/v1/<endpoint>.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
-	return gateway.Respond(w, r, Serve(h.engine, w, r, endpointOf(r.URL.Path), "", h.logger), h.logger)
+	return gateway.Respond(w, r, Serve(h.engine, w, r, endpointOf(r.URL.Path), gateway.ExchangeOf(r), h.logger), h.logger)
 }
 
 // endpointOf is the path after the last "/v1/" (the OpenAI API root), or the path itself.
@@ -198,79 +198,57 @@ func endpointOf(path string) string {
 	return strings.TrimPrefix(path, "/")
 }
 
-// Serve runs one request through an engine with the request's principal (model allowlist) and rate-limit
-// sink, turning engine errors into gateway errors for handle_errors. A response that broke off after it
-// had begun is aborted (logged to logger), so the client sees a broken transfer, never a clean end.
-func Serve(e *inference.Engine, w http.ResponseWriter, r *http.Request, endpoint, project string, logger *zap.Logger) error {
+// Serve runs one request of an exchange through an engine with the request's principal (model allowlist)
+// and usage meter, turning engine errors into gateway errors for handle_errors. A response that broke off
+// after it had begun is aborted (logged to logger), so the client sees a broken transfer, never a clean end.
+func Serve(e *inference.Engine, w http.ResponseWriter, r *http.Request, endpoint string, x *plan.Exchange, logger *zap.Logger) error {
 	if endpoint == "" {
 		return caddyhttp.Error(http.StatusNotFound, apierr.New(http.StatusNotFound, "not_found", "no OpenAI endpoint in the path"))
 	}
-	eng := *e // per-request view: the principal and the limiter sink are request-scoped
-	if p := principalOf(r); p != nil && len(p.Models) > 0 {
+	eng := *e // per-request view: the principal and the hooks are request-scoped
+	if p := x.Principal; p != nil && len(p.Models) > 0 {
 		eng.AllowModel = p.AllowsModel
 	}
-	sink := ratelimit.UsageSinkFrom(r.Context())
-	span := trace.SpanFromContext(r.Context())
-	{ // per-request hooks: the limiter sink, the span and the access-log fields are request-scoped
-		st := gateway.RequestFrom(r)
-		hk := hooks(project, endpoint)
-		if st != nil && st.NoMetrics {
-			hk = noMetricHooks
-		}
-		hk.OnUsageSink = func(u inference.Usage) {
-			if sink != nil {
-				sink.ReportUsage(ratelimit.Usage{Prompt: u.PromptTokens, Completion: u.CompletionTokens, Total: u.TotalTokens})
-			}
-		}
-		if span.IsRecording() {
-			// OpenTelemetry GenAI semantic conventions on the upstream span.
-			base := hk.OnUsage
-			hk.OnUsage = func(provider, kind, model string, u inference.Usage) {
-				base(provider, kind, model, u)
-				span.SetAttributes(attribute.String("gen_ai.system", kind), attribute.String("gen_ai.provider.name", genaiProvider(kind)),
-					attribute.String("gen_ai.operation.name", genaiOperation(endpoint)), attribute.String("gen_ai.request.model", model),
-					attribute.String("fd2.provider", provider),
-					attribute.Int64("gen_ai.usage.input_tokens", u.PromptTokens), attribute.Int64("gen_ai.usage.output_tokens", u.CompletionTokens))
-			}
-		}
-		if st != nil {
-			// The access log reads these from the Request (gateway.Request.MarshalLogObject).
-			baseUsage, baseDone := hk.OnUsage, hk.OnProviderDone
-			hk.OnUsage = func(provider, kind, model string, u inference.Usage) {
-				baseUsage(provider, kind, model, u)
-				st.Provider, st.Model = provider, model
-				st.TokensIn += u.PromptTokens
-				st.TokensOut += u.CompletionTokens
-			}
-			hk.OnProviderDone = func(provider, kind, model string, status int, d time.Duration) {
-				baseDone(provider, kind, model, status, d)
-				st.Provider, st.Model, st.UpstreamStatus = provider, model, status
-			}
-			start := time.Now()
-			defer func() { st.Upstream += time.Since(start) }()
-		} else if elf, ok := r.Context().Value(caddyhttp.ExtraLogFieldsCtxKey).(*caddyhttp.ExtraLogFields); ok {
-			base := hk.OnUsage
-			hk.OnUsage = func(provider, kind, model string, u inference.Usage) {
-				base(provider, kind, model, u)
-				elf.Add(zap.String("dsp_provider", provider))
-				elf.Add(zap.String("dsp_model", model))
-				elf.Add(zap.Int64("dsp_tokens_in", u.PromptTokens))
-				elf.Add(zap.Int64("dsp_tokens_out", u.CompletionTokens))
-			}
-		}
-		eng.Hooks = hk
+	if x.BodyLimit > 0 && (eng.MaxBody == 0 || x.BodyLimit < eng.MaxBody) {
+		eng.MaxBody = x.BodyLimit // the pipeline's one cap, unless this handler's own is tighter
 	}
+	span := trace.SpanFromContext(r.Context())
+	hk := hooks(x.ProjectID, endpoint)
+	if x.NoMetrics {
+		hk = noMetricHooks
+	}
+	if span.IsRecording() {
+		// OpenTelemetry GenAI semantic conventions on the upstream span.
+		base := hk.OnUsage
+		hk.OnUsage = func(provider, kind, model string, u inference.Usage) {
+			base(provider, kind, model, u)
+			span.SetAttributes(attribute.String("gen_ai.system", kind), attribute.String("gen_ai.provider.name", genaiProvider(kind)),
+				attribute.String("gen_ai.operation.name", genaiOperation(endpoint)), attribute.String("gen_ai.request.model", model),
+				attribute.String("fd2.provider", provider),
+				attribute.Int64("gen_ai.usage.input_tokens", u.PromptTokens), attribute.Int64("gen_ai.usage.output_tokens", u.CompletionTokens))
+		}
+	}
+	// The usage meter (read by the limiter and the access log) and the log's provider fields.
+	baseUsage, baseDone := hk.OnUsage, hk.OnProviderDone
+	hk.OnUsage = func(provider, kind, model string, u inference.Usage) {
+		baseUsage(provider, kind, model, u)
+		x.Provider, x.Model = provider, model
+		x.Usage.Report(ratelimit.Usage{Prompt: u.PromptTokens, Completion: u.CompletionTokens, Total: u.TotalTokens})
+	}
+	hk.OnProviderDone = func(provider, kind, model string, status int, d time.Duration) {
+		baseDone(provider, kind, model, status, d)
+		x.Provider, x.Model, x.UpstreamStatus = provider, model, status
+	}
+	eng.Hooks = hk
+	start := time.Now()
 	err := eng.ServeHTTP(w, r, endpoint)
+	x.Upstream += time.Since(start)
 	if err == nil {
 		return nil
 	}
 	if errors.Is(err, inference.ErrResponseAborted) {
 		if c := logger.Check(zapcore.ErrorLevel, "aborting an incomplete response"); c != nil {
-			fields := []zap.Field{zap.String("endpoint", endpoint), zap.Error(err)}
-			if st := gateway.RequestFrom(r); st != nil {
-				fields = append(fields, zap.String("project", st.Project), zap.String("request_id", st.RequestID()))
-			}
-			c.Write(fields...)
+			c.Write(zap.String("endpoint", endpoint), zap.Error(err), zap.String("project", x.ProjectID), zap.String("request_id", x.RequestID()))
 		}
 		panic(http.ErrAbortHandler) // net/http's way to cut the connection without ending the body
 	}
@@ -279,14 +257,6 @@ func Serve(e *inference.Engine, w http.ResponseWriter, r *http.Request, endpoint
 		return caddyhttp.Error(ae.Status, ae)
 	}
 	return caddyhttp.Error(http.StatusBadGateway, apierr.Wrap(http.StatusBadGateway, "upstream_error", "the provider request failed", err))
-}
-
-func principalOf(r *http.Request) *auth.Principal {
-	if st := gateway.RequestFrom(r); st != nil && st.Principal != nil {
-		return st.Principal
-	}
-	p, _ := caddyhttp.GetVar(r.Context(), "dsp_principal").(*auth.Principal)
-	return p
 }
 
 // Interface guards.

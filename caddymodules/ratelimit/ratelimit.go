@@ -28,7 +28,7 @@ import (
 
 	"github.com/dsp-ai/fd2/caddymodules/gateway"
 	"github.com/dsp-ai/fd2/dsp/apierr"
-	"github.com/dsp-ai/fd2/dsp/auth"
+	"github.com/dsp-ai/fd2/dsp/plan"
 	"github.com/dsp-ai/fd2/dsp/ratelimit"
 	"github.com/dsp-ai/fd2/dsp/reqbody"
 )
@@ -63,18 +63,16 @@ var allowedByPolicy = func() map[string]prometheus.Counter {
 
 // admitted records an admitting decision: result "allowed", or "fail_open" when the fail-open fallback
 // made it (the request's access-log verdict says so too).
-func (h *Handler) admitted(st *gateway.Request, p *policy, d ratelimit.Decision) {
+func (h *Handler) admitted(x *plan.Exchange, p *ratelimit.Policy, d ratelimit.Decision) {
 	if d.Degraded {
-		if st != nil {
-			st.LimitResult = "fail_open"
-		}
-		if metricsOn(st) {
-			decisions.WithLabelValues(p.rule.Policy, "fail_open").Inc()
+		x.LimitResult = "fail_open"
+		if !x.NoMetrics {
+			decisions.WithLabelValues(p.Rule.Policy, "fail_open").Inc()
 		}
 		return
 	}
-	if metricsOn(st) {
-		allowedCounter(p.rule.Policy).Inc()
+	if !x.NoMetrics {
+		allowedCounter(p.Rule.Policy).Inc()
 	}
 }
 
@@ -146,7 +144,7 @@ type Handler struct {
 	zone      string // Zone, or the handler's position: the namespace of its static policies' keys
 	posKey    any    // this handler's entry in positions (its server in the config being loaded)
 	logger    *zap.Logger
-	static    []*policy
+	static    []*ratelimit.Policy
 	principal bool
 	bodyLimit int64 // the dsp app's max_body_size
 }
@@ -256,16 +254,16 @@ func (h *Handler) compileStatic() error {
 		if err != nil {
 			return fmt.Errorf("requests: %w", err)
 		}
-		h.static = append(h.static, &policy{rule: ratelimit.Rule{Policy: "static", Algorithm: ratelimit.FixedWindow, Limit: n, Window: w},
-			key: h.staticKey("req"), code: h.RejectedCode})
+		h.static = append(h.static, &ratelimit.Policy{Rule: ratelimit.Rule{Policy: "static", Algorithm: ratelimit.FixedWindow, Limit: n, Window: w},
+			Key: h.staticKey("req"), Code: h.RejectedCode})
 	}
 	if h.Tokens != "" {
 		n, w, err := parseRate(h.Tokens)
 		if err != nil {
 			return fmt.Errorf("tokens: %w", err)
 		}
-		h.static = append(h.static, &policy{rule: ratelimit.Rule{Policy: "static_tokens", Algorithm: ratelimit.FixedWindow, Limit: n, Window: w},
-			key: h.staticKey("tok"), tokens: true, strategy: "total_tokens", code: h.RejectedCode})
+		h.static = append(h.static, &ratelimit.Policy{Rule: ratelimit.Rule{Policy: "static_tokens", Algorithm: ratelimit.FixedWindow, Limit: n, Window: w},
+			Key: h.staticKey("tok"), Tokens: true, Strategy: "total_tokens", Code: h.RejectedCode})
 	}
 	return nil
 }
@@ -311,44 +309,33 @@ func (h *Handler) Cleanup() error {
 	return nil
 }
 
-func (h *Handler) staticKey(kind string) func(*http.Request, *gateway.Request) string {
-	by := h.By
-	prefix := "static/" + h.zone + "/" + kind + "/"
-	return func(r *http.Request, st *gateway.Request) string {
-		p := principalOf(r, st)
-		switch by {
-		case "", "consumer", "key":
-			if p != nil && p.Consumer != "" {
-				return prefix + "consumer:" + p.Consumer
-			}
-			return prefix + "ip:" + clientIP(r)
-		case "project":
-			if st != nil {
-				return prefix + "project:" + st.Project
-			}
-			return prefix + "project:"
-		case "ip":
-			return prefix + "ip:" + clientIP(r)
-		default:
-			repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-			if repl == nil {
-				return prefix + "ip:" + clientIP(r)
-			}
-			return prefix + "v:" + repl.ReplaceAll(by, "")
-		}
+// staticKey is the key of a static policy: its zone and kind, then By.
+func (h *Handler) staticKey(kind string) ratelimit.KeySpec {
+	k := ratelimit.KeySpec{Prefix: "static/" + h.zone + "/" + kind + "/"}
+	switch h.By {
+	case "", "consumer", "key":
+		k.Kind = ratelimit.KeyConsumer
+	case "project":
+		k.Kind = ratelimit.KeyProject
+	case "ip":
+		k.Kind = ratelimit.KeyClientIP
+	default:
+		k.Kind, k.Name = ratelimit.KeyTemplate, h.By
 	}
+	return k
 }
 
-func principalOf(r *http.Request, st *gateway.Request) *auth.Principal {
-	if st != nil && st.Principal != nil {
-		return st.Principal
+// keyInput is what the request's bucket keys are computed from.
+func keyInput(r *http.Request, x *plan.Exchange) ratelimit.KeyInput {
+	in := ratelimit.KeyInput{Request: r, ClientIP: clientIP(r), Consumer: x.Consumer(), Project: x.ProjectID}
+	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+		in.Expand = func(s string) string { return repl.ReplaceAll(s, "") }
 	}
-	p, _ := caddyhttp.GetVar(r.Context(), "dsp_principal").(*auth.Principal)
-	return p
+	return in
 }
 
 type taken struct {
-	p   *policy
+	p   *ratelimit.Policy
 	d   ratelimit.Decision
 	key string
 }
@@ -360,7 +347,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 }
 
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	st := gateway.RequestFrom(r)
+	x := gateway.ExchangeOf(r)
 	r, span := gateway.StartSpan(r, "fd2.ratelimit")
 	defer span.End()
 	{
@@ -368,87 +355,74 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 		inner := next
 		next = caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 			span.End()
-			if st != nil {
-				st.Done(gateway.StageRateLimit, t0)
-			}
+			x.Done(plan.StageRateLimit, t0)
 			return inner.ServeHTTP(w, r)
 		})
 	}
-	if st != nil {
-		st.RateLimited = true
-	}
-	var pols []*policy
-	if st != nil && st.Compiled != nil && st.Info != nil && len(st.Info.Transforms.Limits) > 0 {
-		v, err := st.Compiled.Ext("dsp_ratelimit.route."+st.Route.ID, func(p *gateway.Project) (any, error) {
-			return compileRoute(st.Info, p.ID)
-		})
-		if err != nil {
-			return caddyhttp.Error(http.StatusServiceUnavailable, apierr.Wrap(http.StatusServiceUnavailable, "route_misconfigured",
-				"route "+st.Route.ID+" has an unsupported rate-limit configuration", err))
-		}
-		pols = append(pols, v.(*routePolicies).list...)
+	x.RateLimited = true
+	// One code path for every policy: the route's (compiled with its manifest version), the principal's,
+	// the static ones.
+	var pols []*ratelimit.Policy
+	if x.Route != nil {
+		pols = append(pols, x.Route.Limits...)
 	}
 	if h.principal {
-		if p := principalOf(r, st); p != nil && p.RateLimit > 0 && p.Consumer != "" {
-			pols = append(pols, &policy{rule: ratelimit.Rule{Policy: "consumer", Algorithm: ratelimit.FixedWindow, Limit: int64(p.RateLimit), Window: time.Minute},
-				key: consumerKey, code: http.StatusTooManyRequests})
+		if p := x.Principal; p != nil && p.RateLimit > 0 && p.Consumer != "" {
+			pols = append(pols, ratelimit.ConsumerPolicy(p.RateLimit))
 		}
 	}
 	pols = append(pols, h.static...)
 	if len(pols) == 0 {
-		if st != nil {
-			st.LimitResult = "none"
-		}
+		x.LimitResult = "none"
 		return next.ServeHTTP(w, r)
 	}
-	if st != nil {
-		st.LimitResult = "allowed" // until a policy says otherwise
-	}
+	x.LimitResult = "allowed" // until a policy says otherwise
+	in := keyInput(r, x)
 
 	ctx := r.Context()
 	var done []taken
-	var tokenPols []*policy
+	var tokenPols []*ratelimit.Policy
 	for _, p := range pols {
-		if p.tokens {
+		if p.Tokens {
 			tokenPols = append(tokenPols, p)
 			continue
 		}
-		key := p.key(r, st)
-		d, err := h.store.Take(ctx, key, p.rule, 1)
+		key := p.Key.Key(in)
+		d, err := h.store.Take(ctx, key, p.Rule, 1)
 		if err != nil {
 			h.refund(ctx, done)
-			return h.storeError(st, p, err)
+			return h.storeError(x, p, err)
 		}
 		if !d.Allowed {
 			h.refund(ctx, done)
-			return h.reject(w, st, p, d)
+			return h.reject(w, x, p, d)
 		}
-		h.admitted(st, p, d)
+		h.admitted(x, p, d)
 		done = append(done, taken{p: p, d: d, key: key})
 	}
 
 	var res []*reservation
 	if len(tokenPols) > 0 {
-		prompt, maxTok, err := h.estimate(r)
+		prompt, maxTok, err := h.estimate(r, x)
 		if err != nil {
 			h.refund(ctx, done)
 			return err
 		}
 		for _, p := range tokenPols {
-			n := tokensFor(p.strategy, prompt, maxTok)
-			key := p.key(r, st)
-			d, rv, err := ratelimit.Reserve(ctx, h.store, key, p.rule, n)
+			n := tokensFor(p.Strategy, prompt, maxTok)
+			key := p.Key.Key(in)
+			d, rv, err := ratelimit.Reserve(ctx, h.store, key, p.Rule, n)
 			if err != nil {
 				h.refund(ctx, done)
 				h.settleAll(ctx, res, nil)
-				return h.storeError(st, p, err)
+				return h.storeError(x, p, err)
 			}
 			if !d.Allowed {
 				h.refund(ctx, done)
 				h.settleAll(ctx, res, nil)
-				return h.reject(w, st, p, d)
+				return h.reject(w, x, p, d)
 			}
-			h.admitted(st, p, d)
+			h.admitted(x, p, d)
 			done = append(done, taken{p: p, d: d, key: key})
 			res = append(res, &reservation{p: p, rv: rv, prompt: prompt, max: maxTok})
 		}
@@ -458,9 +432,8 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 		return next.ServeHTTP(w, r)
 	}
 
-	// Token policies: watch the response for the provider's usage, and let an in-process module report it.
-	sink := &usageSink{}
-	r = r.WithContext(ratelimit.WithUsageSink(ctx, sink))
+	// Token policies: an in-process module reports the provider's usage on the exchange's meter; for a
+	// proxied upstream the response is watched for it.
 	sw := &sniffWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}
 	if h.HardBudget == nil || *h.HardBudget {
 		sw.capTokens = res[0].max
@@ -477,9 +450,10 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	err := serveBudgeted(sw, r, next)
 	sw.finish()
 	var u *ratelimit.Usage
+	reported, ok := x.Usage.Usage()
 	switch {
-	case sink.reported:
-		u = &sink.u
+	case ok:
+		u = &reported
 	case sw.sniffer != nil:
 		if got, ok := sw.sniffer.Usage(); ok {
 			u = &got
@@ -495,15 +469,8 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	return err
 }
 
-func consumerKey(r *http.Request, st *gateway.Request) string {
-	if p := principalOf(r, st); p != nil {
-		return "consumer/" + p.Consumer
-	}
-	return "consumer/ip:" + clientIP(r)
-}
-
 type reservation struct {
-	p      *policy
+	p      *ratelimit.Policy
 	rv     *ratelimit.Reservation
 	prompt int64
 	max    int64
@@ -524,7 +491,7 @@ func (h *Handler) settleAll(ctx context.Context, res []*reservation, u *ratelimi
 			if total <= 0 {
 				total = prompt + completion
 			}
-			switch rs.p.strategy {
+			switch rs.p.Strategy {
 			case "prompt_tokens":
 				actual = prompt
 			case "completion_tokens":
@@ -534,50 +501,46 @@ func (h *Handler) settleAll(ctx context.Context, res []*reservation, u *ratelimi
 			}
 		}
 		if err := rs.rv.Settle(ctx, actual); err != nil {
-			h.logger.Debug("settling token reservation failed", zap.String("policy", rs.p.rule.Policy), zap.Error(err))
+			h.logger.Debug("settling token reservation failed", zap.String("policy", rs.p.Rule.Policy), zap.Error(err))
 		}
 	}
 }
 
 func (h *Handler) refund(ctx context.Context, done []taken) {
 	for _, t := range done {
-		if t.p.rule.Algorithm == ratelimit.FixedWindow && !t.p.tokens {
-			_ = h.store.Adjust(ctx, t.key, t.p.rule, t.d.WindowStart, -1)
+		if t.p.Rule.Algorithm == ratelimit.FixedWindow && !t.p.Tokens {
+			_ = h.store.Adjust(ctx, t.key, t.p.Rule, t.d.WindowStart, -1)
 		}
 	}
 }
 
-func (h *Handler) storeError(st *gateway.Request, p *policy, err error) error {
-	if metricsOn(st) {
-		decisions.WithLabelValues(p.rule.Policy, "unavailable").Inc()
+func (h *Handler) storeError(x *plan.Exchange, p *ratelimit.Policy, err error) error {
+	if !x.NoMetrics {
+		decisions.WithLabelValues(p.Rule.Policy, "unavailable").Inc()
 	}
-	if st != nil {
-		st.LimitResult = "unavailable"
-	}
+	x.LimitResult = "unavailable"
 	return caddyhttp.Error(http.StatusServiceUnavailable, apierr.Wrap(http.StatusServiceUnavailable, "ratelimit_unavailable",
 		"rate limiting is temporarily unavailable", err))
 }
 
-func (h *Handler) reject(w http.ResponseWriter, st *gateway.Request, p *policy, d ratelimit.Decision) error {
-	if metricsOn(st) {
-		decisions.WithLabelValues(p.rule.Policy, "rejected").Inc()
+func (h *Handler) reject(w http.ResponseWriter, x *plan.Exchange, p *ratelimit.Policy, d ratelimit.Decision) error {
+	if !x.NoMetrics {
+		decisions.WithLabelValues(p.Rule.Policy, "rejected").Inc()
 	}
-	if st != nil {
-		st.LimitResult = "rejected"
-	}
-	ratelimit.SetHeaders(w.Header(), d, p.rule)
-	msg := p.msg
+	x.LimitResult = "rejected"
+	ratelimit.SetHeaders(w.Header(), d, p.Rule)
+	msg := p.Message
 	if msg == "" {
-		msg = "rate limit exceeded (" + p.rule.Policy + ")"
-		if p.tokens {
-			msg = "token limit exceeded (" + p.rule.Policy + ")"
+		msg = "rate limit exceeded (" + p.Rule.Policy + ")"
+		if p.Tokens {
+			msg = "token limit exceeded (" + p.Rule.Policy + ")"
 		}
 	}
 	code := "rate_limit_exceeded"
-	if p.tokens {
+	if p.Tokens {
 		code = "token_limit_exceeded"
 	}
-	return caddyhttp.Error(p.code, apierr.New(p.code, code, msg))
+	return caddyhttp.Error(p.Code, apierr.New(p.Code, code, msg))
 }
 
 // setTightest publishes the headers of the policy with the fewest remaining units.
@@ -589,7 +552,7 @@ func setTightest(h http.Header, done []taken) {
 		}
 	}
 	if best != nil {
-		ratelimit.SetHeaders(h, best.d, best.p.rule)
+		ratelimit.SetHeaders(h, best.d, best.p.Rule)
 	}
 }
 
@@ -611,11 +574,14 @@ func tokensFor(strategy string, prompt, maxTok int64) int64 {
 
 // estimate reads the request body (once, under the pipeline's cap, shared with later stages) and estimates
 // its prompt tokens and max_tokens.
-func (h *Handler) estimate(r *http.Request) (int64, int64, error) {
+func (h *Handler) estimate(r *http.Request, x *plan.Exchange) (int64, int64, error) {
 	if r.Body == nil || r.Body == http.NoBody {
 		return 0, h.DefaultMaxTokens, nil
 	}
-	body, err := reqbody.Read(r, h.bodyLimit)
+	if x.BodyLimit == 0 {
+		x.BodyLimit = h.bodyLimit // a static site: the dsp app's cap
+	}
+	body, err := x.Body(r)
 	if err != nil {
 		var tl *reqbody.TooLargeError
 		if errors.As(err, &tl) {
@@ -648,13 +614,6 @@ func (h *Handler) estimate(r *http.Request) (int64, int64, error) {
 	}
 	return ratelimit.EstimateTokens(text), maxTok, nil
 }
-
-type usageSink struct {
-	u        ratelimit.Usage
-	reported bool
-}
-
-func (s *usageSink) ReportUsage(u ratelimit.Usage) { s.u, s.reported = u, true }
 
 // sniffWriter passes the response through and lets a UsageSniffer observe it. For event streams with a
 // token cap it forwards whole events only (an SSE event is the unit a client reads anyway, so this adds no
@@ -884,6 +843,3 @@ var (
 	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
 	_ caddyfile.Unmarshaler       = (*Handler)(nil)
 )
-
-// metricsOn tells whether the request's site records metrics (dsp_manifest's `metrics`; on without it).
-func metricsOn(st *gateway.Request) bool { return st == nil || !st.NoMetrics }

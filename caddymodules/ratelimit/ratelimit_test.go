@@ -3,7 +3,6 @@
 package ratelimit
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -15,11 +14,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
-	"github.com/dsp-ai/fd2/caddymodules/gateway"
-	"github.com/dsp-ai/fd2/dsp/manifest"
-	"github.com/dsp-ai/fd2/dsp/plugins"
 	"github.com/dsp-ai/fd2/dsp/ratelimit"
-	"github.com/dsp-ai/fd2/dsp/route"
 )
 
 func TestParseRate(t *testing.T) {
@@ -84,51 +79,6 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 				t.Fatalf("zone %q", h.Zone)
 			}
 		})
-	}
-}
-
-func TestCompileRoute(t *testing.T) {
-	mk := func(plugs string) *gateway.RouteInfo {
-		var p manifest.Plugins
-		if err := json.Unmarshal([]byte(plugs), &p); err != nil {
-			t.Fatal(err)
-		}
-		tr, _, err := plugins.Compile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return &gateway.RouteInfo{Route: &route.Route{ID: "gw/r"}, Transforms: tr}
-	}
-	rp, err := compileRoute(mk(`{"limit-req":{"rate":5,"burst":2},"limit-count":{"count":100,"time_window":60,"key":"consumer_name"},
-	  "ai-rate-limiting":{"limit":1000,"time_window":3600,"limit_strategy":"completion_tokens"}}`), "p")
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]*policy{}
-	for _, p := range rp.list {
-		got[p.rule.Policy] = p
-	}
-	if r := got["limit-req"]; r == nil || r.rule.Algorithm != ratelimit.GCRA || r.rule.Limit != 5 || r.rule.Burst != 2 || r.code != 503 {
-		t.Fatalf("limit-req %+v", r)
-	}
-	if r := got["limit-count"]; r == nil || r.rule.Window != time.Minute || r.rule.Limit != 100 {
-		t.Fatalf("limit-count %+v", r)
-	}
-	if r := got["ai-rate-limiting"]; r == nil || !r.tokens || r.strategy != "completion_tokens" || r.code != 429 {
-		t.Fatalf("ai-rate-limiting %+v", r)
-	}
-	req := httptest.NewRequest("GET", "/", nil)
-	req.RemoteAddr = "10.1.2.3:5555"
-	if k := got["limit-req"].key(req, nil); k != "p/gw/r/ip:10.1.2.3" {
-		t.Fatalf("remote_addr key %q", k)
-	}
-	if k := got["limit-count"].key(req, &gateway.Request{Consumer: "alice"}); k != "p/gw/r/consumer:alice" {
-		t.Fatalf("consumer key %q", k)
-	}
-	for _, bad := range []string{`{"limit-req":{"rate":0}}`, `{"limit-count":{"count":5}}`, `{"limit-conn":{"conn":1}}`} {
-		if _, err := compileRoute(mk(bad), "p"); err == nil {
-			t.Errorf("%s compiled", bad)
-		}
 	}
 }
 

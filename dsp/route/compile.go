@@ -169,6 +169,10 @@ func Compile(projectID string, m *manifest.Manifest) (*Table, []string, error) {
 			c.modelServer(mod)
 		case manifest.TypeJWTConfig:
 			c.tokenBroker(mod)
+		case manifest.TypeVault, manifest.TypeMonitoring, manifest.TypeSecurity, manifest.TypeRAGConfig:
+			// App-level types configure FD2 itself; they serve no requests.
+		default:
+			c.generic(mod)
 		}
 	}
 	t := c.build() // build adds warnings too, so it must run before c.warns is read
@@ -689,6 +693,14 @@ func (c *compiler) tokenBroker(mod *manifest.Module) {
 	// No plugins: the original served the broker itself, outside APISIX, so no global rule (a global
 	// jwt-auth in particular) ever guarded the endpoint that hands out the tokens.
 	c.addModule(mod, KindTokenBroker, up, nil)
+}
+
+// generic routes any other module type under /{project}/{module}/*: the module type registered for it
+// serves the route (or the route answers 501 when no type is registered).
+func (c *compiler) generic(mod *manifest.Module) {
+	if c.routableName(mod) {
+		c.addModule(mod, KindModule, nil, mergePlugins(nil, c.globals))
+	}
 }
 
 func derefOr(p *int, def int) int {

@@ -24,6 +24,8 @@ const (
 	KindModelServer
 	// KindTokenBroker is the token endpoint of a jwt_config module.
 	KindTokenBroker
+	// KindModule is the route of any other module type; the module type registered for it serves it.
+	KindModule
 )
 
 // String returns the kind's stable name, fit for a metric label.
@@ -39,6 +41,8 @@ func (k Kind) String() string {
 		return "model_server"
 	case KindTokenBroker:
 		return "token_broker"
+	case KindModule:
+		return "module"
 	}
 	return "unknown"
 }

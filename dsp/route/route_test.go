@@ -158,7 +158,9 @@ func TestFixtures(t *testing.T) {
 		{"digest route outside project prefix", "doc-digest", "POST", "/digest/llm", "apisix-digest-route/digest", KindUpstream, ""},
 		{"digest inference", "doc-digest", "POST", "/doc-digest/digest-llm/v1/chat/completions", "digest-llm", KindInference, "/doc-digest/digest-llm"},
 		{"digest broker", "doc-digest", "POST", "/doc-digest/digest-auth/token", "digest-auth", KindTokenBroker, "/doc-digest/digest-auth"},
-		{"digest workflow not routed", "doc-digest", "POST", "/doc-digest/digest-workflow", "", 0, ""},
+		// Every enabled module that is not app-level gets a module route; the type registered for it serves
+		// it (or the route answers 501): issue 13.
+		{"digest workflow is a module route", "doc-digest", "POST", "/doc-digest/digest-workflow", "digest-workflow", KindModule, "/doc-digest/digest-workflow"},
 		{"rag module under the stem", "rag-kb-integration", "POST", "/rag-kb-integration/knowledge-base/api/v1/query", "knowledge-base", KindRAG, "/rag-kb-integration/knowledge-base"},
 		{"rag legacy alias", "rag-kb-integration", "GET", "/rag-kb-integration/rag/knowledge-base/api/v1/retrieve", "knowledge-base/legacy", KindRAG, "/rag-kb-integration/rag/knowledge-base"},
 		{"model server", "rag-kb-integration", "POST", "/rag-kb-integration/embedding-reranker/api/v1/models/embeddings", "embedding-reranker", KindModelServer, "/rag-kb-integration/embedding-reranker"},
@@ -205,7 +207,7 @@ func TestInteropFixtures(t *testing.T) {
 		{"summarizer route outside project prefix", "langgraph-summarizer", "POST", "/summarizer/llm", "apisix-summarize-route/summarize", KindUpstream, ""},
 		{"summarizer inference", "langgraph-summarizer", "POST", "/langgraph-summarizer/summarize-llm/v1/chat/completions", "summarize-llm", KindInference, "/langgraph-summarizer/summarize-llm"},
 		{"summarizer broker", "langgraph-summarizer", "POST", "/langgraph-summarizer/summarizer-auth/token", "summarizer-auth", KindTokenBroker, "/langgraph-summarizer/summarizer-auth"},
-		{"summarizer workflow not routed", "langgraph-summarizer", "POST", "/langgraph-summarizer/doc-summarizer-workflow", "", 0, ""},
+		{"summarizer workflow is a module route", "langgraph-summarizer", "POST", "/langgraph-summarizer/doc-summarizer-workflow", "doc-summarizer-workflow", KindModule, "/langgraph-summarizer/doc-summarizer-workflow"},
 	})
 }
 
