@@ -13,6 +13,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/dsp-ai/fd2/dsp/manifest"
+	"github.com/dsp-ai/fd2/inference/catalog"
 )
 
 // TestProviderUnmarshalCaddyfile parses each provider's own block, as caddyfile.UnmarshalModule hands
@@ -224,6 +225,45 @@ func TestCheckModuleAndPlugins(t *testing.T) {
 				if e == nil || !strings.Contains(e.Error(), tc.wantErr) {
 					t.Fatalf("error %v; want one containing %q", e, tc.wantErr)
 				}
+			}
+		})
+	}
+}
+
+// TestEveryCatalogTypeIsAModule keeps the catalog and the `dsp.providers` namespace in step: each catalog
+// type has its module, each module parses its own Caddyfile block and builds a provider of its type.
+func TestEveryCatalogTypeIsAModule(t *testing.T) {
+	if got, want := providerTypes(), catalog.Types(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("dsp.providers modules %v; catalog types %v", got, want)
+	}
+	base := map[string]string{"azure": "base_url https://r.openai.azure.com\n"}
+	for _, typ := range catalog.Types() {
+		t.Run(typ, func(t *testing.T) {
+			d := caddyfile.NewTestDispenser("dsp_openai {\n provider dep " + typ + " {\n " + base[typ] + "}\n}")
+			h := new(Handler)
+			if err := h.UnmarshalCaddyfile(d); err != nil {
+				t.Fatal(err)
+			}
+			info, err := caddy.GetModule("dsp.providers." + typ)
+			if err != nil {
+				t.Fatal(err)
+			}
+			mod := info.New()
+			var obj map[string]json.RawMessage
+			if err := json.Unmarshal(h.ProvidersRaw["dep"], &obj); err != nil {
+				t.Fatal(err)
+			}
+			delete(obj, "provider")
+			raw, _ := json.Marshal(obj)
+			if err := json.Unmarshal(raw, mod); err != nil {
+				t.Fatal(err)
+			}
+			p, err := mod.(ProviderModule).Build("dep", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Kind() != typ {
+				t.Fatalf("module %s builds a %s provider", typ, p.Kind())
 			}
 		})
 	}
