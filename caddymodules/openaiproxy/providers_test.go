@@ -78,20 +78,30 @@ func TestProviderUnmarshalCaddyfile(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.mod.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tc.input))
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("UnmarshalCaddyfile = %v; want an error containing %q", err, tc.wantErr)
-				}
+			if !wantError(t, "UnmarshalCaddyfile", err, tc.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if !reflect.DeepEqual(tc.mod, tc.want) {
 				t.Fatalf("got  %+v\nwant %+v", tc.mod, tc.want)
 			}
 		})
 	}
+}
+
+// wantError fails t unless err matches want (nil for "", else an error containing want), and reports
+// whether the case goes on to check a result.
+func wantError(t *testing.T, what string, err error, want string) bool {
+	t.Helper()
+	if want == "" {
+		if err != nil {
+			t.Fatalf("%s = %v", what, err)
+		}
+		return true
+	}
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("%s = %v; want an error containing %q", what, err, want)
+	}
+	return false
 }
 
 // TestHandlerProviderBlocks checks the host's side: it hands each block to the module of its type.
@@ -116,14 +126,8 @@ func TestHandlerProviderBlocks(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			h := new(Handler)
 			err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tc.input))
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("UnmarshalCaddyfile = %v; want an error containing %q", err, tc.wantErr)
-				}
+			if !wantError(t, "UnmarshalCaddyfile", err, tc.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			got := map[string]string{}
 			for k, v := range h.ProvidersRaw {
@@ -159,14 +163,8 @@ func TestProviderBuild(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			p, err := tc.mod.Build("dep", secret)
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("Build = %v; want an error containing %q", err, tc.wantErr)
-				}
+			if !wantError(t, "Build", err, tc.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if p.Name() != "dep" || p.Kind() != tc.wantKind {
 				t.Fatalf("Build = %s/%s; want dep/%s", p.Name(), p.Kind(), tc.wantKind)
@@ -175,55 +173,35 @@ func TestProviderBuild(t *testing.T) {
 	}
 }
 
+// TestCheckModuleAndPlugins runs each config through the load-time check and the builder: both accept
+// it, or both reject it naming the field at fault. A case with a plugin is a route's plugins, one without
+// an inference_endpoint module's config.
 func TestCheckModuleAndPlugins(t *testing.T) {
-	mod := func(cfg string) *manifest.Module {
-		return &manifest.Module{Name: "chat", ModuleType: "inference_endpoint", Config: json.RawMessage(cfg)}
-	}
-	modTests := []struct {
-		name, cfg, wantErr string
-	}{
-		{name: "valid", cfg: `{"endpoint_url":"http://h/v1","provider":"vllm"}`},
-		{name: "unknown provider", cfg: `{"endpoint_url":"http://h/v1","provider":"bedrock"}`, wantErr: `inference_endpoint "chat": unknown provider "bedrock"`},
-		{name: "bad endpoint_url", cfg: `{"endpoint_url":"h"}`, wantErr: `endpoint_url "h"`},
-	}
-	for _, tc := range modTests {
-		t.Run("module/"+tc.name, func(t *testing.T) {
-			err := CheckModule(mod(tc.cfg))
-			_, berr := BuildForModule("p", mod(tc.cfg))
-			if tc.wantErr == "" {
-				if err != nil || berr != nil {
-					t.Fatalf("CheckModule = %v, BuildForModule = %v", err, berr)
-				}
-				return
-			}
-			for _, e := range []error{err, berr} {
-				if e == nil || !strings.Contains(e.Error(), tc.wantErr) {
-					t.Fatalf("error %v; want one containing %q", e, tc.wantErr)
-				}
-			}
-		})
-	}
-	plugTests := []struct {
+	tests := []struct {
 		name, plugin, cfg, wantErr string
 	}{
-		{name: "valid multi", plugin: "ai-proxy-multi", cfg: `{"instances":[{"name":"a","provider":"openai"},{"name":"b","provider":"deepseek"}]}`},
-		{name: "instance at fault", plugin: "ai-proxy-multi", cfg: `{"instances":[{"name":"a","provider":"openai"},{"name":"b","provider":"openrouter"}]}`, wantErr: `instance "b": provider "openrouter" needs override.endpoint`},
-		{name: "not an object", plugin: "ai-proxy", cfg: `"x"`, wantErr: "decoding ai-proxy:"},
+		{name: "module valid", cfg: `{"endpoint_url":"http://h/v1","provider":"vllm"}`},
+		{name: "module unknown provider", cfg: `{"endpoint_url":"http://h/v1","provider":"bedrock"}`, wantErr: `inference_endpoint "chat": unknown provider "bedrock"`},
+		{name: "module bad endpoint_url", cfg: `{"endpoint_url":"h"}`, wantErr: `endpoint_url "h"`},
+		{name: "plugins valid multi", plugin: "ai-proxy-multi", cfg: `{"instances":[{"name":"a","provider":"openai"},{"name":"b","provider":"deepseek"}]}`},
+		{name: "plugins instance at fault", plugin: "ai-proxy-multi", cfg: `{"instances":[{"name":"a","provider":"openai"},{"name":"b","provider":"openrouter"}]}`, wantErr: `instance "b": provider "openrouter" needs override.endpoint`},
+		{name: "plugins not an object", plugin: "ai-proxy", cfg: `"x"`, wantErr: "decoding ai-proxy:"},
 	}
-	for _, tc := range plugTests {
-		t.Run("plugins/"+tc.name, func(t *testing.T) {
-			plugins := manifest.Plugins{tc.plugin: json.RawMessage(tc.cfg)}
-			err := CheckPlugins(plugins)
-			_, berr := BuildForPlugins("p", "r", plugins)
-			if tc.wantErr == "" {
-				if err != nil || berr != nil {
-					t.Fatalf("CheckPlugins = %v, BuildForPlugins = %v", err, berr)
-				}
-				return
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var checkErr, buildErr error
+			if tc.plugin == "" {
+				mod := &manifest.Module{Name: "chat", ModuleType: "inference_endpoint", Config: json.RawMessage(tc.cfg)}
+				checkErr = CheckModule(mod)
+				_, buildErr = BuildForModule("p", mod)
+			} else {
+				plugins := manifest.Plugins{tc.plugin: json.RawMessage(tc.cfg)}
+				checkErr = CheckPlugins(plugins)
+				_, buildErr = BuildForPlugins("p", "r", plugins)
 			}
-			for _, e := range []error{err, berr} {
-				if e == nil || !strings.Contains(e.Error(), tc.wantErr) {
-					t.Fatalf("error %v; want one containing %q", e, tc.wantErr)
+			for _, err := range []error{checkErr, buildErr} {
+				if (tc.wantErr == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.wantErr)) {
+					t.Fatalf("check: %v, build: %v; want errors containing %q", checkErr, buildErr, tc.wantErr)
 				}
 			}
 		})
