@@ -78,11 +78,16 @@ func (p *OpenAIProvider) Build(name string, secret Resolve) (inference.Provider,
 	if err != nil {
 		return nil, fmt.Errorf("api_key: %w", err)
 	}
+	// A base URL whose placeholder is unset must not fall back to OpenAI's: the key would go there.
+	base := replaced(p.BaseURL)
+	if base == "" && p.BaseURL != "" {
+		return nil, fmt.Errorf("base_url %q: empty once its placeholders are replaced", p.BaseURL)
+	}
 	headers := map[string]string{}
 	for k, v := range p.Headers {
 		headers[k] = replaced(v)
 	}
-	return catalog.Build("openai", catalog.Config{Name: name, BaseURL: replaced(p.BaseURL), APIKey: key,
+	return catalog.Build("openai", catalog.Config{Name: name, BaseURL: base, APIKey: key,
 		AuthHeader: p.AuthHeader, AuthQuery: p.AuthQuery, Headers: headers,
 		FirstByteTimeout: time.Duration(p.FirstByteTimeout), IdleTimeout: time.Duration(p.IdleTimeout)})
 }

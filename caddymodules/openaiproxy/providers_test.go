@@ -152,6 +152,7 @@ func TestProviderBuild(t *testing.T) {
 	}{
 		{name: "openai default base url", mod: &OpenAIProvider{APIKey: "vault:k"}, wantKind: "openai"},
 		{name: "openai placeholder base url", mod: &OpenAIProvider{BaseURL: "{env.FD2_TEST_BASE}/v1", Headers: map[string]string{"X": "{env.FD2_TEST_BASE}"}}, wantKind: "openai"},
+		{name: "openai unset placeholder base url", mod: &OpenAIProvider{BaseURL: "{env.FD2_TEST_UNSET}"}, wantErr: `base_url "{env.FD2_TEST_UNSET}": empty once its placeholders are replaced`},
 		{name: "openai exclusive auth", mod: &OpenAIProvider{AuthHeader: "h", AuthQuery: "q"}, wantErr: "auth_header and auth_query are exclusive"},
 		{name: "azure", mod: &AzureProvider{BaseURL: "https://r.openai.azure.com", Deployments: map[string]string{"m": "d"}}, wantKind: "azure"},
 		{name: "azure base url required", mod: &AzureProvider{}, wantErr: "azure: base_url is required"},
