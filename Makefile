@@ -26,12 +26,13 @@ test: ## the whole suite: vet, staticcheck, every test with the race detector (i
 	$(MAKE) fuzz
 	./xcaddy.sh
 
-fuzz: ## every parser of untrusted input, FUZZTIME each: JWS, JWE, the manifest pipeline, the project locator, the SSE reader, the Anthropic and Gemini stream translators
+fuzz: ## every parser of untrusted input, FUZZTIME each: JWS, JWE, the manifest pipeline, the project locator, the SSE reader, the usage sniffer, the Anthropic and Gemini stream translators
 	$(FUZZ) '^FuzzVerify$$' ./dsp/auth/
 	$(FUZZ) '^FuzzDecryptDir$$' ./dsp/auth/
 	$(FUZZ) '^FuzzManifestPipeline$$' ./dsp/manifest/
 	$(FUZZ) '^FuzzLocate$$' ./dsp/route/
 	$(FUZZ) '^FuzzSSEReader$$' ./inference/
+	$(FUZZ) '^FuzzUsageSniffer$$' ./inference/
 	$(FUZZ) '^FuzzStreamTranslator$$' ./inference/anthropic/
 	$(FUZZ) '^FuzzStreamTranslator$$' ./inference/gemini/
 

@@ -94,3 +94,38 @@ func FuzzSSEReader(f *testing.F) {
 		}
 	})
 }
+
+// FuzzUsageSniffer feeds a response, as arbitrary bytes split at an arbitrary point, to a UsageSniffer of
+// either content type. What it reports must not depend on how the proxy's reads split the bytes, and an
+// estimate is never negative. It is seeded with the translators' stream fixtures.
+func FuzzUsageSniffer(f *testing.F) {
+	for _, p := range []string{"anthropic/testdata/stream/openai.sse", "gemini/testdata/stream/text_and_tool/openai_stream.sse"} {
+		b, err := os.ReadFile(filepath.FromSlash(p))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b, uint16(7), true)
+	}
+	f.Add([]byte(`{"choices":[{"message":{"content":"hi","tool_calls":[{"function":{"arguments":"{}"}}]}}],"usage":{"prompt_tokens":1}}`), uint16(3), false)
+	f.Add([]byte("data: {\"choices\":[{\"text\":\"a\\\"\"}]}\r\n\r\ndata: {\"usage\":{\"input_tokens\":2,\"output_tokens\":3}}"), uint16(20), true)
+	f.Fuzz(func(t *testing.T, b []byte, split uint16, sse bool) {
+		ct := "application/json"
+		if sse {
+			ct = "text/event-stream"
+		}
+		whole := NewUsageSniffer(ct, 1<<16)
+		_, _ = whole.Write(b)
+		wantU, wantOK := whole.Usage()
+		at := int(split) % (len(b) + 1)
+		parts := NewUsageSniffer(ct, 1<<16)
+		_, _ = parts.Write(b[:at])
+		_, _ = parts.Write(b[at:])
+		gotU, gotOK := parts.Usage()
+		if gotU != wantU || gotOK != wantOK {
+			t.Fatalf("split at %d: %+v, %v; whole: %+v, %v", at, gotU, gotOK, wantU, wantOK)
+		}
+		if whole.CompletionEstimate() < 0 {
+			t.Fatalf("negative estimate %d", whole.CompletionEstimate())
+		}
+	})
+}

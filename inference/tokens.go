@@ -3,6 +3,7 @@
 package inference
 
 import (
+	"encoding/json"
 	"strings"
 	"sync"
 
@@ -51,4 +52,49 @@ func CountTokens(model, text string) int64 {
 	// Count fails only in ErrorModeStrict, which FD2 never sets.
 	n, _ := c.Count(text)
 	return int64(n)
+}
+
+// EstimateTokens approximates the number of tokens in text as len/4 rounded up (at least 1 for non-empty
+// text), OpenAI's rule of thumb for English. It is FD2's one estimate, for what must be decided before
+// the real count exists: a rate limiter's reservation before the request, and a token budget while a
+// stream that reports no usage is still running. CountTokens is the count after the fact; usage the
+// provider reported always wins over both.
+func EstimateTokens(text string) int64 {
+	return estimateBytes(int64(len(text)))
+}
+
+func estimateBytes(n int64) int64 {
+	if n <= 0 {
+		return 0
+	}
+	return (n + 3) / 4
+}
+
+// EstimateRequest estimates a JSON request body's prompt tokens and the completion tokens it may use:
+// the prompt is EstimateTokens of its messages, prompt and input taken as raw JSON (over-counting the
+// syntax, which errs on the side of reserving enough), the completion max_completion_tokens, else
+// max_tokens, else defaultMax. A body that is not JSON counts whole as prompt.
+func EstimateRequest(body []byte, defaultMax int64) (prompt, maxTokens int64) {
+	var req struct {
+		MaxTokens           *int64          `json:"max_tokens"`
+		MaxCompletionTokens *int64          `json:"max_completion_tokens"`
+		Messages            json.RawMessage `json:"messages"`
+		Prompt              json.RawMessage `json:"prompt"`
+		Input               json.RawMessage `json:"input"`
+	}
+	maxTokens = defaultMax
+	if json.Unmarshal(body, &req) != nil {
+		return EstimateTokens(string(body)), maxTokens
+	}
+	switch {
+	case req.MaxCompletionTokens != nil && *req.MaxCompletionTokens > 0:
+		maxTokens = *req.MaxCompletionTokens
+	case req.MaxTokens != nil && *req.MaxTokens > 0:
+		maxTokens = *req.MaxTokens
+	}
+	n := int64(len(req.Messages) + len(req.Prompt) + len(req.Input))
+	if n == 0 {
+		n = int64(len(body))
+	}
+	return estimateBytes(n), maxTokens
 }

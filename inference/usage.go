@@ -238,16 +238,19 @@ func promptTokens(model, endpoint string, body []byte) int64 {
 	return c.n
 }
 
-// addContent counts the text of a message content: a string, or an array of parts of which the text
-// parts count ({"type":"text","text":…}, {"type":"input_text",…}, {"type":"output_text",…}).
-func addContent(c *tokenCounter, v gjson.Result) {
+// addContent counts the text of a message content.
+func addContent(c *tokenCounter, v gjson.Result) { forEachContentText(v, c.add) }
+
+// forEachContentText calls fn with the text of a message content: a string, or an array of parts of
+// which the text parts count ({"type":"text","text":…}, {"type":"input_text",…}, {"type":"output_text",…}).
+func forEachContentText(v gjson.Result, fn func(string)) {
 	if v.Type == gjson.String {
-		c.add(v.Str)
+		fn(v.Str)
 		return
 	}
 	v.ForEach(func(_, p gjson.Result) bool {
 		if t := p.Get("text"); t.Type == gjson.String {
-			c.add(t.Str)
+			fn(t.Str)
 		}
 		return true
 	})
@@ -256,27 +259,35 @@ func addContent(c *tokenCounter, v gjson.Result) {
 // completionTokens counts the generated text of a complete JSON response (chat, completions,
 // responses).
 func completionTokens(model string, body []byte) int64 {
+	c := &tokenCounter{model: model}
+	forEachCompletionText(body, c.add)
+	return c.n
+}
+
+// forEachCompletionText calls fn with each generated text of a complete JSON response (chat,
+// completions, responses): choices' text, message content, reasoning and tool-call arguments, and the
+// Responses API's output content and arguments. Each text is passed on its own, so a counter can count
+// them apart.
+func forEachCompletionText(body []byte, fn func(string)) {
 	if !gjson.ValidBytes(body) {
-		return 0
+		return
 	}
 	root := gjson.ParseBytes(body)
-	c := &tokenCounter{model: model}
 	root.Get("choices").ForEach(func(_, ch gjson.Result) bool {
-		c.add(ch.Get("text").String())
-		addContent(c, ch.Get("message.content"))
-		c.add(ch.Get("message.reasoning_content").String())
+		fn(ch.Get("text").String())
+		forEachContentText(ch.Get("message.content"), fn)
+		fn(ch.Get("message.reasoning_content").String())
 		ch.Get("message.tool_calls.#.function.arguments").ForEach(func(_, a gjson.Result) bool {
-			c.add(a.String())
+			fn(a.String())
 			return true
 		})
 		return true
 	})
 	root.Get("output").ForEach(func(_, o gjson.Result) bool {
-		addContent(c, o.Get("content"))
-		c.add(o.Get("arguments").String())
+		forEachContentText(o.Get("content"), fn)
+		fn(o.Get("arguments").String())
 		return true
 	})
-	return c.n
 }
 
 // appendTokenText appends to dst the raw (still JSON-escaped) string values of the generated-text keys
@@ -329,6 +340,11 @@ func countEscapedText(model string, text []byte) int64 {
 	if len(text) == 0 {
 		return 0
 	}
+	return CountTokens(model, unescape(text))
+}
+
+// unescape decodes text gathered by appendTokenText (the inside of JSON strings).
+func unescape(text []byte) string {
 	quoted := make([]byte, 0, len(text)+2)
 	quoted = append(quoted, '"')
 	quoted = append(quoted, text...)
@@ -337,5 +353,5 @@ func countEscapedText(model string, text []byte) int64 {
 	if err := json.Unmarshal(quoted, &s); err != nil {
 		s = string(text) // a provider's broken escape: the raw text is still a close count
 	}
-	return CountTokens(model, s)
+	return s
 }

@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dsp-ai/fd2/dsp/ratelimit"
 	"github.com/dsp-ai/fd2/examples/fakellm"
+	"github.com/dsp-ai/fd2/inference"
 )
 
 // redisProc is a redis-server this test can kill and restart on the same port.
@@ -161,10 +161,10 @@ func TestRateLimitAccuracyAcrossInstances(t *testing.T) {
 	rp := startRedisProc(t)
 	// An upstream that reports exactly the tokens FD2 reserves, so a token bucket's admissions are exact.
 	body := `{"model":"m","max_tokens":40,"messages":[{"role":"user","content":"hello"}]}`
-	reserve := ratelimit.EstimateTokens(`[{"role":"user","content":"hello"}]`) + 40
+	reserve := inference.EstimateTokens(`[{"role":"user","content":"hello"}]`) + 40
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		p := ratelimit.EstimateTokens(`[{"role":"user","content":"hello"}]`)
+		p := inference.EstimateTokens(`[{"role":"user","content":"hello"}]`)
 		fmt.Fprintf(w, `{"id":"x","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":%d,"completion_tokens":40,"total_tokens":%d}}`, p, p+40)
 	}))
 	t.Cleanup(up.Close)
@@ -400,7 +400,7 @@ func TestTokenReconciliationStream(t *testing.T) {
 	writeManifest(t, dir, "rl", limitedManifest(hostOf(up), 100, 60, 1000))
 	f := startFD2(t, "manifests file "+dir, strings.ReplaceAll(rlPipeline, "%s", "{\n store memory\n }"))
 	body := `{"model":"m","stream":true,"max_tokens":40,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hello"}]}`
-	reserve := ratelimit.EstimateTokens(`[{"role":"user","content":"hello"}]`) + 40
+	reserve := inference.EstimateTokens(`[{"role":"user","content":"hello"}]`) + 40
 	r := do(t, "POST", f.url("/rl/tokens"), body)
 	expectStatus(t, r, 200)
 	if got := r.header.Get("X-RateLimit-Remaining"); got != fmt.Sprint(1000-reserve) {

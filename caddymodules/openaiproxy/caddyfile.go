@@ -4,6 +4,7 @@ package openaiproxy
 
 import (
 	"encoding/json"
+	"errors"
 	"strconv"
 	"strings"
 
@@ -26,18 +27,7 @@ func init() {
 //
 //	dsp_openai {
 //		provider <name> openai|azure|anthropic|gemini|mock {
-//			base_url <url>
-//			api_key  <key>
-//			auth_header <header>        # openai
-//			auth_query  <param>         # openai
-//			header <name> <value>       # openai
-//			api_version <v>             # azure
-//			deployment <model> <name>   # azure
-//			version <v>                 # anthropic
-//			default_max_tokens <n>      # anthropic
-//			text <text>  latency <d>  token_delay <d>  tokens <n>  failure_rate <f>  fail_status <code>   # mock
-//			first_byte_timeout <d>
-//			idle_timeout <d>
+//			<options of the provider type: see each dsp.providers module's UnmarshalCaddyfile>
 //		}
 //		model <alias> <provider>[:<model>] [<provider>[:<model>] ...]
 //		model <alias> {
@@ -65,7 +55,11 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if _, dup := h.ProvidersRaw[name]; dup {
 				return d.Errf("provider %q defined twice", name)
 			}
-			mod, err := parseProvider(d, kind)
+			id := "dsp.providers." + kind
+			if _, err := caddy.GetModule(id); err != nil {
+				return d.Errf("provider %s: type %q is not one of %s", name, kind, strings.Join(providerTypes(), ", "))
+			}
+			mod, err := caddyfile.UnmarshalModule(d, id)
 			if err != nil {
 				return err
 			}
@@ -113,159 +107,244 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	return nil
 }
 
-func durArg(d *caddyfile.Dispenser) (caddy.Duration, error) {
+// UnmarshalCaddyfile sets up the provider from its block in dsp_openai. Syntax:
+//
+//	provider <name> openai {
+//		base_url    <url>
+//		api_key     <key>
+//		auth_header <header>
+//		auth_query  <param>
+//		header      <name> <value>
+//		first_byte_timeout <d>
+//		idle_timeout       <d>
+//	}
+func (p *OpenAIProvider) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	return providerOptions(d, "openai", func(opt string) error {
+		switch opt {
+		case "base_url":
+			return stringArg(d, &p.BaseURL)
+		case "api_key":
+			return stringArg(d, &p.APIKey)
+		case "auth_header":
+			return stringArg(d, &p.AuthHeader)
+		case "auth_query":
+			return stringArg(d, &p.AuthQuery)
+		case "header":
+			return keyedArg(d, &p.Headers)
+		case "first_byte_timeout":
+			return durationArg(d, &p.FirstByteTimeout)
+		case "idle_timeout":
+			return durationArg(d, &p.IdleTimeout)
+		}
+		return errUnknownOption
+	})
+}
+
+// UnmarshalCaddyfile sets up the provider from its block in dsp_openai. Syntax:
+//
+//	provider <name> azure {
+//		base_url    <url>
+//		api_key     <key>
+//		api_version <v>
+//		deployment  <model> <deployment>
+//		first_byte_timeout <d>
+//		idle_timeout       <d>
+//	}
+func (p *AzureProvider) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	return providerOptions(d, "azure", func(opt string) error {
+		switch opt {
+		case "base_url":
+			return stringArg(d, &p.BaseURL)
+		case "api_key":
+			return stringArg(d, &p.APIKey)
+		case "api_version":
+			return stringArg(d, &p.APIVersion)
+		case "deployment":
+			return keyedArg(d, &p.Deployments)
+		case "first_byte_timeout":
+			return durationArg(d, &p.FirstByteTimeout)
+		case "idle_timeout":
+			return durationArg(d, &p.IdleTimeout)
+		}
+		return errUnknownOption
+	})
+}
+
+// UnmarshalCaddyfile sets up the provider from its block in dsp_openai. Syntax:
+//
+//	provider <name> anthropic {
+//		base_url <url>
+//		api_key  <key>
+//		version  <v>
+//		default_max_tokens <n>
+//		first_byte_timeout <d>
+//	}
+func (p *AnthropicProvider) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	return providerOptions(d, "anthropic", func(opt string) error {
+		switch opt {
+		case "base_url":
+			return stringArg(d, &p.BaseURL)
+		case "api_key":
+			return stringArg(d, &p.APIKey)
+		case "version":
+			return stringArg(d, &p.Version)
+		case "default_max_tokens":
+			return intArg(d, &p.DefaultMaxTokens)
+		case "first_byte_timeout":
+			return durationArg(d, &p.FirstByteTimeout)
+		}
+		return errUnknownOption
+	})
+}
+
+// UnmarshalCaddyfile sets up the provider from its block in dsp_openai. Syntax:
+//
+//	provider <name> gemini {
+//		base_url <url>
+//		api_key  <key>
+//		first_byte_timeout <d>
+//	}
+func (p *GeminiProvider) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	return providerOptions(d, "gemini", func(opt string) error {
+		switch opt {
+		case "base_url":
+			return stringArg(d, &p.BaseURL)
+		case "api_key":
+			return stringArg(d, &p.APIKey)
+		case "first_byte_timeout":
+			return durationArg(d, &p.FirstByteTimeout)
+		}
+		return errUnknownOption
+	})
+}
+
+// UnmarshalCaddyfile sets up the provider from its block in dsp_openai. Syntax:
+//
+//	provider <name> mock {
+//		text         <text>
+//		latency      <d>
+//		token_delay  <d>
+//		tokens       <n>
+//		failure_rate <0..1>
+//		fail_status  <code>
+//	}
+func (p *MockProvider) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	return providerOptions(d, "mock", func(opt string) error {
+		switch opt {
+		case "text":
+			return stringArg(d, &p.Text)
+		case "latency":
+			return durationArg(d, &p.Latency)
+		case "token_delay":
+			return durationArg(d, &p.TokenDelay)
+		case "tokens":
+			return intArg(d, &p.Tokens)
+		case "fail_status":
+			return intArg(d, &p.FailStatus)
+		case "failure_rate":
+			var s string
+			if !d.AllArgs(&s) {
+				return d.ArgErr()
+			}
+			f, err := strconv.ParseFloat(s, 64)
+			if err != nil {
+				return d.Errf("failure_rate: invalid number %q", s)
+			}
+			p.FailureRate = f
+			return nil
+		}
+		return errUnknownOption
+	})
+}
+
+// errUnknownOption is what a provider's option callback returns for an option it does not have.
+var errUnknownOption = errors.New("unknown option")
+
+// providerOptions parses the block of the provider segment d (`<type> { … }`, as caddyfile.UnmarshalModule
+// hands it over), calling fn once per option with the dispenser on the option's name. An option may be
+// given once, except the keyed ones (header, deployment), whose keys keyedArg keeps unique.
+func providerOptions(d *caddyfile.Dispenser, kind string, fn func(opt string) error) error {
+	d.Next() // the provider type
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	seen := map[string]bool{}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		opt := d.Val()
+		if seen[opt] && opt != "header" && opt != "deployment" {
+			return d.Errf("provider %s: duplicate option %q", kind, opt)
+		}
+		seen[opt] = true
+		if err := fn(opt); err != nil {
+			if errors.Is(err, errUnknownOption) {
+				return d.Errf("provider %s: unrecognized option %q", kind, opt)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+func stringArg(d *caddyfile.Dispenser, dst *string) error {
+	if !d.AllArgs(dst) {
+		return d.ArgErr()
+	}
+	return nil
+}
+
+func durationArg(d *caddyfile.Dispenser, dst *caddy.Duration) error {
+	opt := d.Val()
 	var s string
 	if !d.AllArgs(&s) {
-		return 0, d.ArgErr()
+		return d.ArgErr()
 	}
 	dur, err := caddy.ParseDuration(s)
 	if err != nil || dur < 0 {
-		return 0, d.Errf("invalid duration %q", s)
+		return d.Errf("%s: invalid duration %q", opt, s)
 	}
-	return caddy.Duration(dur), nil
+	*dst = caddy.Duration(dur)
+	return nil
 }
 
-func intArg(d *caddyfile.Dispenser) (int, error) {
+func intArg(d *caddyfile.Dispenser, dst *int) error {
+	opt := d.Val()
 	var s string
 	if !d.AllArgs(&s) {
-		return 0, d.ArgErr()
+		return d.ArgErr()
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil || n < 0 {
-		return 0, d.Errf("invalid number %q", s)
+		return d.Errf("%s: invalid number %q", opt, s)
 	}
-	return n, nil
+	*dst = n
+	return nil
 }
 
-func parseProvider(d *caddyfile.Dispenser, kind string) (caddy.Module, error) {
-	var (
-		oa  OpenAIProvider
-		az  AzureProvider
-		an  AnthropicProvider
-		ge  GeminiProvider
-		mk  MockProvider
-		mod caddy.Module
-	)
-	switch kind {
-	case "openai":
-		mod = &oa
-	case "azure":
-		mod = &az
-	case "anthropic":
-		mod = &an
-	case "gemini":
-		mod = &ge
-	case "mock":
-		mod = &mk
-	default:
-		return nil, d.Errf("provider kind %q is not openai, azure, anthropic, gemini or mock", kind)
+// keyedArg reads `<key> <value>` into *dst, refusing a key given twice.
+func keyedArg(d *caddyfile.Dispenser, dst *map[string]string) error {
+	opt := d.Val()
+	var k, v string
+	if !d.AllArgs(&k, &v) {
+		return d.ArgErr()
 	}
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		opt := d.Val()
-		var err error
-		str := func(dst *string) {
-			if !d.AllArgs(dst) {
-				err = d.ArgErr()
-			}
-		}
-		switch {
-		case opt == "base_url":
-			switch kind {
-			case "openai":
-				str(&oa.BaseURL)
-			case "azure":
-				str(&az.BaseURL)
-			case "anthropic":
-				str(&an.BaseURL)
-			case "gemini":
-				str(&ge.BaseURL)
-			default:
-				return nil, d.Errf("mock has no base_url")
-			}
-		case opt == "api_key":
-			switch kind {
-			case "openai":
-				str(&oa.APIKey)
-			case "azure":
-				str(&az.APIKey)
-			case "anthropic":
-				str(&an.APIKey)
-			case "gemini":
-				str(&ge.APIKey)
-			default:
-				return nil, d.Errf("mock has no api_key")
-			}
-		case opt == "auth_header" && kind == "openai":
-			str(&oa.AuthHeader)
-		case opt == "auth_query" && kind == "openai":
-			str(&oa.AuthQuery)
-		case opt == "header" && kind == "openai":
-			var k, v string
-			if !d.Args(&k, &v) || d.NextArg() {
-				return nil, d.ArgErr()
-			}
-			if oa.Headers == nil {
-				oa.Headers = map[string]string{}
-			}
-			oa.Headers[k] = v
-		case opt == "api_version" && kind == "azure":
-			str(&az.APIVersion)
-		case opt == "deployment" && kind == "azure":
-			var m, dep string
-			if !d.Args(&m, &dep) || d.NextArg() {
-				return nil, d.ArgErr()
-			}
-			if az.Deployments == nil {
-				az.Deployments = map[string]string{}
-			}
-			az.Deployments[m] = dep
-		case opt == "version" && kind == "anthropic":
-			str(&an.Version)
-		case opt == "default_max_tokens" && kind == "anthropic":
-			an.DefaultMaxTokens, err = intArg(d)
-		case opt == "text" && kind == "mock":
-			str(&mk.Text)
-		case opt == "latency" && kind == "mock":
-			mk.Latency, err = durArg(d)
-		case opt == "token_delay" && kind == "mock":
-			mk.TokenDelay, err = durArg(d)
-		case opt == "tokens" && kind == "mock":
-			mk.Tokens, err = intArg(d)
-		case opt == "fail_status" && kind == "mock":
-			mk.FailStatus, err = intArg(d)
-		case opt == "failure_rate" && kind == "mock":
-			var s string
-			if !d.AllArgs(&s) {
-				return nil, d.ArgErr()
-			}
-			mk.FailureRate, err = strconv.ParseFloat(s, 64)
-		case opt == "first_byte_timeout" || opt == "idle_timeout":
-			var dur caddy.Duration
-			dur, err = durArg(d)
-			switch {
-			case kind == "openai" && opt == "first_byte_timeout":
-				oa.FirstByteTimeout = dur
-			case kind == "openai":
-				oa.IdleTimeout = dur
-			case kind == "azure" && opt == "first_byte_timeout":
-				az.FirstByteTimeout = dur
-			case kind == "azure":
-				az.IdleTimeout = dur
-			case kind == "anthropic" && opt == "first_byte_timeout":
-				an.FirstByteTimeout = dur
-			case kind == "gemini" && opt == "first_byte_timeout":
-				ge.FirstByteTimeout = dur
-			default:
-				return nil, d.Errf("%s: %s is not supported", kind, opt)
-			}
-		default:
-			return nil, d.Errf("provider %s: unrecognized option %q", kind, opt)
-		}
-		if err != nil {
-			return nil, err
-		}
+	if _, dup := (*dst)[k]; dup {
+		return d.Errf("%s %q given twice", opt, k)
 	}
-	return mod, nil
+	if *dst == nil {
+		*dst = map[string]string{}
+	}
+	(*dst)[k] = v
+	return nil
+}
+
+// providerTypes are the registered `dsp.providers` module names: the catalog's types, and any a
+// plugin adds.
+func providerTypes() []string {
+	var out []string
+	for _, m := range caddy.GetModules("dsp.providers") {
+		out = append(out, m.ID.Name())
+	}
+	return out
 }
 
 func parseModel(d *caddyfile.Dispenser) (ModelRoute, error) {

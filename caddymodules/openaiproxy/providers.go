@@ -3,17 +3,15 @@
 package openaiproxy
 
 import (
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/dsp-ai/fd2/inference"
-	"github.com/dsp-ai/fd2/inference/anthropic"
-	"github.com/dsp-ai/fd2/inference/gemini"
+	"github.com/dsp-ai/fd2/inference/catalog"
 	"github.com/dsp-ai/fd2/inference/mock"
-	"github.com/dsp-ai/fd2/inference/openaicompat"
 )
 
 func init() {
@@ -24,7 +22,11 @@ func init() {
 	caddy.RegisterModule(MockProvider{})
 }
 
-// ProviderModule is a guest module of the `dsp.providers` namespace: one provider deployment.
+// ProviderModule is a guest module of the `dsp.providers` namespace: one provider deployment. FD2's
+// own provider modules are the Caddy face of the provider catalog (package inference/catalog): each
+// decodes its JSON or Caddyfile block and builds through catalog.Build, as manifests and ai-proxy
+// routes do. In a Caddyfile, `provider <name> <type> { … }` hands the block to the module
+// `dsp.providers.<type>` (caddyfile.UnmarshalModule), so a provider parses its own options.
 type ProviderModule interface {
 	caddy.Module
 	// Build makes the deployment, named name. Placeholders ({env.*}, {file.*}) and secret references
@@ -76,15 +78,16 @@ func (p *OpenAIProvider) Build(name string, secret Resolve) (inference.Provider,
 	if err != nil {
 		return nil, fmt.Errorf("api_key: %w", err)
 	}
-	base := p.BaseURL
-	if base == "" {
-		base = "https://api.openai.com/v1"
+	// A base URL whose placeholder is unset must not fall back to OpenAI's: the key would go there.
+	base := replaced(p.BaseURL)
+	if base == "" && p.BaseURL != "" {
+		return nil, fmt.Errorf("base_url %q: empty once its placeholders are replaced", p.BaseURL)
 	}
 	headers := map[string]string{}
 	for k, v := range p.Headers {
 		headers[k] = replaced(v)
 	}
-	return openaicompat.New(openaicompat.Config{Name: name, BaseURL: replaced(base), APIKey: key,
+	return catalog.Build("openai", catalog.Config{Name: name, BaseURL: base, APIKey: key,
 		AuthHeader: p.AuthHeader, AuthQuery: p.AuthQuery, Headers: headers,
 		FirstByteTimeout: time.Duration(p.FirstByteTimeout), IdleTimeout: time.Duration(p.IdleTimeout)})
 }
@@ -111,15 +114,12 @@ func (AzureProvider) CaddyModule() caddy.ModuleInfo {
 
 // Build makes the deployment.
 func (p *AzureProvider) Build(name string, secret Resolve) (inference.Provider, error) {
-	if p.BaseURL == "" {
-		return nil, errors.New("azure: base_url is required")
-	}
 	key, err := credential(p.APIKey, secret)
 	if err != nil {
 		return nil, fmt.Errorf("api_key: %w", err)
 	}
-	return openaicompat.New(openaicompat.Config{Name: name, BaseURL: replaced(p.BaseURL), APIKey: key,
-		Azure:            &openaicompat.Azure{APIVersion: p.APIVersion, Deployments: p.Deployments},
+	return catalog.Build("azure", catalog.Config{Name: name, BaseURL: replaced(p.BaseURL), APIKey: key,
+		APIVersion: p.APIVersion, Deployments: p.Deployments,
 		FirstByteTimeout: time.Duration(p.FirstByteTimeout), IdleTimeout: time.Duration(p.IdleTimeout)})
 }
 
@@ -149,7 +149,7 @@ func (p *AnthropicProvider) Build(name string, secret Resolve) (inference.Provid
 	if err != nil {
 		return nil, fmt.Errorf("api_key: %w", err)
 	}
-	return anthropic.New(anthropic.Config{Name: name, BaseURL: replaced(p.BaseURL), APIKey: key, Version: p.Version,
+	return catalog.Build("anthropic", catalog.Config{Name: name, BaseURL: replaced(p.BaseURL), APIKey: key, Version: p.Version,
 		DefaultMaxTokens: p.DefaultMaxTokens, FirstByteTimeout: time.Duration(p.FirstByteTimeout)})
 }
 
@@ -174,7 +174,7 @@ func (p *GeminiProvider) Build(name string, secret Resolve) (inference.Provider,
 	if err != nil {
 		return nil, fmt.Errorf("api_key: %w", err)
 	}
-	return gemini.New(gemini.Config{Name: name, BaseURL: replaced(p.BaseURL), APIKey: key,
+	return catalog.Build("gemini", catalog.Config{Name: name, BaseURL: replaced(p.BaseURL), APIKey: key,
 		FirstByteTimeout: time.Duration(p.FirstByteTimeout)})
 }
 
@@ -199,18 +199,20 @@ func (MockProvider) CaddyModule() caddy.ModuleInfo {
 
 // Build makes the deployment.
 func (p *MockProvider) Build(name string, _ Resolve) (inference.Provider, error) {
-	if p.FailureRate < 0 || p.FailureRate > 1 {
-		return nil, fmt.Errorf("mock: failure_rate %v is not within 0..1", p.FailureRate)
-	}
-	return mock.New(mock.Config{Name: name, Text: p.Text, Latency: time.Duration(p.Latency), TokenDelay: time.Duration(p.TokenDelay),
-		Tokens: p.Tokens, FailureRate: p.FailureRate, FailStatus: p.FailStatus}), nil
+	return catalog.Build("mock", catalog.Config{Name: name, Mock: mock.Config{Text: p.Text, Latency: time.Duration(p.Latency),
+		TokenDelay: time.Duration(p.TokenDelay), Tokens: p.Tokens, FailureRate: p.FailureRate, FailStatus: p.FailStatus}})
 }
 
 // Interface guards.
 var (
-	_ ProviderModule = (*OpenAIProvider)(nil)
-	_ ProviderModule = (*AzureProvider)(nil)
-	_ ProviderModule = (*AnthropicProvider)(nil)
-	_ ProviderModule = (*GeminiProvider)(nil)
-	_ ProviderModule = (*MockProvider)(nil)
+	_ ProviderModule        = (*OpenAIProvider)(nil)
+	_ ProviderModule        = (*AzureProvider)(nil)
+	_ ProviderModule        = (*AnthropicProvider)(nil)
+	_ ProviderModule        = (*GeminiProvider)(nil)
+	_ ProviderModule        = (*MockProvider)(nil)
+	_ caddyfile.Unmarshaler = (*OpenAIProvider)(nil)
+	_ caddyfile.Unmarshaler = (*AzureProvider)(nil)
+	_ caddyfile.Unmarshaler = (*AnthropicProvider)(nil)
+	_ caddyfile.Unmarshaler = (*GeminiProvider)(nil)
+	_ caddyfile.Unmarshaler = (*MockProvider)(nil)
 )

@@ -9,7 +9,6 @@ package ratelimit
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -31,6 +30,7 @@ import (
 	"github.com/dsp-ai/fd2/dsp/plan"
 	"github.com/dsp-ai/fd2/dsp/ratelimit"
 	"github.com/dsp-ai/fd2/dsp/reqbody"
+	"github.com/dsp-ai/fd2/inference"
 )
 
 func init() {
@@ -456,7 +456,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 		u = &reported
 	case sw.sniffer != nil:
 		if got, ok := sw.sniffer.Usage(); ok {
-			u = &got
+			u = &ratelimit.Usage{Prompt: got.PromptTokens, Completion: got.CompletionTokens, Total: got.TotalTokens}
 		} else if est := sw.sniffer.CompletionEstimate(); est > 0 || sw.status < 400 {
 			u = &ratelimit.Usage{Completion: est}
 			u.Prompt = -1 // unknown: keep the prompt estimate
@@ -590,29 +590,8 @@ func (h *Handler) estimate(r *http.Request, x *plan.Exchange) (int64, int64, err
 		}
 		return 0, 0, caddyhttp.Error(http.StatusBadRequest, apierr.Wrap(http.StatusBadRequest, "invalid_request", "reading request body failed", err))
 	}
-	var req struct {
-		MaxTokens           *int64          `json:"max_tokens"`
-		MaxCompletionTokens *int64          `json:"max_completion_tokens"`
-		Messages            json.RawMessage `json:"messages"`
-		Prompt              json.RawMessage `json:"prompt"`
-		Input               json.RawMessage `json:"input"`
-	}
-	maxTok := h.DefaultMaxTokens
-	if json.Unmarshal(body, &req) != nil {
-		// Not JSON: count it all as prompt.
-		return ratelimit.EstimateTokens(string(body)), maxTok, nil
-	}
-	switch {
-	case req.MaxCompletionTokens != nil && *req.MaxCompletionTokens > 0:
-		maxTok = *req.MaxCompletionTokens
-	case req.MaxTokens != nil && *req.MaxTokens > 0:
-		maxTok = *req.MaxTokens
-	}
-	text := string(req.Messages) + string(req.Prompt) + string(req.Input)
-	if text == "" {
-		text = string(body)
-	}
-	return ratelimit.EstimateTokens(text), maxTok, nil
+	prompt, maxTok := inference.EstimateRequest(body, h.DefaultMaxTokens)
+	return prompt, maxTok, nil
 }
 
 // sniffWriter passes the response through and lets a UsageSniffer observe it. For event streams with a
@@ -620,7 +599,7 @@ func (h *Handler) estimate(r *http.Request, x *plan.Exchange) (int64, int64, err
 // latency), which lets it end the stream cleanly between two events once the completion outgrows the cap.
 type sniffWriter struct {
 	*caddyhttp.ResponseWriterWrapper
-	sniffer   *ratelimit.UsageSniffer
+	sniffer   *inference.UsageSniffer
 	status    int
 	capTokens int64
 	sse       bool
@@ -635,7 +614,7 @@ func (s *sniffWriter) WriteHeader(code int) {
 		s.status = code
 		ct := s.Header().Get("Content-Type")
 		if code < 300 && (strings.HasPrefix(ct, "text/event-stream") || strings.HasPrefix(ct, "application/json")) {
-			s.sniffer = ratelimit.NewUsageSniffer(ct, 4<<20)
+			s.sniffer = inference.NewUsageSniffer(ct, 4<<20)
 			s.sse = strings.HasPrefix(ct, "text/event-stream")
 		}
 	}

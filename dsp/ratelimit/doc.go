@@ -21,8 +21,10 @@
 //     instance, or fail closed with [ErrUnavailable].
 //
 // Token budgets are charged up front with [Reserve] (from an estimate) and reconciled with
-// [Reservation.Settle] once the provider reports usage, which the proxy path extracts without buffering the
-// client stream with [UsageSniffer] and hands over through a [UsageSink] stored in the request context.
+// [Reservation.Settle] once the provider reports usage, handed over through a [UsageSink] stored in the
+// request context. Tokens are units here: estimating them and reading usage from OpenAI-shaped responses
+// is the inference package's (inference.EstimateTokens, inference.UsageSniffer), so this package knows
+// no wire format.
 //
 // The package never imports Caddy: the dsp_ratelimit module in caddymodules/ratelimit is the glue.
 package ratelimit

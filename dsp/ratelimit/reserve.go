@@ -50,17 +50,3 @@ func (r *Reservation) Settle(ctx context.Context, actual int64) error {
 	}
 	return r.store.Adjust(ctx, r.key, r.rule, r.windowStart, delta)
 }
-
-// EstimateTokens approximates the number of tokens in text as len/4 rounded up (at least 1 for non-empty
-// text), OpenAI's rule of thumb for English. It is only an estimate, used to reserve before a request and
-// when a provider reports no usage; provider-reported usage always wins.
-func EstimateTokens(text string) int64 {
-	return estimateBytes(int64(len(text)))
-}
-
-func estimateBytes(n int64) int64 {
-	if n <= 0 {
-		return 0
-	}
-	return (n + 3) / 4
-}

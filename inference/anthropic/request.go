@@ -7,82 +7,20 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/dsp-ai/fd2/inference/openai"
 	"strings"
 )
 
-// OpenAI chat completion request, reduced to what has an Anthropic equivalent. Fields without one
-// (frequency_penalty, logit_bias, seed, response_format …) are dropped rather than rejected, the way
-// OpenAI-compatible gateways behave, so SDK defaults do not break Anthropic deployments.
-//
-// max_completion_tokens is OpenAI's current name for max_tokens (which it deprecates); both are read
-// and the newer one wins. n is read only to refuse n > 1: Anthropic returns exactly one answer per
-// call, and quietly returning fewer choices than asked would break clients that index choices[i].
-type oaRequest struct {
-	Model               string          `json:"model"`
-	Messages            []oaMessage     `json:"messages"`
-	MaxTokens           *int            `json:"max_tokens"`
-	MaxCompletionTokens *int            `json:"max_completion_tokens"`
-	Temperature         *float64        `json:"temperature"`
-	TopP                *float64        `json:"top_p"`
-	Stop                json.RawMessage `json:"stop"`
-	Stream              bool            `json:"stream"`
-	StreamOptions       *struct {
-		IncludeUsage bool `json:"include_usage"`
-	} `json:"stream_options"`
-	Tools             []oaTool        `json:"tools"`
-	ToolChoice        json.RawMessage `json:"tool_choice"`
-	ParallelToolCalls *bool           `json:"parallel_tool_calls"`
-	User              string          `json:"user"`
-	N                 *int            `json:"n"`
-}
-
-// oaMessage is one entry of messages. Content stays raw because OpenAI accepts a string, a list of
-// content parts or null (an assistant turn made only of tool_calls), and each role reads it
-// differently. ToolCallID is set on role "tool" messages and names the call being answered.
-type oaMessage struct {
-	Role       string          `json:"role"`
-	Content    json.RawMessage `json:"content"`
-	ToolCalls  []oaToolCall    `json:"tool_calls"`
-	ToolCallID string          `json:"tool_call_id"`
-}
-
-// oaPart is one element of a list-valued content. Only text, image_url and file parts have Anthropic
-// counterparts; userBlocks refuses the others (input_audio, …) rather than dropping them, since an
-// answer to part of a prompt looks like a model error to the client.
-type oaPart struct {
-	Type     string `json:"type"`
-	Text     string `json:"text"`
-	Refusal  string `json:"refusal"`
-	ImageURL *struct {
-		URL string `json:"url"`
-	} `json:"image_url"`
-	File *struct {
-		FileData string `json:"file_data"`
-	} `json:"file"`
-}
-
-// oaToolCall is an earlier assistant tool call replayed in the history. Arguments is a JSON document
-// encoded as a string, OpenAI's wire form. ID is reused verbatim as the tool_use id, so the
-// tool_call_id of the matching tool message becomes a tool_use_id Anthropic can pair with it.
-type oaToolCall struct {
-	ID       string `json:"id"`
-	Type     string `json:"type"`
-	Function struct {
-		Name      string `json:"name"`
-		Arguments string `json:"arguments"`
-	} `json:"function"`
-}
-
-// oaTool is a tool definition. OpenAI nests the function under "function" and names its schema
-// "parameters"; Anthropic's client tools are flat, with the schema under "input_schema".
-type oaTool struct {
-	Type     string `json:"type"`
-	Function struct {
-		Name        string          `json:"name"`
-		Description string          `json:"description"`
-		Parameters  json.RawMessage `json:"parameters"`
-	} `json:"function"`
-}
+// The OpenAI side of the translation is package openai's ChatRequest. Its fields without an Anthropic
+// equivalent (frequency_penalty, logit_bias, seed, response_format …) are dropped rather than rejected,
+// the way OpenAI-compatible gateways behave, so SDK defaults do not break Anthropic deployments. n is
+// read only to refuse n > 1: Anthropic returns exactly one answer per call, and quietly returning fewer
+// choices than asked would break clients that index choices[i]. Only text, image_url and file content
+// parts have Anthropic counterparts; userBlocks refuses the others (input_audio, …) rather than dropping
+// them, since an answer to part of a prompt looks like a model error to the client. A replayed tool
+// call's ID is reused verbatim as the tool_use id, so the tool_call_id of the matching tool message
+// becomes a tool_use_id Anthropic can pair with it. OpenAI nests a tool's function under "function" and
+// names its schema "parameters"; Anthropic's client tools are flat, with the schema under "input_schema".
 
 // Anthropic Messages request. Field order is the wire order, which keeps golden files readable.
 //
@@ -183,7 +121,7 @@ type translated struct {
 // translateRequest turns an OpenAI chat completion body into a Messages request. model, when set, is
 // the provider-side model name and wins over the body's.
 func translateRequest(body []byte, model string, defaultMaxTokens int, stream bool) (*translated, error) {
-	var in oaRequest
+	var in openai.ChatRequest
 	if err := jsonUnmarshal(body, &in); err != nil {
 		return nil, fmt.Errorf("parsing chat completion request: %w", err)
 	}
@@ -204,9 +142,9 @@ func translateRequest(body []byte, model string, defaultMaxTokens int, stream bo
 	out.MaxTokens = defaultMaxTokens
 	switch {
 	case in.MaxCompletionTokens != nil:
-		out.MaxTokens = *in.MaxCompletionTokens
+		out.MaxTokens = int(*in.MaxCompletionTokens)
 	case in.MaxTokens != nil:
-		out.MaxTokens = *in.MaxTokens
+		out.MaxTokens = int(*in.MaxTokens)
 	}
 	// OpenAI allows temperature up to 2 and Anthropic up to 1; we pass it unchanged so an out-of-range
 	// value is reported by the provider rather than silently altered.
@@ -337,7 +275,7 @@ func parseToolChoice(raw json.RawMessage) (*anToolChoice, error) {
 
 // translateMessages splits system prompts out and builds strictly alternating turns, since Anthropic
 // rejects two consecutive messages with the same role.
-func translateMessages(msgs []oaMessage) (string, []anMessage, error) {
+func translateMessages(msgs []openai.Message) (string, []anMessage, error) {
 	// Anthropic has one system prompt for the whole request, so system messages found mid-conversation
 	// move to the front. That may change their weight for the model, but dropping or refusing them
 	// would be worse.
@@ -433,7 +371,7 @@ func textOf(raw json.RawMessage) (string, error) {
 	if err := json.Unmarshal(raw, &s); err == nil {
 		return s, nil
 	}
-	var parts []oaPart
+	var parts []openai.Part
 	if err := json.Unmarshal(raw, &parts); err != nil {
 		return "", errors.New("content: want a string or a list of parts")
 	}
@@ -462,7 +400,7 @@ func userBlocks(raw json.RawMessage) ([]any, error) {
 		}
 		return []any{anText{Type: "text", Text: s}}, nil
 	}
-	var parts []oaPart
+	var parts []openai.Part
 	if err := json.Unmarshal(raw, &parts); err != nil {
 		return nil, errors.New("content: want a string or a list of parts")
 	}
@@ -497,7 +435,7 @@ func userBlocks(raw json.RawMessage) ([]any, error) {
 			}
 			blocks = append(blocks, anMedia{Type: "document", Source: src})
 		default:
-			// input_audio and anything newer: refused, for the reason given on oaPart.
+			// input_audio and anything newer: refused, for the reason given above anRequest.
 			return nil, fmt.Errorf("content part type %q is not supported by anthropic", p.Type)
 		}
 	}
@@ -526,7 +464,7 @@ func mediaSource(u string, allowURL bool) (anSource, error) {
 
 // assistantBlocks replays an assistant turn: its text, then one tool_use block per tool call, the order
 // in which Anthropic itself produces them.
-func assistantBlocks(m oaMessage) ([]any, error) {
+func assistantBlocks(m openai.Message) ([]any, error) {
 	var blocks []any
 	if !isNull(m.Content) {
 		var s string
@@ -535,7 +473,7 @@ func assistantBlocks(m oaMessage) ([]any, error) {
 				blocks = append(blocks, anText{Type: "text", Text: s})
 			}
 		} else {
-			var parts []oaPart
+			var parts []openai.Part
 			if err := json.Unmarshal(m.Content, &parts); err != nil {
 				return nil, errors.New("content: want a string or a list of parts")
 			}

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"github.com/dsp-ai/fd2/inference/openai"
 	"strings"
 	"time"
 )
@@ -19,11 +20,11 @@ type anUsage struct {
 
 // openAI converts usage. Anthropic counts cached prompt tokens apart from input_tokens while OpenAI's
 // prompt_tokens includes them, so they are added back for billing and quotas to see the whole prompt.
-func (u anUsage) openAI() *oaUsage {
+func (u anUsage) openAI() *openai.Usage {
 	prompt := u.InputTokens + u.CacheCreationInputTokens + u.CacheReadInputTokens
-	out := &oaUsage{PromptTokens: prompt, CompletionTokens: u.OutputTokens, TotalTokens: prompt + u.OutputTokens}
+	out := &openai.Usage{PromptTokens: prompt, CompletionTokens: u.OutputTokens, TotalTokens: prompt + u.OutputTokens}
 	if u.CacheReadInputTokens > 0 {
-		out.PromptTokensDetails = &oaPromptDetails{CachedTokens: u.CacheReadInputTokens}
+		out.PromptTokensDetails = &openai.PromptTokensDetails{CachedTokens: u.CacheReadInputTokens}
 	}
 	return out
 }
@@ -43,52 +44,6 @@ type anResponse struct {
 	StopReason string  `json:"stop_reason"`
 	Usage      anUsage `json:"usage"`
 }
-
-type oaUsage struct {
-	PromptTokens        int64            `json:"prompt_tokens"`
-	CompletionTokens    int64            `json:"completion_tokens"`
-	TotalTokens         int64            `json:"total_tokens"`
-	PromptTokensDetails *oaPromptDetails `json:"prompt_tokens_details,omitempty"`
-}
-
-type oaPromptDetails struct {
-	CachedTokens int64 `json:"cached_tokens"`
-}
-
-type oaCompletion struct {
-	ID      string     `json:"id"`
-	Object  string     `json:"object"`
-	Created int64      `json:"created"`
-	Model   string     `json:"model"`
-	Choices []oaChoice `json:"choices"`
-	Usage   *oaUsage   `json:"usage"`
-}
-
-type oaChoice struct {
-	Index        int             `json:"index"`
-	Message      oaOutMessage    `json:"message"`
-	Logprobs     json.RawMessage `json:"logprobs"`
-	FinishReason string          `json:"finish_reason"`
-}
-
-type oaOutMessage struct {
-	Role string `json:"role"`
-	// Content is null, not "", when the answer is only tool calls, as OpenAI sends it.
-	Content   *string         `json:"content"`
-	ToolCalls []oaOutToolCall `json:"tool_calls,omitempty"`
-}
-
-type oaOutToolCall struct {
-	Index    *int   `json:"index,omitempty"` // streamed deltas only
-	ID       string `json:"id,omitempty"`
-	Type     string `json:"type,omitempty"`
-	Function struct {
-		Name      string `json:"name,omitempty"`
-		Arguments string `json:"arguments"`
-	} `json:"function"`
-}
-
-var jsonNull = json.RawMessage("null")
 
 // finishReason maps Anthropic's stop_reason to OpenAI's finish_reason.
 func finishReason(stop string) string {
@@ -119,14 +74,14 @@ func translateResponse(raw []byte, clientModel string, now time.Time, newID func
 	if in.Type != "message" {
 		return nil, errors.New("unexpected response type " + in.Type)
 	}
-	msg := oaOutMessage{Role: "assistant"}
+	msg := openai.ChatMessage{Role: "assistant"}
 	var text strings.Builder
 	for _, b := range in.Content {
 		switch b.Type {
 		case "text":
 			text.WriteString(b.Text)
 		case "tool_use":
-			tc := oaOutToolCall{ID: b.ID, Type: "function"}
+			tc := openai.ToolCall{ID: b.ID, Type: "function"}
 			tc.Function.Name = b.Name
 			args := "{}"
 			if !isNull(b.Input) {
@@ -146,12 +101,13 @@ func translateResponse(raw []byte, clientModel string, now time.Time, newID func
 	if s := text.String(); s != "" || len(msg.ToolCalls) == 0 {
 		msg.Content = &s
 	}
-	return marshal(oaCompletion{
+	fr := finishReason(in.StopReason)
+	return marshal(openai.ChatCompletion{
 		ID:      completionID(in.ID, newID),
 		Object:  "chat.completion",
 		Created: now.Unix(),
 		Model:   clientModel,
-		Choices: []oaChoice{{Index: 0, Message: msg, Logprobs: jsonNull, FinishReason: finishReason(in.StopReason)}},
+		Choices: []openai.Choice{{Index: 0, Message: &msg, Logprobs: openai.JSONNull, FinishReason: &fr}},
 		Usage:   in.Usage.openAI(),
 	})
 }

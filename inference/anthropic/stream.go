@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/dsp-ai/fd2/inference/openai"
 	"io"
 	"time"
 )
@@ -122,35 +123,6 @@ type anEvent struct {
 	} `json:"error"`
 }
 
-// oaChunk is one chat.completion.chunk. Usage is omitted on content chunks (OpenAI sends null there;
-// SDKs read both as "no usage") and set only on the final usage chunk, whose choices is an empty list.
-// The engine recognises that chunk by choices being [], so the list must be empty, never absent.
-type oaChunk struct {
-	ID      string          `json:"id"`
-	Object  string          `json:"object"`
-	Created int64           `json:"created"`
-	Model   string          `json:"model"`
-	Choices []oaChunkChoice `json:"choices"`
-	Usage   *oaUsage        `json:"usage,omitempty"`
-}
-
-// FinishReason is a pointer because OpenAI sends an explicit null on every chunk but the one that ends
-// the choice.
-type oaChunkChoice struct {
-	Index        int          `json:"index"`
-	Delta        oaChunkDelta `json:"delta"`
-	FinishReason *string      `json:"finish_reason"`
-}
-
-// oaChunkDelta holds only what changed: the role on the first chunk, then content or tool_calls
-// pieces. Content is a pointer so the first chunk can carry "content": "" as OpenAI's does, while
-// tool-call chunks leave it out.
-type oaChunkDelta struct {
-	Role      string          `json:"role,omitempty"`
-	Content   *string         `json:"content,omitempty"`
-	ToolCalls []oaOutToolCall `json:"tool_calls,omitempty"`
-}
-
 // step reads one upstream event and appends its translation (possibly nothing) to s.out. It returns
 // io.EOF once the stream has been fully translated.
 func (s *streamReader) step() error {
@@ -177,7 +149,7 @@ func (s *streamReader) step() error {
 		// OpenAI opens every stream with a role chunk whose content is "". An empty string does
 		// not count as a first token, so time-to-first-token metrics are not skewed by it.
 		empty := ""
-		s.emit(oaChunkDelta{Role: "assistant", Content: &empty}, nil)
+		s.emit(openai.Delta{Role: "assistant", Content: &empty}, nil)
 	case "content_block_start":
 		// Each block is opened by content_block_start, filled by content_block_delta events with
 		// the same index and closed by content_block_stop, which needs no translation.
@@ -191,16 +163,16 @@ func (s *streamReader) step() error {
 		case "text":
 			// The start event's text is normally "", but any initial text is passed on.
 			if cb.Text != "" {
-				s.emit(oaChunkDelta{Content: &cb.Text}, nil)
+				s.emit(openai.Delta{Content: &cb.Text}, nil)
 			}
 		case "tool_use":
 			// id and name come only in the start event. OpenAI sends them in the first
 			// tool_calls delta of a call, with empty arguments that later deltas extend.
 			idx := len(s.toolIndex)
 			s.toolIndex[ev.Index] = idx
-			tc := oaOutToolCall{Index: &idx, ID: cb.ID, Type: "function"}
+			tc := openai.ToolCall{Index: &idx, ID: cb.ID, Type: "function"}
 			tc.Function.Name = cb.Name
-			s.emit(oaChunkDelta{ToolCalls: []oaOutToolCall{tc}}, nil)
+			s.emit(openai.Delta{ToolCalls: []openai.ToolCall{tc}}, nil)
 		}
 	case "content_block_delta":
 		d := ev.Delta
@@ -210,7 +182,7 @@ func (s *streamReader) step() error {
 		switch d.Type {
 		case "text_delta":
 			if d.Text != "" {
-				s.emit(oaChunkDelta{Content: &d.Text}, nil)
+				s.emit(openai.Delta{Content: &d.Text}, nil)
 			}
 		case "input_json_delta":
 			// partial_json pieces are fragments of the arguments string and pass as they come;
@@ -218,9 +190,9 @@ func (s *streamReader) step() error {
 			// server tool's block was never registered, so its input is dropped here.
 			idx, ok := s.toolIndex[ev.Index]
 			if ok && d.PartialJSON != "" {
-				tc := oaOutToolCall{Index: &idx}
+				tc := openai.ToolCall{Index: &idx}
 				tc.Function.Arguments = d.PartialJSON
-				s.emit(oaChunkDelta{ToolCalls: []oaOutToolCall{tc}}, nil)
+				s.emit(openai.Delta{ToolCalls: []openai.ToolCall{tc}}, nil)
 			}
 		}
 		// thinking_delta, signature_delta, citations_delta: no chat completion equivalent.
@@ -244,14 +216,14 @@ func (s *streamReader) step() error {
 		// the stop_reason mapping.
 		if ev.Delta != nil && ev.Delta.StopReason != "" {
 			fr := finishReason(ev.Delta.StopReason)
-			s.emit(oaChunkDelta{}, &fr)
+			s.emit(openai.Delta{}, &fr)
 		}
 	case "message_stop":
 		// message_stop is the only clean end. The usage chunk comes after the finish chunk and
 		// before [DONE], which is where OpenAI SDKs and the engine's metering look for it.
 		if s.includeUsage {
-			s.write(oaChunk{ID: s.chunkID(), Object: "chat.completion.chunk", Created: s.created, Model: s.model,
-				Choices: []oaChunkChoice{}, Usage: s.usage.openAI()})
+			s.write(openai.ChatCompletion{ID: s.chunkID(), Object: "chat.completion.chunk", Created: s.created, Model: s.model,
+				Choices: []openai.Choice{}, Usage: s.usage.openAI()})
 		}
 		s.out.WriteString("data: [DONE]\n\n")
 		return io.EOF
@@ -288,15 +260,16 @@ func (s *streamReader) chunkID() string {
 }
 
 // emit writes a chunk for choice 0, the only one: Anthropic returns a single answer per call (n > 1 is
-// refused by translateRequest).
-func (s *streamReader) emit(d oaChunkDelta, finish *string) {
-	s.write(oaChunk{ID: s.chunkID(), Object: "chat.completion.chunk", Created: s.created, Model: s.model,
-		Choices: []oaChunkChoice{{Index: 0, Delta: d, FinishReason: finish}}})
+// refused by translateRequest). Chunks carry no logprobs key, and usage only on the final usage chunk,
+// whose choices list is empty, never absent: the engine recognises that chunk by choices being [].
+func (s *streamReader) emit(d openai.Delta, finish *string) {
+	s.write(openai.ChatCompletion{ID: s.chunkID(), Object: "chat.completion.chunk", Created: s.created, Model: s.model,
+		Choices: []openai.Choice{{Index: 0, Delta: &d, FinishReason: finish}}})
 }
 
 // write frames a chunk as one SSE event ("data: <json>\n\n"). OpenAI streams use no event: or id:
 // fields, so clients read data lines only.
-func (s *streamReader) write(c oaChunk) {
+func (s *streamReader) write(c openai.ChatCompletion) {
 	b, err := marshal(c)
 	if err != nil { // only plain structs and strings: cannot happen
 		return

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/dsp-ai/fd2/inference"
+	"github.com/dsp-ai/fd2/inference/openai"
 )
 
 // Gemini GenerateContentResponse (one whole answer, or one SSE event of a stream).
@@ -49,70 +50,9 @@ type gmUsage struct {
 	TotalTokenCount      int64 `json:"totalTokenCount"`
 }
 
-// OpenAI chat.completion and chat.completion.chunk.
-// One type serves both so buffered and streamed answers have the same fields; a choice holds message
-// in a completion and delta in a chunk.
-type oaCompletion struct {
-	ID      string     `json:"id"`
-	Object  string     `json:"object"`
-	Created int64      `json:"created"`
-	Model   string     `json:"model"`
-	Choices []oaChoice `json:"choices"`
-	Usage   *oaUsage   `json:"usage,omitempty"`
-}
-
-// Logprobs is always null (Gemini's are not requested), but present, as OpenAI clients expect the key.
-// FinishReason is null until the choice is finished.
-type oaChoice struct {
-	Index        int        `json:"index"`
-	Message      *oaRespMsg `json:"message,omitempty"`
-	Delta        *oaDelta   `json:"delta,omitempty"`
-	Logprobs     *struct{}  `json:"logprobs"`
-	FinishReason *string    `json:"finish_reason"`
-}
-
-type oaRespMsg struct {
-	Role string `json:"role,omitempty"`
-	// Content is a pointer so a message of only tool calls carries "content": null, as OpenAI's does.
-	Content   *string          `json:"content"`
-	ToolCalls []oaRespToolCall `json:"tool_calls,omitempty"`
-}
-
-// oaDelta is a chunk's delta: unlike a message, absent fields are omitted, so the finish chunk's delta
-// is {} as in OpenAI's streams.
-type oaDelta struct {
-	Role      string           `json:"role,omitempty"`
-	Content   *string          `json:"content,omitempty"`
-	ToolCalls []oaRespToolCall `json:"tool_calls,omitempty"`
-}
-
-// oaRespToolCall is a tool call in an answer. ID is minted by the gateway because Gemini has none and
-// OpenAI clients need one to answer with a tool message; when the client replays the call,
-// translateRequest maps the ID back to the function name.
-type oaRespToolCall struct {
-	Index    *int   `json:"index,omitempty"` // chunks only
-	ID       string `json:"id"`
-	Type     string `json:"type"`
-	Function struct {
-		Name      string `json:"name"`
-		Arguments string `json:"arguments"`
-	} `json:"function"`
-}
-
-// oaUsage follows OpenAI: reasoning tokens are part of completion_tokens and broken out in
-// completion_tokens_details, left out when the model did not think.
-type oaUsage struct {
-	PromptTokens            int64 `json:"prompt_tokens"`
-	CompletionTokens        int64 `json:"completion_tokens"`
-	TotalTokens             int64 `json:"total_tokens"`
-	CompletionTokensDetails *struct {
-		ReasoningTokens int64 `json:"reasoning_tokens"`
-	} `json:"completion_tokens_details,omitempty"`
-}
-
 // chat serves chat/completions.
 func (p *Provider) chat(ctx context.Context, req *inference.Request) (*inference.Response, error) {
-	var oa oaChatRequest
+	var oa openai.ChatRequest
 	if err := json.Unmarshal(req.Body, &oa); err != nil {
 		return nil, p.badRequest("parsing chat request: %v", err)
 	}
@@ -175,19 +115,19 @@ func (p *Provider) chat(ctx context.Context, req *inference.Request) (*inference
 }
 
 // translateResponse turns a whole Gemini answer into a chat.completion.
-func (p *Provider) translateResponse(g *gmResponse, model string) *oaCompletion {
-	c := &oaCompletion{
+func (p *Provider) translateResponse(g *gmResponse, model string) *openai.ChatCompletion {
+	c := &openai.ChatCompletion{
 		ID:      "chatcmpl-" + p.newID(),
 		Object:  "chat.completion",
 		Created: p.now().Unix(),
 		Model:   model,
 		// Choices starts as an empty list so it is never encoded as null.
-		Choices: []oaChoice{},
+		Choices: []openai.Choice{},
 		Usage:   usage(g.UsageMetadata),
 	}
 	for _, cand := range g.Candidates {
 		text, calls := p.candidateParts(&cand, false)
-		msg := &oaRespMsg{Role: "assistant", ToolCalls: calls}
+		msg := &openai.ChatMessage{Role: "assistant", ToolCalls: calls}
 		if text != "" || len(calls) == 0 {
 			msg.Content = &text
 		}
@@ -196,7 +136,7 @@ func (p *Provider) translateResponse(g *gmResponse, model string) *oaCompletion 
 		if fr == "" {
 			fr = "stop"
 		}
-		c.Choices = append(c.Choices, oaChoice{Index: cand.Index, Message: msg, FinishReason: &fr})
+		c.Choices = append(c.Choices, openai.Choice{Index: cand.Index, Message: msg, Logprobs: openai.JSONNull, FinishReason: &fr})
 	}
 	if len(c.Choices) == 0 {
 		// A prompt blocked by safety filters comes back with promptFeedback and no candidates; OpenAI
@@ -205,7 +145,7 @@ func (p *Provider) translateResponse(g *gmResponse, model string) *oaCompletion 
 		if g.PromptFeedback == nil || g.PromptFeedback.BlockReason == "" {
 			fr = "stop"
 		}
-		c.Choices = append(c.Choices, oaChoice{Message: &oaRespMsg{Role: "assistant", Content: &empty}, FinishReason: &fr})
+		c.Choices = append(c.Choices, openai.Choice{Message: &openai.ChatMessage{Role: "assistant", Content: &empty}, Logprobs: openai.JSONNull, FinishReason: &fr})
 	}
 	return c
 }
@@ -213,12 +153,12 @@ func (p *Provider) translateResponse(g *gmResponse, model string) *oaCompletion 
 // candidateParts joins a candidate's text and lists its function calls with fresh IDs (Gemini has no
 // call IDs; OpenAI clients need them to answer with tool messages). Thought summaries are not answer
 // text and are dropped. indexed sets tool_calls[].index, which chunks carry.
-func (p *Provider) candidateParts(cand *gmCandidate, indexed bool) (string, []oaRespToolCall) {
+func (p *Provider) candidateParts(cand *gmCandidate, indexed bool) (string, []openai.ToolCall) {
 	if cand.Content == nil {
 		return "", nil
 	}
 	var text strings.Builder
-	var calls []oaRespToolCall
+	var calls []openai.ToolCall
 	for _, part := range cand.Content.Parts {
 		switch {
 		case part.FunctionCall != nil:
@@ -230,7 +170,7 @@ func (p *Provider) candidateParts(cand *gmCandidate, indexed bool) (string, []oa
 			if args == "" || args == "null" {
 				args = "{}"
 			}
-			tc := oaRespToolCall{ID: "call_" + p.newID(), Type: "function"}
+			tc := openai.ToolCall{ID: "call_" + p.newID(), Type: "function"}
 			tc.Function.Name = part.FunctionCall.Name
 			tc.Function.Arguments = compactJSON(args)
 			if indexed {
@@ -284,12 +224,13 @@ func finishReason(r string, toolCalls bool) string {
 }
 
 // usage maps usageMetadata. OpenAI counts reasoning inside completion_tokens, Gemini counts thoughts
-// separately, so they are added back.
-func usage(u *gmUsage) *oaUsage {
+// separately, so they are added back (and broken out in completion_tokens_details, left out when the
+// model did not think).
+func usage(u *gmUsage) *openai.Usage {
 	if u == nil {
 		return nil
 	}
-	out := &oaUsage{
+	out := &openai.Usage{
 		PromptTokens:     u.PromptTokenCount,
 		CompletionTokens: u.CandidatesTokenCount + u.ThoughtsTokenCount,
 		TotalTokens:      u.TotalTokenCount,
@@ -300,9 +241,7 @@ func usage(u *gmUsage) *oaUsage {
 		out.TotalTokens = out.PromptTokens + out.CompletionTokens
 	}
 	if u.ThoughtsTokenCount > 0 {
-		out.CompletionTokensDetails = &struct {
-			ReasoningTokens int64 `json:"reasoning_tokens"`
-		}{u.ThoughtsTokenCount}
+		out.CompletionTokensDetails = &openai.CompletionTokensDetails{ReasoningTokens: u.ThoughtsTokenCount}
 	}
 	return out
 }

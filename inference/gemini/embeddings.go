@@ -15,17 +15,13 @@ import (
 	"net/http"
 
 	"github.com/dsp-ai/fd2/inference"
+	"github.com/dsp-ai/fd2/inference/openai"
 )
 
-// oaEmbeddingRequest is OpenAI's embeddings request. dimensions maps to outputDimensionality, which
-// Gemini honours by truncating the vector on models that support it; unlike OpenAI, Gemini does not
-// re-normalise every truncated vector, and the values are passed on unchanged. user is ignored.
-type oaEmbeddingRequest struct {
-	Model          string          `json:"model"`
-	Input          json.RawMessage `json:"input"`
-	EncodingFormat string          `json:"encoding_format"`
-	Dimensions     *int64          `json:"dimensions"`
-}
+// An OpenAI embeddings request's dimensions maps to outputDimensionality, which Gemini honours by
+// truncating the vector on models that support it; unlike OpenAI, Gemini does not re-normalise every
+// truncated vector, and the values are passed on unchanged. user is ignored. The answer's usage is always
+// present, since OpenAI clients read it unconditionally; zeros mean unknown (see below).
 
 // gmEmbedRequest is one EmbedContentRequest of a batch. taskType and title stay unset: OpenAI has no
 // such hints, so Gemini's default task applies.
@@ -46,30 +42,10 @@ type gmEmbedResponse struct {
 	} `json:"usageMetadata"`
 }
 
-// oaEmbedding is one item of data; Index is the input's position, which clients use to pair vectors
-// with inputs.
-type oaEmbedding struct {
-	Object    string `json:"object"`
-	Index     int    `json:"index"`
-	Embedding any    `json:"embedding"` // []float64, or a base64 string for encoding_format=base64
-}
-
-// oaEmbeddingList is OpenAI's embeddings answer. usage is always present, since OpenAI clients read it
-// unconditionally; zeros mean unknown (see below).
-type oaEmbeddingList struct {
-	Object string        `json:"object"`
-	Data   []oaEmbedding `json:"data"`
-	Model  string        `json:"model"`
-	Usage  struct {
-		PromptTokens int64 `json:"prompt_tokens"`
-		TotalTokens  int64 `json:"total_tokens"`
-	} `json:"usage"`
-}
-
 // embeddings serves embeddings through batchEmbedContents, one request per input.
 // A batch keeps a multi-input request to one upstream call, with one status and one error for all.
 func (p *Provider) embeddings(ctx context.Context, req *inference.Request) (*inference.Response, error) {
-	var oa oaEmbeddingRequest
+	var oa openai.EmbeddingRequest
 	if err := json.Unmarshal(req.Body, &oa); err != nil {
 		return nil, p.badRequest("parsing embeddings request: %v", err)
 	}
@@ -138,7 +114,7 @@ func (p *Provider) embeddings(ctx context.Context, req *inference.Request) (*inf
 			Message: fmt.Sprintf("gemini returned %d embeddings for %d inputs", len(gresp.Embeddings), len(inputs)), Retryable: true}
 	}
 	// The model echoed is the client's name for it, as for chat.
-	out := oaEmbeddingList{Object: "list", Data: []oaEmbedding{}, Model: oa.Model}
+	out := openai.EmbeddingList{Object: "list", Data: []openai.Embedding{}, Model: oa.Model}
 	if out.Model == "" {
 		out.Model = model
 	}
@@ -153,7 +129,7 @@ func (p *Provider) embeddings(ctx context.Context, req *inference.Request) (*inf
 		if oa.EncodingFormat == "base64" {
 			v = float32Base64(e.Values)
 		}
-		out.Data = append(out.Data, oaEmbedding{Object: "embedding", Index: i, Embedding: v})
+		out.Data = append(out.Data, openai.Embedding{Object: "embedding", Index: i, Embedding: v})
 	}
 	// batchEmbedContents usually reports no usage; 0 tells the engine to count with its tokenizer.
 	if u := gresp.UsageMetadata; u != nil {

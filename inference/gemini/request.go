@@ -7,90 +7,19 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"github.com/dsp-ai/fd2/inference/openai"
 	"net/url"
 	"path"
 	"strings"
 )
 
-// OpenAI chat request, only the fields that have a Gemini equivalent. Loosely typed fields (content,
-// stop, tool_choice) stay raw because OpenAI accepts several shapes for each.
-// Fields without a counterpart (logit_bias, logprobs, user, parallel_tool_calls, …) are ignored rather
-// than refused, so SDK defaults do not make Gemini deployments unusable. n, seed and the penalties are
-// kept because generationConfig has direct equivalents for them.
-type oaChatRequest struct {
-	Model               string          `json:"model"`
-	Messages            []oaMessage     `json:"messages"`
-	Tools               []oaTool        `json:"tools"`
-	ToolChoice          json.RawMessage `json:"tool_choice"`
-	MaxTokens           *int64          `json:"max_tokens"`
-	MaxCompletionTokens *int64          `json:"max_completion_tokens"`
-	Temperature         *float64        `json:"temperature"`
-	TopP                *float64        `json:"top_p"`
-	Stop                json.RawMessage `json:"stop"`
-	N                   *int64          `json:"n"`
-	Seed                *int64          `json:"seed"`
-	PresencePenalty     *float64        `json:"presence_penalty"`
-	FrequencyPenalty    *float64        `json:"frequency_penalty"`
-	ResponseFormat      *struct {
-		Type       string `json:"type"`
-		JSONSchema *struct {
-			Schema json.RawMessage `json:"schema"`
-		} `json:"json_schema"`
-	} `json:"response_format"`
-	Stream        bool `json:"stream"`
-	StreamOptions *struct {
-		IncludeUsage bool `json:"include_usage"`
-	} `json:"stream_options"`
-}
-
-// oaMessage is one entry of messages. Name matters only for results: legacy role "function" messages
-// name the function instead of giving a tool_call_id.
-type oaMessage struct {
-	Role       string          `json:"role"`
-	Content    json.RawMessage `json:"content"`
-	Name       string          `json:"name"`
-	ToolCalls  []oaToolCall    `json:"tool_calls"`
-	ToolCallID string          `json:"tool_call_id"`
-}
-
-// oaToolCall is an earlier assistant tool call. Its ID exists only on the OpenAI side (functionCall
-// parts carry just name and args), so translateRequest remembers it to name the matching result.
-type oaToolCall struct {
-	ID       string `json:"id"`
-	Type     string `json:"type"`
-	Function struct {
-		Name      string `json:"name"`
-		Arguments string `json:"arguments"`
-	} `json:"function"`
-}
-
-// oaTool is a function tool; Parameters is a JSON Schema that needs cleaning before Gemini accepts it
-// (see cleanSchema).
-type oaTool struct {
-	Type     string `json:"type"`
-	Function struct {
-		Name        string          `json:"name"`
-		Description string          `json:"description"`
-		Parameters  json.RawMessage `json:"parameters"`
-	} `json:"function"`
-}
-
-// oaPart is one element of an array-valued OpenAI message content.
-// InputAudio.Data is already base64, the form inlineData takes, so audio is never re-encoded.
-type oaPart struct {
-	Type     string `json:"type"`
-	Text     string `json:"text"`
-	ImageURL *struct {
-		URL string `json:"url"`
-	} `json:"image_url"`
-	InputAudio *struct {
-		Data   string `json:"data"`
-		Format string `json:"format"`
-	} `json:"input_audio"`
-	File *struct {
-		FileData string `json:"file_data"`
-	} `json:"file"`
-}
+// The OpenAI side of the translation is package openai's ChatRequest. Its fields without a Gemini
+// counterpart (logit_bias, logprobs, user, parallel_tool_calls, …) are ignored rather than refused, so
+// SDK defaults do not make Gemini deployments unusable; n, seed and the penalties map to generationConfig.
+// A replayed tool call's ID exists only on the OpenAI side (functionCall parts carry just name and args),
+// so translateRequest remembers it to name the matching result; legacy role "function" messages name the
+// function instead. Tool parameters need cleaning before Gemini accepts them (see cleanSchema), and
+// input_audio data is already base64, the form inlineData takes, so audio is never re-encoded.
 
 // Gemini GenerateContentRequest.
 // The system prompt is not a turn but systemInstruction, and sampling options and limits live in
@@ -186,7 +115,7 @@ type gmGenerationConf struct {
 }
 
 // translateRequest turns an OpenAI chat body into a Gemini request. Errors describe the client's mistake.
-func translateRequest(oa *oaChatRequest) (*gmRequest, error) {
+func translateRequest(oa *openai.ChatRequest) (*gmRequest, error) {
 	// Contents starts non-nil so it is encoded as [] rather than null.
 	gr := &gmRequest{Contents: []gmContent{}}
 	// Gemini's functionResponse is keyed by function name, OpenAI's tool message by call ID: remember
@@ -369,7 +298,7 @@ func contentParts(raw json.RawMessage, textOnly bool) ([]gmPart, error) {
 		}
 		return []gmPart{{Text: s}}, nil
 	}
-	var ops []oaPart
+	var ops []openai.Part
 	if err := json.Unmarshal(raw, &ops); err != nil {
 		return nil, fmt.Errorf("content: %w", err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/dsp-ai/fd2/dsp/background"
 	"github.com/dsp-ai/fd2/inference"
+	"github.com/dsp-ai/fd2/inference/openai"
 )
 
 // streamBody is the translated SSE stream handed to the caller. Reads come from a pipe fed by the
@@ -172,7 +173,7 @@ func (t *streamTranslator) event(data []byte, w io.Writer) (done bool, err error
 		// A choice's first event always yields a chunk, empty or not, so its role chunk precedes
 		// its finish_reason chunk as OpenAI clients assume.
 		if text != "" || len(calls) > 0 || !st.roleSent {
-			d := &oaDelta{ToolCalls: calls}
+			d := &openai.Delta{ToolCalls: calls}
 			if !st.roleSent {
 				d.Role = "assistant"
 				st.roleSent = true
@@ -182,7 +183,7 @@ func (t *streamTranslator) event(data []byte, w io.Writer) (done bool, err error
 			if text != "" || len(calls) == 0 {
 				d.Content = &text
 			}
-			if err := writeEvent(w, t.chunk(oaChoice{Index: cand.Index, Delta: d})); err != nil {
+			if err := writeEvent(w, t.chunk(openai.Choice{Index: cand.Index, Delta: d})); err != nil {
 				return true, err
 			}
 		}
@@ -190,7 +191,7 @@ func (t *streamTranslator) event(data []byte, w io.Writer) (done bool, err error
 		// that called functions in any earlier event finishes as tool_calls.
 		if fr := finishReason(cand.FinishReason, st.toolCalls > 0); fr != "" && !st.finished {
 			st.finished = true
-			if err := writeEvent(w, t.chunk(oaChoice{Index: cand.Index, Delta: &oaDelta{}, FinishReason: &fr})); err != nil {
+			if err := writeEvent(w, t.chunk(openai.Choice{Index: cand.Index, Delta: &openai.Delta{}, FinishReason: &fr})); err != nil {
 				return true, err
 			}
 		}
@@ -214,8 +215,8 @@ func (t *streamTranslator) finish(w io.Writer) error {
 		return io.ErrUnexpectedEOF
 	}
 	if t.includeUsage && t.usage != nil {
-		c := &oaCompletion{ID: t.id, Object: "chat.completion.chunk", Created: t.created, Model: t.model,
-			Choices: []oaChoice{}, Usage: usage(t.usage)}
+		c := &openai.ChatCompletion{ID: t.id, Object: "chat.completion.chunk", Created: t.created, Model: t.model,
+			Choices: []openai.Choice{}, Usage: usage(t.usage)}
 		if err := writeEvent(w, c); err != nil {
 			return err
 		}
@@ -225,8 +226,9 @@ func (t *streamTranslator) finish(w io.Writer) error {
 }
 
 // chunk wraps one choice's delta: with n > 1, choices are interleaved chunk by chunk, as OpenAI does.
-func (t *streamTranslator) chunk(c oaChoice) *oaCompletion {
-	return &oaCompletion{ID: t.id, Object: "chat.completion.chunk", Created: t.created, Model: t.model, Choices: []oaChoice{c}}
+func (t *streamTranslator) chunk(c openai.Choice) *openai.ChatCompletion {
+	c.Logprobs = openai.JSONNull // Gemini's are not requested, but OpenAI clients expect the key
+	return &openai.ChatCompletion{ID: t.id, Object: "chat.completion.chunk", Created: t.created, Model: t.model, Choices: []openai.Choice{c}}
 }
 
 // writeEvent writes one SSE event in a single Write, so a reader never sees half an event.
