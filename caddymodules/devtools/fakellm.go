@@ -1,7 +1,7 @@
 // Copyright 2026 The FD2 Authors. SPDX-License-Identifier: Apache-2.0
 
 // Package devtools holds Caddy modules for trying FD2 out and testing it: `dsp_fakellm` serves the
-// OpenAI-compatible fake provider of examples/fakellm from inside FD2, so that Caddyfile.example runs on a
+// OpenAI-compatible fake provider of internal/fakellm from inside FD2, so that Caddyfile.example runs on a
 // machine with nothing but Go installed. It is never needed in production.
 package devtools
 
@@ -14,7 +14,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
-	"github.com/dsp-ai/fd2/examples/fakellm"
+	"github.com/dsp-ai/fd2/internal/fakellm"
 )
 
 func init() {

@@ -28,7 +28,7 @@ import (
 
 	"github.com/dsp-ai/fd2/dsp/auth"
 	"github.com/dsp-ai/fd2/dsp/source/redistest"
-	"github.com/dsp-ai/fd2/examples/fakellm"
+	"github.com/dsp-ai/fd2/internal/fakellm"
 	"github.com/dsp-ai/fd2/examples/jwtservice"
 )
 

@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/dsp-ai/fd2/dsp/ratelimit"
-	"github.com/dsp-ai/fd2/examples/fakellm"
+	"github.com/dsp-ai/fd2/internal/fakellm"
 )
 
 // redisProc is a redis-server this test can kill and restart on the same port.

@@ -19,7 +19,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/dsp-ai/fd2/examples/fakellm"
+	"github.com/dsp-ai/fd2/internal/fakellm"
 )
 
 func main() {
