@@ -12,7 +12,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-	"github.com/dustin/go-humanize"
+
+	"github.com/dsp-ai/fd2/caddymodules/internal/caddyfileopt"
 )
 
 func init() {
@@ -49,93 +50,46 @@ func init() {
 //		breaker_open_for <d>
 //	}
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	d.Next()
-	if d.NextArg() {
-		return d.ArgErr()
-	}
 	h.ProvidersRaw = map[string]json.RawMessage{}
-	seen := map[string]bool{}
-	for d.NextBlock(0) {
-		switch d.Val() {
+	return caddyfileopt.Directive(d, func(name string) error {
+		var err error
+		switch name {
 		case "provider":
-			var name, kind string
-			if !d.Args(&name, &kind) {
+			var pname, kind string
+			if !d.Args(&pname, &kind) {
 				return d.ArgErr()
 			}
-			if _, dup := h.ProvidersRaw[name]; dup {
-				return d.Errf("provider %q defined twice", name)
+			if _, dup := h.ProvidersRaw[pname]; dup {
+				return d.Errf("provider %q defined twice", pname)
 			}
 			mod, err := parseProvider(d, kind)
 			if err != nil {
 				return err
 			}
-			h.ProvidersRaw[name] = caddyconfig.JSONModuleObject(mod, "provider", kind, nil)
+			h.ProvidersRaw[pname] = caddyconfig.JSONModuleObject(mod, "provider", kind, nil)
 		case "model":
 			m, err := parseModel(d)
 			if err != nil {
 				return err
 			}
 			h.Models = append(h.Models, m)
-		case "max_attempts", "max_body_size", "breaker_open_for":
-			name := d.Val()
-			if seen[name] {
-				return d.Errf("duplicate subdirective %q", name)
-			}
-			seen[name] = true
-			var v string
-			if !d.AllArgs(&v) {
-				return d.ArgErr()
-			}
-			switch name {
-			case "max_attempts":
-				n, err := strconv.Atoi(v)
-				if err != nil || n <= 0 {
-					return d.Errf("max_attempts: invalid %q", v)
-				}
-				h.MaxAttempts = n
-			case "max_body_size":
-				n, err := humanize.ParseBytes(v)
-				if err != nil || n == 0 {
-					return d.Errf("max_body_size: invalid %q", v)
-				}
-				h.MaxBodySize = int64(n)
-			default:
-				dur, err := caddy.ParseDuration(v)
-				if err != nil || dur <= 0 {
-					return d.Errf("breaker_open_for: invalid %q", v)
-				}
-				h.BreakerOpenFor = caddy.Duration(dur)
-			}
+		case "max_attempts":
+			h.MaxAttempts, err = caddyfileopt.Int(d, 1)
+		case "max_body_size":
+			h.MaxBodySize, err = caddyfileopt.Size(d)
+		case "breaker_open_for":
+			h.BreakerOpenFor, err = caddyfileopt.PositiveDuration(d)
 		default:
-			return d.Errf("unrecognized subdirective %q", d.Val())
+			return d.Errf("unrecognized subdirective %q", name)
 		}
-	}
-	return nil
+		return err
+	}, "provider", "model")
 }
 
-func durArg(d *caddyfile.Dispenser) (caddy.Duration, error) {
-	var s string
-	if !d.AllArgs(&s) {
-		return 0, d.ArgErr()
-	}
-	dur, err := caddy.ParseDuration(s)
-	if err != nil || dur < 0 {
-		return 0, d.Errf("invalid duration %q", s)
-	}
-	return caddy.Duration(dur), nil
-}
+// durArg and intArg read the provider options (parseProvider).
+func durArg(d *caddyfile.Dispenser) (caddy.Duration, error) { return caddyfileopt.Duration(d) }
 
-func intArg(d *caddyfile.Dispenser) (int, error) {
-	var s string
-	if !d.AllArgs(&s) {
-		return 0, d.ArgErr()
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 0 {
-		return 0, d.Errf("invalid number %q", s)
-	}
-	return n, nil
-}
+func intArg(d *caddyfile.Dispenser) (int, error) { return caddyfileopt.Int(d, 0) }
 
 func parseProvider(d *caddyfile.Dispenser, kind string) (caddy.Module, error) {
 	var (
