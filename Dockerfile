@@ -10,7 +10,7 @@ RUN CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o /out/fd2 ./cmd/fd2
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/fd2 /usr/bin/fd2
 COPY Caddyfile.example /etc/fd2/Caddyfile
-COPY examples/manifests /srv/fd2/examples/manifests
+COPY internal/defaultmanifests /srv/fd2/internal/defaultmanifests
 WORKDIR /srv/fd2
 EXPOSE 8080 2019
 ENTRYPOINT ["/usr/bin/fd2"]

@@ -24,6 +24,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/dsp-ai/fd2/caddymodules/gateway"
+	"github.com/dsp-ai/fd2/caddymodules/internal/caddyfileopt"
 	"github.com/dsp-ai/fd2/dsp/apierr"
 	"github.com/dsp-ai/fd2/dsp/auth"
 	"github.com/dsp-ai/fd2/dsp/plan"
@@ -354,17 +355,8 @@ func stageDone(x *plan.Exchange, t0 time.Time, next caddyhttp.Handler) caddyhttp
 //		optional
 //	}
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	d.Next()
-	if d.NextArg() {
-		return d.ArgErr()
-	}
-	seen := map[string]bool{}
-	for d.NextBlock(0) {
-		name := d.Val()
-		if seen[name] {
-			return d.Errf("duplicate subdirective %q", name)
-		}
-		seen[name] = true
+	return caddyfileopt.Directive(d, func(name string) error {
+		var err error
 		switch name {
 		case "api_keys":
 			var kind string
@@ -374,17 +366,12 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			h.APIKeys = &APIKeysConfig{}
 			switch kind {
 			case "file":
-				if !d.AllArgs(&h.APIKeys.File) {
-					return d.ArgErr()
-				}
+				err = caddyfileopt.Args(d, &h.APIKeys.File)
 			case "redis":
+				// The URL is optional: without it the keys live in the dsp app's Redis.
 				h.APIKeys.Redis = true
-				args := d.RemainingArgs()
-				if len(args) > 1 {
-					return d.ArgErr()
-				}
-				if len(args) == 1 {
-					h.APIKeys.RedisURL = args[0]
+				if d.NextArg() {
+					h.APIKeys.RedisURL = d.Val()
 				}
 			default:
 				return d.Errf("api_keys: unknown store %q (want file or redis)", kind)
@@ -394,112 +381,51 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			h.JWT = &JWTConfig{}
-			if err := parseJWT(d, h.JWT); err != nil {
-				return err
-			}
+			err = parseJWT(d, h.JWT)
 		case "jwt_service_secret":
-			if !d.AllArgs(&h.JWTServiceSecret) {
-				return d.ArgErr()
-			}
+			err = caddyfileopt.Args(d, &h.JWTServiceSecret)
 		case "leeway":
-			var s string
-			if !d.AllArgs(&s) {
-				return d.ArgErr()
-			}
-			dur, err := caddy.ParseDuration(s)
-			if err != nil || dur < 0 {
-				return d.Errf("leeway: invalid duration %q", s)
-			}
-			h.Leeway = caddy.Duration(dur)
+			h.Leeway, err = caddyfileopt.Duration(d)
 		case "cache_size":
-			var s string
-			if !d.AllArgs(&s) {
-				return d.ArgErr()
-			}
-			var n int
-			if _, err := fmt.Sscanf(s, "%d", &n); err != nil || n <= 0 {
-				return d.Errf("cache_size: invalid %q", s)
-			}
-			h.CacheSize = n
+			h.CacheSize, err = caddyfileopt.Int(d, 1)
 		case "optional":
-			if d.NextArg() {
-				return d.ArgErr()
-			}
 			h.Optional = true
 		default:
 			return d.Errf("unrecognized subdirective %q", name)
 		}
-	}
-	return nil
+		return err
+	})
 }
 
 func parseJWT(d *caddyfile.Dispenser, j *JWTConfig) error {
-	seen := map[string]bool{}
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		name := d.Val()
-		if seen[name] && name != "public_key" {
-			return d.Errf("duplicate subdirective %q", name)
-		}
-		seen[name] = true
+	return caddyfileopt.Block(d, func(name string) error {
+		var err error
 		switch name {
 		case "secret":
-			if !d.AllArgs(&j.Secret) {
-				return d.ArgErr()
-			}
+			err = caddyfileopt.Args(d, &j.Secret)
 		case "algorithms":
-			j.Algorithms = d.RemainingArgs()
-			if len(j.Algorithms) == 0 {
-				return d.ArgErr()
-			}
+			j.Algorithms, err = caddyfileopt.List(d)
 		case "public_key":
 			var f string
-			if !d.AllArgs(&f) {
-				return d.ArgErr()
-			}
+			err = caddyfileopt.Args(d, &f)
 			j.PublicKeys = append(j.PublicKeys, f)
 		case "jwks":
-			if !d.AllArgs(&j.JWKSURL) {
-				return d.ArgErr()
-			}
+			err = caddyfileopt.Args(d, &j.JWKSURL)
 		case "jwks_refresh":
-			var s string
-			if !d.AllArgs(&s) {
-				return d.ArgErr()
-			}
-			dur, err := caddy.ParseDuration(s)
-			if err != nil || dur <= 0 {
-				return d.Errf("jwks_refresh: invalid duration %q", s)
-			}
-			j.JWKSRefresh = caddy.Duration(dur)
+			j.JWKSRefresh, err = caddyfileopt.PositiveDuration(d)
 		case "issuer":
-			if !d.AllArgs(&j.Issuer) {
-				return d.ArgErr()
-			}
+			err = caddyfileopt.Args(d, &j.Issuer)
 		case "audience":
-			j.Audience = d.RemainingArgs()
-			if len(j.Audience) == 0 {
-				return d.ArgErr()
-			}
+			j.Audience, err = caddyfileopt.List(d)
 		case "require_exp":
-			var v string
-			if !d.AllArgs(&v) {
-				return d.ArgErr()
-			}
-			switch v {
-			case "on":
-				on := true
-				j.RequireExp = &on
-			case "off":
-				off := false
-				j.RequireExp = &off
-			default:
-				return d.Errf("require_exp: want on or off, got %q", v)
-			}
+			var on bool
+			on, err = caddyfileopt.OnOff(d)
+			j.RequireExp = &on
 		default:
 			return d.Errf("jwt: unrecognized subdirective %q", name)
 		}
-	}
-	return nil
+		return err
+	}, "public_key")
 }
 
 // Interface guards.

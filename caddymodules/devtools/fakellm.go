@@ -1,7 +1,7 @@
 // Copyright 2026 The FD2 Authors. SPDX-License-Identifier: Apache-2.0
 
 // Package devtools holds Caddy modules for trying FD2 out and testing it: `dsp_fakellm` serves the
-// OpenAI-compatible fake provider of examples/fakellm from inside FD2, so that Caddyfile.example runs on a
+// OpenAI-compatible fake provider of internal/fakellm from inside FD2, so that Caddyfile.example runs on a
 // machine with nothing but Go installed. It is never needed in production.
 package devtools
 
@@ -14,7 +14,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
-	"github.com/dsp-ai/fd2/examples/fakellm"
+	"github.com/dsp-ai/fd2/caddymodules/internal/caddyfileopt"
+	"github.com/dsp-ai/fd2/internal/fakellm"
 )
 
 func init() {
@@ -60,35 +61,18 @@ func (f *FakeLLM) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 //		latency     <duration>
 //	}
 func (f *FakeLLM) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	d.Next()
-	if d.NextArg() {
-		return d.ArgErr()
-	}
-	seen := map[string]bool{}
-	for d.NextBlock(0) {
-		name := d.Val()
-		if seen[name] {
-			return d.Errf("duplicate subdirective %q", name)
-		}
-		seen[name] = true
-		var s string
-		if !d.AllArgs(&s) {
-			return d.ArgErr()
-		}
-		dur, err := caddy.ParseDuration(s)
-		if err != nil {
-			return d.Errf("%s: %v", name, err)
-		}
+	return caddyfileopt.Directive(d, func(name string) error {
+		var err error
 		switch name {
 		case "token_delay":
-			f.TokenDelay = caddy.Duration(dur)
+			f.TokenDelay, err = caddyfileopt.Duration(d)
 		case "latency":
-			f.Latency = caddy.Duration(dur)
+			f.Latency, err = caddyfileopt.Duration(d)
 		default:
 			return d.Errf("unrecognized subdirective %q", name)
 		}
-	}
-	return nil
+		return err
+	})
 }
 
 // Interface guards.

@@ -23,6 +23,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/dsp-ai/fd2/caddymodules/gateway"
+	"github.com/dsp-ai/fd2/caddymodules/internal/caddyfileopt"
 	"github.com/dsp-ai/fd2/dsp/apierr"
 	"github.com/dsp-ai/fd2/dsp/plan"
 	"github.com/dsp-ai/fd2/dsp/plugins"
@@ -248,33 +249,14 @@ func bodyError(err error) error {
 //		max_body_size <size>
 //	}
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	d.Next()
-	if d.NextArg() {
-		return d.ArgErr()
-	}
-	seen := map[string]bool{}
-	for d.NextBlock(0) {
-		name := d.Val()
-		if seen[name] {
-			return d.Errf("duplicate subdirective %q", name)
-		}
-		seen[name] = true
-		switch name {
-		case "max_body_size":
-			var s string
-			if !d.AllArgs(&s) {
-				return d.ArgErr()
-			}
-			n, err := humanize.ParseBytes(s)
-			if err != nil || n == 0 || n > 1<<40 {
-				return d.Errf("max_body_size: invalid size %q", s)
-			}
-			h.MaxBodySize = int64(n)
-		default:
+	return caddyfileopt.Directive(d, func(name string) error {
+		if name != "max_body_size" {
 			return d.Errf("unrecognized subdirective %q", name)
 		}
-	}
-	return nil
+		var err error
+		h.MaxBodySize, err = caddyfileopt.Size(d)
+		return err
+	})
 }
 
 // Interface guards.

@@ -3,14 +3,12 @@
 package gateway
 
 import (
-	"strconv"
-
-	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-	"github.com/dustin/go-humanize"
+
+	"github.com/dsp-ai/fd2/caddymodules/internal/caddyfileopt"
 )
 
 func init() {
@@ -80,7 +78,7 @@ func parseGlobal(d *caddyfile.Dispenser, existing any) (any, error) {
 	if d.NextArg() {
 		return nil, d.ArgErr()
 	}
-	seen := map[string]bool{}
+	seen := caddyfileopt.Seen{}
 	for d.NextBlock(0) {
 		name := d.Val()
 		key := name
@@ -88,104 +86,64 @@ func parseGlobal(d *caddyfile.Dispenser, existing any) (any, error) {
 			key = name + " " + d.Val()
 			d.Prev()
 		}
-		if seen[key] {
-			return nil, d.Errf("duplicate subdirective %q", key)
+		if err := seen.Once(d, key); err != nil {
+			return nil, err
 		}
-		seen[key] = true
-		switch name {
-		case "environment":
-			if !d.AllArgs(&app.Environment) {
-				return nil, d.ArgErr()
-			}
-		case "manifests":
-			ms, err := parseManifests(d)
-			if err != nil {
-				return nil, err
-			}
-			app.Manifests = ms
-		case "cache":
-			if app.Cache == nil {
-				app.Cache = new(CacheConfig)
-			}
-			if err := parseCache(d, app.Cache); err != nil {
-				return nil, err
-			}
-		case "last_good":
-			if !d.AllArgs(&app.LastGood) {
-				return nil, d.ArgErr()
-			}
-		case "max_stale":
-			dur, err := durationArg(d)
-			if err != nil {
-				return nil, err
-			}
-			app.MaxStale = dur
-		case "vault":
-			var vname, addr string
-			if !d.Args(&vname, &addr) || d.NextArg() {
-				return nil, d.ArgErr()
-			}
-			vc, err := parseVault(d, addr)
-			if err != nil {
-				return nil, err
-			}
-			if app.Vaults == nil {
-				app.Vaults = map[string]*VaultConfig{}
-			}
-			app.Vaults[vname] = vc
-		case "secrets_config":
-			if !d.AllArgs(&app.SecretsConfig) {
-				return nil, d.ArgErr()
-			}
-		case "encryption_key":
-			if !d.AllArgs(&app.EncryptionKey) {
-				return nil, d.ArgErr()
-			}
-		case "require_exp":
-			var v string
-			if !d.AllArgs(&v) {
-				return nil, d.ArgErr()
-			}
-			on, err := parseOnOff(v)
-			if err != nil {
-				return nil, d.Errf("require_exp: %v", err)
-			}
-			app.RequireExp = on
-		case "max_manifest_size":
-			var v string
-			if !d.AllArgs(&v) {
-				return nil, d.ArgErr()
-			}
-			n, err := humanize.ParseBytes(v)
-			if err != nil || n == 0 || n > 1<<40 {
-				return nil, d.Errf("max_manifest_size: want a positive size such as 4MiB, got %q", v)
-			}
-			app.MaxManifestSize = int64(n)
-		case "cache_key":
-			if !d.AllArgs(&app.CacheKey) {
-				return nil, d.ArgErr()
-			}
-		case "pool_size":
-			n, err := intArg(d)
-			if err != nil {
-				return nil, err
-			}
-			app.PoolSize = n
-		case "max_body_size":
-			var v string
-			if !d.AllArgs(&v) {
-				return nil, d.ArgErr()
-			}
-			n, err := humanize.ParseBytes(v)
-			if err != nil || n == 0 || n > 1<<40 {
-				return nil, d.Errf("max_body_size: invalid size %q", v)
-			}
-			app.MaxBodySize = int64(n)
-		default:
-			return nil, d.Errf("unrecognized dsp option %q", name)
+		if err := parseGlobalOption(d, app, name); err != nil {
+			return nil, err
 		}
 	}
 	return httpcaddyfile.App{Name: "dsp", Value: caddyconfig.JSON(app, nil)}, nil
+}
+
+// parseGlobalOption parses one option of the dsp block into app.
+func parseGlobalOption(d *caddyfile.Dispenser, app *App, name string) error {
+	var err error
+	switch name {
+	case "environment":
+		return caddyfileopt.Args(d, &app.Environment)
+	case "manifests":
+		app.Manifests, err = parseManifests(d)
+	case "cache":
+		if app.Cache == nil {
+			app.Cache = new(CacheConfig)
+		}
+		err = parseCache(d, app.Cache)
+	case "last_good":
+		return caddyfileopt.Args(d, &app.LastGood)
+	case "max_stale":
+		app.MaxStale, err = caddyfileopt.Duration(d)
+	case "vault":
+		var vname, addr string
+		if !d.Args(&vname, &addr) || d.NextArg() {
+			return d.ArgErr()
+		}
+		vc, err := parseVault(d, addr)
+		if err != nil {
+			return err
+		}
+		if app.Vaults == nil {
+			app.Vaults = map[string]*VaultConfig{}
+		}
+		app.Vaults[vname] = vc
+	case "secrets_config":
+		return caddyfileopt.Args(d, &app.SecretsConfig)
+	case "encryption_key":
+		return caddyfileopt.Args(d, &app.EncryptionKey)
+	case "require_exp":
+		app.RequireExp, err = caddyfileopt.OnOff(d)
+	case "max_manifest_size":
+		app.MaxManifestSize, err = caddyfileopt.Size(d)
+	case "cache_key":
+		return caddyfileopt.Args(d, &app.CacheKey)
+	case "pool_size":
+		app.PoolSize, err = caddyfileopt.Int(d, 0)
+	case "max_body_size":
+		app.MaxBodySize, err = caddyfileopt.Size(d)
+	default:
+		return d.Errf("unrecognized dsp option %q", name)
+	}
+	return err
 }
 
 func parseManifests(d *caddyfile.Dispenser) (*ManifestSource, error) {
@@ -205,208 +163,115 @@ func parseManifests(d *caddyfile.Dispenser) (*ManifestSource, error) {
 	default:
 		return nil, d.Errf("manifests: unknown source %q (want file or control_tower)", kind)
 	}
-	seen := map[string]bool{}
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		name := d.Val()
-		if seen[name] {
-			return nil, d.Errf("duplicate subdirective %q", name)
-		}
-		seen[name] = true
+	err := caddyfileopt.Block(d, func(name string) error {
+		var err error
+		ct := ms.ControlTower
 		switch {
 		case name == "refresh":
-			dur, err := durationArg(d)
-			if err != nil {
-				return nil, err
-			}
-			ms.Refresh = dur
-		case name == "secret" && ms.ControlTower != nil:
-			if !d.AllArgs(&ms.ControlTower.Secret) {
-				return nil, d.ArgErr()
-			}
-		case name == "timeout" && ms.ControlTower != nil:
-			dur, err := durationArg(d)
-			if err != nil {
-				return nil, err
-			}
-			ms.ControlTower.Timeout = dur
-		case name == "retries" && ms.ControlTower != nil:
-			n, err := intArg(d)
-			if err != nil {
-				return nil, err
-			}
-			ms.ControlTower.Retries = &n
+			ms.Refresh, err = caddyfileopt.Duration(d)
+		case name == "secret" && ct != nil:
+			err = caddyfileopt.Args(d, &ct.Secret)
+		case name == "timeout" && ct != nil:
+			ct.Timeout, err = caddyfileopt.Duration(d)
+		case name == "retries" && ct != nil:
+			var n int
+			n, err = caddyfileopt.Int(d, 0)
+			ct.Retries = &n
 		default:
-			return nil, d.Errf("manifests %s: unrecognized subdirective %q", kind, name)
+			return d.Errf("manifests %s: unrecognized subdirective %q", kind, name)
 		}
-	}
-	return ms, nil
+		return err
+	})
+	return ms, err
 }
 
 func parseCache(d *caddyfile.Dispenser, c *CacheConfig) error {
 	if !d.NextArg() {
 		return d.ArgErr()
 	}
-	kind := d.Val()
-	seen := map[string]bool{}
-	switch kind {
+	switch kind := d.Val(); kind {
 	case "memory":
 		if d.NextArg() {
 			return d.ArgErr()
 		}
 		c.Memory = new(MemoryCache)
-		for nesting := d.Nesting(); d.NextBlock(nesting); {
-			name := d.Val()
-			if seen[name] {
-				return d.Errf("duplicate subdirective %q", name)
-			}
-			seen[name] = true
+		return caddyfileopt.Block(d, func(name string) error {
+			var err error
 			switch name {
 			case "ttl":
-				dur, err := durationArg(d)
-				if err != nil {
-					return err
-				}
-				c.Memory.TTL = dur
+				c.Memory.TTL, err = caddyfileopt.Duration(d)
 			case "max_projects":
-				n, err := intArg(d)
-				if err != nil {
-					return err
-				}
-				c.Memory.MaxProjects = n
+				c.Memory.MaxProjects, err = caddyfileopt.Int(d, 0)
 			default:
 				return d.Errf("cache memory: unrecognized subdirective %q", name)
 			}
-		}
+			return err
+		})
 	case "redis":
 		c.Redis = new(RedisCache)
-		if !d.Args(&c.Redis.URL) {
+		if !d.Args(&c.Redis.URL) || d.NextArg() {
 			return d.ArgErr()
 		}
-		if d.NextArg() {
-			return d.ArgErr()
-		}
-		for nesting := d.Nesting(); d.NextBlock(nesting); {
-			name := d.Val()
-			if seen[name] {
-				return d.Errf("duplicate subdirective %q", name)
-			}
-			seen[name] = true
+		return caddyfileopt.Block(d, func(name string) error {
+			var err error
 			switch name {
 			case "ttl":
-				dur, err := durationArg(d)
-				if err != nil {
-					return err
-				}
-				c.Redis.TTL = dur
+				c.Redis.TTL, err = caddyfileopt.Duration(d)
 			case "prefix":
-				if !d.AllArgs(&c.Redis.Prefix) {
-					return d.ArgErr()
-				}
+				err = caddyfileopt.Args(d, &c.Redis.Prefix)
 			default:
 				return d.Errf("cache redis: unrecognized subdirective %q", name)
 			}
-		}
+			return err
+		})
 	default:
 		return d.Errf("cache: unknown tier %q (want memory or redis)", kind)
 	}
-	return nil
 }
 
 func parseVault(d *caddyfile.Dispenser, addr string) (*VaultConfig, error) {
 	vc := &VaultConfig{Address: addr}
-	seen := map[string]bool{}
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		name := d.Val()
-		if seen[name] {
-			return nil, d.Errf("duplicate subdirective %q", name)
-		}
-		seen[name] = true
+	err := caddyfileopt.Block(d, func(name string) error {
 		var err error
 		switch name {
 		case "token":
-			if !d.AllArgs(&vc.Token) {
-				return nil, d.ArgErr()
-			}
+			err = caddyfileopt.Args(d, &vc.Token)
 		case "approle":
-			if !d.AllArgs(&vc.RoleID, &vc.SecretID) {
-				return nil, d.ArgErr()
-			}
+			err = caddyfileopt.Args(d, &vc.RoleID, &vc.SecretID)
 		case "namespace":
-			if !d.AllArgs(&vc.Namespace) {
-				return nil, d.ArgErr()
-			}
+			err = caddyfileopt.Args(d, &vc.Namespace)
 		case "kv_mount":
-			if !d.AllArgs(&vc.KVMount) {
-				return nil, d.ArgErr()
-			}
+			err = caddyfileopt.Args(d, &vc.KVMount)
 		case "kv_version":
-			vc.KVVersion, err = intArg(d)
+			vc.KVVersion, err = caddyfileopt.Int(d, 1)
 			if err == nil && vc.KVVersion != 1 && vc.KVVersion != 2 {
 				err = d.Errf("kv_version must be 1 or 2")
 			}
 		case "tls_insecure":
-			if d.NextArg() {
-				return nil, d.ArgErr()
-			}
 			vc.TLSInsecure = true
 		case "ca_cert":
-			if !d.AllArgs(&vc.CACert) {
-				return nil, d.ArgErr()
-			}
+			err = caddyfileopt.Args(d, &vc.CACert)
 		case "cache_ttl":
-			vc.CacheTTL, err = durationArg(d)
+			vc.CacheTTL, err = caddyfileopt.Duration(d)
 		case "grace":
-			vc.Grace, err = durationArg(d)
+			vc.Grace, err = caddyfileopt.Duration(d)
 		case "probe_interval":
-			var v string
-			if !d.AllArgs(&v) {
-				return nil, d.ArgErr()
-			}
-			if v == "off" {
+			// -1 is the JSON form of "off": 0 means the default interval.
+			if caddyfileopt.Off(d) {
 				vc.ProbeInterval = -1
-				break
+				return nil
 			}
-			dur, perr := caddy.ParseDuration(v)
-			if perr != nil || dur <= 0 {
-				return nil, d.Errf("probe_interval: want a positive duration or off, got %q", v)
-			}
-			vc.ProbeInterval = caddy.Duration(dur)
+			vc.ProbeInterval, err = caddyfileopt.PositiveDuration(d)
 		default:
-			return nil, d.Errf("vault: unrecognized subdirective %q", name)
+			return d.Errf("vault: unrecognized subdirective %q", name)
 		}
-		if err != nil {
-			return nil, err
-		}
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 	if vc.Token != "" && vc.RoleID != "" {
 		return nil, d.Err("vault: choose one of token and approle")
 	}
 	return vc, nil
-}
-
-func durationArg(d *caddyfile.Dispenser) (caddy.Duration, error) {
-	var s string
-	if !d.AllArgs(&s) {
-		return 0, d.ArgErr()
-	}
-	dur, err := caddy.ParseDuration(s)
-	if err != nil {
-		return 0, d.Errf("%s: %v", d.Val(), err)
-	}
-	if dur < 0 {
-		return 0, d.Errf("%s: must not be negative", s)
-	}
-	return caddy.Duration(dur), nil
-}
-
-func intArg(d *caddyfile.Dispenser) (int, error) {
-	var s string
-	if !d.AllArgs(&s) {
-		return 0, d.ArgErr()
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 0 {
-		return 0, d.Errf("expected a non-negative integer, got %q", s)
-	}
-	return n, nil
 }

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/dsp-ai/fd2/caddymodules/internal/caddyfileopt"
 	"github.com/dsp-ai/fd2/dsp/apierr"
 	"github.com/dsp-ai/fd2/dsp/plugins"
 )
@@ -144,14 +145,7 @@ func renderError(w http.ResponseWriter, r *http.Request, err error, logger *zap.
 //
 //	dsp_error
 func (h *ErrorHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	d.Next()
-	if d.NextArg() {
-		return d.ArgErr()
-	}
-	if d.NextBlock(0) {
-		return d.Errf("dsp_error takes no options")
-	}
-	return nil
+	return caddyfileopt.Directive(d, func(string) error { return d.Errf("dsp_error takes no options") })
 }
 
 // Interface guards.

@@ -15,6 +15,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
+	"github.com/dsp-ai/fd2/caddymodules/internal/caddyfileopt"
 	"github.com/dsp-ai/fd2/dsp/secrets"
 	"github.com/dsp-ai/fd2/dsp/source"
 )
@@ -252,14 +253,7 @@ func (a *App) legacyStatus() (int, any) {
 //
 //	dsp_health
 func (h *HealthHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	d.Next()
-	if d.NextArg() {
-		return d.ArgErr()
-	}
-	if d.NextBlock(0) {
-		return d.Errf("dsp_health takes no options")
-	}
-	return nil
+	return caddyfileopt.Directive(d, func(string) error { return d.Errf("dsp_health takes no options") })
 }
 
 // Interface guards.

@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/dsp-ai/fd2/caddymodules/internal/caddyfileopt"
 	"github.com/dsp-ai/fd2/dsp/apierr"
 	"github.com/dsp-ai/fd2/dsp/metrics"
 	"github.com/dsp-ai/fd2/dsp/plan"
@@ -363,54 +364,27 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 //		metrics         on|off
 //	}
 func (h *ManifestHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	d.Next()
-	if d.NextArg() {
-		return d.ArgErr()
-	}
-	seen := map[string]bool{}
-	for d.NextBlock(0) {
-		name := d.Val()
-		if seen[name] {
-			return d.Errf("duplicate subdirective %q", name)
-		}
-		seen[name] = true
+	return caddyfileopt.Directive(d, func(name string) error {
+		var dst **bool
 		switch name {
 		case "host_suffix":
-			if !d.AllArgs(&h.HostSuffix) {
-				return d.ArgErr()
-			}
-		case "project_headers", "server_timing", "metrics":
-			var v string
-			if !d.AllArgs(&v) {
-				return d.ArgErr()
-			}
-			on, err := parseOnOff(v)
-			if err != nil {
-				return d.Errf("%s: %v", name, err)
-			}
-			switch name {
-			case "server_timing":
-				h.ServerTiming = &on
-			case "metrics":
-				h.Metrics = &on
-			default:
-				h.ProjectHeaders = &on
-			}
+			return caddyfileopt.Args(d, &h.HostSuffix)
+		case "project_headers":
+			dst = &h.ProjectHeaders
+		case "server_timing":
+			dst = &h.ServerTiming
+		case "metrics":
+			dst = &h.Metrics
 		default:
 			return d.Errf("unrecognized subdirective %q", name)
 		}
-	}
-	return nil
-}
-
-func parseOnOff(v string) (bool, error) {
-	switch strings.ToLower(v) {
-	case "on", "true", "yes":
-		return true, nil
-	case "off", "false", "no":
-		return false, nil
-	}
-	return false, errors.New("expected on or off, got " + strconv.Quote(v))
+		on, err := caddyfileopt.OnOff(d)
+		if err != nil {
+			return err
+		}
+		*dst = &on
+		return nil
+	})
 }
 
 // Interface guards.

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dsp-ai/fd2/examples/fakellm"
+	"github.com/dsp-ai/fd2/internal/fakellm"
 )
 
 // TestOverheadHeader checks that the time FD2 reports in Server-Timing (its fd2 entry, whose parts are the

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dsp-ai/fd2/examples/fakellm"
+	"github.com/dsp-ai/fd2/internal/fakellm"
 )
 
 // The secret of the "opts" project's jwt-auth consumer; registered as a secret by the tests that mint with it.

@@ -28,8 +28,8 @@ import (
 
 	"github.com/dsp-ai/fd2/dsp/auth"
 	"github.com/dsp-ai/fd2/dsp/source/redistest"
-	"github.com/dsp-ai/fd2/examples/fakellm"
 	"github.com/dsp-ai/fd2/examples/jwtservice"
+	"github.com/dsp-ai/fd2/internal/fakellm"
 )
 
 // localFixtures writes copies of a corpus's Control Tower manifests whose upstreams point at local fakes:

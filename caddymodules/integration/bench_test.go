@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dsp-ai/fd2/examples/fakellm"
+	"github.com/dsp-ai/fd2/internal/fakellm"
 )
 
 // BenchmarkLoadRatio measures, in one run against the same fake provider, plain Caddy reverse_proxy and

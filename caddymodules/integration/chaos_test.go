@@ -18,7 +18,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 
 	"github.com/dsp-ai/fd2/examples/controltower"
-	"github.com/dsp-ai/fd2/examples/fakellm"
+	"github.com/dsp-ai/fd2/internal/fakellm"
 )
 
 // chaosLoad runs chat and SSE clients against urls until stop and sorts what went wrong: a non-2xx answer

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/dsp-ai/fd2/examples/controltower"
-	"github.com/dsp-ai/fd2/examples/fakellm"
+	"github.com/dsp-ai/fd2/internal/fakellm"
 )
 
 // demoManifest is a project whose routes reach addr over plain HTTP.

@@ -15,7 +15,7 @@ import (
 
 	"github.com/dsp-ai/fd2/dsp/source/redistest"
 	"github.com/dsp-ai/fd2/examples/controltower"
-	"github.com/dsp-ai/fd2/examples/fakellm"
+	"github.com/dsp-ai/fd2/internal/fakellm"
 )
 
 // TestControlTowerDownServesLastGood kills the Control Tower mid-test: the cached manifest keeps serving,

@@ -16,7 +16,7 @@ import (
 
 	"github.com/dsp-ai/fd2/dsp/metrics"
 	fd2secrets "github.com/dsp-ai/fd2/dsp/secrets"
-	"github.com/dsp-ai/fd2/examples/fakellm"
+	"github.com/dsp-ai/fd2/internal/fakellm"
 )
 
 // healthDetail is the part of GET /health?detailed=true this test reads.

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dsp-ai/fd2/examples/fakellm"
+	"github.com/dsp-ai/fd2/internal/fakellm"
 )
 
 // hostileManifest is a project with the routes the hostile-input tests aim at: an inference module, a

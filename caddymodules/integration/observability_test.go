@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/dsp-ai/fd2/dsp/metrics"
-	"github.com/dsp-ai/fd2/examples/fakellm"
+	"github.com/dsp-ai/fd2/internal/fakellm"
 )
 
 // obsManifest is a project with a proxied route, a route to a dead upstream, a limit-count route (one

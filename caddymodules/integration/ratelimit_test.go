@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dsp-ai/fd2/examples/fakellm"
 	"github.com/dsp-ai/fd2/inference"
+	"github.com/dsp-ai/fd2/internal/fakellm"
 )
 
 // redisProc is a redis-server this test can kill and restart on the same port.

@@ -18,7 +18,7 @@ import (
 
 	"github.com/dsp-ai/fd2/dsp/source/redistest"
 	"github.com/dsp-ai/fd2/examples/controltower"
-	"github.com/dsp-ai/fd2/examples/fakellm"
+	"github.com/dsp-ai/fd2/internal/fakellm"
 )
 
 // adminProject is one project of GET /dsp/projects.

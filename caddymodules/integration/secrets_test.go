@@ -11,7 +11,7 @@ import (
 	"time"
 
 	fd2secrets "github.com/dsp-ai/fd2/dsp/secrets"
-	"github.com/dsp-ai/fd2/examples/fakellm"
+	"github.com/dsp-ai/fd2/internal/fakellm"
 )
 
 // secretsManifest is a project with a vault module (so its references are resolved, as the Control Tower

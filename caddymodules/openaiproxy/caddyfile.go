@@ -13,7 +13,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-	"github.com/dustin/go-humanize"
+
+	"github.com/dsp-ai/fd2/caddymodules/internal/caddyfileopt"
 )
 
 func init() {
@@ -39,72 +40,44 @@ func init() {
 //		breaker_open_for <d>
 //	}
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	d.Next()
-	if d.NextArg() {
-		return d.ArgErr()
-	}
 	h.ProvidersRaw = map[string]json.RawMessage{}
-	seen := map[string]bool{}
-	for d.NextBlock(0) {
-		switch d.Val() {
+	return caddyfileopt.Directive(d, func(name string) error {
+		var err error
+		switch name {
 		case "provider":
-			var name, kind string
-			if !d.Args(&name, &kind) {
+			var pname, kind string
+			if !d.Args(&pname, &kind) {
 				return d.ArgErr()
 			}
-			if _, dup := h.ProvidersRaw[name]; dup {
-				return d.Errf("provider %q defined twice", name)
+			if _, dup := h.ProvidersRaw[pname]; dup {
+				return d.Errf("provider %q defined twice", pname)
 			}
 			id := "dsp.providers." + kind
 			if _, err := caddy.GetModule(id); err != nil {
-				return d.Errf("provider %s: type %q is not one of %s", name, kind, strings.Join(providerTypes(), ", "))
+				return d.Errf("provider %s: type %q is not one of %s", pname, kind, strings.Join(providerTypes(), ", "))
 			}
 			mod, err := caddyfile.UnmarshalModule(d, id)
 			if err != nil {
 				return err
 			}
-			h.ProvidersRaw[name] = caddyconfig.JSONModuleObject(mod, "provider", kind, nil)
+			h.ProvidersRaw[pname] = caddyconfig.JSONModuleObject(mod, "provider", kind, nil)
 		case "model":
 			m, err := parseModel(d)
 			if err != nil {
 				return err
 			}
 			h.Models = append(h.Models, m)
-		case "max_attempts", "max_body_size", "breaker_open_for":
-			name := d.Val()
-			if seen[name] {
-				return d.Errf("duplicate subdirective %q", name)
-			}
-			seen[name] = true
-			var v string
-			if !d.AllArgs(&v) {
-				return d.ArgErr()
-			}
-			switch name {
-			case "max_attempts":
-				n, err := strconv.Atoi(v)
-				if err != nil || n <= 0 {
-					return d.Errf("max_attempts: invalid %q", v)
-				}
-				h.MaxAttempts = n
-			case "max_body_size":
-				n, err := humanize.ParseBytes(v)
-				if err != nil || n == 0 {
-					return d.Errf("max_body_size: invalid %q", v)
-				}
-				h.MaxBodySize = int64(n)
-			default:
-				dur, err := caddy.ParseDuration(v)
-				if err != nil || dur <= 0 {
-					return d.Errf("breaker_open_for: invalid %q", v)
-				}
-				h.BreakerOpenFor = caddy.Duration(dur)
-			}
+		case "max_attempts":
+			h.MaxAttempts, err = caddyfileopt.Int(d, 1)
+		case "max_body_size":
+			h.MaxBodySize, err = caddyfileopt.Size(d)
+		case "breaker_open_for":
+			h.BreakerOpenFor, err = caddyfileopt.PositiveDuration(d)
 		default:
-			return d.Errf("unrecognized subdirective %q", d.Val())
+			return d.Errf("unrecognized subdirective %q", name)
 		}
-	}
-	return nil
+		return err
+	}, "provider", "model")
 }
 
 // UnmarshalCaddyfile sets up the provider from its block in dsp_openai. Syntax:
@@ -122,19 +95,19 @@ func (p *OpenAIProvider) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	return providerOptions(d, "openai", func(opt string) error {
 		switch opt {
 		case "base_url":
-			return stringArg(d, &p.BaseURL)
+			return caddyfileopt.Args(d, &p.BaseURL)
 		case "api_key":
-			return stringArg(d, &p.APIKey)
+			return caddyfileopt.Args(d, &p.APIKey)
 		case "auth_header":
-			return stringArg(d, &p.AuthHeader)
+			return caddyfileopt.Args(d, &p.AuthHeader)
 		case "auth_query":
-			return stringArg(d, &p.AuthQuery)
+			return caddyfileopt.Args(d, &p.AuthQuery)
 		case "header":
 			return keyedArg(d, &p.Headers)
 		case "first_byte_timeout":
-			return durationArg(d, &p.FirstByteTimeout)
+			return setDuration(d, &p.FirstByteTimeout)
 		case "idle_timeout":
-			return durationArg(d, &p.IdleTimeout)
+			return setDuration(d, &p.IdleTimeout)
 		}
 		return errUnknownOption
 	})
@@ -154,17 +127,17 @@ func (p *AzureProvider) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	return providerOptions(d, "azure", func(opt string) error {
 		switch opt {
 		case "base_url":
-			return stringArg(d, &p.BaseURL)
+			return caddyfileopt.Args(d, &p.BaseURL)
 		case "api_key":
-			return stringArg(d, &p.APIKey)
+			return caddyfileopt.Args(d, &p.APIKey)
 		case "api_version":
-			return stringArg(d, &p.APIVersion)
+			return caddyfileopt.Args(d, &p.APIVersion)
 		case "deployment":
 			return keyedArg(d, &p.Deployments)
 		case "first_byte_timeout":
-			return durationArg(d, &p.FirstByteTimeout)
+			return setDuration(d, &p.FirstByteTimeout)
 		case "idle_timeout":
-			return durationArg(d, &p.IdleTimeout)
+			return setDuration(d, &p.IdleTimeout)
 		}
 		return errUnknownOption
 	})
@@ -183,15 +156,15 @@ func (p *AnthropicProvider) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	return providerOptions(d, "anthropic", func(opt string) error {
 		switch opt {
 		case "base_url":
-			return stringArg(d, &p.BaseURL)
+			return caddyfileopt.Args(d, &p.BaseURL)
 		case "api_key":
-			return stringArg(d, &p.APIKey)
+			return caddyfileopt.Args(d, &p.APIKey)
 		case "version":
-			return stringArg(d, &p.Version)
+			return caddyfileopt.Args(d, &p.Version)
 		case "default_max_tokens":
-			return intArg(d, &p.DefaultMaxTokens)
+			return setInt(d, &p.DefaultMaxTokens)
 		case "first_byte_timeout":
-			return durationArg(d, &p.FirstByteTimeout)
+			return setDuration(d, &p.FirstByteTimeout)
 		}
 		return errUnknownOption
 	})
@@ -208,11 +181,11 @@ func (p *GeminiProvider) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	return providerOptions(d, "gemini", func(opt string) error {
 		switch opt {
 		case "base_url":
-			return stringArg(d, &p.BaseURL)
+			return caddyfileopt.Args(d, &p.BaseURL)
 		case "api_key":
-			return stringArg(d, &p.APIKey)
+			return caddyfileopt.Args(d, &p.APIKey)
 		case "first_byte_timeout":
-			return durationArg(d, &p.FirstByteTimeout)
+			return setDuration(d, &p.FirstByteTimeout)
 		}
 		return errUnknownOption
 	})
@@ -232,15 +205,15 @@ func (p *MockProvider) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	return providerOptions(d, "mock", func(opt string) error {
 		switch opt {
 		case "text":
-			return stringArg(d, &p.Text)
+			return caddyfileopt.Args(d, &p.Text)
 		case "latency":
-			return durationArg(d, &p.Latency)
+			return setDuration(d, &p.Latency)
 		case "token_delay":
-			return durationArg(d, &p.TokenDelay)
+			return setDuration(d, &p.TokenDelay)
 		case "tokens":
-			return intArg(d, &p.Tokens)
+			return setInt(d, &p.Tokens)
 		case "fail_status":
-			return intArg(d, &p.FailStatus)
+			return setInt(d, &p.FailStatus)
 		case "failure_rate":
 			var s string
 			if !d.AllArgs(&s) {
@@ -262,62 +235,30 @@ var errUnknownOption = errors.New("unknown option")
 
 // providerOptions parses the block of the provider segment d (`<type> { … }`, as caddyfile.UnmarshalModule
 // hands it over), calling fn once per option with the dispenser on the option's name. An option may be
-// given once, except the keyed ones (header, deployment), whose keys keyedArg keeps unique.
+// given once, but header and deployment, which take a key.
 func providerOptions(d *caddyfile.Dispenser, kind string, fn func(opt string) error) error {
 	d.Next() // the provider type
 	if d.NextArg() {
 		return d.ArgErr()
 	}
-	seen := map[string]bool{}
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		opt := d.Val()
-		if seen[opt] && opt != "header" && opt != "deployment" {
-			return d.Errf("provider %s: duplicate option %q", kind, opt)
+	return caddyfileopt.Block(d, func(opt string) error {
+		err := fn(opt)
+		if errors.Is(err, errUnknownOption) {
+			return d.Errf("provider %s: unrecognized option %q", kind, opt)
 		}
-		seen[opt] = true
-		if err := fn(opt); err != nil {
-			if errors.Is(err, errUnknownOption) {
-				return d.Errf("provider %s: unrecognized option %q", kind, opt)
-			}
-			return err
-		}
-	}
-	return nil
+		return err
+	}, "header", "deployment")
 }
 
-func stringArg(d *caddyfile.Dispenser, dst *string) error {
-	if !d.AllArgs(dst) {
-		return d.ArgErr()
-	}
-	return nil
+// setDuration and setInt store a caddyfileopt value in a provider field.
+func setDuration(d *caddyfile.Dispenser, dst *caddy.Duration) (err error) {
+	*dst, err = caddyfileopt.Duration(d)
+	return err
 }
 
-func durationArg(d *caddyfile.Dispenser, dst *caddy.Duration) error {
-	opt := d.Val()
-	var s string
-	if !d.AllArgs(&s) {
-		return d.ArgErr()
-	}
-	dur, err := caddy.ParseDuration(s)
-	if err != nil || dur < 0 {
-		return d.Errf("%s: invalid duration %q", opt, s)
-	}
-	*dst = caddy.Duration(dur)
-	return nil
-}
-
-func intArg(d *caddyfile.Dispenser, dst *int) error {
-	opt := d.Val()
-	var s string
-	if !d.AllArgs(&s) {
-		return d.ArgErr()
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 0 {
-		return d.Errf("%s: invalid number %q", opt, s)
-	}
-	*dst = n
-	return nil
+func setInt(d *caddyfile.Dispenser, dst *int) (err error) {
+	*dst, err = caddyfileopt.Int(d, 0)
+	return err
 }
 
 // keyedArg reads `<key> <value>` into *dst, refusing a key given twice.

@@ -35,7 +35,7 @@ func TestProviderUnmarshalCaddyfile(t *testing.T) {
 		},
 		{name: "openai without a block", mod: new(OpenAIProvider), input: "openai", want: &OpenAIProvider{}},
 		{name: "openai auth_query", mod: new(OpenAIProvider), input: "openai {\n auth_query key\n}", want: &OpenAIProvider{AuthQuery: "key"}},
-		{name: "openai duplicate option", mod: new(OpenAIProvider), input: "openai {\n api_key a\n api_key b\n}", wantErr: `provider openai: duplicate option "api_key"`},
+		{name: "openai duplicate option", mod: new(OpenAIProvider), input: "openai {\n api_key a\n api_key b\n}", wantErr: `duplicate subdirective "api_key"`},
 		{name: "openai duplicate header", mod: new(OpenAIProvider), input: "openai {\n header A 1\n header A 2\n}", wantErr: `header "A" given twice`},
 		{name: "openai header needs two args", mod: new(OpenAIProvider), input: "openai {\n header A\n}", wantErr: "wrong argument count"},
 		{name: "openai azure option", mod: new(OpenAIProvider), input: "openai {\n api_version v\n}", wantErr: `provider openai: unrecognized option "api_version"`},
@@ -47,7 +47,7 @@ func TestProviderUnmarshalCaddyfile(t *testing.T) {
 				FirstByteTimeout: sec(time.Second), IdleTimeout: sec(2 * time.Second)},
 		},
 		{name: "azure duplicate deployment", mod: new(AzureProvider), input: "azure {\n deployment m a\n deployment m b\n}", wantErr: `deployment "m" given twice`},
-		{name: "azure duplicate option", mod: new(AzureProvider), input: "azure {\n api_version a\n api_version b\n}", wantErr: `provider azure: duplicate option "api_version"`},
+		{name: "azure duplicate option", mod: new(AzureProvider), input: "azure {\n api_version a\n api_version b\n}", wantErr: `duplicate subdirective "api_version"`},
 		{name: "azure header is openai only", mod: new(AzureProvider), input: "azure {\n header A 1\n}", wantErr: `provider azure: unrecognized option "header"`},
 		{
 			name: "anthropic every option", mod: new(AnthropicProvider),
@@ -55,15 +55,15 @@ func TestProviderUnmarshalCaddyfile(t *testing.T) {
 			want:  &AnthropicProvider{BaseURL: "https://a", APIKey: "k", Version: "2023-06-01", DefaultMaxTokens: 99, FirstByteTimeout: sec(4 * time.Second)},
 		},
 		{name: "anthropic has no idle timeout", mod: new(AnthropicProvider), input: "anthropic {\n idle_timeout 1s\n}", wantErr: `provider anthropic: unrecognized option "idle_timeout"`},
-		{name: "anthropic negative max tokens", mod: new(AnthropicProvider), input: "anthropic {\n default_max_tokens -1\n}", wantErr: `default_max_tokens: invalid number "-1"`},
-		{name: "anthropic duplicate option", mod: new(AnthropicProvider), input: "anthropic {\n version a\n version b\n}", wantErr: `duplicate option "version"`},
+		{name: "anthropic negative max tokens", mod: new(AnthropicProvider), input: "anthropic {\n default_max_tokens -1\n}", wantErr: `default_max_tokens: want a whole number from 0 to 2147483647, got "-1"`},
+		{name: "anthropic duplicate option", mod: new(AnthropicProvider), input: "anthropic {\n version a\n version b\n}", wantErr: `duplicate subdirective "version"`},
 		{
 			name: "gemini every option", mod: new(GeminiProvider),
 			input: "gemini {\n base_url https://g\n api_key k\n first_byte_timeout 5s\n}",
 			want:  &GeminiProvider{BaseURL: "https://g", APIKey: "k", FirstByteTimeout: sec(5 * time.Second)},
 		},
 		{name: "gemini bad duration", mod: new(GeminiProvider), input: "gemini {\n first_byte_timeout soon\n}", wantErr: `first_byte_timeout: invalid duration "soon"`},
-		{name: "gemini duplicate option", mod: new(GeminiProvider), input: "gemini {\n base_url a\n base_url b\n}", wantErr: `duplicate option "base_url"`},
+		{name: "gemini duplicate option", mod: new(GeminiProvider), input: "gemini {\n base_url a\n base_url b\n}", wantErr: `duplicate subdirective "base_url"`},
 		{
 			name: "mock every option", mod: new(MockProvider),
 			input: "mock {\n text \"hi there\"\n latency 5ms\n token_delay 1ms\n tokens 3\n failure_rate 0.5\n fail_status 429\n}",
@@ -72,7 +72,7 @@ func TestProviderUnmarshalCaddyfile(t *testing.T) {
 		},
 		{name: "mock has no base_url", mod: new(MockProvider), input: "mock {\n base_url http://x\n}", wantErr: `provider mock: unrecognized option "base_url"`},
 		{name: "mock bad failure rate", mod: new(MockProvider), input: "mock {\n failure_rate often\n}", wantErr: `failure_rate: invalid number "often"`},
-		{name: "mock duplicate option", mod: new(MockProvider), input: "mock {\n tokens 1\n tokens 2\n}", wantErr: `duplicate option "tokens"`},
+		{name: "mock duplicate option", mod: new(MockProvider), input: "mock {\n tokens 1\n tokens 2\n}", wantErr: `duplicate subdirective "tokens"`},
 		{name: "mock missing argument", mod: new(MockProvider), input: "mock {\n text\n}", wantErr: "wrong argument count"},
 	}
 	for _, tc := range tests {

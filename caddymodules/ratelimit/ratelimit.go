@@ -11,7 +11,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -26,6 +25,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/dsp-ai/fd2/caddymodules/gateway"
+	"github.com/dsp-ai/fd2/caddymodules/internal/caddyfileopt"
 	"github.com/dsp-ai/fd2/dsp/apierr"
 	"github.com/dsp-ai/fd2/dsp/plan"
 	"github.com/dsp-ai/fd2/dsp/ratelimit"
@@ -733,83 +733,76 @@ func (s *sniffWriter) finish() {
 //		hard_budget on|off
 //	}
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	d.Next()
-	if d.NextArg() {
-		return d.ArgErr()
-	}
-	seen := map[string]bool{}
-	for d.NextBlock(0) {
-		name := d.Val()
-		if seen[name] {
-			return d.Errf("duplicate subdirective %q", name)
-		}
-		seen[name] = true
-		var v string
-		if !d.AllArgs(&v) {
-			return d.ArgErr()
-		}
+	return caddyfileopt.Directive(d, func(name string) error {
+		var err error
 		switch name {
-		case "requests", "tokens":
-			if _, _, err := parseRate(v); err != nil {
-				return d.Errf("%s: %v", name, err)
+		case "requests", "tokens", "by", "zone", "store", "fail_mode":
+			return h.parseWord(d, name)
+		case "instances":
+			h.Instances, err = caddyfileopt.Int(d, 1)
+		case "default_max_tokens":
+			var n int
+			n, err = caddyfileopt.Int(d, 1)
+			h.DefaultMaxTokens = int64(n)
+		case "rejected_code":
+			h.RejectedCode, err = caddyfileopt.Int(d, 1)
+			if err == nil && (h.RejectedCode < 400 || h.RejectedCode > 599) {
+				return d.Errf("rejected_code: %d is not a 4xx or 5xx status", h.RejectedCode)
 			}
-			if name == "requests" {
-				h.Requests = v
-			} else {
-				h.Tokens = v
-			}
-		case "by":
-			switch {
-			case v == "consumer" || v == "key" || v == "project" || v == "ip":
-			case strings.HasPrefix(v, "{") && strings.HasSuffix(v, "}"):
-			default:
-				return d.Errf("by: %q is not consumer, key, project, ip or a {placeholder}", v)
-			}
-			h.By = v
-		case "zone":
-			if !validZone(v) {
-				return d.Errf("zone: %q may hold only letters, digits, '_', '-' and '.'", v)
-			}
-			h.Zone = v
-		case "store":
-			if v != "memory" && v != "redis" {
-				return d.Errf("store: %q is not memory or redis", v)
-			}
-			h.Store = v
-		case "fail_mode":
-			if v != "open" && v != "closed" {
-				return d.Errf("fail_mode: %q is not open or closed", v)
-			}
-			h.FailMode = v
-		case "instances", "default_max_tokens", "rejected_code":
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil || n <= 0 || n > math.MaxInt32 {
-				return d.Errf("%s: invalid number %q", name, v)
-			}
-			switch name {
-			case "instances":
-				h.Instances = int(n)
-			case "default_max_tokens":
-				h.DefaultMaxTokens = n
-			default:
-				if n < 400 || n > 599 {
-					return d.Errf("rejected_code: %d is not a 4xx or 5xx status", n)
-				}
-				h.RejectedCode = int(n)
-			}
-		case "principal_limits", "hard_budget":
-			on := v == "on" || v == "true"
-			if !on && v != "off" && v != "false" {
-				return d.Errf("%s: want on or off", name)
-			}
-			if name == "hard_budget" {
-				h.HardBudget = &on
-			} else {
-				h.PrincipalLimits = &on
-			}
+		case "principal_limits":
+			var on bool
+			on, err = caddyfileopt.OnOff(d)
+			h.PrincipalLimits = &on
+		case "hard_budget":
+			var on bool
+			on, err = caddyfileopt.OnOff(d)
+			h.HardBudget = &on
 		default:
 			return d.Errf("unrecognized subdirective %q", name)
 		}
+		return err
+	})
+}
+
+// parseWord parses the options whose one argument is a word checked against its own grammar.
+func (h *Handler) parseWord(d *caddyfile.Dispenser, name string) error {
+	var v string
+	if err := caddyfileopt.Args(d, &v); err != nil {
+		return err
+	}
+	switch name {
+	case "requests", "tokens":
+		if _, _, err := parseRate(v); err != nil {
+			return d.Errf("%s: %v", name, err)
+		}
+		if name == "requests" {
+			h.Requests = v
+		} else {
+			h.Tokens = v
+		}
+	case "by":
+		switch {
+		case v == "consumer" || v == "key" || v == "project" || v == "ip":
+		case strings.HasPrefix(v, "{") && strings.HasSuffix(v, "}"):
+		default:
+			return d.Errf("by: %q is not consumer, key, project, ip or a {placeholder}", v)
+		}
+		h.By = v
+	case "zone":
+		if !validZone(v) {
+			return d.Errf("zone: %q may hold only letters, digits, '_', '-' and '.'", v)
+		}
+		h.Zone = v
+	case "store":
+		if v != "memory" && v != "redis" {
+			return d.Errf("store: %q is not memory or redis", v)
+		}
+		h.Store = v
+	default:
+		if v != "open" && v != "closed" {
+			return d.Errf("fail_mode: %q is not open or closed", v)
+		}
+		h.FailMode = v
 	}
 	return nil
 }

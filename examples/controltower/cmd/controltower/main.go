@@ -3,7 +3,7 @@
 // Command controltower serves a directory of DSP manifests with the Control Tower's manifest API (package
 // controltower), so FD2 can be run locally without the Python service:
 //
-//	go run ./examples/controltower/cmd/controltower -addr 127.0.0.1:8000 -dir ./examples/manifests
+//	go run ./examples/controltower/cmd/controltower -addr 127.0.0.1:8000 -dir ./internal/defaultmanifests
 //
 // ${VAR} references are resolved from the process environment when a client asks for resolve_env=true.
 // Tests should not run this command: they start controltower.New in an httptest.Server.
@@ -25,7 +25,7 @@ import (
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8000", "listen address (the Control Tower's default port is 8000)")
-	dir := flag.String("dir", "./examples/manifests", "directory of <project_id>.json manifest files")
+	dir := flag.String("dir", "./internal/defaultmanifests", "directory of <project_id>.json manifest files")
 	flag.Parse()
 
 	if fi, err := os.Stat(*dir); err != nil || !fi.IsDir() {

@@ -1,6 +1,6 @@
 // Copyright 2026 The FD2 Authors. SPDX-License-Identifier: Apache-2.0
 
-// Command fakellm serves the deterministic OpenAI-compatible fake provider of package fakellm, for manual
+// Command fakellm serves the deterministic OpenAI-compatible fake provider of internal/fakellm, for manual
 // runs of FD2 against an upstream that needs no API key:
 //
 //	go run ./examples/fakellm/cmd/fakellm -addr 127.0.0.1:9099 -token-delay 50ms
@@ -19,7 +19,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/dsp-ai/fd2/examples/fakellm"
+	"github.com/dsp-ai/fd2/internal/fakellm"
 )
 
 func main() {
