@@ -51,8 +51,6 @@ type Hooks struct {
 	// OnProviderDone is called once per call that reached a provider, with the status sent (or the
 	// provider's error status) and the time to the end of the response.
 	OnProviderDone func(provider, kind, model string, status int, d time.Duration)
-	// OnUsageSink receives the final usage too, e.g. the rate limiter's token sink; the Caddy glue wires it.
-	OnUsageSink func(u Usage)
 }
 
 // Default body limits.
@@ -660,9 +658,6 @@ func (e *Engine) call(w http.ResponseWriter, r *http.Request, model string, req 
 		}
 		if e.Hooks.OnUsage != nil {
 			e.Hooks.OnUsage(provider, kind, upstreamModel, u)
-		}
-		if e.Hooks.OnUsageSink != nil {
-			e.Hooks.OnUsageSink(u)
 		}
 	}
 	return err

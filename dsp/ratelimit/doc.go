@@ -21,8 +21,7 @@
 //     instance, or fail closed with [ErrUnavailable].
 //
 // Token budgets are charged up front with [Reserve] (from an estimate) and reconciled with
-// [Reservation.Settle] once the provider reports usage, handed over through a [UsageSink] stored in the
-// request context. Tokens are units here: estimating them and reading usage from OpenAI-shaped responses
+// [Reservation.Settle] once the provider reports usage (on the request's usage meter, plan.Exchange.Usage). Tokens are units here: estimating them and reading usage from OpenAI-shaped responses
 // is the inference package's (inference.EstimateTokens, inference.UsageSniffer), so this package knows
 // no wire format.
 //
