@@ -239,7 +239,7 @@ func (a *App) newResolver(repl *caddy.Replacer) (*sharedResolver, error) {
 	cfg := source.Config{
 		Compile: func(id string, raw []byte) (any, error) {
 			start := time.Now()
-			p, err := compileProject(id, raw)
+			p, err := CompileProject(id, raw)
 			metrics.ModuleLoad.WithLabelValues("manifest").Observe(time.Since(start).Seconds())
 			return p, err
 		},

@@ -12,7 +12,7 @@ import (
 )
 
 // BenchmarkCompileRoutes is what a manifest version costs to load, per route: resolution (the environment
-// passes), decoding, validation, the route table and every route's plugins (compileProject, what the
+// passes), decoding, validation, the route table and every route's plugins (CompileProject, what the
 // resolver's Compile hook runs). Issue 12 item 12: the cost must be linear in routes — ns/route and
 // B/route stay flat from 1 000 to 40 000 routes (the 40 000-route manifest is ~10 MB).
 func BenchmarkCompileRoutes(b *testing.B) {
@@ -28,7 +28,7 @@ func BenchmarkCompileRoutes(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				p, err := compileProject("bench", resolved)
+				p, err := CompileProject("bench", resolved)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -59,7 +59,7 @@ func TestCompileLinear(t *testing.T) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				if _, err := compileProject("lin", resolved); err != nil {
+				if _, err := CompileProject("lin", resolved); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -31,7 +31,7 @@ func newResolver(tb testing.TB) *source.Resolver {
 	tb.Helper()
 	r, err := source.New(source.Config{
 		Source:  &source.FileSource{Dir: fixtures, Env: manifest.EnvOptions{Getenv: func(string) (string, bool) { return "", false }}},
-		Compile: func(id string, raw []byte) (any, error) { return compileProject(id, raw) },
+		Compile: func(id string, raw []byte) (any, error) { return CompileProject(id, raw) },
 	})
 	if err != nil {
 		tb.Fatal(err)
@@ -125,7 +125,7 @@ func TestCompileFixtures(t *testing.T) {
 			}
 		})
 	}
-	if _, err := compileProject("x", []byte(`{"project_id":"x","modules":[{"module_type":"nope","name":"a","config":{}}]}`)); err == nil {
+	if _, err := CompileProject("x", []byte(`{"project_id":"x","modules":[{"module_type":"nope","name":"a","config":{}}]}`)); err == nil {
 		t.Fatal("invalid manifest compiled")
 	}
 }
@@ -149,7 +149,7 @@ func compileFile(t *testing.T, file, id string) *plan.Project {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := compileProject(id, out)
+	p, err := CompileProject(id, out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,7 +210,7 @@ func TestPoolRefcountAndLRU(t *testing.T) {
 	pool := NewPool(ctx, 2, zap.NewNop())
 	proj := func(i int) *plan.Project {
 		raw := []byte(`{"project_id":"p` + strconv.Itoa(i) + `","modules":[]}`)
-		p, err := compileProject("p"+strconv.Itoa(i), raw)
+		p, err := CompileProject("p"+strconv.Itoa(i), raw)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -93,8 +93,10 @@ func RegisterAIProxy(a AIProxy) { aiProxy = a }
 
 var errNoAIProxy = errors.New("no ai-proxy implementation is registered in this FD2 build")
 
-// compileProject decodes and compiles a resolved manifest document into its plan.
-func compileProject(id string, raw []byte) (*plan.Project, error) {
+// CompileProject decodes and compiles a resolved manifest document into its plan, as the dsp app's resolver
+// does for every manifest version: module configs are checked against the module types registered in
+// this build.
+func CompileProject(id string, raw []byte) (*plan.Project, error) {
 	o := plan.Options{CheckModule: checkModule, CheckAIProxy: func(p manifest.Plugins) error {
 		if aiProxy == nil {
 			return errNoAIProxy
