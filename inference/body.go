@@ -22,6 +22,11 @@ func SetModel(body []byte, model string) ([]byte, error) {
 	if !gjson.ValidBytes(body) || !gjson.ParseBytes(body).IsObject() {
 		return nil, ErrInvalidJSON
 	}
+	return setValidModel(body, model)
+}
+
+// setValidModel is SetModel for a body already known to be one valid JSON object: no second pass over it.
+func setValidModel(body []byte, model string) ([]byte, error) {
 	out, err := sjson.SetBytes(body, "model", model)
 	if err != nil {
 		return nil, fmt.Errorf("setting model: %w", err)

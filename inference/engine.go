@@ -240,8 +240,13 @@ func (e *Engine) serveJSON(w http.ResponseWriter, r *http.Request, endpoint stri
 	if err != nil {
 		return err
 	}
-	if err := checkJSONObject(body); err != nil {
-		return err
+	// One pass over the whole document at most per request: a body an earlier stage parsed or produced
+	// (a prompt template's output) is known to be an object already.
+	if !reqbody.IsObject(r) {
+		if err := checkJSONObject(body); err != nil {
+			return err
+		}
+		reqbody.Parsed(r, true)
 	}
 	mv := gjson.GetBytes(body, "model")
 	if mv.Exists() && mv.Type != gjson.String && mv.Type != gjson.Null {
@@ -253,7 +258,7 @@ func (e *Engine) serveJSON(w http.ResponseWriter, r *http.Request, endpoint stri
 			return apierr.New(http.StatusBadRequest, "missing_model", "you must provide a model parameter")
 		}
 		model = e.Defaults.Model
-		if body, err = SetModel(body, model); err != nil {
+		if body, err = setValidModel(body, model); err != nil {
 			return apierr.Wrap(http.StatusBadRequest, "invalid_json", "the request body must be a JSON object", err)
 		}
 	}
@@ -280,6 +285,7 @@ func (e *Engine) serveJSON(w http.ResponseWriter, r *http.Request, endpoint stri
 		Endpoint:    endpoint,
 		Method:      r.Method,
 		Body:        body,
+		bodyObject:  true,
 		ContentType: "application/json",
 		Model:       model,
 		Stream:      stream,

@@ -51,6 +51,8 @@ type Request struct {
 	Header http.Header
 	// Query is the client's query string (pass-through and GET endpoints).
 	Query url.Values
+
+	bodyObject bool // Body was checked to be one JSON object: a model rewrite need not check it again
 }
 
 // Response is a provider's answer, in the OpenAI API's shape.

@@ -444,7 +444,11 @@ func prepare(req *Request, model string, d Deployment) (*Request, error) {
 		// Multipart bodies (BodyReader) carry the model as a form field that cannot be edited
 		// without buffering; providers read Request.Model for those.
 		if len(req.Body) > 0 {
-			body, err := SetModel(req.Body, d.Model)
+			set := SetModel
+			if req.bodyObject {
+				set = setValidModel
+			}
+			body, err := set(req.Body, d.Model)
 			if err != nil {
 				return nil, fmt.Errorf("rewriting model for %s: %w", d.Provider.Name(), err)
 			}

@@ -3,10 +3,12 @@
 package inference
 
 import (
-	"encoding/json"
+	"bytes"
 	"strings"
 	"sync"
+	"unicode"
 
+	"github.com/tidwall/gjson"
 	"github.com/tiktoken-go/tokenizer"
 )
 
@@ -73,26 +75,22 @@ func estimateBytes(n int64) int64 {
 // EstimateRequest estimates a JSON request body's prompt tokens and the completion tokens it may use:
 // the prompt is EstimateTokens of its messages, prompt and input taken as raw JSON (over-counting the
 // syntax, which errs on the side of reserving enough), the completion max_completion_tokens, else
-// max_tokens, else defaultMax. A body that is not JSON counts whole as prompt.
+// max_tokens, else defaultMax. A body that is not a JSON object counts whole as prompt. It looks the
+// fields up in one scan and never decodes or validates the whole document: the limiter runs before the
+// stage that does, and an invalid body is refused there (its reservation refunded).
 func EstimateRequest(body []byte, defaultMax int64) (prompt, maxTokens int64) {
-	var req struct {
-		MaxTokens           *int64          `json:"max_tokens"`
-		MaxCompletionTokens *int64          `json:"max_completion_tokens"`
-		Messages            json.RawMessage `json:"messages"`
-		Prompt              json.RawMessage `json:"prompt"`
-		Input               json.RawMessage `json:"input"`
-	}
 	maxTokens = defaultMax
-	if json.Unmarshal(body, &req) != nil {
+	if i := bytes.IndexFunc(body, func(r rune) bool { return !unicode.IsSpace(r) }); i < 0 || body[i] != '{' {
 		return EstimateTokens(string(body)), maxTokens
 	}
+	f := gjson.GetManyBytes(body, "max_completion_tokens", "max_tokens", "messages", "prompt", "input")
 	switch {
-	case req.MaxCompletionTokens != nil && *req.MaxCompletionTokens > 0:
-		maxTokens = *req.MaxCompletionTokens
-	case req.MaxTokens != nil && *req.MaxTokens > 0:
-		maxTokens = *req.MaxTokens
+	case f[0].Type == gjson.Number && f[0].Int() > 0:
+		maxTokens = f[0].Int()
+	case f[1].Type == gjson.Number && f[1].Int() > 0:
+		maxTokens = f[1].Int()
 	}
-	n := int64(len(req.Messages) + len(req.Prompt) + len(req.Input))
+	n := int64(len(f[2].Raw) + len(f[3].Raw) + len(f[4].Raw))
 	if n == 0 {
 		n = int64(len(body))
 	}

@@ -217,18 +217,25 @@ func (h *Handler) rewriteBody(r *http.Request, x *plan.Exchange, t *plugins.Tran
 	if len(body) == 0 {
 		return fail(http.StatusBadRequest, "invalid_request", "a JSON request body is required")
 	}
+	// Each plugin decodes the whole document once and encodes an object: the result needs no validation
+	// downstream (reqbody counts the passes; a test holds the pipeline to its budget).
 	out := body
 	if t.PromptTemplate != nil {
-		if out, err = t.PromptTemplate.Render(out); err != nil {
+		out, err = t.PromptTemplate.Render(out)
+		reqbody.Parsed(r, false)
+		if err != nil {
 			return caddyhttp.Error(http.StatusBadRequest, apierr.Wrap(http.StatusBadRequest, "invalid_request", err.Error(), err))
 		}
 	}
 	if t.PromptDecorator != nil {
-		if out, err = t.PromptDecorator.Apply(out); err != nil {
+		out, err = t.PromptDecorator.Apply(out)
+		reqbody.Parsed(r, false)
+		if err != nil {
 			return caddyhttp.Error(http.StatusBadRequest, apierr.Wrap(http.StatusBadRequest, "invalid_request", err.Error(), err))
 		}
 	}
-	x.ReplaceBody(r, out)
+	x.ReplaceBody(r, out, len(out) > 0 && out[0] == '{') // json.Marshal's output: an object starts with '{'
+
 	r.Header.Set("Content-Type", "application/json")
 	return nil
 }

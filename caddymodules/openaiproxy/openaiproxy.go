@@ -243,6 +243,7 @@ func Serve(e *inference.Engine, w http.ResponseWriter, r *http.Request, endpoint
 	start := time.Now()
 	err := eng.ServeHTTP(w, r, endpoint)
 	x.Upstream += time.Since(start)
+	x.TrackBody(r)
 	if err == nil {
 		return nil
 	}

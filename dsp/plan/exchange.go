@@ -44,6 +44,7 @@ type Exchange struct {
 
 	// BodyLimit caps a request body read whole (Body); 0 means reqbody.DefaultLimit.
 	BodyLimit int64
+	bodyStats *reqbody.Stats
 
 	// Usage is the request's token usage, reported by whoever talked to the provider, read by the limiter
 	// (settling token reservations), the metrics and the access log.
@@ -127,10 +128,32 @@ func (x *Exchange) Rest() string {
 // Body returns the request body, read whole at most once per request under BodyLimit and shared by every
 // stage that needs it (the ones after see the same bytes, or what ReplaceBody put there). Over the cap it
 // returns a *reqbody.TooLargeError.
-func (x *Exchange) Body(r *http.Request) ([]byte, error) { return reqbody.Read(r, x.BodyLimit) }
+func (x *Exchange) Body(r *http.Request) ([]byte, error) {
+	b, err := reqbody.Read(r, x.BodyLimit)
+	x.TrackBody(r)
+	return b, err
+}
 
-// ReplaceBody makes b the request body every later reader sees.
-func (x *Exchange) ReplaceBody(r *http.Request, b []byte) { reqbody.Replace(r, b) }
+// TrackBody notes r's body record after a stage that reads bodies itself (the inference engine) ran.
+func (x *Exchange) TrackBody(r *http.Request) {
+	if x.bodyStats == nil {
+		x.bodyStats = reqbody.StatsOf(r)
+	}
+}
+
+// BodyStats is what the stages did to the request body — reads from the client, passes over the whole
+// JSON document — or nil when none read it whole.
+func (x *Exchange) BodyStats() *reqbody.Stats { return x.bodyStats }
+
+// ReplaceBody makes b the request body every later reader sees; object says the caller produced it by
+// encoding a JSON object (or parsed it as one), so no later stage validates it again.
+func (x *Exchange) ReplaceBody(r *http.Request, b []byte, object bool) {
+	if object {
+		reqbody.ReplaceObject(r, b)
+		return
+	}
+	reqbody.Replace(r, b)
+}
 
 // RequestID returns the request's ID: the client's X-Request-Id when it sent a sane one, else a UUIDv4
 // generated on first use (most requests never need one, so it is lazy).

@@ -40,15 +40,51 @@ func (e *TooLargeError) Unwrap() error { return ErrTooLarge }
 
 // Buffered is a request body held in memory. It is an io.ReadCloser, so it can stand in for the body.
 type Buffered struct {
-	b []byte
-	r bytes.Reader
+	b     []byte
+	r     bytes.Reader
+	stats *Stats
+}
+
+// Stats are what happened to one request's body, whichever stage did it: they carry over when a stage
+// replaces the body (Replace), so the request has one record. Only the request's goroutine touches them.
+type Stats struct {
+	// Reads is how many times the body was read from the client: 0 or 1.
+	Reads int
+	// Parses is how many passes over the whole JSON document the stages made (a decode or a validation).
+	Parses int
+	// Object is set while the current bytes are known to be one valid JSON object (a stage parsed them, or
+	// produced them by encoding a value): a later stage need not validate them again.
+	Object bool
 }
 
 // NewBuffered returns a body reading b.
 func NewBuffered(b []byte) *Buffered {
-	bb := &Buffered{b: b}
+	bb := &Buffered{b: b, stats: &Stats{}}
 	bb.r.Reset(b)
 	return bb
+}
+
+// StatsOf returns the stats of r's body, or nil when no stage has read it whole.
+func StatsOf(r *http.Request) *Stats {
+	if bb, ok := r.Body.(*Buffered); ok {
+		return bb.stats
+	}
+	return nil
+}
+
+// Parsed records a pass over the whole JSON body of r; object says whether it proved the body to be one
+// valid JSON object.
+func Parsed(r *http.Request, object bool) {
+	if st := StatsOf(r); st != nil {
+		st.Parses++
+		st.Object = object
+	}
+}
+
+// IsObject reports whether r's body is known to be one valid JSON object (see Stats.Object).
+func IsObject(r *http.Request) bool {
+	st := StatsOf(r)
+	return st != nil && st.Object
 }
 
 // Bytes returns the whole body, whatever has been read of it; callers must not modify it.
@@ -109,6 +145,7 @@ func Read(r *http.Request, limit int64) ([]byte, error) {
 		return nil, &TooLargeError{Limit: limit}
 	}
 	Replace(r, b)
+	r.Body.(*Buffered).stats.Reads++
 	return b, nil
 }
 
@@ -158,7 +195,22 @@ func readChunked(rd io.Reader, limit int64) ([]byte, error) {
 
 // Replace makes b the request's body (after an edit, say), so that later stages and the proxy see it.
 func Replace(r *http.Request, b []byte) {
-	r.Body = NewBuffered(b)
+	replace(r, b, false)
+}
+
+// ReplaceObject is Replace for bytes the caller produced by encoding a JSON object (or parsed as one):
+// later stages skip validating them.
+func ReplaceObject(r *http.Request, b []byte) {
+	replace(r, b, true)
+}
+
+func replace(r *http.Request, b []byte, object bool) {
+	nb := NewBuffered(b)
+	if old, ok := r.Body.(*Buffered); ok {
+		nb.stats = old.stats
+	}
+	nb.stats.Object = object
+	r.Body = nb
 	r.ContentLength = int64(len(b))
 	r.GetBody = func() (io.ReadCloser, error) { return NewBuffered(b), nil }
 	if r.Header != nil {
