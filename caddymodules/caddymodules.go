@@ -12,11 +12,15 @@ import (
 	"github.com/dsp-ai/fd2/caddymodules/ratelimit"
 	"github.com/dsp-ai/fd2/dsp/metrics"
 
+	_ "github.com/dsp-ai/fd2/caddymodules/admin"
 	_ "github.com/dsp-ai/fd2/caddymodules/auth"
 	_ "github.com/dsp-ai/fd2/caddymodules/devtools"
 	_ "github.com/dsp-ai/fd2/caddymodules/dispatch"
 	_ "github.com/dsp-ai/fd2/caddymodules/gateway"
+	_ "github.com/dsp-ai/fd2/caddymodules/health"
+	_ "github.com/dsp-ai/fd2/caddymodules/manifest"
 	_ "github.com/dsp-ai/fd2/caddymodules/moduletypes"
+	_ "github.com/dsp-ai/fd2/caddymodules/pipeline"
 )
 
 // Collectors returns every Prometheus collector FD2 registers (its metric names are what dashboards and

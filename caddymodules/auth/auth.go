@@ -25,6 +25,7 @@ import (
 
 	"github.com/dsp-ai/fd2/caddymodules/gateway"
 	"github.com/dsp-ai/fd2/caddymodules/internal/caddyfileopt"
+	"github.com/dsp-ai/fd2/caddymodules/pipeline"
 	"github.com/dsp-ai/fd2/dsp/apierr"
 	"github.com/dsp-ai/fd2/dsp/auth"
 	"github.com/dsp-ai/fd2/dsp/plan"
@@ -272,17 +273,17 @@ func (h *Handler) Cleanup() error {
 }
 
 // ServeHTTP authenticates the request. Its errors, and those of the handlers after it, reach the client
-// as FD2's JSON error even on a site without handle_errors (gateway.Respond).
+// as FD2's JSON error even on a site without handle_errors (pipeline.Respond).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	return gateway.Respond(w, r, h.serve(w, r, next), h.logger)
+	return pipeline.Respond(w, r, h.serve(w, r, next), h.logger)
 }
 
 // serve applies one policy — the matched route's, compiled with its manifest version, else the static
 // one — through one code path.
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	t0 := time.Now()
-	x := gateway.ExchangeOf(r)
-	r, span := gateway.StartSpan(r, "fd2.auth")
+	x := pipeline.ExchangeOf(r)
+	r, span := pipeline.StartSpan(r, "fd2.auth")
 	defer span.End()
 	next = stageDone(x, t0, next)
 	var p *auth.Principal

@@ -24,6 +24,7 @@ import (
 
 	"github.com/dsp-ai/fd2/caddymodules/gateway"
 	"github.com/dsp-ai/fd2/caddymodules/internal/caddyfileopt"
+	"github.com/dsp-ai/fd2/caddymodules/pipeline"
 	"github.com/dsp-ai/fd2/dsp/apierr"
 	"github.com/dsp-ai/fd2/dsp/plan"
 	"github.com/dsp-ai/fd2/dsp/plugins"
@@ -100,12 +101,12 @@ func fail(status int, code, msg string) error {
 
 // ServeHTTP dispatches the request.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	x := gateway.ExchangeOf(r)
+	x := pipeline.ExchangeOf(r)
 	if x.Route == nil {
 		return fail(http.StatusInternalServerError, "misconfigured", "dsp_dispatch needs dsp_manifest before it in the route")
 	}
 	t0 := time.Now()
-	r, span := gateway.StartSpan(r, "fd2.dispatch")
+	r, span := pipeline.StartSpan(r, "fd2.dispatch")
 	defer func() { span.End() }() // span becomes the upstream span once the upstream call begins
 	// upstreamBegins closes the dispatch stage and opens the upstream span, whose trace context is what
 	// the upstream receives.
@@ -115,7 +116,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		x.UpstreamBegins(now)
 		span.End()
 		var up trace.Span
-		r, up = gateway.StartSpan(r, "fd2.upstream", attribute.String("fd2.route", x.Route.ID),
+		r, up = pipeline.StartSpan(r, "fd2.upstream", attribute.String("fd2.route", x.Route.ID),
 			attribute.String("fd2.route_kind", x.Route.Kind.String()))
 		span = up
 	}

@@ -9,18 +9,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
 	"github.com/dsp-ai/fd2/dsp/background"
 	"github.com/dsp-ai/fd2/dsp/manifest"
 	"github.com/dsp-ai/fd2/dsp/metrics"
-	"github.com/dsp-ai/fd2/dsp/plan"
 	"github.com/dsp-ai/fd2/dsp/reqbody"
 	"github.com/dsp-ai/fd2/dsp/source"
 )
@@ -411,17 +410,6 @@ func (a *App) RedisOptions() *redis.Options {
 // observer feeds resolver events into the metrics.
 type observer struct{}
 
-// Stage observers, bound once.
-var (
-	stageObservers = func() (o [plan.NumStages]prometheus.Observer) {
-		for i, n := range plan.StageNames {
-			o[i] = metrics.StageDuration.WithLabelValues(n)
-		}
-		return o
-	}()
-	upstreamObserver = metrics.StageDuration.WithLabelValues("upstream")
-)
-
 // memoryHit is the counter of the warm path, bound once: it is bumped on nearly every request.
 var memoryHit = metrics.ManifestCache.WithLabelValues("memory", "hit")
 
@@ -455,3 +443,15 @@ var (
 	_ caddy.Validator    = (*App)(nil)
 	_ caddy.CleanerUpper = (*App)(nil)
 )
+
+// Current returns the dsp app of the running config.
+func Current() (*App, error) {
+	app, err := caddy.ActiveContext().AppIfConfigured("dsp")
+	if err != nil || app == nil {
+		return nil, caddy.APIError{HTTPStatus: http.StatusServiceUnavailable, Err: errors.New("the dsp app is not running")}
+	}
+	return app.(*App), nil
+}
+
+// RotateSecrets re-reads every cached secret from its Vault.
+func (a *App) RotateSecrets(ctx context.Context) error { return a.shared.secrets.Rotate(ctx) }

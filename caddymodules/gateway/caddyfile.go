@@ -6,25 +6,12 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
-	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/dsp-ai/fd2/caddymodules/internal/caddyfileopt"
 )
 
 func init() {
 	httpcaddyfile.RegisterGlobalOption("dsp", parseGlobal)
-	httpcaddyfile.RegisterHandlerDirective("dsp_manifest", func(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
-		m := new(ManifestHandler)
-		return m, m.UnmarshalCaddyfile(h.Dispenser)
-	})
-	httpcaddyfile.RegisterHandlerDirective("dsp_error", func(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
-		m := new(ErrorHandler)
-		return m, m.UnmarshalCaddyfile(h.Dispenser)
-	})
-	httpcaddyfile.RegisterHandlerDirective("dsp_health", func(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
-		m := new(HealthHandler)
-		return m, m.UnmarshalCaddyfile(h.Dispenser)
-	})
 }
 
 // parseGlobal parses the `dsp` global option. Syntax:

@@ -41,7 +41,7 @@ func BenchmarkDecision(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = caddy.Stop() })
-	app, err := currentApp()
+	app, err := Current()
 	if err != nil {
 		b.Fatal(err)
 	}

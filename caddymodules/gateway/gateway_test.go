@@ -166,42 +166,6 @@ func compileFile(t *testing.T, file, id string) *plan.Project {
 	return p
 }
 
-func TestProjectOf(t *testing.T) {
-	off := false
-	cases := []struct {
-		name                  string
-		h                     ManifestHandler
-		path, host            string
-		headers               map[string]string
-		wantProject, wantPath string
-	}{
-		{"path form", ManifestHandler{headers: true}, "/sas2py/convert", "gw", nil, "sas2py", "/sas2py/convert"},
-		{"module header", ManifestHandler{headers: true}, "/v1/chat/completions", "gw",
-			map[string]string{"X-Project-Module": "sas2py/openai-compatible"}, "sas2py", "/sas2py/openai-compatible/v1/chat/completions"},
-		{"module header root", ManifestHandler{headers: true}, "/", "gw", map[string]string{"X-Project-Module": "p/m"}, "p", "/p/m"},
-		{"malformed module header", ManifestHandler{headers: true}, "/x", "gw", map[string]string{"X-Project-Module": "p/m/extra"}, "", "/x"},
-		{"project id header only at root", ManifestHandler{headers: true}, "/", "gw", map[string]string{"X-Project-Id": "p"}, "p", "/p"},
-		{"project id header ignored off root", ManifestHandler{headers: true}, "/q/x", "gw", map[string]string{"X-Project-Id": "p"}, "q", "/q/x"},
-		{"headers disabled", ManifestHandler{headers: false, ProjectHeaders: &off}, "/q/x", "gw", map[string]string{"X-Project-Module": "p/m"}, "q", "/q/x"},
-		{"subdomain", ManifestHandler{headers: true, HostSuffix: ".api.example.com"}, "/convert", "sas2py.api.example.com:8443", nil, "sas2py", "/sas2py/convert"},
-		{"subdomain not matching", ManifestHandler{headers: true, HostSuffix: ".api.example.com"}, "/p/x", "other.example.com", nil, "p", "/p/x"},
-		{"nested subdomain refused", ManifestHandler{headers: true, HostSuffix: ".api.example.com"}, "/p/x", "a.b.api.example.com", nil, "p", "/p/x"},
-		{"root", ManifestHandler{headers: true}, "/", "gw", nil, "", "/"},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			r := httptest.NewRequest("GET", "http://"+tc.host+tc.path, nil)
-			for k, v := range tc.headers {
-				r.Header.Set(k, v)
-			}
-			p, path := tc.h.projectOf(r)
-			if p != tc.wantProject || path != tc.wantPath {
-				t.Fatalf("projectOf = %q %q, want %q %q", p, path, tc.wantProject, tc.wantPath)
-			}
-		})
-	}
-}
-
 // TestPoolRefcountAndLRU checks the pool's contract without upstreams: eviction drops the pool's reference
 // only; a project still held by a request stays open until released.
 func TestPoolRefcountAndLRU(t *testing.T) {

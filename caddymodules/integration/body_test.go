@@ -11,7 +11,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
-	"github.com/dsp-ai/fd2/caddymodules/gateway"
+	stages "github.com/dsp-ai/fd2/caddymodules/pipeline"
 	"github.com/dsp-ai/fd2/dsp/reqbody"
 	"github.com/dsp-ai/fd2/internal/fakellm"
 )
@@ -35,7 +35,7 @@ func (testBodyStats) CaddyModule() caddy.ModuleInfo {
 }
 
 func (testBodyStats) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	x := gateway.ExchangeOf(r) // the stages after this one share it
+	x := stages.ExchangeOf(r) // the stages after this one share it
 	err := next.ServeHTTP(w, r)
 	if st := x.BodyStats(); st != nil {
 		bodyStats.Store(r.Header.Get("X-Test-Body"), *st)

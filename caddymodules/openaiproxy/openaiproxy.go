@@ -23,6 +23,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/dsp-ai/fd2/caddymodules/gateway"
+	"github.com/dsp-ai/fd2/caddymodules/pipeline"
 	"github.com/dsp-ai/fd2/dsp/apierr"
 	"github.com/dsp-ai/fd2/dsp/plan"
 	"github.com/dsp-ai/fd2/dsp/ratelimit"
@@ -184,7 +185,7 @@ func (h *Handler) Validate() error {
 
 // ServeHTTP serves /…/v1/<endpoint>.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
-	return gateway.Respond(w, r, Serve(h.engine, w, r, endpointOf(r.URL.Path), gateway.ExchangeOf(r), h.logger), h.logger)
+	return pipeline.Respond(w, r, Serve(h.engine, w, r, endpointOf(r.URL.Path), pipeline.ExchangeOf(r), h.logger), h.logger)
 }
 
 // endpointOf is the path after the last "/v1/" (the OpenAI API root), or the path itself.

@@ -26,6 +26,7 @@ import (
 
 	"github.com/dsp-ai/fd2/caddymodules/gateway"
 	"github.com/dsp-ai/fd2/caddymodules/internal/caddyfileopt"
+	"github.com/dsp-ai/fd2/caddymodules/pipeline"
 	"github.com/dsp-ai/fd2/dsp/apierr"
 	"github.com/dsp-ai/fd2/dsp/plan"
 	"github.com/dsp-ai/fd2/dsp/ratelimit"
@@ -341,14 +342,14 @@ type taken struct {
 }
 
 // ServeHTTP applies every policy of the request. Its errors, and those of the handlers after it, reach
-// the client as FD2's JSON error even on a site without handle_errors (gateway.Respond).
+// the client as FD2's JSON error even on a site without handle_errors (pipeline.Respond).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	return gateway.Respond(w, r, h.serve(w, r, next), h.logger)
+	return pipeline.Respond(w, r, h.serve(w, r, next), h.logger)
 }
 
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	x := gateway.ExchangeOf(r)
-	r, span := gateway.StartSpan(r, "fd2.ratelimit")
+	x := pipeline.ExchangeOf(r)
+	r, span := pipeline.StartSpan(r, "fd2.ratelimit")
 	defer span.End()
 	{
 		t0 := time.Now()

@@ -4,58 +4,13 @@ package gateway
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
-	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-
-	"github.com/dsp-ai/fd2/caddymodules/internal/caddyfileopt"
 	"github.com/dsp-ai/fd2/dsp/secrets"
 	"github.com/dsp-ai/fd2/dsp/source"
 )
-
-func init() {
-	caddy.RegisterModule(HealthHandler{})
-}
-
-// HealthHandler is the `dsp_health` handler.
-//
-//   - GET …/health: liveness, cheap (no I/O): {"service":"fd2","status":"ok"}.
-//   - GET …/health?detailed=true: a JSON report of the manifest source (with the duration of its last
-//     call), the Redis tier (pinged), every Vault instance of the dsp app (probed with sys/health), the
-//     circuit breakers of the inference deployments (gateway.Breakers) and the project pool. Status "ok"
-//     (200) when the source answers; "degraded" (200) when the source is failing but cached or last-good
-//     manifests are being served, Redis is down, a Vault instance is unhealthy or a breaker is open;
-//     "unavailable" (503) when the source is failing and nothing is cached. The Redis ping and the Vault
-//     probes run concurrently, each within 1s, so the report takes as long as the slowest of them.
-//     It never shows a token, a role or secret id, a secret path or a value.
-//   - GET …/status: the original DSP front door's shape, {"service":"dsp-fd2","status","timestamp",
-//     "routing_modes":{"apisix":[…],"direct":[…]}}, for existing monitors (FD2 has no APISIX: every
-//     project is listed as direct).
-type HealthHandler struct {
-	app *App
-}
-
-// CaddyModule returns the Caddy module information.
-func (HealthHandler) CaddyModule() caddy.ModuleInfo {
-	return caddy.ModuleInfo{ID: "http.handlers.dsp_health", New: func() caddy.Module { return new(HealthHandler) }}
-}
-
-// Provision looks up the dsp app.
-func (h *HealthHandler) Provision(ctx caddy.Context) error {
-	appIface, err := ctx.App("dsp")
-	if err != nil {
-		return errors.New("getting dsp app: " + err.Error())
-	}
-	h.app = appIface.(*App)
-	return nil
-}
 
 type healthReport struct {
 	Service   string          `json:"service"`
@@ -110,7 +65,8 @@ type poolReport struct {
 // probeTimeout bounds each live probe of the detailed report.
 const probeTimeout = time.Second
 
-// Report builds the health report.
+// Report builds the detailed health report (see the dsp_health handler): the source, Redis, every Vault
+// instance, the inference breakers and the pool, with the HTTP status it stands for.
 func (a *App) Report(ctx context.Context) (int, any) {
 	s := a.resolver.Status()
 	rep := healthReport{Service: "fd2", Timestamp: time.Now().UTC(), Projects: s.Projects}
@@ -215,25 +171,8 @@ func millis(d time.Duration) *float64 {
 	return &ms
 }
 
-// ServeHTTP writes the report.
-func (h *HealthHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
-	var status int
-	var rep any
-	switch {
-	case strings.HasSuffix(r.URL.Path, "/status"):
-		status, rep = h.app.legacyStatus()
-	case r.URL.Query().Get("detailed") == "true":
-		status, rep = h.app.Report(r.Context())
-	default:
-		status, rep = http.StatusOK, map[string]string{"service": "fd2", "status": "ok"}
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	return json.NewEncoder(w).Encode(rep)
-}
-
-func (a *App) legacyStatus() (int, any) {
+// LegacyStatus is the original DSP front door's /status answer: every project is listed as direct.
+func (a *App) LegacyStatus() (int, any) {
 	s := a.resolver.Status()
 	ids := []string{}
 	for _, e := range a.resolver.Snapshot() {
@@ -248,17 +187,3 @@ func (a *App) legacyStatus() (int, any) {
 		"routing_modes": map[string][]string{"apisix": {}, "direct": ids},
 	}
 }
-
-// UnmarshalCaddyfile sets up the handler. Syntax:
-//
-//	dsp_health
-func (h *HealthHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	return caddyfileopt.Directive(d, func(string) error { return d.Errf("dsp_health takes no options") })
-}
-
-// Interface guards.
-var (
-	_ caddy.Provisioner           = (*HealthHandler)(nil)
-	_ caddyhttp.MiddlewareHandler = (*HealthHandler)(nil)
-	_ caddyfile.Unmarshaler       = (*HealthHandler)(nil)
-)

@@ -1,6 +1,6 @@
 // Copyright 2026 The FD2 Authors. SPDX-License-Identifier: Apache-2.0
 
-package gateway
+package admin
 
 import (
 	"encoding/json"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 
+	"github.com/dsp-ai/fd2/caddymodules/gateway"
 	"github.com/dsp-ai/fd2/dsp/manifest"
 	"github.com/dsp-ai/fd2/dsp/plan"
 	"github.com/dsp-ai/fd2/dsp/source"
@@ -48,14 +49,6 @@ func (AdminAPI) Routes() []caddy.AdminRoute {
 		{Pattern: "/dsp/sync", Handler: caddy.AdminHandlerFunc(syncProjects)},
 		{Pattern: "/dsp/secrets/rotate", Handler: caddy.AdminHandlerFunc(rotateSecrets)},
 	}
-}
-
-func currentApp() (*App, error) {
-	app, err := caddy.ActiveContext().AppIfConfigured("dsp")
-	if err != nil || app == nil {
-		return nil, caddy.APIError{HTTPStatus: http.StatusServiceUnavailable, Err: errors.New("the dsp app is not running")}
-	}
-	return app.(*App), nil
 }
 
 // Project states in GET /dsp/projects.
@@ -135,16 +128,16 @@ func listProjects(w http.ResponseWriter, r *http.Request) error {
 	if r.Method != http.MethodGet {
 		return caddy.APIError{HTTPStatus: http.StatusMethodNotAllowed, Err: fmt.Errorf("method %s not allowed", r.Method)}
 	}
-	app, err := currentApp()
+	app, err := gateway.Current()
 	if err != nil {
 		return err
 	}
-	entries := app.resolver.Snapshot()
+	entries := app.Resolver().Snapshot()
 	out := struct {
 		Source   string        `json:"source"`
 		Projects []projectInfo `json:"projects"`
 		Total    int           `json:"total"`
-	}{Source: app.srcName, Projects: make([]projectInfo, 0, len(entries)), Total: len(entries)}
+	}{Source: app.SourceName(), Projects: make([]projectInfo, 0, len(entries)), Total: len(entries)}
 	for _, e := range entries {
 		out.Projects = append(out.Projects, infoOf(e))
 	}
@@ -160,11 +153,11 @@ func reloadProject(w http.ResponseWriter, r *http.Request) error {
 	if r.Method != http.MethodPost {
 		return caddy.APIError{HTTPStatus: http.StatusMethodNotAllowed, Err: fmt.Errorf("method %s not allowed", r.Method)}
 	}
-	app, err := currentApp()
+	app, err := gateway.Current()
 	if err != nil {
 		return err
 	}
-	e, err := app.resolver.Reload(r.Context(), id)
+	e, err := app.Resolver().Reload(r.Context(), id)
 	switch {
 	case errors.Is(err, source.ErrNotFound):
 		return caddy.APIError{HTTPStatus: http.StatusNotFound, Err: fmt.Errorf("project %q not found", id)}
@@ -178,11 +171,11 @@ func syncProjects(w http.ResponseWriter, r *http.Request) error {
 	if r.Method != http.MethodPost {
 		return caddy.APIError{HTTPStatus: http.StatusMethodNotAllowed, Err: fmt.Errorf("method %s not allowed", r.Method)}
 	}
-	app, err := currentApp()
+	app, err := gateway.Current()
 	if err != nil {
 		return err
 	}
-	results, err := app.resolver.Sync(r.Context())
+	results, err := app.Resolver().Sync(r.Context())
 	if err != nil {
 		return caddy.APIError{HTTPStatus: http.StatusBadGateway, Err: fmt.Errorf("listing projects: %w", err)}
 	}
@@ -205,14 +198,14 @@ func rotateSecrets(w http.ResponseWriter, r *http.Request) error {
 	if r.Method != http.MethodPost {
 		return caddy.APIError{HTTPStatus: http.StatusMethodNotAllowed, Err: fmt.Errorf("method %s not allowed", r.Method)}
 	}
-	app, err := currentApp()
+	app, err := gateway.Current()
 	if err != nil {
 		return err
 	}
-	if err := app.shared.secrets.Rotate(r.Context()); err != nil {
+	if err := app.RotateSecrets(r.Context()); err != nil {
 		return caddy.APIError{HTTPStatus: http.StatusBadGateway, Err: fmt.Errorf("re-reading secrets: %w", err)}
 	}
-	if _, err := app.resolver.Sync(r.Context()); err != nil {
+	if _, err := app.Resolver().Sync(r.Context()); err != nil {
 		return caddy.APIError{HTTPStatus: http.StatusBadGateway, Err: fmt.Errorf("reloading projects: %w", err)}
 	}
 	return listProjects(w, &http.Request{Method: http.MethodGet, URL: r.URL})

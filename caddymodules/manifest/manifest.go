@@ -1,6 +1,7 @@
 // Copyright 2026 The FD2 Authors. SPDX-License-Identifier: Apache-2.0
 
-package gateway
+// Package manifest is the `dsp_manifest` handler, the first stage of the manifest pipeline.
+package manifest
 
 import (
 	"errors"
@@ -11,13 +12,16 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/attribute"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/dsp-ai/fd2/caddymodules/gateway"
 	"github.com/dsp-ai/fd2/caddymodules/internal/caddyfileopt"
+	"github.com/dsp-ai/fd2/caddymodules/pipeline"
 	"github.com/dsp-ai/fd2/dsp/apierr"
 	"github.com/dsp-ai/fd2/dsp/metrics"
 	"github.com/dsp-ai/fd2/dsp/plan"
@@ -28,6 +32,10 @@ import (
 
 func init() {
 	caddy.RegisterModule(ManifestHandler{})
+	httpcaddyfile.RegisterHandlerDirective("dsp_manifest", func(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+		m := new(ManifestHandler)
+		return m, m.UnmarshalCaddyfile(h.Dispenser)
+	})
 }
 
 // ManifestHandler is the `dsp_manifest` handler, the first stage of the pipeline. It finds the request's
@@ -74,7 +82,7 @@ type ManifestHandler struct {
 	// (BenchmarkInstrumentationCost) or silences a site nobody watches.
 	Metrics *bool `json:"metrics,omitempty"`
 
-	app     *App
+	app     *gateway.App
 	logger  *zap.Logger
 	headers bool
 	timing  bool
@@ -93,7 +101,7 @@ func (h *ManifestHandler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return errors.New("getting dsp app: " + err.Error())
 	}
-	h.app = appIface.(*App)
+	h.app = appIface.(*gateway.App)
 	h.headers = h.ProjectHeaders == nil || *h.ProjectHeaders
 	h.timing = h.ServerTiming == nil || *h.ServerTiming
 	h.metrics = h.Metrics == nil || *h.Metrics
@@ -114,18 +122,18 @@ func (h *ManifestHandler) Cleanup() error { return nil }
 
 // ServeHTTP resolves and matches, then runs the rest of the pipeline.
 func (h *ManifestHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	x := ExchangeOf(r)
+	x := pipeline.ExchangeOf(r)
 	x.NoMetrics = !h.metrics
 	x.BodyLimit = h.app.BodyLimit()
 
 	project, path := h.projectOf(r)
 	x.ProjectID, x.Path = project, path
-	r, span := StartSpan(r, "fd2.manifest")
+	r, span := pipeline.StartSpan(r, "fd2.manifest")
 	defer span.End() // ended early on the success path, below; End is idempotent
 	if project == "" {
 		return h.finish(w, r, x, apierr.New(http.StatusNotFound, "project_not_found", "no project in the request path"))
 	}
-	entry, tier, err := h.app.resolver.GetTier(r.Context(), project)
+	entry, tier, err := h.app.Resolver().GetTier(r.Context(), project)
 	x.CacheTier = tier
 	if err != nil {
 		switch {
@@ -226,11 +234,11 @@ func (h *ManifestHandler) serveRoute(rec *statusRecorder, r *http.Request, x *pl
 	case r.Context().Err() != nil:
 		status = 499 // the client left before it had the whole response
 	case err != nil:
-		status = statusOf(err)
+		status = pipeline.StatusOf(err)
 	case status == 0:
 		status = http.StatusOK
 	}
-	err = Respond(rec, r, err, h.logger)
+	err = pipeline.Respond(rec, r, err, h.logger)
 	h.observe(x, status)
 	if err == nil && x.Status != 0 {
 		// Hand the response's last bytes to the client now. Go's server would otherwise hold a buffered
@@ -249,7 +257,7 @@ func (h *ManifestHandler) finish(w http.ResponseWriter, r *http.Request, x *plan
 			zap.String("request_id", x.RequestID()))
 	}
 	h.observe(x, ae.Status)
-	return Respond(w, r, caddyhttp.Error(ae.Status, ae), h.logger)
+	return pipeline.Respond(w, r, caddyhttp.Error(ae.Status, ae), h.logger)
 }
 
 func (h *ManifestHandler) observe(x *plan.Exchange, status int) {
@@ -401,3 +409,14 @@ type noGauge struct{ prometheus.Gauge }
 
 func (noGauge) Inc() {}
 func (noGauge) Dec() {}
+
+// Stage observers, bound once.
+var (
+	stageObservers = func() (o [plan.NumStages]prometheus.Observer) {
+		for i, n := range plan.StageNames {
+			o[i] = metrics.StageDuration.WithLabelValues(n)
+		}
+		return o
+	}()
+	upstreamObserver = metrics.StageDuration.WithLabelValues("upstream")
+)

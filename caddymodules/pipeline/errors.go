@@ -1,6 +1,6 @@
 // Copyright 2026 The FD2 Authors. SPDX-License-Identifier: Apache-2.0
 
-package gateway
+package pipeline
 
 import (
 	"errors"
@@ -8,6 +8,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -71,9 +72,9 @@ func Respond(w http.ResponseWriter, r *http.Request, err error, logger *zap.Logg
 	return nil
 }
 
-// statusOf is the HTTP status an error returned by a handler stands for (Caddy's rule: a HandlerError's
+// StatusOf is the HTTP status an error returned by a handler stands for (Caddy's rule: a HandlerError's
 // status, else 500).
-func statusOf(err error) int {
+func StatusOf(err error) int {
 	var he caddyhttp.HandlerError
 	if errors.As(err, &he) && he.StatusCode != 0 {
 		return he.StatusCode
@@ -102,7 +103,7 @@ func headerWritten(w http.ResponseWriter) bool {
 // proxy dial error, say) gets a generic message for its status, so internal addresses and causes never
 // reach the client.
 func renderError(w http.ResponseWriter, r *http.Request, err error, logger *zap.Logger) {
-	status := statusOf(err)
+	status := StatusOf(err)
 	ae := apierr.FromError(status, err)
 	var rid string
 	st := existingExchange(r)
@@ -144,6 +145,13 @@ func renderError(w http.ResponseWriter, r *http.Request, err error, logger *zap.
 // UnmarshalCaddyfile sets up the handler. Syntax:
 //
 //	dsp_error
+func init() {
+	httpcaddyfile.RegisterHandlerDirective("dsp_error", func(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+		m := new(ErrorHandler)
+		return m, m.UnmarshalCaddyfile(h.Dispenser)
+	})
+}
+
 func (h *ErrorHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	return caddyfileopt.Directive(d, func(string) error { return d.Errf("dsp_error takes no options") })
 }

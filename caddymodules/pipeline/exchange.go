@@ -1,6 +1,6 @@
 // Copyright 2026 The FD2 Authors. SPDX-License-Identifier: Apache-2.0
 
-package gateway
+package pipeline
 
 import (
 	"net/http"

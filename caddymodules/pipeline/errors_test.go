@@ -1,0 +1,30 @@
+// Copyright 2026 The FD2 Authors. SPDX-License-Identifier: Apache-2.0
+
+package pipeline
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+)
+
+func TestErrorHandlerCaddyfile(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		h    caddyfile.Unmarshaler
+	}{{"dsp_error", new(ErrorHandler)}} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := tc.h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tc.name)); err != nil {
+				t.Fatal(err)
+			}
+			if err := tc.h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tc.name + " x")); err == nil {
+				t.Fatal("an argument was accepted")
+			}
+			err := tc.h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tc.name + " {\n verbose\n}"))
+			if err == nil || !strings.Contains(err.Error(), tc.name+" takes no options") {
+				t.Fatalf("err %v", err)
+			}
+		})
+	}
+}
