@@ -12,9 +12,12 @@ import (
 	"testing"
 
 	"github.com/caddyserver/caddy/v2/caddyconfig"
-	_ "github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddytest"
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
+
+	"github.com/dsp-ai/fd2/caddymodules/health"
+	"github.com/dsp-ai/fd2/caddymodules/pipeline"
 )
 
 var update = flag.Bool("update", false, "rewrite the adapter goldens' expected JSON from the current adapter")
@@ -69,5 +72,26 @@ func write(t *testing.T, file, input, expected string) {
 	t.Helper()
 	if err := os.WriteFile(file, []byte(input+"----------\n"+expected), 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestOptionlessHandlersCaddyfile: dsp_error and dsp_health take no argument and no option.
+func TestOptionlessHandlersCaddyfile(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		h    caddyfile.Unmarshaler
+	}{{"dsp_error", new(pipeline.ErrorHandler)}, {"dsp_health", new(health.HealthHandler)}} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := tc.h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tc.name)); err != nil {
+				t.Fatal(err)
+			}
+			if err := tc.h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tc.name + " x")); err == nil {
+				t.Fatal("an argument was accepted")
+			}
+			err := tc.h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tc.name + " {\n verbose\n}"))
+			if err == nil || !strings.Contains(err.Error(), tc.name+" takes no options") {
+				t.Fatalf("err %v", err)
+			}
+		})
 	}
 }

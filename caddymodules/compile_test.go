@@ -15,6 +15,7 @@ import (
 	"github.com/dsp-ai/fd2/caddymodules/gateway"
 	"github.com/dsp-ai/fd2/dsp/manifest"
 	"github.com/dsp-ai/fd2/dsp/plan"
+	"github.com/dsp-ai/fd2/dsp/route"
 	"github.com/dsp-ai/fd2/internal/testfixtures"
 )
 
@@ -66,6 +67,12 @@ func compileCorpus(t *testing.T, files []string) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if len(p.Routes) == 0 {
+				t.Fatal("no routes")
+			}
+			if id == "rag-kb-integration" {
+				checkDroppedGlobalCORS(t, p)
+			}
 			for rt, pr := range p.Routes {
 				switch {
 				case pr.Err == nil:
@@ -82,5 +89,27 @@ func compileCorpus(t *testing.T, files []string) {
 	}
 	if unserved == 0 {
 		t.Error("no corpus manifest has a module of an unserved type: the 501 path went unchecked")
+	}
+}
+
+// checkDroppedGlobalCORS: the rag integration manifest's global cors ("*" with allow_credential, which
+// APISIX rejects) is dropped with a warning, as APISIX drops a failing global rule, while its other global
+// plugins apply.
+func checkDroppedGlobalCORS(t *testing.T, p *plan.Project) {
+	t.Helper()
+	if !slices.ContainsFunc(p.Warnings, func(w string) bool { return strings.Contains(w, `global plugin "cors"`) }) {
+		t.Errorf("no warning about the dropped cors: %q", p.Warnings)
+	}
+	for rt, pr := range p.Routes {
+		if pr.Transforms == nil {
+			continue // compileCorpus reported it
+		}
+		if pr.Transforms.CORS != nil || (rt.Kind != route.KindTokenBroker && pr.Transforms.RequestID == nil) {
+			t.Errorf("route %s: cors %v, request-id %v: want cors dropped and the global request-id kept",
+				rt.ID, pr.Transforms.CORS, pr.Transforms.RequestID)
+		}
+	}
+	if _, err := gateway.CompileProject("x", []byte(`{"project_id":"x","modules":[{"module_type":"nope","name":"a","config":{}}]}`)); err == nil {
+		t.Fatal("a manifest with a module_type outside the Control Tower's enum compiled")
 	}
 }

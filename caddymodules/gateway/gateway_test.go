@@ -4,14 +4,9 @@ package gateway
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
-	"slices"
 	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2"
@@ -19,7 +14,6 @@ import (
 
 	"github.com/dsp-ai/fd2/dsp/manifest"
 	"github.com/dsp-ai/fd2/dsp/plan"
-	"github.com/dsp-ai/fd2/dsp/route"
 	"github.com/dsp-ai/fd2/dsp/source"
 	"github.com/dsp-ai/fd2/internal/testfixtures"
 )
@@ -98,72 +92,6 @@ func indexSlash(s string) int {
 		}
 	}
 	return len(s)
-}
-
-// TestCompileFixtures compiles every manifest of FD2's corpus under its file stem: no route may be left
-// unusable. The rag integration manifest's global cors ("*" with allow_credential, which APISIX rejects)
-// is dropped with a warning, as APISIX drops a failing global rule, while its other global plugins apply.
-func TestCompileFixtures(t *testing.T) {
-	for _, file := range testfixtures.ManifestFiles(t, fixtures) {
-		id := strings.TrimSuffix(filepath.Base(file), ".json")
-		t.Run(id, func(t *testing.T) {
-			p := compileFile(t, file, id)
-			if id != "rag-kb-integration" {
-				return
-			}
-			if !slices.ContainsFunc(p.Warnings, func(w string) bool { return strings.Contains(w, `global plugin "cors"`) }) {
-				t.Errorf("no warning about the dropped cors: %q", p.Warnings)
-			}
-			for rt, info := range p.Routes {
-				if info.Transforms == nil {
-					continue // compileFile reported it
-				}
-				if info.Transforms.CORS != nil || (rt.Kind != route.KindTokenBroker && info.Transforms.RequestID == nil) {
-					t.Errorf("route %s: cors %v, request-id %v: want cors dropped and the global request-id kept",
-						rt.ID, info.Transforms.CORS, info.Transforms.RequestID)
-				}
-			}
-		})
-	}
-	if _, err := CompileProject("x", []byte(`{"project_id":"x","modules":[{"module_type":"nope","name":"a","config":{}}]}`)); err == nil {
-		t.Fatal("invalid manifest compiled")
-	}
-}
-
-// TestInteropCompileFixtures compiles the platform's manifests.
-func TestInteropCompileFixtures(t *testing.T) {
-	dir := testfixtures.PlatformManifests(t)
-	for _, id := range []string{"sas2py", "jwe_test", "langgraph-summarizer"} {
-		t.Run(id, func(t *testing.T) { compileFile(t, filepath.Join(dir, id+".json"), id) })
-	}
-}
-
-// compileFile resolves (no secret manager) and compiles one manifest file; every route must compile.
-func compileFile(t *testing.T, file, id string) *plan.Project {
-	t.Helper()
-	raw, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := manifest.ResolveEnv(raw, manifest.EnvOptions{Getenv: func(string) (string, bool) { return "", false }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := CompileProject(id, out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rt, info := range p.Routes {
-		// This test binary registers no module types (the packages that do import this one): module routes
-		// are unavailable here, and caddymodules' TestCompileCorpus checks them with every type registered.
-		if info.Err != nil && !errors.Is(info.Err, plan.ErrModuleTypeUnavailable) {
-			t.Errorf("route %s: %v", rt.ID, info.Err)
-		}
-	}
-	if len(p.Routes) == 0 {
-		t.Fatal("no routes")
-	}
-	return p
 }
 
 // TestPoolRefcountAndLRU checks the pool's contract without upstreams: eviction drops the pool's reference

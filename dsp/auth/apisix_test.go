@@ -173,3 +173,35 @@ func TestKeyAuth(t *testing.T) {
 		}
 	}
 }
+
+// TestStaticPolicyExp: a static policy refuses a token without exp when its verifier requires exp; a
+// present exp is checked either way.
+func TestStaticPolicyExp(t *testing.T) {
+	const secret = "unit-static-secret"
+	noExp := hs256(t, secret, map[string]any{"exp": nil})
+	expired := hs256(t, secret, map[string]any{"exp": time.Now().Add(-time.Minute).Unix()})
+	fresh := hs256(t, secret, nil)
+	for _, tc := range []struct {
+		name       string
+		requireExp bool
+		token      string
+		want       int
+	}{
+		{"required: no exp refused", true, noExp, 401},
+		{"required: exp accepted", true, fresh, 200},
+		{"optional: no exp accepted", false, noExp, 200},
+		{"optional: expired refused", false, expired, 401},
+		{"optional: exp accepted", false, fresh, 200},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &StaticPolicy{JWT: &JWSVerifier{Algorithms: []string{"HS256"}, HMACSecret: []byte(secret), RequireExp: tc.requireExp},
+				Cache: NewTokenCache(10, time.Minute, nil)}
+			r := httptest.NewRequest("GET", "/", nil)
+			r.Header.Set("Authorization", "Bearer "+tc.token)
+			_, err := s.Authenticate(r)
+			if got := statusOf(err); got != tc.want {
+				t.Fatalf("status %d (%v), want %d", got, err, tc.want)
+			}
+		})
+	}
+}
