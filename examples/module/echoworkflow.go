@@ -67,8 +67,8 @@ type Module struct {
 	// Greeting is echoed back by every run. Required, at most MaxGreetingLength characters.
 	Greeting string `json:"greeting"`
 
-	project, name string
-	logger        *zap.Logger
+	name   string
+	logger *zap.Logger
 }
 
 // CaddyModule returns the Caddy module information.
@@ -88,7 +88,7 @@ func (m *Module) Configure(spec *plan.ModuleSpec) error {
 	case utf8.RuneCountInString(m.Greeting) > MaxGreetingLength:
 		return fmt.Errorf(`field "greeting": longer than %d characters`, MaxGreetingLength)
 	}
-	m.project, m.name = spec.Project, spec.Name()
+	m.name = spec.Name()
 	m.logger = zap.NewNop() // until Provision: moduletest builds modules without Caddy
 	return nil
 }
