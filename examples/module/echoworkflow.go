@@ -97,7 +97,9 @@ func (m *Module) Configure(spec *plan.ModuleSpec) error {
 // implements caddy.CleanerUpper too: FD2 runs Cleanup when the project version leaves the pool and its last
 // request has finished.
 func (m *Module) Provision(ctx caddy.Context) error {
-	m.logger = ctx.Logger()
+	// FD2 provisions module types itself, in the project version's context, which names no module: pass
+	// the module so that the logger is named dsp.modules.echo_workflow and the config's log filters apply.
+	m.logger = ctx.Logger(m)
 	return nil
 }
 
