@@ -16,13 +16,14 @@ build: ## build ./fd2 (Caddy + standard modules + every FD2 module)
 run: ## run FD2 on Caddyfile.example (file manifests, in-memory cache, bundled demo + fake provider)
 	$(GO) run ./cmd/fd2 run --config Caddyfile.example
 
-test: ## the whole suite: vet, staticcheck, every test with the race detector (integration tests need redis-server), fuzz briefly, then the xcaddy build check
+test: ## the whole suite: vet, staticcheck, every test with the race detector (integration tests need redis-server; the test modules and the example module type too), fuzz briefly, then the xcaddy build check (which serves the example module)
 	@$(GO) run ./internal/testfixtures/interopcheck
 	$(GO) vet ./...
 	$(MAKE) lint
 	$(GO) test -race -count=1 -timeout 30m ./...
 	cd tests/observability && $(GO) test -count=1 ./...
 	cd tests/vault && $(GO) test -count=1 ./...
+	cd examples/module && $(GO) vet ./... && $(GO) test -race -count=1 ./...
 	$(MAKE) fuzz
 	./xcaddy.sh
 
@@ -44,7 +45,7 @@ bench: ## micro-benchmarks (resolve+match) and the load benchmark (plain reverse
 	$(GO) test -run '^$$' -bench . -benchmem ./dsp/... ./inference/... ./caddymodules/gateway/
 	$(GO) test -run '^$$' -bench 'LoadRatio|InferenceOverhead|InstrumentationCost' -benchtime 1x -v -timeout 10m ./caddymodules/integration/
 
-xcaddy: ## build with xcaddy and check the modules, adapt and validate Caddyfile.example
+xcaddy: ## build with xcaddy (with the example module type), check the modules, adapt and validate Caddyfile.example, serve the example module
 	./xcaddy.sh
 
 fmt:

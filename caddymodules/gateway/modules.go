@@ -38,6 +38,13 @@ func newModuleType(moduleType string) (ModuleType, bool, error) {
 	return mt, true, nil
 }
 
+// registeredType reports whether a module type is registered: a third-party type (one the Control Tower's
+// enum does not list) makes a valid manifest only in a build that serves it.
+func registeredType(moduleType string) bool {
+	_, err := caddy.GetModule(ModuleNamespace + "." + moduleType)
+	return err == nil
+}
+
 // checkModule is the compile-time check of a module: is its type registered, and does its config configure.
 func checkModule(spec *plan.ModuleSpec) (bool, error) {
 	mt, ok, err := newModuleType(spec.Type())
@@ -102,6 +109,6 @@ func CompileProject(id string, raw []byte) (*plan.Project, error) {
 			return errNoAIProxy
 		}
 		return aiProxy.Check(p)
-	}}
+	}, ExtraType: registeredType}
 	return plan.Compile(id, raw, o)
 }

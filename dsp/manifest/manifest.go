@@ -112,7 +112,18 @@ func (m *Manifest) Module(name string) *Module {
 }
 
 // Decode parses a manifest leniently and validates it. The error wraps ErrInvalid.
-func Decode(data []byte) (*Manifest, error) {
+func Decode(data []byte) (*Manifest, error) { return DecodeWith(data, DecodeOptions{}) }
+
+// DecodeOptions widen what a manifest may hold beyond what the Control Tower accepts.
+type DecodeOptions struct {
+	// ExtraType reports whether a module_type outside the Control Tower's enum is served anyway: a
+	// third-party module type built into this FD2 (docs/modules.md). nil accepts none, so a typo such as
+	// "apisix_gateway" stays an invalid manifest.
+	ExtraType func(moduleType string) bool
+}
+
+// DecodeWith is Decode with options.
+func DecodeWith(data []byte, o DecodeOptions) (*Manifest, error) {
 	if err := checkObject(data); err != nil {
 		return nil, err
 	}
@@ -120,7 +131,7 @@ func Decode(data []byte) (*Manifest, error) {
 	if err := json.Unmarshal(data, &m); err != nil {
 		return nil, fmt.Errorf("%w: decoding: %v", ErrInvalid, err)
 	}
-	if err := m.Validate(); err != nil {
+	if err := m.ValidateWith(o); err != nil {
 		return nil, err
 	}
 	return &m, nil
@@ -152,7 +163,10 @@ func checkObject(data []byte) error {
 
 // Validate checks what the Control Tower checks (required fields, the module_type enum, unique module
 // names) plus what FD2 needs to route: every api_gateway config must decode and its routes need a uri.
-func (m *Manifest) Validate() error {
+func (m *Manifest) Validate() error { return m.ValidateWith(DecodeOptions{}) }
+
+// ValidateWith is Validate with options.
+func (m *Manifest) ValidateWith(o DecodeOptions) error {
 	var errs []string
 	if m.ProjectID == "" {
 		errs = append(errs, "project_id is required")
@@ -170,7 +184,7 @@ func (m *Manifest) Validate() error {
 			errs = append(errs, fmt.Sprintf("%s: duplicate module name %q", where, mod.Name))
 		}
 		seen[mod.Name] = true
-		if !knownTypes[mod.ModuleType] {
+		if !knownTypes[mod.ModuleType] && (o.ExtraType == nil || !o.ExtraType(mod.ModuleType)) {
 			errs = append(errs, fmt.Sprintf("%s (%s): unknown module_type %q", where, mod.Name, mod.ModuleType))
 			continue
 		}

@@ -286,6 +286,40 @@ func TestDecodeLenientAndValidate(t *testing.T) {
 	}
 }
 
+// A module type outside the Control Tower's enum is valid only when the caller serves it (a third-party
+// module type), and only that type.
+func TestDecodeWithExtraType(t *testing.T) {
+	served := func(mt string) bool { return mt == "echo_workflow" }
+	cases := []struct {
+		name    string
+		doc     string
+		extra   func(string) bool
+		wantErr string
+	}{
+		{"served extra type", `{"project_id":"p","modules":[{"module_type":"echo_workflow","name":"echo","config":{"greeting":"hi"}}]}`, served, ""},
+		{"extra type without the option", `{"project_id":"p","modules":[{"module_type":"echo_workflow","name":"echo","config":{}}]}`, nil, `unknown module_type "echo_workflow"`},
+		{"another unknown type", `{"project_id":"p","modules":[{"module_type":"apisix_gateway","name":"x","config":{}}]}`, served, `unknown module_type "apisix_gateway"`},
+		{"served extra type still needs a config", `{"project_id":"p","modules":[{"module_type":"echo_workflow","name":"echo","config":null}]}`, served, "config is required"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := manifest.DecodeWith([]byte(tc.doc), manifest.DecodeOptions{ExtraType: tc.extra})
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				if mod := m.Module("echo"); mod == nil || mod.ModuleType != "echo_workflow" {
+					t.Fatalf("module echo = %+v", mod)
+				}
+				return
+			}
+			if err == nil || !errors.Is(err, manifest.ErrInvalid) || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("error %v, want ErrInvalid containing %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
 func TestNodesAndPlugins(t *testing.T) {
 	var up manifest.Upstream
 	if err := json.Unmarshal([]byte(`{"nodes":{"b.example:8080":2,"a.example":1,"[::1]:9000":1}}`), &up); err != nil {

@@ -91,11 +91,14 @@ type Options struct {
 	CheckModule func(spec *ModuleSpec) (served bool, err error)
 	// CheckAIProxy validates a route's ai-proxy / ai-proxy-multi configs. nil accepts them unchecked.
 	CheckAIProxy func(p manifest.Plugins) error
+	// ExtraType reports whether a module_type outside the Control Tower's enum is served (a third-party
+	// module type); the manifest is invalid when it uses one that is not. nil accepts none.
+	ExtraType func(moduleType string) bool
 }
 
 // Compile decodes a resolved manifest document and compiles every route's plan.
 func Compile(id string, raw []byte, o Options) (*Project, error) {
-	m, err := manifest.Decode(raw)
+	m, err := manifest.DecodeWith(raw, manifest.DecodeOptions{ExtraType: o.ExtraType})
 	if err != nil {
 		return nil, err
 	}
