@@ -240,6 +240,12 @@ func (a *App) newResolver(repl *caddy.Replacer) (*sharedResolver, error) {
 			start := time.Now()
 			p, err := CompileProject(id, raw)
 			metrics.ModuleLoad.WithLabelValues("manifest").Observe(time.Since(start).Seconds())
+			if err == nil && len(p.Warnings) > 0 {
+				// Said once per version, when it compiles: a route that will answer 503 or 501 is known
+				// before any request reaches it (the admin API lists the same warnings).
+				a.logger.Warn("manifest version compiled with warnings", zap.String("project", id),
+					zap.String("manifest_hash", p.Hash), zap.Strings("warnings", p.Warnings))
+			}
 			return p, err
 		},
 		Logger:   a.logger.Named("resolver"),

@@ -261,19 +261,45 @@ func (pp *Pooled) Module(name string) (plan.Module, error) {
 	return pm.m, pm.err
 }
 
-// HealthOf calls every built module's health check (modules without one are left out).
-func (pp *Pooled) HealthOf(ctx context.Context) map[string]error {
-	out := map[string]error{}
-	for name, pm := range pp.modules {
-		switch {
-		case pm.err != nil:
-			out[name] = pm.err
-		default:
-			if hc, ok := pm.m.(plan.HealthChecker); ok {
-				out[name] = hc.Health(ctx)
+
+// moduleHealth checks the built modules of every pooled project version, concurrently, each within
+// probeTimeout. Modules without a health check that were built are left out.
+func (p *Pool) moduleHealth(ctx context.Context, logger *zap.Logger) []moduleReport {
+	var out []moduleReport
+	var checks []plan.HealthChecker // by index in out; nil: nothing to probe
+	for _, pp := range *p.m.Load() {
+		for _, name := range pp.Project.ModuleOrder {
+			pm, ok := pp.modules[name]
+			hc, _ := pm.m.(plan.HealthChecker)
+			// A module the version's compile refused (an unserved type, a bad config) is a manifest warning,
+			// not a health problem: the Control Tower knows more types than one build serves.
+			if !ok || pp.Project.Modules[name].Err != nil || (pm.err == nil && hc == nil) {
+				continue
 			}
+			rep := moduleReport{Project: pp.Project.ID, Module: name, Type: pp.Project.Modules[name].Type(), State: "ok"}
+			if pm.err != nil {
+				rep.State, hc = "unavailable", nil
+			}
+			out = append(out, rep)
+			checks = append(checks, hc)
 		}
 	}
+	var probes []func()
+	for i, hc := range checks {
+		if hc == nil {
+			continue
+		}
+		probes = append(probes, func() {
+			pctx, cancel := context.WithTimeout(ctx, probeTimeout)
+			defer cancel()
+			if err := hc.Health(pctx); err != nil {
+				out[i].State = "unhealthy"
+				logger.Warn("module health check failed", zap.String("project", out[i].Project),
+					zap.String("module", out[i].Module), zap.Error(err))
+			}
+		})
+	}
+	runAll(probes)
 	return out
 }
 

@@ -21,7 +21,20 @@ type healthReport struct {
 	Vaults    []vaultReport   `json:"vaults"`
 	Breakers  []BreakerReport `json:"breakers"`
 	Pool      poolReport      `json:"pool"`
-	Projects  int             `json:"projects"`
+	// Modules are the built modules of the pooled project versions (those with a health check, and those
+	// that could not be built).
+	Modules  []moduleReport `json:"modules"`
+	Projects int            `json:"projects"`
+}
+
+// moduleReport is one module's health, in fixed words: a module's own error text can name internal
+// addresses, so it goes to the log, not the report.
+type moduleReport struct {
+	Project string `json:"project"`
+	Module  string `json:"module"`
+	Type    string `json:"type"`
+	// State is "ok", "unhealthy" (its health check failed) or "unavailable" (it could not be built).
+	State string `json:"state"`
 }
 
 type sourceReport struct {
@@ -103,6 +116,7 @@ func (a *App) Report(ctx context.Context) (int, any) {
 	for i, v := range vaults {
 		probes = append(probes, func() { rep.Vaults[i] = probeVault(ctx, v) })
 	}
+	rep.Modules = a.pool.moduleHealth(ctx, a.logger)
 	runAll(probes)
 	rep.Breakers = Breakers.Snapshot()
 	rep.Pool = poolReport{Size: a.pool.Size(), Projects: a.pool.Len(), InFlight: a.pool.InFlight()}
@@ -117,6 +131,9 @@ func (rep *healthReport) summarize(s source.SourceStatus) int {
 	}
 	for _, b := range rep.Breakers {
 		degraded = degraded || b.State == BreakerOpen
+	}
+	for _, m := range rep.Modules {
+		degraded = degraded || m.State != "ok"
 	}
 	switch {
 	case !s.Healthy && s.Projects == 0:

@@ -4,6 +4,7 @@ package integration
 
 import (
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 
@@ -56,6 +57,15 @@ func TestModuleRoutes(t *testing.T) {
 		if !found {
 			t.Errorf("no load-time warning with %q in %q", want, warns)
 		}
+	}
+
+	// The warnings were logged once, when the version compiled.
+	logged, err := os.ReadFile(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(logged), "manifest version compiled with warnings") || !strings.Contains(string(logged), `no module type \"backup_recovery\"`) {
+		t.Error("the compile warnings were not logged")
 	}
 
 	chat := `{"model":"fake-gpt","messages":[{"role":"user","content":"hi"}]}`
