@@ -261,7 +261,6 @@ func (pp *Pooled) Module(name string) (plan.Module, error) {
 	return pm.m, pm.err
 }
 
-
 // moduleHealth checks the built modules of every pooled project version, concurrently, each within
 // probeTimeout. Modules without a health check that were built are left out.
 func (p *Pool) moduleHealth(ctx context.Context, logger *zap.Logger) []moduleReport {
