@@ -16,51 +16,8 @@ import (
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/dsp-ai/fd2/dsp/source"
+	"github.com/dsp-ai/fd2/inference"
 )
-
-func TestBreakerRegistry(t *testing.T) {
-	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	r := NewBreakerRegistry()
-	r.Now = func() time.Time { return now }
-	r.Record("b-deployment", BreakerOpen, 30*time.Second)
-	r.Record("a-deployment", BreakerHalfOpen, 30*time.Second)
-	opened := now
-
-	steps := []struct {
-		name    string
-		advance time.Duration
-		record  func()
-		want    []BreakerReport
-	}{
-		{name: "open within its open period", want: []BreakerReport{
-			{Deployment: "a-deployment", State: BreakerHalfOpen, Since: opened},
-			{Deployment: "b-deployment", State: BreakerOpen, Since: opened, RetryAt: ptr(opened.Add(30 * time.Second))},
-		}},
-		{name: "open past its open period reads half_open", advance: 31 * time.Second, want: []BreakerReport{
-			{Deployment: "a-deployment", State: BreakerHalfOpen, Since: opened},
-			{Deployment: "b-deployment", State: BreakerHalfOpen, Since: opened.Add(30 * time.Second)},
-		}},
-		{name: "closed after a good probe", record: func() { r.Record("b-deployment", BreakerClosed, 30*time.Second) }, want: []BreakerReport{
-			{Deployment: "a-deployment", State: BreakerHalfOpen, Since: opened},
-			{Deployment: "b-deployment", State: BreakerClosed, Since: opened.Add(31 * time.Second)},
-		}},
-		{name: "open without a known period stays open", record: func() { r.Record("a-deployment", BreakerOpen, 0) }, advance: time.Hour, want: []BreakerReport{
-			{Deployment: "a-deployment", State: BreakerOpen, Since: opened.Add(31 * time.Second)},
-			{Deployment: "b-deployment", State: BreakerClosed, Since: opened.Add(31 * time.Second)},
-		}},
-	}
-	for _, s := range steps {
-		if s.record != nil {
-			s.record()
-		}
-		now = now.Add(s.advance)
-		got, _ := json.Marshal(r.Snapshot())
-		want, _ := json.Marshal(s.want)
-		if string(got) != string(want) {
-			t.Fatalf("%s:\n got %s\nwant %s", s.name, got, want)
-		}
-	}
-}
 
 func ptr[T any](v T) *T { return &v }
 
@@ -76,16 +33,16 @@ func TestHealthSummarize(t *testing.T) {
 		{name: "all good", src: healthy, rep: healthReport{
 			Redis:    redisReport{Configured: true, OK: true},
 			Vaults:   []vaultReport{{Name: "v", Healthy: true}},
-			Breakers: []BreakerReport{{State: BreakerClosed}, {State: BreakerHalfOpen}},
+			Breakers: []inference.BreakerReport{{State: "closed"}, {State: "half_open"}},
 		}, wantStatus: "ok", wantCode: 200},
 		{name: "source failing, cached projects", src: source.SourceStatus{Projects: 1}, wantStatus: "degraded", wantCode: 200},
 		{name: "source failing, nothing cached", src: source.SourceStatus{}, wantStatus: "unavailable", wantCode: 503},
 		{name: "source failing with an open breaker, nothing cached", src: source.SourceStatus{},
-			rep: healthReport{Breakers: []BreakerReport{{State: BreakerOpen}}}, wantStatus: "unavailable", wantCode: 503},
+			rep: healthReport{Breakers: []inference.BreakerReport{{State: "open"}}}, wantStatus: "unavailable", wantCode: 503},
 		{name: "redis down", src: healthy, rep: healthReport{Redis: redisReport{Configured: true}}, wantStatus: "degraded", wantCode: 200},
 		{name: "one vault unhealthy", src: healthy, rep: healthReport{Vaults: []vaultReport{{Name: "a", Healthy: true}, {Name: "b"}}},
 			wantStatus: "degraded", wantCode: 200},
-		{name: "a breaker open", src: healthy, rep: healthReport{Breakers: []BreakerReport{{State: BreakerClosed}, {State: BreakerOpen}}},
+		{name: "a breaker open", src: healthy, rep: healthReport{Breakers: []inference.BreakerReport{{State: "closed"}, {State: "open"}}},
 			wantStatus: "degraded", wantCode: 200},
 	}
 	for _, tc := range tests {
@@ -212,8 +169,8 @@ func TestReportVaultsAndBreakers(t *testing.T) {
 	if code, rep, js := report(); code != 200 || rep.Status != "ok" {
 		t.Fatalf("after recovery: %s", js)
 	}
-	Breakers.Record("unit-test/report", BreakerOpen, time.Minute)
-	t.Cleanup(func() { Breakers.Record("unit-test/report", BreakerClosed, 0) })
+	inference.Breakers.Record("unit-test/report", inference.BreakerOpen, time.Minute)
+	t.Cleanup(func() { inference.Breakers.Record("unit-test/report", inference.BreakerClosed, 0) })
 	code, rep, js = report()
 	if code != 200 || rep.Status != "degraded" || !strings.Contains(js, `{"deployment":"unit-test/report","state":"open"`) {
 		t.Fatalf("with an open breaker: %s", js)

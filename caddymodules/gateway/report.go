@@ -10,17 +10,18 @@ import (
 
 	"github.com/dsp-ai/fd2/dsp/secrets"
 	"github.com/dsp-ai/fd2/dsp/source"
+	"github.com/dsp-ai/fd2/inference"
 )
 
 type healthReport struct {
-	Service   string          `json:"service"`
-	Status    string          `json:"status"`
-	Timestamp time.Time       `json:"timestamp"`
-	Source    sourceReport    `json:"source"`
-	Redis     redisReport     `json:"redis"`
-	Vaults    []vaultReport   `json:"vaults"`
-	Breakers  []BreakerReport `json:"breakers"`
-	Pool      poolReport      `json:"pool"`
+	Service   string                    `json:"service"`
+	Status    string                    `json:"status"`
+	Timestamp time.Time                 `json:"timestamp"`
+	Source    sourceReport              `json:"source"`
+	Redis     redisReport               `json:"redis"`
+	Vaults    []vaultReport             `json:"vaults"`
+	Breakers  []inference.BreakerReport `json:"breakers"`
+	Pool      poolReport                `json:"pool"`
 	// Modules are the built modules of the pooled project versions (those with a health check, and those
 	// that could not be built).
 	Modules  []moduleReport `json:"modules"`
@@ -118,7 +119,7 @@ func (a *App) Report(ctx context.Context) (int, any) {
 	}
 	rep.Modules = a.pool.moduleHealth(ctx, a.logger)
 	runAll(probes)
-	rep.Breakers = Breakers.Snapshot()
+	rep.Breakers = inference.Breakers.Snapshot()
 	rep.Pool = poolReport{Size: a.pool.Size(), Projects: a.pool.Len(), InFlight: a.pool.InFlight()}
 	return rep.summarize(s), rep
 }
@@ -130,7 +131,7 @@ func (rep *healthReport) summarize(s source.SourceStatus) int {
 		degraded = degraded || !v.Healthy
 	}
 	for _, b := range rep.Breakers {
-		degraded = degraded || b.State == BreakerOpen
+		degraded = degraded || b.State == inference.BreakerOpen.String()
 	}
 	for _, m := range rep.Modules {
 		degraded = degraded || m.State != "ok"

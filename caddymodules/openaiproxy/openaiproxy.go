@@ -169,7 +169,7 @@ func routerOptions(maxAttempts int, openFor time.Duration) inference.RouterOptio
 	}
 	opts.OnBreaker = func(deployment string, s inference.BreakerState) {
 		breakerState.WithLabelValues(deployment).Set(float64(s))
-		gateway.Breakers.Record(deployment, s.String(), openFor)
+		inference.Breakers.Record(deployment, s, openFor)
 	}
 	return opts
 }

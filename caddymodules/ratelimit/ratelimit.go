@@ -7,7 +7,6 @@
 package ratelimit
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -435,30 +434,30 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 
 	// Token policies: an in-process module reports the provider's usage on the exchange's meter; for a
 	// proxied upstream the response is watched for it.
-	sw := &sniffWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}
+	sw := &inference.BudgetWriter{ResponseWriter: w}
 	if h.HardBudget == nil || *h.HardBudget {
-		sw.capTokens = res[0].max
+		sw.CapTokens = res[0].max
 		for _, rs := range res[1:] {
-			sw.capTokens = min(sw.capTokens, rs.max)
+			sw.CapTokens = min(sw.CapTokens, rs.max)
 		}
 		// Once the budget ends the client's stream, the upstream is stopped too: it would otherwise go on
 		// generating (and billing) tokens nobody reads.
 		uctx, stop := context.WithCancelCause(r.Context())
 		defer stop(nil)
 		r = r.WithContext(uctx)
-		sw.stopUpstream = func() { stop(errBudgetReached) }
+		sw.StopUpstream = func() { stop(errBudgetReached) }
 	}
 	err := serveBudgeted(sw, r, next)
-	sw.finish()
+	sw.Finish()
 	var u *ratelimit.Usage
 	reported, ok := x.Usage.Usage()
 	switch {
 	case ok:
 		u = &reported
-	case sw.sniffer != nil:
-		if got, ok := sw.sniffer.Usage(); ok {
+	case sw.Sniffer() != nil:
+		if got, ok := sw.Sniffer().Usage(); ok {
 			u = &ratelimit.Usage{Prompt: got.PromptTokens, Completion: got.CompletionTokens, Total: got.TotalTokens}
-		} else if est := sw.sniffer.CompletionEstimate(); est > 0 || sw.status < 400 {
+		} else if est := sw.Sniffer().CompletionEstimate(); est > 0 || sw.Status() < 400 {
 			u = &ratelimit.Usage{Completion: est}
 			u.Prompt = -1 // unknown: keep the prompt estimate
 		}
@@ -595,73 +594,6 @@ func (h *Handler) estimate(r *http.Request, x *plan.Exchange) (int64, int64, err
 	return prompt, maxTok, nil
 }
 
-// sniffWriter passes the response through and lets a UsageSniffer observe it. For event streams with a
-// token cap it forwards whole events only (an SSE event is the unit a client reads anyway, so this adds no
-// latency), which lets it end the stream cleanly between two events once the completion outgrows the cap.
-type sniffWriter struct {
-	*caddyhttp.ResponseWriterWrapper
-	sniffer   *inference.UsageSniffer
-	status    int
-	capTokens int64
-	sse       bool
-	pending   []byte
-	cut       bool
-	// stopUpstream cancels the upstream request once the stream is cut (nil: hard budget off).
-	stopUpstream func()
-}
-
-func (s *sniffWriter) WriteHeader(code int) {
-	if s.status == 0 && code >= 200 {
-		s.status = code
-		ct := s.Header().Get("Content-Type")
-		if code < 300 && (strings.HasPrefix(ct, "text/event-stream") || strings.HasPrefix(ct, "application/json")) {
-			s.sniffer = inference.NewUsageSniffer(ct, 4<<20)
-			s.sse = strings.HasPrefix(ct, "text/event-stream")
-		}
-	}
-	s.ResponseWriterWrapper.WriteHeader(code)
-}
-
-func (s *sniffWriter) Write(b []byte) (int, error) {
-	if s.status == 0 {
-		s.WriteHeader(http.StatusOK)
-	}
-	if s.cut {
-		return len(b), nil // the client's stream is over; drain the upstream quietly
-	}
-	if s.sniffer == nil {
-		return s.ResponseWriterWrapper.Write(b)
-	}
-	if !s.sse || s.capTokens <= 0 {
-		_, _ = s.sniffer.Write(b)
-		return s.ResponseWriterWrapper.Write(b)
-	}
-	s.pending = append(s.pending, b...)
-	for {
-		i := eventEnd(s.pending)
-		if i < 0 {
-			break
-		}
-		ev := s.pending[:i]
-		_, _ = s.sniffer.Write(ev)
-		if _, err := s.ResponseWriterWrapper.Write(ev); err != nil {
-			return len(b), err
-		}
-		s.pending = s.pending[i:]
-		if _, reported := s.sniffer.Usage(); !reported && s.sniffer.CompletionEstimate() > s.capTokens {
-			s.endStream()
-			return len(b), nil
-		}
-	}
-	if len(s.pending) > 256<<10 { // not SSE after all: stop holding bytes back
-		_, _ = s.sniffer.Write(s.pending)
-		_, err := s.ResponseWriterWrapper.Write(s.pending)
-		s.pending = s.pending[:0]
-		return len(b), err
-	}
-	return len(b), nil
-}
-
 // errBudgetReached is the cancellation cause of an upstream stopped by the hard token budget.
 var errBudgetReached = errors.New("token budget reached: upstream stopped")
 
@@ -671,9 +603,9 @@ var errBudgetReached = errors.New("token budget reached: upstream stopped")
 // abort the client's connection before the response's end), the inference engine returns the
 // cancellation. Both end the request normally here. Any other panic, or anything before the cut, passes
 // through untouched.
-func serveBudgeted(sw *sniffWriter, r *http.Request, next caddyhttp.Handler) (err error) {
+func serveBudgeted(sw *inference.BudgetWriter, r *http.Request, next caddyhttp.Handler) (err error) {
 	defer func() {
-		if !sw.cut {
+		if !sw.Cut() {
 			return
 		}
 		if p := recover(); p != nil && p != http.ErrAbortHandler {
@@ -682,40 +614,6 @@ func serveBudgeted(sw *sniffWriter, r *http.Request, next caddyhttp.Handler) (er
 		err = nil
 	}()
 	return next.ServeHTTP(sw, r)
-}
-
-// eventEnd returns the end of the first complete SSE event in b (after its blank line), or -1.
-func eventEnd(b []byte) int {
-	if i := bytes.Index(b, []byte("\n\n")); i >= 0 {
-		return i + 2
-	}
-	if i := bytes.Index(b, []byte("\r\n\r\n")); i >= 0 {
-		return i + 4
-	}
-	return -1
-}
-
-const budgetEnd = "data: {\"id\":\"fd2-token-budget\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"length\"}]}\n\n" +
-	"data: {\"error\":{\"message\":\"token budget reached: the completion was ended at the tokens reserved for it\",\"type\":\"rate_limit_error\",\"code\":\"token_budget_exceeded\"}}\n\n" +
-	"data: [DONE]\n\n"
-
-func (s *sniffWriter) endStream() {
-	s.cut = true
-	s.pending = nil
-	_, _ = s.ResponseWriterWrapper.Write([]byte(budgetEnd))
-	_ = http.NewResponseController(s.ResponseWriterWrapper).Flush()
-	if s.stopUpstream != nil {
-		s.stopUpstream()
-	}
-}
-
-// finish forwards what is left of an unterminated last event.
-func (s *sniffWriter) finish() {
-	if len(s.pending) > 0 && !s.cut {
-		_, _ = s.sniffer.Write(s.pending)
-		_, _ = s.ResponseWriterWrapper.Write(s.pending)
-		s.pending = nil
-	}
 }
 
 // UnmarshalCaddyfile sets up the handler. Syntax:

@@ -82,12 +82,9 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 	}
 }
 
-func TestTokensForAndEventEnd(t *testing.T) {
+func TestTokensFor(t *testing.T) {
 	if tokensFor("total_tokens", 10, 20) != 30 || tokensFor("prompt_tokens", 10, 20) != 10 || tokensFor("completion_tokens", 10, 20) != 20 || tokensFor("prompt_tokens", 0, 5) != 1 {
 		t.Fatal("tokensFor")
-	}
-	if eventEnd([]byte("data: x\n\ndata: y")) != 9 || eventEnd([]byte("data: x\r\n\r\n")) != 11 || eventEnd([]byte("data: x\n")) != -1 {
-		t.Fatal("eventEnd")
 	}
 }
 

@@ -1,6 +1,6 @@
 // Copyright 2026 The FD2 Authors. SPDX-License-Identifier: Apache-2.0
 
-package gateway
+package inference
 
 import (
 	"sort"
@@ -8,17 +8,10 @@ import (
 	"time"
 )
 
-// Breaker states, as inference.BreakerState.String() names them.
-const (
-	BreakerClosed   = "closed"
-	BreakerOpen     = "open"
-	BreakerHalfOpen = "half_open"
-)
-
-// Breakers is the process-wide registry of inference circuit-breaker states: dsp_openai's routers (static
-// sites, manifest inference modules and ai-proxy routes alike) record every state change here, and the
-// detailed health report lists it. It is a package variable rather than part of the dsp app because a
-// router may run without a dsp app, and because breaker history is worth keeping across config reloads.
+// Breakers is the process-wide registry of circuit-breaker states: the routers FD2 builds (static sites,
+// manifest inference modules and ai-proxy routes alike) record every state change here, and the detailed
+// health report lists it. It is a package variable because breaker history is worth keeping across the
+// routers of several config versions (a reload builds new ones).
 var Breakers = NewBreakerRegistry()
 
 // BreakerRegistry records the last known circuit-breaker state of each inference deployment, keyed by
@@ -39,7 +32,7 @@ type BreakerRegistry struct {
 }
 
 type breakerEntry struct {
-	state string
+	state BreakerState
 	since time.Time
 	until time.Time // end of the open period; zero unless open
 }
@@ -70,7 +63,7 @@ func (r *BreakerRegistry) now() time.Time {
 
 // Record notes that deployment's breaker entered state now; openFor is how long an open breaker rejects
 // requests before admitting a probe (ignored for other states; 0 means no end is known).
-func (r *BreakerRegistry) Record(deployment, state string, openFor time.Duration) {
+func (r *BreakerRegistry) Record(deployment string, state BreakerState, openFor time.Duration) {
 	now := r.now()
 	e := breakerEntry{state: state, since: now}
 	if state == BreakerOpen && openFor > 0 {
@@ -87,13 +80,13 @@ func (r *BreakerRegistry) Snapshot() []BreakerReport {
 	r.mu.Lock()
 	out := make([]BreakerReport, 0, len(r.m))
 	for name, e := range r.m {
-		b := BreakerReport{Deployment: name, State: e.state, Since: e.since.UTC()}
+		b := BreakerReport{Deployment: name, State: e.state.String(), Since: e.since.UTC()}
 		if e.state == BreakerOpen && !e.until.IsZero() {
 			if now.Before(e.until) {
 				t := e.until.UTC()
 				b.RetryAt = &t
 			} else {
-				b.State, b.Since = BreakerHalfOpen, e.until.UTC()
+				b.State, b.Since = BreakerHalfOpen.String(), e.until.UTC()
 			}
 		}
 		out = append(out, b)
