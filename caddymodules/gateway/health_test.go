@@ -19,8 +19,6 @@ import (
 	"github.com/dsp-ai/fd2/inference"
 )
 
-func ptr[T any](v T) *T { return &v }
-
 func TestHealthSummarize(t *testing.T) {
 	healthy := source.SourceStatus{Healthy: true, Projects: 2}
 	tests := []struct {
