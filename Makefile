@@ -43,7 +43,7 @@ lint: ## staticcheck, installed from the Go module proxy
 
 bench: ## micro-benchmarks (resolve+match) and the load benchmark (plain reverse_proxy vs FD2)
 	$(GO) test -run '^$$' -bench . -benchmem ./dsp/... ./inference/... ./caddymodules/gateway/
-	$(GO) test -run '^$$' -bench 'LoadRatio|InferenceOverhead|InstrumentationCost' -benchtime 1x -v -timeout 10m ./caddymodules/integration/
+	$(GO) test -run '^$$' -bench 'LoadRatio|PipelineRatio|InferenceOverhead|InstrumentationCost' -benchtime 1x -v -timeout 10m ./caddymodules/integration/
 
 xcaddy: ## build with xcaddy (with the example module type), check the modules, adapt and validate Caddyfile.example, serve the example module
 	./xcaddy.sh
