@@ -5,7 +5,10 @@ package integration
 // This file's name sorts first on purpose: go test runs a package's tests in file order, and the timing
 // test below measures microseconds, which the state earlier tests leave in the process (tens of thousands
 // of metric series from the cardinality test, the chaos tests' garbage) shifts by about 3 points. It
-// measures FD2, not the suite's history, when it runs first.
+// measures FD2, not the suite's history, when it runs first. `make test` runs it on its own as well, after
+// the parallel run of every package: on these 2 shared cores the other packages' tests, running at the same
+// time, moved it by ~1.5 points (89.4% in the parallel run, 90.8% alone; the old and the new pipeline
+// measured the same, 90.7% and 90.9%, back to back).
 
 import (
 	"fmt"
