@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
@@ -78,7 +79,13 @@ func TestBodyReadOnceParsedTwiceAtMost(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r := do(t, "POST", f.url("/budget/llm/v1/chat/completions"), tc.body, "X-Test-Body", tc.name)
 			expectStatus(t, r, 200)
+			// The record is stored when the handler chain returns, which can be just after the client has the
+			// whole response (dsp_manifest flushes it first).
 			v, ok := bodyStats.Load(tc.name)
+			for deadline := time.Now().Add(2 * time.Second); !ok && time.Now().Before(deadline); {
+				time.Sleep(5 * time.Millisecond)
+				v, ok = bodyStats.Load(tc.name)
+			}
 			if !ok {
 				t.Fatal("no body record: no stage read the body through the exchange")
 			}
