@@ -272,37 +272,7 @@ func BenchmarkInstrumentationCost(b *testing.B) {
 	const workers, cycles = 16, 12
 	round := 1200 * time.Millisecond
 	run := func(url string) int64 {
-		var n, errs atomic.Int64
-		var wg sync.WaitGroup
-		end := time.Now().Add(round)
-		for range workers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for time.Now().Before(end) {
-					req, _ := http.NewRequest("POST", url, strings.NewReader(body))
-					req.Header.Set("Content-Type", "application/json")
-					req.Header.Set("X-API-Key", key)
-					res, err := c.Do(req)
-					if err != nil {
-						errs.Add(1)
-						continue
-					}
-					_, _ = io.Copy(io.Discard, res.Body)
-					res.Body.Close()
-					if res.StatusCode != 200 {
-						errs.Add(1)
-						continue
-					}
-					n.Add(1)
-				}
-			}()
-		}
-		wg.Wait()
-		if errs.Load() > 0 {
-			b.Fatalf("%s: %d failed requests", url, errs.Load())
-		}
-		return n.Load()
+		return loadRound(b, c, workers, round, url, body, "X-API-Key", key)
 	}
 	for _, u := range urls { // warm-up: connections, manifest, pool, tokenizer
 		run(u)
@@ -331,4 +301,42 @@ func BenchmarkInstrumentationCost(b *testing.B) {
 		float64(total[1])/secs, float64(total[2])/secs)
 	b.Logf("metrics: median cycle ratio %.3f (totals %.3f), cost %.1f%% (target ≤ 5%%); Server-Timing headers: ratio %.3f (totals %.3f), cost %.1f%%",
 		mr, float64(total[0])/float64(total[1]), 100*(1-mr), tr2, float64(total[1])/float64(total[2]), 100*(1-tr2))
+}
+
+// loadRound posts body to url from workers concurrent clients for one round and returns how many requests
+// succeeded; any failed request fails the benchmark. header/value, when set, is sent with every request.
+func loadRound(b *testing.B, c *http.Client, workers int, round time.Duration, url, body, header, value string) int64 {
+	var n, errs atomic.Int64
+	var wg sync.WaitGroup
+	end := time.Now().Add(round)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(end) {
+				req, _ := http.NewRequest("POST", url, strings.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				if header != "" {
+					req.Header.Set(header, value)
+				}
+				res, err := c.Do(req)
+				if err != nil {
+					errs.Add(1)
+					continue
+				}
+				_, _ = io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+				if res.StatusCode != 200 {
+					errs.Add(1)
+					continue
+				}
+				n.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if errs.Load() > 0 {
+		b.Fatalf("%s: %d failed requests", url, errs.Load())
+	}
+	return n.Load()
 }

@@ -4,12 +4,8 @@ package integration
 
 import (
 	"fmt"
-	"io"
 	"net/http"
 	"sort"
-	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -104,39 +100,7 @@ func BenchmarkPipelineRatio(b *testing.B) {
 	const workers, cycles = 16, 10
 	round := 1200 * time.Millisecond
 	run := func(tg target) int64 {
-		var n, errs atomic.Int64
-		var wg sync.WaitGroup
-		end := time.Now().Add(round)
-		for range workers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for time.Now().Before(end) {
-					req, _ := http.NewRequest("POST", tg.url, strings.NewReader(body))
-					req.Header.Set("Content-Type", "application/json")
-					if tg.header != "" {
-						req.Header.Set(tg.header, tg.value)
-					}
-					res, err := c.Do(req)
-					if err != nil {
-						errs.Add(1)
-						continue
-					}
-					_, _ = io.Copy(io.Discard, res.Body)
-					res.Body.Close()
-					if res.StatusCode != 200 {
-						errs.Add(1)
-						continue
-					}
-					n.Add(1)
-				}
-			}()
-		}
-		wg.Wait()
-		if errs.Load() > 0 {
-			b.Fatalf("%s: %d failed requests", tg.name, errs.Load())
-		}
-		return n.Load()
+		return loadRound(b, c, workers, round, tg.url, body, tg.header, tg.value)
 	}
 	for _, tg := range targets { // warm-up: connections, manifest, pool, token cache
 		run(tg)

@@ -25,9 +25,6 @@ import (
 // the registered echo_workflow module and counted in /metrics. Admin is off and the port is a free one, so
 // it never meets caddymodules/integration's fixed ports.
 func TestPipeline(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a Caddy server")
-	}
 	// Caddy writes its autosave and storage under these; keep them in the test's directory.
 	t.Setenv("HOME", t.TempDir())
 	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
