@@ -264,7 +264,7 @@ func (pp *Pooled) Module(name string) (plan.Module, error) {
 // moduleHealth checks the built modules of every pooled project version, concurrently, each within
 // probeTimeout. Modules without a health check that were built are left out.
 func (p *Pool) moduleHealth(ctx context.Context, logger *zap.Logger) []moduleReport {
-	out := []moduleReport{} // "modules": [] rather than null for a project without any
+	out := []moduleReport{}         // "modules": [] rather than null for a project without any
 	var checks []plan.HealthChecker // by index in out; nil: nothing to probe
 	for _, pp := range *p.m.Load() {
 		for _, name := range pp.Project.ModuleOrder {
