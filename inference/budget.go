@@ -19,6 +19,10 @@ type BudgetWriter struct {
 	CapTokens int64
 	// StopUpstream cancels the upstream request once the stream is cut (nil: nothing to stop).
 	StopUpstream func()
+	// Metered, when it reports true by the time the response begins, means the handler behind reports the
+	// usage and enforces the budget itself (an in-process Engine with CompletionBudget): the response is
+	// then passed through without being parsed a second time.
+	Metered func() bool
 
 	sniffer *UsageSniffer
 	status  int
@@ -43,7 +47,8 @@ func (s *BudgetWriter) WriteHeader(code int) {
 	if s.status == 0 && code >= 200 {
 		s.status = code
 		ct := s.Header().Get("Content-Type")
-		if code < 300 && (strings.HasPrefix(ct, "text/event-stream") || strings.HasPrefix(ct, "application/json")) {
+		metered := s.Metered != nil && s.Metered()
+		if !metered && code < 300 && (strings.HasPrefix(ct, "text/event-stream") || strings.HasPrefix(ct, "application/json")) {
 			s.sniffer = NewUsageSniffer(ct, 4<<20)
 			s.sse = strings.HasPrefix(ct, "text/event-stream")
 		}
@@ -102,14 +107,34 @@ func eventEnd(b []byte) int {
 	return -1
 }
 
-const budgetEnd = "data: {\"id\":\"fd2-token-budget\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"length\"}]}\n\n" +
-	"data: {\"error\":{\"message\":\"token budget reached: the completion was ended at the tokens reserved for it\",\"type\":\"rate_limit_error\",\"code\":\"token_budget_exceeded\"}}\n\n" +
-	"data: [DONE]\n\n"
+// The events that end a stream at its token budget: a final chunk with finish_reason "length", an error
+// event a client can show, and [DONE].
+const (
+	budgetError = "data: {\"error\":{\"message\":\"token budget reached: the completion was ended at the tokens reserved for it\",\"type\":\"rate_limit_error\",\"code\":\"token_budget_exceeded\"}}\n\n" +
+		"data: [DONE]\n\n"
+	budgetEnd = "data: {\"id\":\"fd2-token-budget\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"length\"}]}\n\n" +
+		budgetError
+	budgetEndCompletions = "data: {\"id\":\"fd2-token-budget\",\"object\":\"text_completion\",\"choices\":[{\"index\":0,\"text\":\"\",\"finish_reason\":\"length\"}]}\n\n" +
+		budgetError
+)
+
+var (
+	budgetEndChat = []byte(budgetEnd)
+	budgetEndText = []byte(budgetEndCompletions)
+)
+
+// budgetEndOf is the end of a stream of endpoint cut at its budget, in that endpoint's chunk shape.
+func budgetEndOf(endpoint string) []byte {
+	if endpoint == EndpointCompletions {
+		return budgetEndText
+	}
+	return budgetEndChat
+}
 
 func (s *BudgetWriter) endStream() {
 	s.cut = true
 	s.pending = nil
-	_, _ = s.ResponseWriter.Write([]byte(budgetEnd))
+	_, _ = s.ResponseWriter.Write(budgetEndChat)
 	_ = http.NewResponseController(s.ResponseWriter).Flush()
 	if s.StopUpstream != nil {
 		s.StopUpstream()

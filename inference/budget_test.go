@@ -55,3 +55,22 @@ func TestBudgetWriterEndsStreamCleanly(t *testing.T) {
 		})
 	}
 }
+
+// TestBudgetWriterMetered: when the handler behind meters the response itself (Metered reports true when
+// the response begins), the writer passes it through without a sniffer and never cuts it.
+func TestBudgetWriterMetered(t *testing.T) {
+	chunk := `data: {"choices":[{"index":0,"delta":{"content":"` + strings.Repeat("word ", 40) + `"}}]}` + "\n\n"
+	rec := httptest.NewRecorder()
+	metered := false
+	bw := &BudgetWriter{ResponseWriter: rec, CapTokens: 1, Metered: func() bool { return metered }}
+	metered = true // claimed after the writer was made, before the response began: as dsp_openai does
+	bw.Header().Set("Content-Type", "text/event-stream")
+	bw.WriteHeader(http.StatusOK)
+	for i := 0; i < 5; i++ {
+		_, _ = bw.Write([]byte(chunk))
+	}
+	bw.Finish()
+	if bw.Sniffer() != nil || bw.Cut() || rec.Body.String() != strings.Repeat(chunk, 5) {
+		t.Fatalf("sniffer %v cut %v; body %d bytes, want %d", bw.Sniffer(), bw.Cut(), rec.Body.Len(), 5*len(chunk))
+	}
+}

@@ -82,6 +82,10 @@ type Engine struct {
 	// IdleTimeout bounds the gap between streamed events; when it passes the stream ends with an error
 	// event. 0 means none.
 	IdleTimeout time.Duration
+	// CompletionBudget is a hard cap on the completion tokens of a streamed answer (a token limit's
+	// reservation; ≤ 0: none). A stream that would outgrow it ends cleanly at the last event within it
+	// (BudgetEnd) and the provider call is stopped.
+	CompletionBudget int64
 }
 
 // jsonEndpoints are the endpoints whose bodies are JSON the Engine reads and may edit.
@@ -630,7 +634,7 @@ func (e *Engine) call(w http.ResponseWriter, r *http.Request, model string, req 
 	var res streamResult
 	if resp.Stream {
 		res, err = e.pipeStream(w, resp, &streamParams{
-			endpoint: req.Endpoint, model: upstreamModel, stripUsage: stripUsage, start: start,
+			endpoint: req.Endpoint, model: upstreamModel, stripUsage: stripUsage, start: start, budget: e.CompletionBudget,
 			ctx: ctx, firstByte: firstByte, firstByteFired: &firstByteFired,
 		})
 	} else {

@@ -86,7 +86,9 @@ type streamParams struct {
 	model    string // provider-side model, for the tokenizer
 	// stripUsage drops the usage-only chunk: FD2 asked for it upstream, the client did not.
 	stripUsage bool
-	start      time.Time
+	// budget is the completion token cap (Engine.CompletionBudget).
+	budget int64
+	start  time.Time
 	// ctx is the provider call's context: it ends when the client goes away or the first-byte timer fires,
 	// and either must close the upstream body at once.
 	ctx context.Context
@@ -103,6 +105,7 @@ type streamResult struct {
 	ttft     time.Duration
 	gotToken bool
 	wrote    bool
+	cut      bool // the completion budget ended the stream
 }
 
 // Pre-rendered bytes of the stream's fixed parts.
@@ -147,6 +150,14 @@ func (e *Engine) pipeStream(w http.ResponseWriter, resp *Response, p *streamPara
 	track := usageEndpoints[p.endpoint]
 	var text []byte
 	var counted int64
+	// The budget is checked with the tokenizer only when it could have been crossed: a token is at least
+	// one byte, so counted+len(text) bounds the completion's tokens from above, and after an exact count
+	// of n the text must grow by budget-n bytes before the cap can be reached.
+	budget := p.budget
+	if !track {
+		budget = 0
+	}
+	budgetCheck := budget
 
 	var readErr error
 	for {
@@ -182,6 +193,22 @@ func (e *Engine) pipeStream(w http.ResponseWriter, resp *Response, p *streamPara
 			// Responses API streams repeat the whole text in their *.done events; only deltas count.
 			if p.endpoint != EndpointResponses || bytes.Contains(ev, deltaType) {
 				text = appendTokenText(text, ev)
+			}
+			if budget > 0 && counted+int64(len(text)) > budgetCheck {
+				n := counted + countEscapedText(p.model, text)
+				if n > budget {
+					// This event would outgrow the budget: the client's stream ends before it.
+					if !res.wrote {
+						writeStreamHeader(w, resp)
+						res.wrote = true
+					}
+					if _, err := w.Write(budgetEndOf(p.endpoint)); err == nil {
+						_ = rc.Flush()
+					}
+					res.cut = true
+					break
+				}
+				budgetCheck = counted + int64(len(text)) + budget - n
 			}
 		}
 		if skip {

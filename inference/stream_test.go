@@ -451,3 +451,69 @@ func BenchmarkStreamEvents(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(testing.AllocsPerRun(3, func() { streamOnce(e, events, w) }))/(n+2), "allocs/event")
 }
+
+// TestStreamCompletionBudget: a stream whose completion would outgrow CompletionBudget ends before the
+// event that crosses it, with the endpoint's "length" chunk, the error event and [DONE]; the provider's body
+// is closed at once (its call stopped), and the usage reported counts every token the provider sent.
+// Under the budget the stream passes whole.
+func TestStreamCompletionBudget(t *testing.T) {
+	chunk := func(s string) string { return "data: {\"choices\":[{\"delta\":{\"content\":\"" + s + "\"}}]}\n\n" }
+	var upstream strings.Builder
+	for i := 0; i < 50; i++ {
+		upstream.WriteString(chunk(" hello"))
+	}
+	upstream.WriteString("data: [DONE]\n\n")
+	for _, tc := range []struct {
+		name     string
+		budget   int64
+		endpoint string
+		chunks   int // " hello" is one token
+		cut      bool
+	}{
+		{"under the budget", 1000, EndpointChat, 50, false},
+		{"cut", 7, EndpointChat, 7, true},
+		{"cut completions", 3, EndpointCompletions, 3, true},
+		{"exactly the budget", 50, EndpointChat, 50, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var rec usageRecorder
+			body := newTrackedBody(io.NopCloser(strings.NewReader(upstream.String())))
+			e := &Engine{Backend: streamBackend(body), Hooks: rec.hooks(), CompletionBudget: tc.budget}
+			w := newFlushWriter()
+			r := httptest.NewRequest(http.MethodPost, "/v1/"+tc.endpoint, strings.NewReader(streamReq))
+			if err := e.ServeHTTP(w, r, tc.endpoint); err != nil {
+				t.Fatal(err)
+			}
+			out := w.output()
+			if got := strings.Count(out, `"content":" hello"`); got != tc.chunks {
+				t.Errorf("%d content chunks reached the client; want %d", got, tc.chunks)
+			}
+			ended := strings.Contains(out, `"code":"token_budget_exceeded"`) && strings.HasSuffix(out, "data: [DONE]\n\n")
+			if ended != tc.cut {
+				t.Errorf("budget end %v, want %v: %q", ended, tc.cut, out[max(0, len(out)-300):])
+			}
+			if tc.cut {
+				wantObj := `"object":"chat.completion.chunk"`
+				if tc.endpoint == EndpointCompletions {
+					wantObj = `"object":"text_completion"`
+				}
+				if !strings.Contains(out, wantObj) || !strings.Contains(out, `"finish_reason":"length"`) {
+					t.Errorf("the end is not a %s length chunk: %q", wantObj, out)
+				}
+			}
+			select {
+			case <-body.closed:
+			default:
+				t.Error("the provider's body was not closed")
+			}
+			// The provider sent the crossing chunk too: it is billed, so it is counted.
+			want := int64(tc.chunks)
+			if tc.cut {
+				want++
+			}
+			if u := rec.only(t); u.CompletionTokens != want {
+				t.Errorf("completion tokens %d, want %d", u.CompletionTokens, want)
+			}
+		})
+	}
+}

@@ -206,7 +206,11 @@ func Serve(e *inference.Engine, w http.ResponseWriter, r *http.Request, endpoint
 	if endpoint == "" {
 		return caddyhttp.Error(http.StatusNotFound, apierr.New(http.StatusNotFound, "not_found", "no OpenAI endpoint in the path"))
 	}
-	eng := *e // per-request view: the principal and the hooks are request-scoped
+	eng := *e // per-request view: the principal, the budget and the hooks are request-scoped
+	// The engine reports the usage and enforces a token limit's budget itself, so the limiter in front
+	// need not parse the response again.
+	x.Usage.Claim()
+	eng.CompletionBudget = x.Usage.Budget()
 	if p := x.Principal; p != nil && len(p.Models) > 0 {
 		eng.AllowModel = p.AllowsModel
 	}

@@ -434,12 +434,13 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 
 	// Token policies: an in-process module reports the provider's usage on the exchange's meter; for a
 	// proxied upstream the response is watched for it.
-	sw := &inference.BudgetWriter{ResponseWriter: w}
+	sw := &inference.BudgetWriter{ResponseWriter: w, Metered: x.Usage.Claimed}
 	if h.HardBudget == nil || *h.HardBudget {
 		sw.CapTokens = res[0].max
 		for _, rs := range res[1:] {
 			sw.CapTokens = min(sw.CapTokens, rs.max)
 		}
+		x.Usage.Limit(sw.CapTokens)
 		// Once the budget ends the client's stream, the upstream is stopped too: it would otherwise go on
 		// generating (and billing) tokens nobody reads.
 		uctx, stop := context.WithCancelCause(r.Context())

@@ -183,9 +183,17 @@ func SanitizeRequestID(id string) string {
 }
 
 // Meter is a request's token usage. Several provider calls (fallbacks) add up.
+//
+// It is also where the limiter and an in-process engine agree on who watches the response: the limiter
+// sets the completion budget a stream must not outgrow (Limit); an engine that reports the usage and
+// enforces that budget itself says so (Claim), and the limiter then passes the response through untouched
+// instead of parsing every event a second time. A proxied upstream claims nothing, so its response is
+// watched.
 type Meter struct {
 	u        ratelimit.Usage
 	reported bool
+	budget   int64
+	claimed  bool
 }
 
 // Report adds one provider call's usage.
@@ -201,6 +209,19 @@ func (m *Meter) Report(u ratelimit.Usage) {
 
 // Usage returns the usage reported so far and whether any was.
 func (m *Meter) Usage() (ratelimit.Usage, bool) { return m.u, m.reported }
+
+// Limit sets the completion tokens a streamed response may carry before it is ended (≤ 0: no limit).
+func (m *Meter) Limit(tokens int64) { m.budget = tokens }
+
+// Budget is the completion limit Limit set (0: none).
+func (m *Meter) Budget() int64 { return m.budget }
+
+// Claim records that the handler serving the request reports its usage on this meter and enforces Budget
+// itself.
+func (m *Meter) Claim() { m.claimed = true }
+
+// Claimed reports whether a handler claimed the request's accounting.
+func (m *Meter) Claimed() bool { return m.claimed }
 
 // Placeholder serves {dsp.*} from the exchange.
 func (x *Exchange) Placeholder(key string) (any, bool) {

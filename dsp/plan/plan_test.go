@@ -204,3 +204,14 @@ func TestExchange(t *testing.T) {
 }
 
 func timeZero() (t time.Time) { return t }
+func TestMeterBudgetAndClaim(t *testing.T) {
+	var m Meter
+	if m.Budget() != 0 || m.Claimed() {
+		t.Fatal("a new meter has a budget or a claim")
+	}
+	m.Limit(42)
+	m.Claim()
+	if m.Budget() != 42 || !m.Claimed() {
+		t.Fatalf("budget %d claimed %v", m.Budget(), m.Claimed())
+	}
+}
