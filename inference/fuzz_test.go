@@ -73,12 +73,12 @@ func FuzzSSEReader(f *testing.F) {
 			}
 			out = append(out, ev...)
 			_ = hasFirstToken(ev)
-			if hasUsageObject(ev) {
+			var usage bool
+			if text, usage = scanEvent(text, ev); usage {
 				root := gjson.ParseBytes(eventData(ev))
 				_, _ = parseUsage(root.Get("usage"))
 				_, _ = parseUsage(root.Get("response.usage"))
 			}
-			text = appendTokenText(text, ev)
 		}
 		got, want := nonBlankLines(out), nonBlankLines(in)
 		if len(got) != len(want) {

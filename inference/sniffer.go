@@ -157,12 +157,13 @@ func (s *UsageSniffer) observe(data []byte) {
 	if !gjson.ValidBytes(data) {
 		return
 	}
-	if hasUsageObject(data) {
+	var usage bool
+	s.text, usage = scanEvent(s.text[:0], data)
+	if usage {
 		if u, ok := parseUsage(gjson.GetBytes(data, "usage")); ok {
 			s.usage, s.reported = u, true
 		}
 	}
-	s.text = appendTokenText(s.text[:0], data)
 	if len(s.text) > 0 {
 		s.completionLen += int64(len(unescape(s.text)))
 	}

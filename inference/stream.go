@@ -173,28 +173,31 @@ func (e *Engine) pipeStream(w http.ResponseWriter, resp *Response, p *streamPara
 			res.gotToken, res.ttft = true, time.Since(p.start)
 		}
 		skip := false
-		if track && !res.hasUsage && hasUsageObject(ev) {
-			root := gjson.ParseBytes(eventData(ev))
-			u := root.Get("usage")
-			if !u.IsObject() {
-				u = root.Get("response.usage") // Responses API: response.completed carries it
-			}
-			if usage, ok := parseUsage(u); ok {
-				res.usage, res.hasUsage, text = usage, true, nil
-			}
-			ch := root.Get("choices")
-			skip = p.stripUsage && ch.IsArray() && len(ch.Array()) == 0
-		}
 		if track && !res.hasUsage {
 			if len(text) > maxStreamText {
 				counted += countEscapedText(p.model, text)
 				text = text[:0]
 			}
+			mark := len(text)
+			var usageObj bool
+			text, usageObj = scanEvent(text, ev)
 			// Responses API streams repeat the whole text in their *.done events; only deltas count.
-			if p.endpoint != EndpointResponses || bytes.Contains(ev, deltaType) {
-				text = appendTokenText(text, ev)
+			if p.endpoint == EndpointResponses && !bytes.Contains(ev, deltaType) {
+				text = text[:mark]
 			}
-			if budget > 0 && counted+int64(len(text)) > budgetCheck {
+			if usageObj {
+				root := gjson.ParseBytes(eventData(ev))
+				u := root.Get("usage")
+				if !u.IsObject() {
+					u = root.Get("response.usage") // Responses API: response.completed carries it
+				}
+				if usage, ok := parseUsage(u); ok {
+					res.usage, res.hasUsage, text = usage, true, nil
+				}
+				ch := root.Get("choices")
+				skip = p.stripUsage && ch.IsArray() && len(ch.Array()) == 0
+			}
+			if !res.hasUsage && budget > 0 && counted+int64(len(text)) > budgetCheck {
 				n := counted + countEscapedText(p.model, text)
 				if n > budget {
 					// This event would outgrow the budget: the client's stream ends before it.

@@ -78,27 +78,7 @@ func usageFromBody(body []byte) (Usage, bool) {
 	return parseUsage(gjson.GetBytes(body, "usage"))
 }
 
-// hasUsageObject reports whether an SSE event carries a "usage" key whose value is an object. OpenAI sends
-// "usage":null in every chunk once include_usage is set, so the key alone is not enough. A "usage" inside
-// a JSON string is escaped (\"usage\") and never matches. It does not allocate.
-func hasUsageObject(ev []byte) bool {
-	for {
-		i := bytes.Index(ev, usageKey)
-		if i < 0 {
-			return false
-		}
-		ev = ev[i+len(usageKey):]
-		j := skipSpace(ev, 0)
-		if j < len(ev) && ev[j] == ':' {
-			j = skipSpace(ev, j+1)
-			if j < len(ev) && ev[j] == '{' {
-				return true
-			}
-		}
-	}
-}
 
-var usageKey = []byte(`"usage"`)
 
 func skipSpace(b []byte, i int) int {
 	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n') {
@@ -291,35 +271,61 @@ func forEachCompletionText(body []byte, fn func(string)) {
 }
 
 // appendTokenText appends to dst the raw (still JSON-escaped) string values of the generated-text keys
-// of one streamed event: chat content, reasoning and tool-call arguments, legacy completions text,
-// Responses API deltas. It scans bytes rather than decoding JSON, so it does not allocate beyond dst's
-// growth, and dst holds the generated text only, not the chunks' JSON around it.
+// of one streamed event (tokenKeys): chat content, reasoning and tool-call arguments, legacy completions
+// text, Responses API deltas. It is one pass over the event's bytes from quote to quote, never decoding
+// JSON: a string followed by a colon is a key, and a key of tokenKeys followed by a string value has that
+// value appended; every other string is skipped whole, so text inside values is never taken for a key.
+// It does not allocate beyond dst's growth.
 func appendTokenText(dst, ev []byte) []byte {
-	for _, k := range tokenKeys {
-		rest := ev
-		for {
-			i := bytes.Index(rest, k)
-			if i < 0 {
-				break
-			}
-			rest = rest[i+len(k):]
-			j := skipSpace(rest, 0)
-			if j >= len(rest) || rest[j] != ':' {
-				continue
-			}
-			j = skipSpace(rest, j+1)
-			if j >= len(rest) || rest[j] != '"' {
-				continue
-			}
-			end := stringEnd(rest, j+1)
-			if end < 0 {
-				break
-			}
-			dst = append(dst, rest[j+1:end]...)
-			rest = rest[end+1:]
-		}
-	}
+	dst, _ = scanEvent(dst, ev)
 	return dst
+}
+
+// scanEvent is appendTokenText that also reports, in the same pass, whether the event has a "usage" key whose
+// value is an object. OpenAI sends "usage":null in every chunk of a stream with include_usage and the
+// object only in the last, so this is the cheap test for the one event worth decoding.
+func scanEvent(dst, ev []byte) (_ []byte, usage bool) {
+	for i := 0; ; {
+		q := bytes.IndexByte(ev[i:], '"')
+		if q < 0 {
+			return dst, usage
+		}
+		start := i + q + 1
+		end := stringEnd(ev, start)
+		if end < 0 {
+			return dst, usage
+		}
+		i = end + 1
+		j := skipSpace(ev, i)
+		if j >= len(ev) || ev[j] != ':' {
+			continue // a value, not a key
+		}
+		j = skipSpace(ev, j+1)
+		if j >= len(ev) || ev[j] != '"' {
+			if j < len(ev) && ev[j] == '{' && string(ev[start:end]) == "usage" {
+				usage = true
+			}
+			i = j
+			continue
+		}
+		vend := stringEnd(ev, j+1)
+		if vend < 0 {
+			return dst, usage
+		}
+		if isTokenKey(ev[start:end]) {
+			dst = append(dst, ev[j+1:vend]...)
+		}
+		i = vend + 1
+	}
+}
+
+// isTokenKey reports whether key (unquoted) is one of tokenKeys.
+func isTokenKey(key []byte) bool {
+	switch string(key) { // no allocation: the compiler compares in place
+	case "content", "reasoning_content", "arguments", "text", "delta":
+		return true
+	}
+	return false
 }
 
 // stringEnd returns the index of the quote closing the JSON string that starts at b[i], or -1.

@@ -90,8 +90,8 @@ func TestUsageMarkers(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			ev := []byte(tc.ev)
-			if got := hasUsageObject(ev); got != tc.usage {
-				t.Errorf("hasUsageObject = %v; want %v", got, tc.usage)
+			if _, got := scanEvent(nil, ev); got != tc.usage {
+				t.Errorf("scanEvent usage = %v; want %v", got, tc.usage)
 			}
 			if got := hasFirstToken(ev); got != tc.firstTok {
 				t.Errorf("hasFirstToken = %v; want %v", got, tc.firstTok)

@@ -176,8 +176,8 @@ func start(tb testing.TB, name string, argv, env []string, p pinning, globals, s
 type target struct {
 	name string
 	srv  *server // nil: direct, no server process to measure
-	// profile, when FD2_BENCH_PROFILE names a directory, is the file there that receives a CPU profile of
-	// the server during the first round of streams at 64 connections.
+	// profile, when FD2_BENCH_PROFILE names a directory, is the prefix of the files there that receive CPU
+	// profiles of the server during the first round of each workload at 64 connections.
 	profile string
 	chat    loadgen.Request
 	stream  loadgen.Request
@@ -284,7 +284,7 @@ func setup(tb testing.TB, bins binaries, p pinning) []target {
 		c, s := requests(base, path, h)
 		t := target{name: name, srv: srv, chat: c, stream: s}
 		if dir := os.Getenv("FD2_BENCH_PROFILE"); dir != "" && srv != nil {
-			t.profile = filepath.Join(dir, strings.ReplaceAll(name, " ", "_")+".pprof")
+			t.profile = filepath.Join(dir, strings.ReplaceAll(name, " ", "_"))
 		}
 		ts = append(ts, t)
 	}
@@ -369,7 +369,7 @@ func measure(tb testing.TB, t target, stream bool, conns int, d time.Duration) s
 
 // profile fetches a CPU profile of most of one round from the server's admin endpoint (Caddy serves
 // net/http/pprof there).
-func profile(tb testing.TB, t target, d time.Duration) {
+func profile(tb testing.TB, t target, workload string, d time.Duration) {
 	secs := max(1, int(d.Seconds()-0.5))
 	res, err := http.Get(fmt.Sprintf("http://localhost:%d/debug/pprof/profile?seconds=%d", t.srv.admin, secs))
 	if err != nil {
@@ -379,7 +379,7 @@ func profile(tb testing.TB, t target, d time.Duration) {
 	defer res.Body.Close()
 	b, err := io.ReadAll(res.Body)
 	if err == nil {
-		err = os.WriteFile(t.profile, b, 0o644)
+		err = os.WriteFile(t.profile+"-"+workload+".pprof", b, 0o644)
 	}
 	if err != nil {
 		tb.Logf("profiling %s: %v", t.name, err)

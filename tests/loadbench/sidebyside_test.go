@@ -68,8 +68,8 @@ func run(tb testing.TB, ts []target, pl plan) table {
 			}
 			for j := range ts {
 				k := (j + r) % len(ts)
-				if r == 0 && wl.stream && wl.conns > 1 && ts[k].profile != "" {
-					go profile(tb, ts[k], d)
+				if r == 0 && wl.conns > 1 && ts[k].profile != "" {
+					go profile(tb, ts[k], wl.name, d)
 				}
 				s := measure(tb, ts[k], wl.stream, wl.conns, d)
 				if s.failed > 0 {
