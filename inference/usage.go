@@ -78,8 +78,6 @@ func usageFromBody(body []byte) (Usage, bool) {
 	return parseUsage(gjson.GetBytes(body, "usage"))
 }
 
-
-
 func skipSpace(b []byte, i int) int {
 	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n') {
 		i++
