@@ -99,6 +99,15 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.echo(w, r)
 		return
 	}
+	// The Anthropic and Gemini dialects answer their own error shapes, hook failures included.
+	if p == "/v1/messages" {
+		s.serveAnthropic(w, r)
+		return
+	}
+	if strings.HasPrefix(p, "/v1beta/") {
+		s.serveGemini(w, r, p)
+		return
+	}
 	// Groq's OpenAI-compatible API lives under /openai/v1; treat it as an alias of /v1.
 	if rest, ok := strings.CutPrefix(p, "/openai"); ok && strings.HasPrefix(rest, "/v1/") {
 		p = rest
@@ -128,20 +137,30 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("Method %s not allowed for %s", r.Method, r.URL.Path), "invalid_request_error", "method_not_allowed")
 		return
 	}
-	if !s.hooks(w, r) {
+	if !s.hooks(w, r, openAIError) {
 		return
 	}
 	handle(w, r)
 }
 
-// hooks applies Options.Latency and the X-Fake-* headers. It reports whether the request should proceed;
-// when it returns false the response has been written, or the client is gone.
-func (s *server) hooks(w http.ResponseWriter, r *http.Request) bool {
+// errorFunc writes an error answer in one dialect's shape. code is a machine-readable error code, which
+// only the OpenAI shape carries.
+type errorFunc func(w http.ResponseWriter, status int, msg, code string)
+
+// openAIError writes the OpenAI error envelope, typed after the status.
+func openAIError(w http.ResponseWriter, status int, msg, code string) {
+	writeError(w, status, msg, errorType(status), code)
+}
+
+// hooks applies Options.Latency and the X-Fake-* headers, answering failures through fail. It reports
+// whether the request should proceed; when it returns false the response has been written, or the client
+// is gone.
+func (s *server) hooks(w http.ResponseWriter, r *http.Request, fail errorFunc) bool {
 	delay := s.opts.Latency
 	if v := r.Header.Get("X-Fake-Delay"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < 0 {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid X-Fake-Delay %q", v), "invalid_request_error", "invalid_fake_delay")
+			fail(w, http.StatusBadRequest, fmt.Sprintf("invalid X-Fake-Delay %q", v), "invalid_fake_delay")
 			return false
 		}
 		delay += d
@@ -152,10 +171,10 @@ func (s *server) hooks(w http.ResponseWriter, r *http.Request) bool {
 	if v := r.Header.Get("X-Fake-Status"); v != "" {
 		code, err := strconv.Atoi(v)
 		if err != nil || code < 400 || code > 599 {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid X-Fake-Status %q: want 400-599", v), "invalid_request_error", "invalid_fake_status")
+			fail(w, http.StatusBadRequest, fmt.Sprintf("invalid X-Fake-Status %q: want 400-599", v), "invalid_fake_status")
 			return false
 		}
-		writeError(w, code, fmt.Sprintf("injected failure: %d %s", code, http.StatusText(code)), errorType(code), "fake_status_"+v)
+		fail(w, code, fmt.Sprintf("injected failure: %d %s", code, http.StatusText(code)), "fake_status_"+v)
 		return false
 	}
 	return true
@@ -220,20 +239,20 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	_, _ = w.Write(append(b, '\n')) // the client may have gone; nothing left to report to
 }
 
-// decode reads a JSON request body into v and answers 400 (or 413) itself when it cannot.
-func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+// decode reads a JSON request body into v and answers 400 (or 413) itself, through fail, when it cannot.
+func decode(w http.ResponseWriter, r *http.Request, v any, fail errorFunc) bool {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			writeError(w, http.StatusRequestEntityTooLarge, "request body too large", "invalid_request_error", "body_too_large")
+			fail(w, http.StatusRequestEntityTooLarge, "request body too large", "body_too_large")
 			return false
 		}
-		writeError(w, http.StatusBadRequest, "reading request body: "+err.Error(), "invalid_request_error", "bad_body")
+		fail(w, http.StatusBadRequest, "reading request body: "+err.Error(), "bad_body")
 		return false
 	}
 	if err := json.Unmarshal(body, v); err != nil {
-		writeError(w, http.StatusBadRequest, "We could not parse the JSON body of your request: "+err.Error(), "invalid_request_error", "invalid_json")
+		fail(w, http.StatusBadRequest, "We could not parse the JSON body of your request: "+err.Error(), "invalid_json")
 		return false
 	}
 	return true
@@ -326,7 +345,12 @@ func minLimit(a, b *int) *int {
 }
 
 func newID(prefix string) string {
-	return fmt.Sprintf("%s-%016x", prefix, rand.Uint64())
+	return prefix + "-" + randomHex()
+}
+
+// randomHex is 16 random hex digits, the unique part of response ids.
+func randomHex() string {
+	return fmt.Sprintf("%016x", rand.Uint64())
 }
 
 func (s *server) modelOr(m string) string {
@@ -338,7 +362,7 @@ func (s *server) modelOr(m string) string {
 
 func (s *server) chat(w http.ResponseWriter, r *http.Request) {
 	var req chatRequest
-	if !decode(w, r, &req) {
+	if !decode(w, r, &req, openAIError) {
 		return
 	}
 	if len(req.Messages) == 0 {
@@ -371,67 +395,109 @@ func (s *server) chat(w http.ResponseWriter, r *http.Request) {
 		})
 		return
 	}
-	includeUsage := req.StreamOptions != nil && req.StreamOptions.IncludeUsage
-	chunk := func(delta map[string]any, finish any) map[string]any {
-		c := map[string]any{
-			"id":      id,
-			"object":  "chat.completion.chunk",
-			"created": created,
-			"model":   model,
-			"choices": []any{map[string]any{"index": 0, "delta": delta, "logprobs": nil, "finish_reason": finish}},
-		}
-		if includeUsage {
-			// OpenAI sends "usage": null on every chunk but the last when include_usage is set.
-			c["usage"] = nil
-		}
-		return c
+	s.chatStream(w, r, chatStreamInfo{
+		id: id, created: created, model: model, words: words, finish: finish, usage: u,
+		includeUsage: req.StreamOptions != nil && req.StreamOptions.IncludeUsage,
+	})
+}
+
+type chatStreamInfo struct {
+	id           string
+	created      int64
+	model        string
+	words        []string
+	finish       string
+	usage        *usage
+	includeUsage bool
+}
+
+// chatStream writes the chat chunk sequence. The chunks are rendered by hand into one buffer, byte for byte
+// what encoding/json writes for the equivalent maps (keys sorted), since reflection per chunk would
+// dominate the fake's CPU in a load benchmark.
+func (s *server) chatStream(w http.ResponseWriter, r *http.Request, c chatStreamInfo) {
+	// tail closes a chunk's only choice and carries the envelope, identical for every chunk.
+	tail := []byte(`,"index":0,"logprobs":null}],"created":`)
+	tail = strconv.AppendInt(tail, c.created, 10)
+	tail = append(tail, `,"id":`...)
+	tail = appendJSONString(tail, c.id)
+	tail = append(tail, `,"model":`...)
+	tail = appendJSONString(tail, c.model)
+	tail = append(tail, `,"object":"chat.completion.chunk"`...)
+	if c.includeUsage {
+		// OpenAI sends "usage": null on every chunk but the last when include_usage is set.
+		tail = append(tail, `,"usage":null`...)
 	}
-	events := make([]any, 0, len(words)+4)
-	events = append(events, chunk(map[string]any{"role": "assistant", "content": ""}, nil))
-	for i, word := range words {
-		if i < len(words)-1 {
-			word += " "
+	tail = append(tail, "}\n\n"...)
+
+	sw := s.startStream(w, r, "text/event-stream")
+	defer sw.close()
+	const open = `data: {"choices":[{"delta":`
+	buf := make([]byte, 0, 256+len(tail))
+	buf = append(buf, open+`{"content":"","role":"assistant"},"finish_reason":null`...)
+	buf = append(buf, tail...)
+	if !sw.send(buf) {
+		return
+	}
+	for i, word := range c.words {
+		buf = append(buf[:0], open+`{"content":`...)
+		buf = appendWordString(buf, word, i == len(c.words)-1)
+		buf = append(buf, `},"finish_reason":null`...)
+		buf = append(buf, tail...)
+		if !sw.send(buf) {
+			return
 		}
-		events = append(events, chunk(map[string]any{"content": word}, nil))
 	}
-	events = append(events, chunk(map[string]any{}, finish))
-	if includeUsage {
-		events = append(events, map[string]any{
-			"id": id, "object": "chat.completion.chunk", "created": created, "model": model,
-			"choices": []any{}, "usage": u,
-		})
+	buf = append(buf[:0], open+`{},"finish_reason":`...)
+	buf = appendJSONString(buf, c.finish)
+	buf = append(buf, tail...)
+	if !sw.send(buf) {
+		return
 	}
-	s.stream(w, r, events)
+	if c.includeUsage {
+		buf = append(buf[:0], `data: {"choices":[],"created":`...)
+		buf = strconv.AppendInt(buf, c.created, 10)
+		buf = append(buf, `,"id":`...)
+		buf = appendJSONString(buf, c.id)
+		buf = append(buf, `,"model":`...)
+		buf = appendJSONString(buf, c.model)
+		buf = append(buf, `,"object":"chat.completion.chunk","usage":`...)
+		buf = appendUsage(buf, c.usage)
+		buf = append(buf, "}\n\n"...)
+		if !sw.send(buf) {
+			return
+		}
+	}
+	sw.last(doneEvent)
+}
+
+var doneEvent = []byte("data: [DONE]\n\n")
+
+// appendUsage renders u as encoding/json does (struct field order).
+func appendUsage(dst []byte, u *usage) []byte {
+	dst = append(dst, `{"prompt_tokens":`...)
+	dst = strconv.AppendInt(dst, int64(u.PromptTokens), 10)
+	dst = append(dst, `,"completion_tokens":`...)
+	dst = strconv.AppendInt(dst, int64(u.CompletionTokens), 10)
+	dst = append(dst, `,"total_tokens":`...)
+	dst = strconv.AppendInt(dst, int64(u.TotalTokens), 10)
+	return append(dst, '}')
 }
 
 // stream writes events as Server-Sent Events, flushing and pausing after each, then the [DONE] sentinel.
 // It stops quietly when the client goes away or a write fails: there is nobody left to tell.
 func (s *server) stream(w http.ResponseWriter, r *http.Request, events []any) {
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("Connection", "keep-alive")
-	w.WriteHeader(http.StatusOK)
-	rc := http.NewResponseController(w)
+	sw := s.startStream(w, r, "text/event-stream")
+	defer sw.close()
 	for _, ev := range events {
 		b, err := json.Marshal(ev)
 		if err != nil {
 			return
 		}
-		if _, err := fmt.Fprintf(w, "data: %s\n\n", b); err != nil {
-			return
-		}
-		if err := rc.Flush(); err != nil {
-			return
-		}
-		if !sleep(r.Context(), s.opts.TokenDelay) {
+		if !sw.send(append(append([]byte("data: "), b...), "\n\n"...)) {
 			return
 		}
 	}
-	if _, err := io.WriteString(w, "data: [DONE]\n\n"); err != nil {
-		return
-	}
-	_ = rc.Flush() // last write; a failure here has no one to be reported to
+	sw.last(doneEvent)
 }
 
 // prompts accepts the legacy completion prompt forms: a string or an array of strings. Token-id arrays
@@ -474,7 +540,7 @@ type completionRequest struct {
 
 func (s *server) completions(w http.ResponseWriter, r *http.Request) {
 	var req completionRequest
-	if !decode(w, r, &req) {
+	if !decode(w, r, &req, openAIError) {
 		return
 	}
 	if req.Prompt == nil || len(*req.Prompt) == 0 {
@@ -578,7 +644,7 @@ func Embed(text string) []float32 {
 
 func (s *server) embeddings(w http.ResponseWriter, r *http.Request) {
 	var req embeddingRequest
-	if !decode(w, r, &req) {
+	if !decode(w, r, &req, openAIError) {
 		return
 	}
 	if req.Input == nil || len(*req.Input) == 0 {
