@@ -174,7 +174,8 @@ func (s *server) hooks(w http.ResponseWriter, r *http.Request, fail errorFunc) b
 			fail(w, http.StatusBadRequest, fmt.Sprintf("invalid X-Fake-Status %q: want 400-599", v), "invalid_fake_status")
 			return false
 		}
-		fail(w, code, fmt.Sprintf("injected failure: %d %s", code, http.StatusText(code)), "fake_status_"+v)
+		// strings.TrimSpace: statuses without a standard text (Anthropic's 529) end at the number.
+		fail(w, code, strings.TrimSpace(fmt.Sprintf("injected failure: %d %s", code, http.StatusText(code))), "fake_status_"+v)
 		return false
 	}
 	return true

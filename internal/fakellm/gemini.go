@@ -210,8 +210,8 @@ func (s *server) serveGemini(w http.ResponseWriter, r *http.Request, p string) {
 
 // geminiStream writes one GenerateContentResponse per word, the last carrying finishReason and
 // usageMetadata, as SSE ("data: …" and CRLF line ends, as Google's servers send) or as the elements of a
-// JSON array. An answer cut to no words still sends one response, with empty text, for its finishReason.
-// Events are rendered by hand into one buffer, like the chat stream.
+// JSON array ("[{…}\n", ",\r\n{…}\n", …, "\n]"). An answer cut to no words still sends one response, with
+// empty text, for its finishReason. Events are rendered by hand into one buffer, like the chat stream.
 func (s *server) geminiStream(w http.ResponseWriter, r *http.Request, sse bool, model, id string, words []string, reason string, u geminiUsage) {
 	// tail ends every response but the last.
 	tail := []byte(`,"index":0}],"modelVersion":`)
@@ -262,10 +262,14 @@ func (s *server) geminiStream(w http.ResponseWriter, r *http.Request, sse bool, 
 			buf = appendJSONString(buf, id)
 			buf = append(buf, '}')
 		}
-		if sse {
+		switch {
+		case sse:
 			buf = append(buf, "\r\n\r\n"...)
-		} else if last {
-			buf = append(buf, ']')
+		case last:
+			buf = append(buf, "\n]"...)
+		default:
+			// Each element ends its line, so a line reader sees it as soon as it is flushed.
+			buf = append(buf, '\n')
 		}
 		if last {
 			sw.last(buf)
