@@ -116,7 +116,7 @@ func TestGeminiStream(t *testing.T) {
 			path:     "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
 			body:     `{"contents":[{"parts":[{"text":"a"}]}],"generationConfig":{"maxOutputTokens":0}}`,
 			wantType: "text/event-stream",
-			want: "data: " + open + `""}],"role":"model"},"finishReason":"MAX_TOKENS","index":0}],"usageMetadata":{"promptTokenCount":1,"candidatesTokenCount":0,"totalTokenCount":1},"modelVersion":"gemini-2.5-flash","responseId":"ID"}` + "\r\n\r\n",
+			want:     "data: " + open + `""}],"role":"model"},"finishReason":"MAX_TOKENS","index":0}],"usageMetadata":{"promptTokenCount":1,"candidatesTokenCount":0,"totalTokenCount":1},"modelVersion":"gemini-2.5-flash","responseId":"ID"}` + "\r\n\r\n",
 		},
 		{
 			name:     "json array",
