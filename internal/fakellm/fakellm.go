@@ -1,45 +1,67 @@
 // Copyright 2026 The FD2 Authors. SPDX-License-Identifier: Apache-2.0
 
-// Package fakellm is a deterministic, OpenAI-compatible fake LLM provider for gateway tests and demos.
+// Package fakellm is a deterministic fake LLM provider for gateway tests, demos and load benchmarks. It
+// speaks the OpenAI API, and Anthropic's Messages and Gemini's generateContent dialects too, so FD2's
+// translating providers can be driven end to end over HTTP.
 //
-// Every answer is a pure function of the request, so tests can assert exact bodies: a chat completion
-// answers "echo: " followed by the last user message, a legacy completion echoes its prompt, and
-// embeddings are 8-dimensional unit vectors derived from a SHA-256 of each input. Token counts are word
-// counts (strings.Fields), so usage arithmetic is easy to check by hand.
+// Every answer is a pure function of the request, so tests can assert exact bodies: a chat completion (or
+// Anthropic message, or Gemini candidate) answers "echo: " followed by the text of the last user message, a
+// legacy completion echoes its prompt, and embeddings are 8-dimensional unit vectors derived from a SHA-256
+// of each input. Token counts are word counts (strings.Fields) of the text parts, system prompt included,
+// so usage arithmetic is easy to check by hand; a token limit cuts the answer to that many words.
 //
 // # Endpoints
 //
-// Every /v1 endpoint is also served under /openai/v1, the path that the Groq routes of the Control Tower
-// manifests rewrite to (proxy-rewrite uri "/openai/v1/chat/completions").
+// Every /v1 OpenAI endpoint is also served under /openai/v1, the path that the Groq routes of the Control
+// Tower manifests rewrite to (proxy-rewrite uri "/openai/v1/chat/completions").
 //
 //	POST /v1/chat/completions  chat; "stream":true answers Server-Sent Events
 //	POST /v1/completions       legacy prompt echo; streams too
 //	POST /v1/embeddings        input as a string or an array; encoding_format "float" or "base64"
 //	GET  /v1/models            the default model
 //	GET  /v1/models/{id}       one model object
+//	POST /v1/messages          Anthropic Messages (x-api-key required); "stream":true answers its SSE events
+//	POST /v1beta/models/{model}:generateContent        Gemini (x-goog-api-key or ?key= required)
+//	POST /v1beta/models/{model}:streamGenerateContent  Gemini stream: SSE with ?alt=sse, else a JSON array
 //	ANY  /echo, /echo/...      reflects what the gateway forwarded (method, path, query, host, headers, body)
 //
-// Errors use the OpenAI envelope {"error":{"message","type","code"}}: bad JSON or a missing field is 400,
-// an unknown path 404, a wrong method 405.
+// OpenAI errors use the envelope {"error":{"message","type","code"}}: bad JSON or a missing field is 400,
+// an unknown path 404, a wrong method 405. Anthropic errors are {"type":"error","error":{"type","message"}}
+// (400 for bad JSON or a missing max_tokens or messages, 401 authentication_error without x-api-key) and
+// Gemini errors {"error":{"code","message","status"}} (400 INVALID_ARGUMENT, 403 PERMISSION_DENIED without
+// a key, 404 NOT_FOUND). Anthropic and Gemini honour max_tokens and generationConfig.maxOutputTokens as chat
+// honours max_tokens, reporting stop_reason max_tokens and finishReason MAX_TOKENS; in both, the echoed
+// turn is the last user turn with text, since tool and function results also arrive as user turns.
 //
 // # Test hooks
 //
 // Request headers let a test script the provider without reconfiguring it:
 //
-//	X-Fake-Status: 503     answer that status (400-599) with an OpenAI error body instead of a completion
+//	X-Fake-Status: 503     answer that status (400-599) with an error body instead of a completion
 //	X-Fake-Delay: 250ms    sleep that long (a time.ParseDuration string) before answering
 //
-// The delay runs before the status hook, so a slow failure is X-Fake-Delay plus X-Fake-Status. All sleeps,
-// Options.Latency and Options.TokenDelay included, end early when the client goes away, so a gateway test
-// of cancellation does not leave the fake blocked. The hooks do not apply to /echo.
+// The error body is in the dialect of the endpoint, typed after the status: 429 is rate_limit_error (OpenAI,
+// Anthropic) or RESOURCE_EXHAUSTED (Gemini), 529 Anthropic's overloaded_error, 500 api_error or INTERNAL,
+// 503 UNAVAILABLE. The delay runs before the status hook, so a slow failure is X-Fake-Delay plus
+// X-Fake-Status; the hooks also run before the API key checks. All sleeps, Options.Latency and
+// Options.TokenDelay included, end early when the client goes away, so a gateway test of cancellation does
+// not leave the fake blocked. The hooks do not apply to /echo.
 //
 // # Streaming
 //
 // A chat stream is the OpenAI chunk sequence: a role chunk (delta {"role":"assistant","content":""}), one
 // chunk per word, a chunk with an empty delta and the finish_reason, a usage chunk (empty choices) only when
-// stream_options.include_usage is true, then "data: [DONE]". Each event is flushed on its own, followed by
-// Options.TokenDelay, so a proxy that buffers is visible in a test's timing. The word chunks concatenate to
-// exactly the non-streamed content ("word " for every word but the last).
+// stream_options.include_usage is true, then "data: [DONE]". An Anthropic stream is message_start (with
+// usage.input_tokens), content_block_start, ping, one content_block_delta text_delta per word,
+// content_block_stop, message_delta (stop_reason, usage.output_tokens) and message_stop, each with its
+// "event:" line. A Gemini stream is one GenerateContentResponse per word, the last carrying finishReason
+// and usageMetadata.
+//
+// Each event is flushed on its own, followed by Options.TokenDelay (the final one excepted), so a proxy
+// that buffers is visible in a test's timing. The word events concatenate to exactly the non-streamed text
+// ("word " for every word but the last). Stream events are rendered into one reused buffer, without
+// reflection or allocation per event, because in a load benchmark the fake shares the CPU with the load
+// generator.
 //
 // This package never imports Caddy.
 package fakellm
