@@ -27,7 +27,8 @@ func init() {
 }
 
 // FakeLLM is the `dsp_fakellm` handler: a deterministic OpenAI-compatible provider (chat completions with
-// streaming, completions, embeddings, models, /echo). It is terminal: it never calls the next handler.
+// streaming, completions, embeddings, models, /echo) that also answers Anthropic's /v1/messages and
+// Gemini's /v1beta generateContent. It is terminal: it never calls the next handler.
 type FakeLLM struct {
 	// TokenDelay is the pause between streamed chunks. Default 0.
 	TokenDelay caddy.Duration `json:"token_delay,omitempty"`

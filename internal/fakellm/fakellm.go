@@ -1,45 +1,67 @@
 // Copyright 2026 The FD2 Authors. SPDX-License-Identifier: Apache-2.0
 
-// Package fakellm is a deterministic, OpenAI-compatible fake LLM provider for gateway tests and demos.
+// Package fakellm is a deterministic fake LLM provider for gateway tests, demos and load benchmarks. It
+// speaks the OpenAI API, and Anthropic's Messages and Gemini's generateContent dialects too, so FD2's
+// translating providers can be driven end to end over HTTP.
 //
-// Every answer is a pure function of the request, so tests can assert exact bodies: a chat completion
-// answers "echo: " followed by the last user message, a legacy completion echoes its prompt, and
-// embeddings are 8-dimensional unit vectors derived from a SHA-256 of each input. Token counts are word
-// counts (strings.Fields), so usage arithmetic is easy to check by hand.
+// Every answer is a pure function of the request, so tests can assert exact bodies: a chat completion (or
+// Anthropic message, or Gemini candidate) answers "echo: " followed by the text of the last user message, a
+// legacy completion echoes its prompt, and embeddings are 8-dimensional unit vectors derived from a SHA-256
+// of each input. Token counts are word counts (strings.Fields) of the text parts, system prompt included,
+// so usage arithmetic is easy to check by hand; a token limit cuts the answer to that many words.
 //
 // # Endpoints
 //
-// Every /v1 endpoint is also served under /openai/v1, the path that the Groq routes of the Control Tower
-// manifests rewrite to (proxy-rewrite uri "/openai/v1/chat/completions").
+// Every /v1 OpenAI endpoint is also served under /openai/v1, the path that the Groq routes of the Control
+// Tower manifests rewrite to (proxy-rewrite uri "/openai/v1/chat/completions").
 //
 //	POST /v1/chat/completions  chat; "stream":true answers Server-Sent Events
 //	POST /v1/completions       legacy prompt echo; streams too
 //	POST /v1/embeddings        input as a string or an array; encoding_format "float" or "base64"
 //	GET  /v1/models            the default model
 //	GET  /v1/models/{id}       one model object
+//	POST /v1/messages          Anthropic Messages (x-api-key required); "stream":true answers its SSE events
+//	POST /v1beta/models/{model}:generateContent        Gemini (x-goog-api-key or ?key= required)
+//	POST /v1beta/models/{model}:streamGenerateContent  Gemini stream: SSE with ?alt=sse, else a JSON array
 //	ANY  /echo, /echo/...      reflects what the gateway forwarded (method, path, query, host, headers, body)
 //
-// Errors use the OpenAI envelope {"error":{"message","type","code"}}: bad JSON or a missing field is 400,
-// an unknown path 404, a wrong method 405.
+// OpenAI errors use the envelope {"error":{"message","type","code"}}: bad JSON or a missing field is 400,
+// an unknown path 404, a wrong method 405. Anthropic errors are {"type":"error","error":{"type","message"}}
+// (400 for bad JSON or a missing max_tokens or messages, 401 authentication_error without x-api-key) and
+// Gemini errors {"error":{"code","message","status"}} (400 INVALID_ARGUMENT, 403 PERMISSION_DENIED without
+// a key, 404 NOT_FOUND). Anthropic and Gemini honour max_tokens and generationConfig.maxOutputTokens as chat
+// honours max_tokens, reporting stop_reason max_tokens and finishReason MAX_TOKENS; in both, the echoed
+// turn is the last user turn with text, since tool and function results also arrive as user turns.
 //
 // # Test hooks
 //
 // Request headers let a test script the provider without reconfiguring it:
 //
-//	X-Fake-Status: 503     answer that status (400-599) with an OpenAI error body instead of a completion
+//	X-Fake-Status: 503     answer that status (400-599) with an error body instead of a completion
 //	X-Fake-Delay: 250ms    sleep that long (a time.ParseDuration string) before answering
 //
-// The delay runs before the status hook, so a slow failure is X-Fake-Delay plus X-Fake-Status. All sleeps,
-// Options.Latency and Options.TokenDelay included, end early when the client goes away, so a gateway test
-// of cancellation does not leave the fake blocked. The hooks do not apply to /echo.
+// The error body is in the dialect of the endpoint, typed after the status: 429 is rate_limit_error (OpenAI,
+// Anthropic) or RESOURCE_EXHAUSTED (Gemini), 529 Anthropic's overloaded_error, 500 api_error or INTERNAL,
+// 503 UNAVAILABLE. The delay runs before the status hook, so a slow failure is X-Fake-Delay plus
+// X-Fake-Status; the hooks also run before the API key checks. All sleeps, Options.Latency and
+// Options.TokenDelay included, end early when the client goes away, so a gateway test of cancellation does
+// not leave the fake blocked. The hooks do not apply to /echo.
 //
 // # Streaming
 //
 // A chat stream is the OpenAI chunk sequence: a role chunk (delta {"role":"assistant","content":""}), one
 // chunk per word, a chunk with an empty delta and the finish_reason, a usage chunk (empty choices) only when
-// stream_options.include_usage is true, then "data: [DONE]". Each event is flushed on its own, followed by
-// Options.TokenDelay, so a proxy that buffers is visible in a test's timing. The word chunks concatenate to
-// exactly the non-streamed content ("word " for every word but the last).
+// stream_options.include_usage is true, then "data: [DONE]". An Anthropic stream is message_start (with
+// usage.input_tokens), content_block_start, ping, one content_block_delta text_delta per word,
+// content_block_stop, message_delta (stop_reason, usage.output_tokens) and message_stop, each with its
+// "event:" line. A Gemini stream is one GenerateContentResponse per word, the last carrying finishReason
+// and usageMetadata.
+//
+// Each event is flushed on its own, followed by Options.TokenDelay (the final one excepted), so a proxy
+// that buffers is visible in a test's timing. The word events concatenate to exactly the non-streamed text
+// ("word " for every word but the last). Stream events are rendered into one reused buffer, without
+// reflection or allocation per event, because in a load benchmark the fake shares the CPU with the load
+// generator.
 //
 // This package never imports Caddy.
 package fakellm
@@ -99,6 +121,15 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.echo(w, r)
 		return
 	}
+	// The Anthropic and Gemini dialects answer their own error shapes, hook failures included.
+	if p == "/v1/messages" {
+		s.serveAnthropic(w, r)
+		return
+	}
+	if strings.HasPrefix(p, "/v1beta/") {
+		s.serveGemini(w, r, p)
+		return
+	}
 	// Groq's OpenAI-compatible API lives under /openai/v1; treat it as an alias of /v1.
 	if rest, ok := strings.CutPrefix(p, "/openai"); ok && strings.HasPrefix(rest, "/v1/") {
 		p = rest
@@ -128,20 +159,30 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("Method %s not allowed for %s", r.Method, r.URL.Path), "invalid_request_error", "method_not_allowed")
 		return
 	}
-	if !s.hooks(w, r) {
+	if !s.hooks(w, r, openAIError) {
 		return
 	}
 	handle(w, r)
 }
 
-// hooks applies Options.Latency and the X-Fake-* headers. It reports whether the request should proceed;
-// when it returns false the response has been written, or the client is gone.
-func (s *server) hooks(w http.ResponseWriter, r *http.Request) bool {
+// errorFunc writes an error answer in one dialect's shape. code is a machine-readable error code, which
+// only the OpenAI shape carries.
+type errorFunc func(w http.ResponseWriter, status int, msg, code string)
+
+// openAIError writes the OpenAI error envelope, typed after the status.
+func openAIError(w http.ResponseWriter, status int, msg, code string) {
+	writeError(w, status, msg, errorType(status), code)
+}
+
+// hooks applies Options.Latency and the X-Fake-* headers, answering failures through fail. It reports
+// whether the request should proceed; when it returns false the response has been written, or the client
+// is gone.
+func (s *server) hooks(w http.ResponseWriter, r *http.Request, fail errorFunc) bool {
 	delay := s.opts.Latency
 	if v := r.Header.Get("X-Fake-Delay"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < 0 {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid X-Fake-Delay %q", v), "invalid_request_error", "invalid_fake_delay")
+			fail(w, http.StatusBadRequest, fmt.Sprintf("invalid X-Fake-Delay %q", v), "invalid_fake_delay")
 			return false
 		}
 		delay += d
@@ -152,10 +193,11 @@ func (s *server) hooks(w http.ResponseWriter, r *http.Request) bool {
 	if v := r.Header.Get("X-Fake-Status"); v != "" {
 		code, err := strconv.Atoi(v)
 		if err != nil || code < 400 || code > 599 {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid X-Fake-Status %q: want 400-599", v), "invalid_request_error", "invalid_fake_status")
+			fail(w, http.StatusBadRequest, fmt.Sprintf("invalid X-Fake-Status %q: want 400-599", v), "invalid_fake_status")
 			return false
 		}
-		writeError(w, code, fmt.Sprintf("injected failure: %d %s", code, http.StatusText(code)), errorType(code), "fake_status_"+v)
+		// strings.TrimSpace: statuses without a standard text (Anthropic's 529) end at the number.
+		fail(w, code, strings.TrimSpace(fmt.Sprintf("injected failure: %d %s", code, http.StatusText(code))), "fake_status_"+v)
 		return false
 	}
 	return true
@@ -220,20 +262,20 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	_, _ = w.Write(append(b, '\n')) // the client may have gone; nothing left to report to
 }
 
-// decode reads a JSON request body into v and answers 400 (or 413) itself when it cannot.
-func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+// decode reads a JSON request body into v and answers 400 (or 413) itself, through fail, when it cannot.
+func decode(w http.ResponseWriter, r *http.Request, v any, fail errorFunc) bool {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			writeError(w, http.StatusRequestEntityTooLarge, "request body too large", "invalid_request_error", "body_too_large")
+			fail(w, http.StatusRequestEntityTooLarge, "request body too large", "body_too_large")
 			return false
 		}
-		writeError(w, http.StatusBadRequest, "reading request body: "+err.Error(), "invalid_request_error", "bad_body")
+		fail(w, http.StatusBadRequest, "reading request body: "+err.Error(), "bad_body")
 		return false
 	}
 	if err := json.Unmarshal(body, v); err != nil {
-		writeError(w, http.StatusBadRequest, "We could not parse the JSON body of your request: "+err.Error(), "invalid_request_error", "invalid_json")
+		fail(w, http.StatusBadRequest, "We could not parse the JSON body of your request: "+err.Error(), "invalid_json")
 		return false
 	}
 	return true
@@ -326,7 +368,12 @@ func minLimit(a, b *int) *int {
 }
 
 func newID(prefix string) string {
-	return fmt.Sprintf("%s-%016x", prefix, rand.Uint64())
+	return prefix + "-" + randomHex()
+}
+
+// randomHex is 16 random hex digits, the unique part of response ids.
+func randomHex() string {
+	return fmt.Sprintf("%016x", rand.Uint64())
 }
 
 func (s *server) modelOr(m string) string {
@@ -338,7 +385,7 @@ func (s *server) modelOr(m string) string {
 
 func (s *server) chat(w http.ResponseWriter, r *http.Request) {
 	var req chatRequest
-	if !decode(w, r, &req) {
+	if !decode(w, r, &req, openAIError) {
 		return
 	}
 	if len(req.Messages) == 0 {
@@ -371,67 +418,109 @@ func (s *server) chat(w http.ResponseWriter, r *http.Request) {
 		})
 		return
 	}
-	includeUsage := req.StreamOptions != nil && req.StreamOptions.IncludeUsage
-	chunk := func(delta map[string]any, finish any) map[string]any {
-		c := map[string]any{
-			"id":      id,
-			"object":  "chat.completion.chunk",
-			"created": created,
-			"model":   model,
-			"choices": []any{map[string]any{"index": 0, "delta": delta, "logprobs": nil, "finish_reason": finish}},
-		}
-		if includeUsage {
-			// OpenAI sends "usage": null on every chunk but the last when include_usage is set.
-			c["usage"] = nil
-		}
-		return c
+	s.chatStream(w, r, chatStreamInfo{
+		id: id, created: created, model: model, words: words, finish: finish, usage: u,
+		includeUsage: req.StreamOptions != nil && req.StreamOptions.IncludeUsage,
+	})
+}
+
+type chatStreamInfo struct {
+	id           string
+	created      int64
+	model        string
+	words        []string
+	finish       string
+	usage        *usage
+	includeUsage bool
+}
+
+// chatStream writes the chat chunk sequence. The chunks are rendered by hand into one buffer, byte for byte
+// what encoding/json writes for the equivalent maps (keys sorted), since reflection per chunk would
+// dominate the fake's CPU in a load benchmark.
+func (s *server) chatStream(w http.ResponseWriter, r *http.Request, c chatStreamInfo) {
+	// tail closes a chunk's only choice and carries the envelope, identical for every chunk.
+	tail := []byte(`,"index":0,"logprobs":null}],"created":`)
+	tail = strconv.AppendInt(tail, c.created, 10)
+	tail = append(tail, `,"id":`...)
+	tail = appendJSONString(tail, c.id)
+	tail = append(tail, `,"model":`...)
+	tail = appendJSONString(tail, c.model)
+	tail = append(tail, `,"object":"chat.completion.chunk"`...)
+	if c.includeUsage {
+		// OpenAI sends "usage": null on every chunk but the last when include_usage is set.
+		tail = append(tail, `,"usage":null`...)
 	}
-	events := make([]any, 0, len(words)+4)
-	events = append(events, chunk(map[string]any{"role": "assistant", "content": ""}, nil))
-	for i, word := range words {
-		if i < len(words)-1 {
-			word += " "
+	tail = append(tail, "}\n\n"...)
+
+	sw := s.startStream(w, r, "text/event-stream")
+	defer sw.close()
+	const open = `data: {"choices":[{"delta":`
+	buf := make([]byte, 0, 256+len(tail))
+	buf = append(buf, open+`{"content":"","role":"assistant"},"finish_reason":null`...)
+	buf = append(buf, tail...)
+	if !sw.send(buf) {
+		return
+	}
+	for i, word := range c.words {
+		buf = append(buf[:0], open+`{"content":`...)
+		buf = appendWordString(buf, word, i == len(c.words)-1)
+		buf = append(buf, `},"finish_reason":null`...)
+		buf = append(buf, tail...)
+		if !sw.send(buf) {
+			return
 		}
-		events = append(events, chunk(map[string]any{"content": word}, nil))
 	}
-	events = append(events, chunk(map[string]any{}, finish))
-	if includeUsage {
-		events = append(events, map[string]any{
-			"id": id, "object": "chat.completion.chunk", "created": created, "model": model,
-			"choices": []any{}, "usage": u,
-		})
+	buf = append(buf[:0], open+`{},"finish_reason":`...)
+	buf = appendJSONString(buf, c.finish)
+	buf = append(buf, tail...)
+	if !sw.send(buf) {
+		return
 	}
-	s.stream(w, r, events)
+	if c.includeUsage {
+		buf = append(buf[:0], `data: {"choices":[],"created":`...)
+		buf = strconv.AppendInt(buf, c.created, 10)
+		buf = append(buf, `,"id":`...)
+		buf = appendJSONString(buf, c.id)
+		buf = append(buf, `,"model":`...)
+		buf = appendJSONString(buf, c.model)
+		buf = append(buf, `,"object":"chat.completion.chunk","usage":`...)
+		buf = appendUsage(buf, c.usage)
+		buf = append(buf, "}\n\n"...)
+		if !sw.send(buf) {
+			return
+		}
+	}
+	sw.last(doneEvent)
+}
+
+var doneEvent = []byte("data: [DONE]\n\n")
+
+// appendUsage renders u as encoding/json does (struct field order).
+func appendUsage(dst []byte, u *usage) []byte {
+	dst = append(dst, `{"prompt_tokens":`...)
+	dst = strconv.AppendInt(dst, int64(u.PromptTokens), 10)
+	dst = append(dst, `,"completion_tokens":`...)
+	dst = strconv.AppendInt(dst, int64(u.CompletionTokens), 10)
+	dst = append(dst, `,"total_tokens":`...)
+	dst = strconv.AppendInt(dst, int64(u.TotalTokens), 10)
+	return append(dst, '}')
 }
 
 // stream writes events as Server-Sent Events, flushing and pausing after each, then the [DONE] sentinel.
 // It stops quietly when the client goes away or a write fails: there is nobody left to tell.
 func (s *server) stream(w http.ResponseWriter, r *http.Request, events []any) {
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("Connection", "keep-alive")
-	w.WriteHeader(http.StatusOK)
-	rc := http.NewResponseController(w)
+	sw := s.startStream(w, r, "text/event-stream")
+	defer sw.close()
 	for _, ev := range events {
 		b, err := json.Marshal(ev)
 		if err != nil {
 			return
 		}
-		if _, err := fmt.Fprintf(w, "data: %s\n\n", b); err != nil {
-			return
-		}
-		if err := rc.Flush(); err != nil {
-			return
-		}
-		if !sleep(r.Context(), s.opts.TokenDelay) {
+		if !sw.send(append(append([]byte("data: "), b...), "\n\n"...)) {
 			return
 		}
 	}
-	if _, err := io.WriteString(w, "data: [DONE]\n\n"); err != nil {
-		return
-	}
-	_ = rc.Flush() // last write; a failure here has no one to be reported to
+	sw.last(doneEvent)
 }
 
 // prompts accepts the legacy completion prompt forms: a string or an array of strings. Token-id arrays
@@ -474,7 +563,7 @@ type completionRequest struct {
 
 func (s *server) completions(w http.ResponseWriter, r *http.Request) {
 	var req completionRequest
-	if !decode(w, r, &req) {
+	if !decode(w, r, &req, openAIError) {
 		return
 	}
 	if req.Prompt == nil || len(*req.Prompt) == 0 {
@@ -578,7 +667,7 @@ func Embed(text string) []float32 {
 
 func (s *server) embeddings(w http.ResponseWriter, r *http.Request) {
 	var req embeddingRequest
-	if !decode(w, r, &req) {
+	if !decode(w, r, &req, openAIError) {
 		return
 	}
 	if req.Input == nil || len(*req.Input) == 0 {

@@ -1,7 +1,8 @@
 // Copyright 2026 The FD2 Authors. SPDX-License-Identifier: Apache-2.0
 
-// Command fakellm serves the deterministic OpenAI-compatible fake provider of internal/fakellm, for manual
-// runs of FD2 against an upstream that needs no API key:
+// Command fakellm serves the deterministic fake provider of internal/fakellm (the OpenAI API, plus
+// Anthropic's /v1/messages and Gemini's /v1beta/models/{model}:generateContent, which only check that a
+// key is present), for manual runs and load benchmarks of FD2 against an upstream that needs no real key:
 //
 //	go run ./examples/fakellm/cmd/fakellm -addr 127.0.0.1:9099 -token-delay 50ms
 //
