@@ -242,8 +242,10 @@ func setup(tb testing.TB, bins binaries, p pinning) []target {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	openaiPort, manifestPort := freePort(tb), freePort(tb)
-	fd2 := start(tb, "fd2", bins.fd2, bins.env, p, "\tdsp {\n\t\tmanifests file "+manifests+"\n\t}\n", fmt.Sprintf(`
+	openaiPort, anthropicPort, geminiPort, manifestPort := freePort(tb), freePort(tb), freePort(tb), freePort(tb)
+	// The inference pipeline of the issue's protocol: an API key, a request and a token limit, one provider.
+	inference := func(port int, provider string) string {
+		return fmt.Sprintf(`
 :%d {
 	route {
 		dsp_auth {
@@ -255,15 +257,20 @@ func setup(tb testing.TB, bins binaries, p pinning) []target {
 			store memory
 		}
 		dsp_openai {
-			provider fake openai {
-				base_url %s/v1
-			}
+			%s
 		}
 	}
 	handle_errors {
 		dsp_error
 	}
 }
+`, port, keyFile, provider)
+	}
+	fd2 := start(tb, "fd2", bins.fd2, bins.env, p, "\tdsp {\n\t\tmanifests file "+manifests+"\n\t}\n",
+		inference(openaiPort, "provider fake openai {\n\t\t\t\tbase_url "+llm.URL+"/v1\n\t\t\t}")+
+			inference(anthropicPort, "provider fake anthropic {\n\t\t\t\tbase_url "+llm.URL+"\n\t\t\t\tapi_key bench\n\t\t\t}")+
+			inference(geminiPort, "provider fake gemini {\n\t\t\t\tbase_url "+llm.URL+"\n\t\t\t\tapi_key bench\n\t\t\t}")+
+			fmt.Sprintf(`
 :%d {
 	route {
 		dsp_manifest
@@ -277,7 +284,7 @@ func setup(tb testing.TB, bins binaries, p pinning) []target {
 		dsp_error
 	}
 }
-`, openaiPort, keyFile, llm.URL, manifestPort), openaiPort, manifestPort)
+`, manifestPort), openaiPort, anthropicPort, geminiPort, manifestPort)
 
 	var ts []target
 	add := func(name string, srv *server, base, path string, h http.Header) {
@@ -294,6 +301,10 @@ func setup(tb testing.TB, bins binaries, p pinning) []target {
 		http.Header{"X-Api-Key": {plain}})
 	add("fd2 manifest", fd2, fmt.Sprintf("http://127.0.0.1:%d", manifestPort), "/bench/v1/chat/completions",
 		http.Header{"Authorization": {"Bearer " + tok}})
+	add("fd2 from anthropic", fd2, fmt.Sprintf("http://127.0.0.1:%d", anthropicPort), "/v1/chat/completions",
+		http.Header{"X-Api-Key": {plain}})
+	add("fd2 from gemini", fd2, fmt.Sprintf("http://127.0.0.1:%d", geminiPort), "/v1/chat/completions",
+		http.Header{"X-Api-Key": {plain}})
 	return ts
 }
 
@@ -368,22 +379,26 @@ func measure(tb testing.TB, t target, stream bool, conns int, d time.Duration) s
 }
 
 // profile fetches a CPU profile of most of one round from the server's admin endpoint (Caddy serves
-// net/http/pprof there).
+// net/http/pprof there), and its allocation profile before and after (compare them with pprof -diff_base).
 func profile(tb testing.TB, t target, workload string, d time.Duration) {
-	secs := max(1, int(d.Seconds()-0.5))
-	res, err := http.Get(fmt.Sprintf("http://localhost:%d/debug/pprof/profile?seconds=%d", t.srv.admin, secs))
-	if err != nil {
-		tb.Logf("profiling %s: %v", t.name, err)
-		return
+	get := func(what, suffix string) {
+		res, err := http.Get(fmt.Sprintf("http://localhost:%d/debug/pprof/%s", t.srv.admin, what))
+		if err != nil {
+			tb.Logf("profiling %s: %v", t.name, err)
+			return
+		}
+		defer res.Body.Close()
+		b, err := io.ReadAll(res.Body)
+		if err == nil {
+			err = os.WriteFile(t.profile+"-"+workload+suffix, b, 0o644)
+		}
+		if err != nil {
+			tb.Logf("profiling %s: %v", t.name, err)
+		}
 	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err == nil {
-		err = os.WriteFile(t.profile+"-"+workload+".pprof", b, 0o644)
-	}
-	if err != nil {
-		tb.Logf("profiling %s: %v", t.name, err)
-	}
+	get("allocs", "-allocs-before.pprof")
+	get(fmt.Sprintf("profile?seconds=%d", max(1, int(d.Seconds()-0.5))), ".pprof")
+	get("allocs", "-allocs-after.pprof")
 }
 
 func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
