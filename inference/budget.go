@@ -4,21 +4,22 @@ package inference
 
 import (
 	"bytes"
+	"errors"
 	"net/http"
 	"strings"
 )
 
 // BudgetWriter passes a response through and lets a UsageSniffer observe it, for a token limit that must
-// learn what a proxied (or in-process) completion cost. For event streams with a token cap it forwards whole
-// events only (an SSE event is the unit a client reads anyway, so this adds no latency), which lets it end
-// the stream cleanly between two events once the completion outgrows the cap: a final chunk with
-// finish_reason "length", an error event and data: [DONE] — never a cut connection.
+// learn what a proxied completion cost. For event streams with a token cap it forwards whole events only
+// (an SSE event is the unit a client reads anyway, so this adds no latency), which lets it end the stream
+// cleanly between two events once the completion outgrows the cap: a final chunk with finish_reason
+// "length", an error event and data: [DONE] — never a cut connection. The Write that ends it, and every
+// Write after, fails with ErrBudgetReached, which is how the proxy copying the upstream learns to stop
+// (and close) it: the provider stops generating tokens nobody reads.
 type BudgetWriter struct {
 	http.ResponseWriter
 	// CapTokens is the completion budget of a stream (≤ 0: none, observe only).
 	CapTokens int64
-	// StopUpstream cancels the upstream request once the stream is cut (nil: nothing to stop).
-	StopUpstream func()
 	// Metered, when it reports true by the time the response begins, means the handler behind reports the
 	// usage and enforces the budget itself (an in-process Engine with CompletionBudget): the response is
 	// then passed through without being parsed a second time.
@@ -61,7 +62,7 @@ func (s *BudgetWriter) Write(b []byte) (int, error) {
 		s.WriteHeader(http.StatusOK)
 	}
 	if s.cut {
-		return len(b), nil // the client's stream is over; drain the upstream quietly
+		return 0, ErrBudgetReached
 	}
 	if s.sniffer == nil {
 		return s.ResponseWriter.Write(b)
@@ -84,7 +85,7 @@ func (s *BudgetWriter) Write(b []byte) (int, error) {
 		s.pending = s.pending[i:]
 		if _, reported := s.sniffer.Usage(); !reported && s.sniffer.CompletionEstimate() > s.CapTokens {
 			s.endStream()
-			return len(b), nil
+			return len(b), ErrBudgetReached
 		}
 	}
 	if len(s.pending) > 256<<10 { // not SSE after all: stop holding bytes back
@@ -136,10 +137,10 @@ func (s *BudgetWriter) endStream() {
 	s.pending = nil
 	_, _ = s.ResponseWriter.Write(budgetEndChat)
 	_ = http.NewResponseController(s.ResponseWriter).Flush()
-	if s.StopUpstream != nil {
-		s.StopUpstream()
-	}
 }
+
+// ErrBudgetReached is what a BudgetWriter's writes fail with once it has ended the stream.
+var ErrBudgetReached = errors.New("token budget reached: the stream was ended")
 
 // Finish forwards what is left of an unterminated last event; call it when the response ends.
 func (s *BudgetWriter) Finish() {

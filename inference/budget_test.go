@@ -3,6 +3,7 @@
 package inference
 
 import (
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -28,15 +29,21 @@ func TestBudgetWriterEndsStreamCleanly(t *testing.T) {
 	}{{"over the budget", 30, true, 1}, {"within the budget", 100000, false, 5}} {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := httptest.NewRecorder()
-			stopped := false
-			bw := &BudgetWriter{ResponseWriter: rec, CapTokens: tc.cap, StopUpstream: func() { stopped = true }}
+			stopped := false // the proxy copying the upstream stops at the first failed write
+			bw := &BudgetWriter{ResponseWriter: rec, CapTokens: tc.cap}
 			bw.Header().Set("Content-Type", "text/event-stream")
 			bw.WriteHeader(http.StatusOK)
 			for i := 0; i < 5; i++ {
 				// events split across writes, as a proxy hands them over
 				half := len(chunk) / 2
-				_, _ = bw.Write([]byte(chunk[:half]))
-				_, _ = bw.Write([]byte(chunk[half:]))
+				for _, part := range []string{chunk[:half], chunk[half:]} {
+					if _, err := bw.Write([]byte(part)); err != nil {
+						if !errors.Is(err, ErrBudgetReached) {
+							t.Fatalf("write error %v", err)
+						}
+						stopped = true
+					}
+				}
 			}
 			bw.Finish()
 			out := rec.Body.String()

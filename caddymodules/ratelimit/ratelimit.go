@@ -441,12 +441,6 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 			sw.CapTokens = min(sw.CapTokens, rs.max)
 		}
 		x.Usage.Limit(sw.CapTokens)
-		// Once the budget ends the client's stream, the upstream is stopped too: it would otherwise go on
-		// generating (and billing) tokens nobody reads.
-		uctx, stop := context.WithCancelCause(r.Context())
-		defer stop(nil)
-		r = r.WithContext(uctx)
-		sw.StopUpstream = func() { stop(errBudgetReached) }
 	}
 	err := serveBudgeted(sw, r, next)
 	sw.Finish()
@@ -595,15 +589,11 @@ func (h *Handler) estimate(r *http.Request, x *plan.Exchange) (int64, int64, err
 	return prompt, maxTok, nil
 }
 
-// errBudgetReached is the cancellation cause of an upstream stopped by the hard token budget.
-var errBudgetReached = errors.New("token budget reached: upstream stopped")
-
-// serveBudgeted runs next. Once the hard budget has ended the client's stream (cleanly, with [DONE]) and
-// stopped the upstream, what the stop makes the next handler do is expected, not a failure: Caddy's
-// reverse_proxy panics with http.ErrAbortHandler when its upstream read fails mid-stream (which would
-// abort the client's connection before the response's end), the inference engine returns the
-// cancellation. Both end the request normally here. Any other panic, or anything before the cut, passes
-// through untouched.
+// serveBudgeted runs next. Once the hard budget has ended the client's stream (cleanly, with [DONE]), the
+// writer's errors stop the proxy copying the upstream, which closes it: the provider stops generating
+// tokens nobody reads. What that makes the next handler do is expected, not a failure: Caddy's
+// reverse_proxy panics with http.ErrAbortHandler when it cannot finish copying a response. It ends the
+// request normally here. Any other panic, or anything before the cut, passes through untouched.
 func serveBudgeted(sw *inference.BudgetWriter, r *http.Request, next caddyhttp.Handler) (err error) {
 	defer func() {
 		if !sw.Cut() {
