@@ -19,6 +19,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 	"go.uber.org/zap"
 
+	"github.com/dsp-ai/fd2/dsp/manifest"
 	"github.com/dsp-ai/fd2/dsp/metrics"
 	"github.com/dsp-ai/fd2/dsp/plan"
 	"github.com/dsp-ai/fd2/dsp/route"
@@ -59,7 +60,7 @@ type Pooled struct {
 	used    atomic.Int64
 	cancel  func()
 	ctx     caddy.Context
-	targets map[*route.Route]*reverseproxy.Handler
+	targets map[*route.Route]*Upstream
 	ai      map[*route.Route]plan.Module
 	modules map[string]pooledModule
 	logger  *zap.Logger
@@ -247,7 +248,7 @@ func (pp *Pooled) release() {
 }
 
 // Target returns the provisioned proxy of an upstream route, or nil.
-func (pp *Pooled) Target(rt *route.Route) *reverseproxy.Handler { return pp.targets[rt] }
+func (pp *Pooled) Target(rt *route.Route) *Upstream { return pp.targets[rt] }
 
 // AIProxy returns what serves an ai-proxy route, or nil.
 func (pp *Pooled) AIProxy(rt *route.Route) plan.Module { return pp.ai[rt] }
@@ -314,7 +315,7 @@ func (p *Pool) provision(key string, proj *plan.Project) (*Pooled, error) {
 	defer provisionMu.Unlock()
 	ctx, cancel := caddy.NewContext(p.base)
 	pp := &Pooled{Project: proj, key: key, cancel: cancel, ctx: ctx, logger: p.logger,
-		targets: make(map[*route.Route]*reverseproxy.Handler), ai: make(map[*route.Route]plan.Module),
+		targets: make(map[*route.Route]*Upstream), ai: make(map[*route.Route]plan.Module),
 		modules: make(map[string]pooledModule, len(proj.ModuleOrder))}
 	pp.refs.Store(1)
 	for _, rt := range proj.Table.Routes() {
@@ -327,7 +328,7 @@ func (p *Pool) provision(key string, proj *plan.Project) (*Pooled, error) {
 			if rt.Upstream == nil || len(rt.Upstream.Nodes) == 0 {
 				continue
 			}
-			h, err := ProxyFor(ctx, rt.Upstream)
+			h, err := UpstreamFor(ctx, rt.Upstream)
 			if err != nil {
 				cancel()
 				return nil, fmt.Errorf("provisioning upstream of route %s: %w", rt.ID, err)
@@ -378,6 +379,18 @@ func ProxyFor(ctx caddy.Context, up *route.Upstream) (*reverseproxy.Handler, err
 	return mod.(*reverseproxy.Handler), nil
 }
 
+// nodeAddr is a node's host:port, the port defaulting to the scheme's.
+func nodeAddr(up *route.Upstream, n manifest.Node) string {
+	port := n.Port
+	if port == 0 {
+		port = 443
+		if up.Scheme == "http" {
+			port = 80
+		}
+	}
+	return net.JoinHostPort(n.Host, strconv.Itoa(port))
+}
+
 // proxyConfig translates an APISIX upstream into Caddy reverse_proxy JSON.
 func proxyConfig(up *route.Upstream) (json.RawMessage, error) {
 	type dial struct {
@@ -390,14 +403,7 @@ func proxyConfig(up *route.Upstream) (json.RawMessage, error) {
 		if n.Host == "" {
 			return nil, errors.New("upstream node without host")
 		}
-		port := n.Port
-		if port == 0 {
-			port = 443
-			if up.Scheme == "http" {
-				port = 80
-			}
-		}
-		ups = append(ups, dial{Dial: net.JoinHostPort(n.Host, strconv.Itoa(port))})
+		ups = append(ups, dial{Dial: nodeAddr(up, n)})
 		w := n.Weight
 		if w < 0 {
 			w = 0

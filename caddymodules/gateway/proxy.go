@@ -5,6 +5,7 @@ package gateway
 import (
 	"errors"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -13,12 +14,59 @@ import (
 
 	"github.com/dsp-ai/fd2/dsp/plan"
 	"github.com/dsp-ai/fd2/dsp/plugins"
+	"github.com/dsp-ai/fd2/dsp/route"
+	"github.com/dsp-ai/fd2/dsp/upstream"
 )
 
-// ServeProxy forwards a request of the exchange's route to an upstream through a pooled Caddy reverse
-// proxy: path is the upstream path before the route's proxy-rewrite, which is applied here with its
-// headers, as is response-rewrite on the way back. The call is timed and counted on the route's series.
-func ServeProxy(proxy *reverseproxy.Handler, w http.ResponseWriter, r *http.Request, x *plan.Exchange, path string) error {
+// Upstream serves a route's upstream: FD2's own proxy (dsp/upstream) for HTTP exchanges, Caddy's
+// reverse_proxy for protocol upgrades (WebSocket), which must hijack the connection.
+type Upstream struct {
+	proxy   *upstream.Proxy
+	upgrade *reverseproxy.Handler
+}
+
+// UpstreamFor provisions the proxies to a normalised APISIX upstream in ctx (closed with it).
+func UpstreamFor(ctx caddy.Context, up *route.Upstream) (*Upstream, error) {
+	p, err := upstream.New(upstreamConfig(up))
+	if err != nil {
+		return nil, err
+	}
+	ctx.OnCancel(p.Close)
+	h, err := ProxyFor(ctx, up)
+	if err != nil {
+		return nil, err
+	}
+	return &Upstream{proxy: p, upgrade: h}, nil
+}
+
+// upstreamConfig translates an APISIX upstream into dsp/upstream's.
+func upstreamConfig(up *route.Upstream) upstream.Config {
+	cfg := upstream.Config{Scheme: up.Scheme, Retries: up.Retries, ConnectTimeout: up.Connect, SendTimeout: up.Send,
+		ReadTimeout: up.Read}
+	for _, n := range up.Nodes {
+		cfg.Nodes = append(cfg.Nodes, upstream.Node{Addr: nodeAddr(up, n), Weight: n.Weight})
+	}
+	switch up.Type {
+	case "least_conn", "ewma":
+		cfg.Policy = upstream.LeastConn
+	case "chash":
+		cfg.Policy = upstream.IPHash
+	}
+	switch up.PassHost {
+	case "node":
+		cfg.HostMode = upstream.HostNode
+	case "rewrite":
+		if up.UpstreamHost != "" {
+			cfg.HostMode, cfg.Host = upstream.HostRewrite, up.UpstreamHost
+		}
+	}
+	return cfg
+}
+
+// ServeProxy forwards a request of the exchange's route to its upstream: path is the upstream path before
+// the route's proxy-rewrite, which is applied here with its headers, as is response-rewrite on the way back.
+// The call is timed and counted on the route's series.
+func ServeProxy(u *Upstream, w http.ResponseWriter, r *http.Request, x *plan.Exchange, path string) error {
 	t := x.Route.Transforms
 	if pr := t.ProxyRewrite; pr != nil {
 		path = pr.Path(r, path)
@@ -32,15 +80,56 @@ func ServeProxy(proxy *reverseproxy.Handler, w http.ResponseWriter, r *http.Requ
 		w = &rewriteWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, rr: t.Response}
 	}
 	start := time.Now()
-	err := proxy.ServeHTTP(w, r, caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil }))
+	if isUpgrade(r) {
+		err := u.upgrade.ServeHTTP(w, r, caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil }))
+		took := time.Since(start)
+		x.Upstream += took
+		observeProxied(r, x, err, took)
+		return err
+	}
+	clientIP, _ := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string)
+	res, err := u.proxy.Serve(w, r, clientIP)
 	took := time.Since(start)
 	x.Upstream += took
-	observeProxied(r, x, err, took)
-	return err
+	status := res.Status
+	if status != 0 {
+		x.UpstreamStatus = status
+	}
+	var ue *upstream.Error
+	if errors.As(err, &ue) && ue.Status == http.StatusGatewayTimeout {
+		status = -1 // a timeout: no answer
+	}
+	if !x.NoMetrics && (status != 0 || err != nil) {
+		x.Route.Series.ObserveUpstream(status, res.TTFB, took)
+	}
+	switch {
+	case err == nil:
+		return nil
+	case ue != nil:
+		return caddyhttp.Error(ue.Status, ue)
+	default:
+		// The answer broke off after it began: the client must see a broken transfer, never a clean end.
+		panic(http.ErrAbortHandler)
+	}
 }
 
-// observeProxied records a reverse-proxied call from what Caddy's reverse_proxy left in the replacer: the
-// upstream's status and its time to response headers.
+// isUpgrade reports whether r asks to switch protocols (Connection: upgrade with an Upgrade header).
+func isUpgrade(r *http.Request) bool {
+	if r.Header.Get("Upgrade") == "" {
+		return false
+	}
+	for _, v := range r.Header["Connection"] {
+		for f := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(f), "upgrade") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// observeProxied records a call of Caddy's reverse_proxy (an upgrade) from what it left in the replacer:
+// the upstream's status and its time to response headers.
 func observeProxied(r *http.Request, x *plan.Exchange, err error, took time.Duration) {
 	status := 0
 	var ttfb time.Duration

@@ -8,7 +8,6 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 
 	"github.com/dsp-ai/fd2/caddymodules/gateway"
 	"github.com/dsp-ai/fd2/dsp/apierr"
@@ -55,7 +54,7 @@ func (m *ModelServer) Configure(spec *plan.ModuleSpec) error {
 // serviceProxy is a pooled reverse proxy to a module's service.
 type serviceProxy struct {
 	spec  *plan.ModuleSpec
-	proxy *reverseproxy.Handler
+	proxy *gateway.Upstream
 }
 
 func (s *serviceProxy) configure(spec *plan.ModuleSpec, cfg any) error {
@@ -70,7 +69,7 @@ func (s *serviceProxy) configure(spec *plan.ModuleSpec, cfg any) error {
 // usable service_url (a manifest warning) has none and answers 502.
 func (s *serviceProxy) Provision(ctx caddy.Context) error {
 	if up := s.spec.Upstream; up != nil && len(up.Nodes) > 0 {
-		p, err := gateway.ProxyFor(ctx, up)
+		p, err := gateway.UpstreamFor(ctx, up)
 		if err != nil {
 			return fmt.Errorf("provisioning the proxy to %s: %w", s.spec.Name(), err)
 		}
