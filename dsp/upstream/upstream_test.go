@@ -421,4 +421,3 @@ func TestConcurrentReuse(t *testing.T) {
 		t.Errorf("%d connections for 800 requests of 16 concurrent clients", n)
 	}
 }
-
