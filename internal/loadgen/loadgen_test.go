@@ -108,9 +108,9 @@ func TestProc(t *testing.T) {
 	if d := after - before; d < 50*time.Millisecond {
 		t.Fatalf("CPU time grew %v over 100 ms of spinning (%d)", d, x)
 	}
-	rss, err := RSS(os.Getpid())
-	if err != nil || rss < 1<<20 {
-		t.Fatalf("RSS %d, %v", rss, err)
+	rss, anon, err := Memory(os.Getpid())
+	if err != nil || rss < 1<<20 || anon <= 0 || anon > rss {
+		t.Fatalf("RSS %d, anonymous %d, %v", rss, anon, err)
 	}
 	if _, err := CPUTime(1 << 30); err == nil {
 		t.Fatal("no error for a process that does not exist")

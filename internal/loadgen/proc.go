@@ -39,15 +39,22 @@ func CPUTime(pid int) (time.Duration, error) {
 	return time.Duration(ut+st) * clockTick, nil
 }
 
-// RSS is a process's resident set size in bytes, from VmRSS in /proc/<pid>/status.
-func RSS(pid int) (int64, error) {
+// Memory is a process's resident set size and the anonymous part of it (heap and stacks, without the
+// mapped binary and files), in bytes, from VmRSS and RssAnon in /proc/<pid>/status.
+func Memory(pid int) (rss, anon int64, err error) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
 	if err != nil {
-		return 0, fmt.Errorf("reading the process's status: %w", err)
+		return 0, 0, fmt.Errorf("reading the process's status: %w", err)
 	}
+	found := 0
 	for line := range bytes.Lines(b) {
-		v, ok := bytes.CutPrefix(line, []byte("VmRSS:"))
-		if !ok {
+		var dst *int64
+		var v []byte
+		if rest, ok := bytes.CutPrefix(line, []byte("VmRSS:")); ok {
+			dst, v = &rss, rest
+		} else if rest, ok := bytes.CutPrefix(line, []byte("RssAnon:")); ok {
+			dst, v = &anon, rest
+		} else {
 			continue
 		}
 		f := bytes.Fields(v)
@@ -58,7 +65,11 @@ func RSS(pid int) (int64, error) {
 		if err != nil {
 			break
 		}
-		return kb << 10, nil
+		*dst = kb << 10
+		found++
 	}
-	return 0, fmt.Errorf("parsing /proc/%d/status: no VmRSS in kB", pid)
+	if found != 2 {
+		return 0, 0, fmt.Errorf("parsing /proc/%d/status: no VmRSS and RssAnon in kB", pid)
+	}
+	return rss, anon, nil
 }

@@ -311,7 +311,7 @@ func setup(tb testing.TB, bins binaries, p pinning) []target {
 // sample is one target's measure of one workload in one round.
 type sample struct {
 	rps, p50, p99, ttfb50, cpuPerReq float64 // latencies and CPU in microseconds
-	rss                              int64
+	rss, anon                        int64   // peak resident set, and its anonymous part
 	failed                           int
 	firstErr                         error
 }
@@ -346,9 +346,9 @@ func measure(tb testing.TB, t target, stream bool, conns int, d time.Duration) s
 				case <-stop:
 					return
 				case <-tick.C:
-					if r, err := loadgen.RSS(t.srv.pid); err == nil {
+					if r, a, err := loadgen.Memory(t.srv.pid); err == nil {
 						mu.Lock()
-						s.rss = max(s.rss, r)
+						s.rss, s.anon = max(s.rss, r), max(s.anon, a)
 						mu.Unlock()
 					}
 				}

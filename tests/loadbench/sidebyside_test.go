@@ -94,17 +94,18 @@ func median(ss []sample, f func(sample) float64) float64 {
 
 // row is one target's medians for one workload.
 type row struct {
-	rps, p50, p99, ttfb50, cpu, rssMiB float64
+	rps, p50, p99, ttfb50, cpu, rssMiB, anonMiB float64
 }
 
 func medians(ss []sample) row {
 	return row{
-		rps:    median(ss, func(s sample) float64 { return s.rps }),
-		p50:    median(ss, func(s sample) float64 { return s.p50 }),
-		p99:    median(ss, func(s sample) float64 { return s.p99 }),
-		ttfb50: median(ss, func(s sample) float64 { return s.ttfb50 }),
-		cpu:    median(ss, func(s sample) float64 { return s.cpuPerReq }),
-		rssMiB: median(ss, func(s sample) float64 { return float64(s.rss) / (1 << 20) }),
+		rps:     median(ss, func(s sample) float64 { return s.rps }),
+		p50:     median(ss, func(s sample) float64 { return s.p50 }),
+		p99:     median(ss, func(s sample) float64 { return s.p99 }),
+		ttfb50:  median(ss, func(s sample) float64 { return s.ttfb50 }),
+		cpu:     median(ss, func(s sample) float64 { return s.cpuPerReq }),
+		rssMiB:  median(ss, func(s sample) float64 { return float64(s.rss) / (1 << 20) }),
+		anonMiB: median(ss, func(s sample) float64 { return float64(s.anon) / (1 << 20) }),
 	}
 }
 
@@ -113,7 +114,7 @@ func medians(ss []sample) row {
 func report(ts []target, tab table) (string, [][]row) {
 	rows := make([][]row, len(workloads))
 	var sb strings.Builder
-	sb.WriteString("| workload | server | req/s | × Caddy | p50 | p99 | TTFB p50 | added p50 (TTFB) vs direct | CPU/req | × Caddy | RSS |\n")
+	sb.WriteString("| workload | server | req/s | × Caddy | p50 | p99 | TTFB p50 | added p50 (TTFB) vs direct | CPU/req | × Caddy | RSS (anon) |\n")
 	sb.WriteString("|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for w, wl := range workloads {
 		rows[w] = make([]row, len(ts))
@@ -138,9 +139,9 @@ func report(ts []target, tab table) (string, [][]row) {
 					added += " (+" + ms(r.ttfb50-direct.ttfb50) + ")"
 				}
 			}
-			fmt.Fprintf(&sb, "| %s, %d conn | %s | %.0f | %.3f | %s | %s | %s | %s | %.0f µs | %.2f | %.0f MiB |\n",
+			fmt.Fprintf(&sb, "| %s, %d conn | %s | %.0f | %.3f | %s | %s | %s | %s | %.0f µs | %.2f | %.0f (%.0f) MiB |\n",
 				wl.name, wl.conns, t.name, r.rps, r.rps/caddy.rps, ms(r.p50), ms(r.p99), ttfb, added, r.cpu, r.cpu/caddy.cpu,
-				r.rssMiB)
+				r.rssMiB, r.anonMiB)
 		}
 	}
 	return sb.String(), rows
