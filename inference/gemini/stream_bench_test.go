@@ -40,7 +40,7 @@ func benchStream() []byte {
 	return b.Bytes()
 }
 
-func benchProvider(b *testing.B) *Provider {
+func benchProvider(b testing.TB) *Provider {
 	pv, err := New(Config{Name: "gm-bench", BaseURL: "http://127.0.0.1:1", Now: func() time.Time { return time.Unix(1_700_000_000, 0) },
 		NewID: func() string { return "id" }})
 	if err != nil {

@@ -199,6 +199,13 @@ const hex = "0123456789abcdef"
 // and UTF-8 with \n, \" or \\ escapes, is copied as it stands.
 func AppendString(dst, raw []byte, escapeHTML bool) []byte {
 	dst = append(dst, '"')
+	dst = AppendStringContents(dst, raw, escapeHTML)
+	return append(dst, '"')
+}
+
+// AppendStringContents is AppendString without the quotes. Strings appended one after the other make
+// the encoding of their concatenation: each decodes to whole runes, which encode one by one.
+func AppendStringContents(dst, raw []byte, escapeHTML bool) []byte {
 	start := 0
 	for i := 0; i < len(raw); {
 		b := raw[i]
@@ -270,8 +277,7 @@ func AppendString(dst, raw []byte, escapeHTML bool) []byte {
 		}
 		i += size
 	}
-	dst = append(dst, raw[start:]...)
-	return append(dst, '"')
+	return append(dst, raw[start:]...)
 }
 
 // safe reports whether encoding/json writes the ASCII byte b as it is.
@@ -363,7 +369,9 @@ func skipSpace(d []byte, i int) int {
 	return i
 }
 
-// stringEnd returns the index after the string starting with the quote at d[i].
+// stringEnd returns the index after the string starting with the quote at d[i]. Text is most of an
+// event's bytes, so quotes are looked for with IndexByte, and a quote ends the string unless an odd
+// number of backslashes precede it.
 func stringEnd(d []byte, i int) int {
 	for i++; i < len(d); i++ {
 		switch d[i] {

@@ -66,6 +66,25 @@ func TestAppendString(t *testing.T) {
 	}
 }
 
+// TestAppendStringContents checks that strings appended one after the other encode their concatenation,
+// split surrogate pairs and UTF-8 sequences included.
+func TestAppendStringContents(t *testing.T) {
+	for _, pair := range [][2]string{{`a\ud83d`, `\ude00b`}, {"caf\xc3", "\xa9"}, {`<`, `\u0026`}, {"", `\n`}} {
+		got := AppendStringContents(AppendStringContents([]byte(`"`), []byte(pair[0]), true), []byte(pair[1]), true)
+		var a, b string
+		if err := json.Unmarshal([]byte(`"`+pair[0]+`"`), &a); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal([]byte(`"`+pair[1]+`"`), &b); err != nil {
+			t.Fatal(err)
+		}
+		want, _ := json.Marshal(a + b)
+		if got = append(got, '"'); !bytes.Equal(got, want) {
+			t.Errorf("%q then %q = %s, want %s", pair[0], pair[1], got, want)
+		}
+	}
+}
+
 // FuzzAppendString holds AppendString to encoding/json's decode-then-encode on arbitrary strings.
 func FuzzAppendString(f *testing.F) {
 	for _, s := range stringSeeds {
