@@ -80,10 +80,10 @@ func (p *Provider) streamResponse(up *upstream, model string, includeUsage bool)
 		includeUsage: includeUsage,
 		choices:      map[int]*choiceState{},
 	}
-	// The goroutine owns the upstream: it closes it when run returns, and CloseWithError passes run's
+	// The goroutine owns the upstream: it releases it when run returns, and CloseWithError passes run's
 	// result to the reader (nil reads as io.EOF after the last event).
 	go func() {
-		defer up.close()
+		defer up.release()
 		// The translator parses the provider's bytes off the request goroutine: a panic there must end this
 		// stream with an error, not the process.
 		pw.CloseWithError(background.Run(nil, "gemini_stream", func() error { return t.run(up, pw) }))
