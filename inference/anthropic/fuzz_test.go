@@ -16,8 +16,9 @@ import (
 // FuzzStreamTranslator feeds arbitrary bytes, as an Anthropic Messages SSE stream, to the translator
 // into OpenAI chat.completion.chunk events. Whatever the input, nothing panics; every output event is a
 // well-formed chunk, an error event or the [DONE] sentinel; [DONE] is last and comes only when the
-// stream completed: a stream that breaks off, or carries an error, never ends cleanly. Seeded with the
-// stream fixture.
+// stream completed: a stream that breaks off, or carries an error, never ends cleanly. The fast path
+// and the decoding path write the same bytes and end the same way. Seeded with the stream fixture and
+// the fast path's test cases.
 func FuzzStreamTranslator(f *testing.F) {
 	golden, err := os.ReadFile(filepath.Join("testdata", "stream", "anthropic.sse"))
 	if err != nil {
@@ -36,6 +37,9 @@ func FuzzStreamTranslator(f *testing.F) {
 		"data: not json\n\n", "data: {\"type\":\"message_stop\"}", "data:\ndata: {}\n\n",
 	} {
 		f.Add([]byte(s), false)
+	}
+	for _, d := range fastCases {
+		f.Add([]byte(evStart+toolStart+deltaEvent("1", d)+deltaEvent("0", d)+msgStop), true)
 	}
 	now := time.Unix(1_700_000_000, 0)
 	f.Fuzz(func(t *testing.T, in []byte, includeUsage bool) {
@@ -64,5 +68,6 @@ func FuzzStreamTranslator(f *testing.F) {
 		if _, again := s.Read(make([]byte, 8)); (again == nil) || (err != nil && again != err) {
 			t.Fatalf("Read after the end = %v, want the sticky %v", again, err)
 		}
+		checkSamePaths(t, in)
 	})
 }

@@ -8,9 +8,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"github.com/dsp-ai/fd2/inference/openai"
 	"io"
+	"sync"
 	"time"
+
+	"github.com/dsp-ai/fd2/inference/openai"
 )
 
 // errStreamClosed is the cancellation cause when the consumer closes the stream early.
@@ -31,6 +33,16 @@ type streamReader struct {
 	out    bytes.Buffer // translated bytes not yet read
 	err    error        // sticky: io.EOF after [DONE] or an error event
 
+	// data and long are reused from event to event: data holds the event being translated, long a
+	// line longer than br's buffer.
+	data, long []byte
+	// prefix is the start of every chunk, "data: " to the delta's opening brace, for the id it was
+	// made with (prefixID): the fast path writes chunks around it without encoding/json.
+	prefix   []byte
+	prefixID string
+	// noFast sends every event through encoding/json: tests compare both paths with it.
+	noFast bool
+
 	// Translation state.
 	// id is Anthropic's message id from message_start ("chatcmpl-" is prepended on output), or a
 	// fresh one if the stream never sent it. usage combines message_start's input-side counts with
@@ -46,13 +58,19 @@ type streamReader struct {
 	toolIndex    map[int]int // Anthropic content block index → OpenAI tool_calls index
 }
 
+// bufReaders recycles the stream readers' 16 KiB read buffers: allocating and zeroing one per stream
+// costs more than translating a short answer.
+var bufReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 16<<10) }}
+
 // newStreamReader wraps a 2xx streaming response. created is taken once because OpenAI clients expect
-// the same value on every chunk. The 16 KiB buffer is only a read size: ReadBytes grows past it, so
+// the same value on every chunk. The 16 KiB buffer is only a read size: readLine grows past it, so
 // long lines (big tool-argument deltas) are never cut.
 func newStreamReader(body io.ReadCloser, cancel context.CancelCauseFunc, tr *translated, now time.Time, newID func() string) *streamReader {
+	br := bufReaders.Get().(*bufio.Reader)
+	br.Reset(body)
 	return &streamReader{
 		body:         body,
-		br:           bufio.NewReaderSize(body, 16<<10),
+		br:           br,
 		cancel:       cancel,
 		created:      now.Unix(),
 		model:        tr.clientModel,
@@ -71,9 +89,15 @@ func (s *streamReader) Read(p []byte) (int, error) {
 		if s.err != nil {
 			return 0, s.err
 		}
+		s.out.Reset() // all read: the fast path appends into the free buffer
 		if err := s.step(); err != nil {
 			s.err = err
 			s.release(nil)
+			// Only Read uses br, and it never steps again: the buffer can serve another stream. A
+			// stream closed before its end leaves its buffer to the garbage collector instead.
+			s.br.Reset(nil)
+			bufReaders.Put(s.br)
+			s.br, s.data, s.long = nil, nil, nil
 		}
 	}
 	return s.out.Read(p)
@@ -133,6 +157,9 @@ func (s *streamReader) step() error {
 			return io.ErrUnexpectedEOF
 		}
 		return err
+	}
+	if !s.noFast && s.fastEvent(data) {
+		return nil
 	}
 	var ev anEvent
 	if err := json.Unmarshal(data, &ev); err != nil {
@@ -284,13 +311,21 @@ func (s *streamReader) write(c openai.ChatCompletion) {
 // An event ends at a blank line; a last event without one (the peer closed right after it) is still
 // returned, and a stream ending between events yields the reader's error (io.EOF).
 func (s *streamReader) readEvent() ([]byte, error) {
-	var data []byte
+	// A rare huge event's buffers are not kept for the rest of the stream.
+	if cap(s.data) > maxKeptBuffer {
+		s.data = nil
+	}
+	if cap(s.long) > maxKeptBuffer {
+		s.long = nil
+	}
+	data := s.data[:0]
 	has := false
 	for {
-		line, err := s.br.ReadBytes('\n')
+		line, err := s.readLine()
 		line = bytes.TrimRight(line, "\r\n")
 		if len(line) == 0 {
 			if has {
+				s.data = data
 				return data, nil
 			}
 			if err != nil {
@@ -309,9 +344,28 @@ func (s *streamReader) readEvent() ([]byte, error) {
 		}
 		if err != nil {
 			if has {
+				s.data = data
 				return data, nil
 			}
 			return nil, err
 		}
 	}
+}
+
+// maxKeptBuffer bounds the event and line buffers kept from one event to the next.
+const maxKeptBuffer = 1 << 20
+
+// readLine is br.ReadBytes('\n') without its allocation per line: the line is only valid until the
+// next read.
+func (s *streamReader) readLine() ([]byte, error) {
+	line, err := s.br.ReadSlice('\n')
+	if err != bufio.ErrBufferFull {
+		return line, err
+	}
+	s.long = append(s.long[:0], line...)
+	for err == bufio.ErrBufferFull {
+		line, err = s.br.ReadSlice('\n')
+		s.long = append(s.long, line...)
+	}
+	return s.long, err
 }

@@ -97,7 +97,7 @@ func (p *Provider) chat(ctx context.Context, req *inference.Request) (*inference
 		includeUsage := oa.StreamOptions != nil && oa.StreamOptions.IncludeUsage
 		return p.streamResponse(up, clientModel, includeUsage), nil
 	}
-	defer up.close()
+	defer up.release()
 	raw, err := io.ReadAll(io.LimitReader(up.body, maxResponseBytes))
 	if err != nil {
 		return nil, p.transportError(ctx, err)

@@ -95,7 +95,7 @@ func (p *Provider) embeddings(ctx context.Context, req *inference.Request) (*inf
 	if err != nil {
 		return nil, err
 	}
-	defer up.close()
+	defer up.release()
 	// up.ctx carries the call's cancellation cause (a first-byte timeout among them), which
 	// transportError inspects.
 	raw, err := io.ReadAll(io.LimitReader(up.body, maxResponseBytes))

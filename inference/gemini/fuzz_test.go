@@ -20,7 +20,8 @@ import (
 // translator into OpenAI chat.completion.chunk events, as the provider serves them (pipe and goroutine
 // included). Whatever the input, nothing panics or hangs; every output event is a well-formed chunk, an
 // error event or [DONE]; [DONE] is last and comes only when every candidate finished: a stream that
-// breaks off, is unreadable or carries an error never ends cleanly. Seeded with the stream fixture.
+// breaks off, is unreadable or carries an error never ends cleanly. The fast path and the decoding path
+// write the same bytes and end the same way. Seeded with the stream fixture and the fast path's cases.
 func FuzzStreamTranslator(f *testing.F) {
 	golden, err := os.ReadFile(filepath.Join("testdata", "stream", "text_and_tool", "gemini_stream.sse"))
 	if err != nil {
@@ -38,6 +39,14 @@ func FuzzStreamTranslator(f *testing.F) {
 		"data: [\ndata: 1]\n\n",
 	} {
 		f.Add([]byte(s), false)
+	}
+	for _, parts := range fastParts {
+		f.Add([]byte(textEvent("0", parts, "")+callEvent+textEvent("1", parts, `,"finishReason":"STOP"`)+finalEvent), true)
+	}
+	for _, ev := range fastEvents {
+		if len(ev) < 1000 { // the huge ones would slow mutation down
+			f.Add([]byte(ev+finalEvent), false)
+		}
 	}
 	pv, err := New(Config{Name: "gm-fuzz", BaseURL: "http://127.0.0.1:1", Now: func() time.Time { return time.Unix(1_700_000_000, 0) },
 		NewID: func() string { return "fuzzid" }})
@@ -72,5 +81,6 @@ func FuzzStreamTranslator(f *testing.F) {
 		if err == nil && !res.Done && !res.ErrorEvent {
 			t.Fatalf("a stream that ended cleanly has neither [DONE] nor an error event: %q", out)
 		}
+		checkSamePaths(t, in)
 	})
 }

@@ -21,6 +21,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/propagation"
@@ -193,12 +194,15 @@ func (p *Provider) post(ctx context.Context, path string, body []byte, stream bo
 		}
 		return nil, p.statusError(resp.StatusCode, resp.Header, raw)
 	}
-	br := bufio.NewReaderSize(resp.Body, 64<<10)
+	br := upstreamReaders.Get().(*bufio.Reader)
+	br.Reset(resp.Body)
 	if _, err := br.Peek(1); err != nil && !errors.Is(err, io.EOF) {
 		stop()
 		perr := p.transportError(ctx, err)
 		_ = resp.Body.Close()
 		cancel(nil)
+		br.Reset(nil)
+		upstreamReaders.Put(br)
 		return nil, perr
 	}
 	stop()
@@ -209,6 +213,23 @@ func (p *Provider) post(ctx context.Context, path string, body []byte, stream bo
 func (u *upstream) close() {
 	u.cancel(context.Canceled)
 	_ = u.closer.Close()
+}
+
+// upstreamReaders recycles the 64 KiB read buffers of upstream bodies: allocating and zeroing one per
+// call costs more than translating a short streamed answer.
+var upstreamReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, upstreamBufSize) }}
+
+const upstreamBufSize = 64 << 10
+
+// release closes the upstream and recycles its read buffer. Only the one goroutine that reads body
+// may call it, once it is done reading; close stays safe to call from others at any time.
+func (u *upstream) release() {
+	u.close()
+	if u.body != nil && u.body.Size() == upstreamBufSize { // not a test's own reader
+		u.body.Reset(nil)
+		upstreamReaders.Put(u.body)
+	}
+	u.body = nil
 }
 
 // transportError maps a failure to reach Gemini: 504 for timeouts, 502 for everything else. The error

@@ -3,6 +3,7 @@
 package gemini
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -58,6 +59,14 @@ type streamTranslator struct {
 	includeUsage bool
 	choices      map[int]*choiceState
 	usage        *gmUsage
+
+	// The fast path's state (see stream_fast.go): usageBuf is where it keeps usage, prefix the start of
+	// every chunk (made on first use), buf the chunk being written and long a line longer than the
+	// upstream reader's buffer, all reused from event to event.
+	usageBuf    gmUsage
+	prefix, buf []byte
+	long        []byte
+	noFast      bool // send every event through encoding/json: tests compare both paths with it
 }
 
 // streamResponse starts translating up's SSE stream and returns the caller's response.
@@ -71,10 +80,10 @@ func (p *Provider) streamResponse(up *upstream, model string, includeUsage bool)
 		includeUsage: includeUsage,
 		choices:      map[int]*choiceState{},
 	}
-	// The goroutine owns the upstream: it closes it when run returns, and CloseWithError passes run's
+	// The goroutine owns the upstream: it releases it when run returns, and CloseWithError passes run's
 	// result to the reader (nil reads as io.EOF after the last event).
 	go func() {
-		defer up.close()
+		defer up.release()
 		// The translator parses the provider's bytes off the request goroutine: a panic there must end this
 		// stream with an error, not the process.
 		pw.CloseWithError(background.Run(nil, "gemini_stream", func() error { return t.run(up, pw) }))
@@ -94,7 +103,7 @@ func (p *Provider) streamResponse(up *upstream, model string, includeUsage bool)
 func (t *streamTranslator) run(up *upstream, w io.Writer) error {
 	var data []byte
 	for {
-		line, err := up.body.ReadBytes('\n')
+		line, err := t.readLine(up.body)
 		if len(line) > 0 {
 			line = bytes.TrimRight(line, "\r\n")
 			switch {
@@ -130,8 +139,28 @@ func (t *streamTranslator) run(up *upstream, w io.Writer) error {
 	}
 }
 
+// readLine is br.ReadBytes('\n') without its allocation per line: the line is only valid until the
+// next read.
+func (t *streamTranslator) readLine(br *bufio.Reader) ([]byte, error) {
+	line, err := br.ReadSlice('\n')
+	if err != bufio.ErrBufferFull {
+		return line, err
+	}
+	t.long = append(t.long[:0], line...)
+	for err == bufio.ErrBufferFull {
+		line, err = br.ReadSlice('\n')
+		t.long = append(t.long, line...)
+	}
+	return t.long, err
+}
+
 // event translates one Gemini event. done is set when the stream must end (an in-stream error).
 func (t *streamTranslator) event(data []byte, w io.Writer) (done bool, err error) {
+	if !t.noFast {
+		if ok, err := t.fastEvent(data, w); ok || err != nil {
+			return err != nil, err
+		}
+	}
 	var g gmResponse
 	if err := json.Unmarshal(data, &g); err != nil {
 		return true, &inference.ProviderError{Provider: t.p.name, Status: http.StatusBadGateway, Type: "api_error",
