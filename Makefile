@@ -30,7 +30,7 @@ test: ## the whole suite: vet, staticcheck, every test with the race detector (i
 	$(MAKE) fuzz
 	./xcaddy.sh
 
-fuzz: ## every parser of untrusted input, FUZZTIME each: JWS, JWE, the manifest pipeline, the project locator, the SSE reader, the usage sniffer, the Anthropic and Gemini stream translators
+fuzz: ## every parser of untrusted input, FUZZTIME each: JWS, JWE, the manifest pipeline, the project locator, the SSE reader, the usage sniffer, the Anthropic and Gemini stream translators and their raw JSON reader
 	$(FUZZ) '^FuzzVerify$$' ./dsp/auth/
 	$(FUZZ) '^FuzzDecryptDir$$' ./dsp/auth/
 	$(FUZZ) '^FuzzManifestPipeline$$' ./dsp/manifest/
@@ -39,6 +39,8 @@ fuzz: ## every parser of untrusted input, FUZZTIME each: JWS, JWE, the manifest 
 	$(FUZZ) '^FuzzUsageSniffer$$' ./inference/
 	$(FUZZ) '^FuzzStreamTranslator$$' ./inference/anthropic/
 	$(FUZZ) '^FuzzStreamTranslator$$' ./inference/gemini/
+	$(FUZZ) '^FuzzValid$$' ./inference/internal/rawjson/
+	$(FUZZ) '^FuzzAppendString$$' ./inference/internal/rawjson/
 
 lint: ## staticcheck, installed from the Go module proxy
 	$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
