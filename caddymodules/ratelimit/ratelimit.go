@@ -362,7 +362,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	x.RateLimited = true
 	// One code path for every policy: the route's (compiled with its manifest version), the principal's,
 	// the static ones.
-	var pols []*ratelimit.Policy
+	// The lists live on the stack for the usual handful of policies.
+	var polBuf [8]*ratelimit.Policy
+	pols := polBuf[:0]
 	if x.Route != nil {
 		pols = append(pols, x.Route.Limits...)
 	}
@@ -380,8 +382,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	in := keyInput(r, x)
 
 	ctx := r.Context()
-	var done []taken
-	var tokenPols []*ratelimit.Policy
+	var doneBuf [8]taken
+	var tokenBuf [8]*ratelimit.Policy
+	done, tokenPols := doneBuf[:0], tokenBuf[:0]
 	for _, p := range pols {
 		if p.Tokens {
 			tokenPols = append(tokenPols, p)
@@ -457,10 +460,15 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 			u.Prompt = -1 // unknown: keep the prompt estimate
 		}
 	}
-	// Settle on a context that outlives a client that hung up mid-stream: the tokens were spent anyway.
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	// Settle on a context that outlives a client that hung up mid-stream: the tokens were spent anyway. Only
+	// a remote store needs a bound on that (the in-memory one never waits).
+	sctx := context.WithoutCancel(ctx)
+	if _, local := h.store.(*ratelimit.MemoryStore); !local {
+		var cancel context.CancelFunc
+		sctx, cancel = context.WithTimeout(sctx, 2*time.Second)
+		defer cancel()
+	}
 	h.settleAll(sctx, res, u)
-	cancel()
 	return err
 }
 
