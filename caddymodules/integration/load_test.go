@@ -131,7 +131,10 @@ func TestReloadUnderLoad(t *testing.T) {
 					// The request met the old server's hand-over before any answer (the reset of an idle
 					// connection as the request was being written). It carries an Idempotency-Key, so it is
 					// resent once, as the SDKs do on a connection error; a second failure counts.
-					err = streamOnce(f.url("/acme/v1/chat/completions"))
+					if err2 := streamOnce(f.url("/acme/v1/chat/completions")); err2 != nil {
+						return fmt.Errorf("%w; resent: %w", err, err2)
+					}
+					return nil
 				}
 				return err
 			}
