@@ -27,6 +27,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/dsp-ai/fd2/internal/watchdog"
 )
 
 // Policy chooses the node of a request.
@@ -458,8 +460,9 @@ func (p *Proxy) respond(w http.ResponseWriter, res *http.Response) error {
 
 	var rd io.Reader = res.Body
 	if p.cfg.ReadTimeout > 0 {
-		wd := newReadWatchdog(res.Body, p.cfg.ReadTimeout)
-		defer wd.stop()
+		// nginx's proxy_read_timeout: no pause longer than this; closing the body ends the pending Read.
+		wd := watchdog.New(res.Body, p.cfg.ReadTimeout, func() { _ = res.Body.Close() })
+		defer wd.Stop()
 		rd = wd
 	}
 	bp := copyBuffers.Get().(*[]byte)
@@ -493,60 +496,4 @@ func (p *Proxy) respond(w http.ResponseWriter, res *http.Response) error {
 		h[http.TrailerPrefix+k] = v
 	}
 	return nil
-}
-
-// readWatchdog bounds every wait for the body's next bytes: Read only stamps when it began waiting, and
-// one timer looks at the stamp when the timeout may have passed, closing the body (which ends the pending
-// Read) if the wait has lasted that long. A stream makes one Read per event; resetting a timer around each
-// would cost more than the stamp.
-type readWatchdog struct {
-	rc      io.ReadCloser
-	timeout time.Duration
-	timer   *time.Timer
-	waiting atomic.Int64 // monoNow when the pending Read began; 0: none
-	done    atomic.Bool
-	fired   atomic.Bool
-}
-
-var monoBase = time.Now()
-
-func monoNow() int64 { return int64(time.Since(monoBase)) + 1 }
-
-func newReadWatchdog(rc io.ReadCloser, timeout time.Duration) *readWatchdog {
-	w := &readWatchdog{rc: rc, timeout: timeout}
-	w.timer = time.AfterFunc(1<<62, w.check) // armed once w.timer is set, which check reads
-	w.timer.Reset(timeout)
-	return w
-}
-
-func (w *readWatchdog) check() {
-	if w.done.Load() {
-		return
-	}
-	next := w.timeout
-	if since := w.waiting.Load(); since != 0 {
-		waited := time.Duration(monoNow() - since)
-		if waited >= w.timeout {
-			w.fired.Store(true)
-			_ = w.rc.Close()
-			return
-		}
-		next = w.timeout - waited
-	}
-	w.timer.Reset(next)
-}
-
-func (w *readWatchdog) Read(p []byte) (int, error) {
-	w.waiting.Store(monoNow())
-	n, err := w.rc.Read(p)
-	w.waiting.Store(0)
-	if err != nil && err != io.EOF && w.fired.Load() {
-		err = fmt.Errorf("the upstream sent nothing for %v: %w", w.timeout, err)
-	}
-	return n, err
-}
-
-func (w *readWatchdog) stop() {
-	w.done.Store(true)
-	w.timer.Stop()
 }

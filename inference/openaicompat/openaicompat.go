@@ -12,9 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/dsp-ai/fd2/dsp/apierr"
 	"io"
-	"math"
 	"net"
 	"net/http"
 	"net/http/httptrace"
@@ -22,10 +20,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
+	"github.com/dsp-ai/fd2/dsp/apierr"
+
 	"github.com/dsp-ai/fd2/inference"
+	"github.com/dsp-ai/fd2/internal/watchdog"
 )
 
 // Errors reported while reading a response body, for errors.Is.
@@ -462,60 +462,22 @@ func (f *firstByteTimer) stop() {
 	f.t.Stop()
 }
 
-// body wraps a response body: each Read must complete within the idle timeout, and Close cancels the
-// request so the upstream connection is torn down rather than drained.
-//
-// A stream makes one Read per event, so the timeout is a watchdog rather than a timer reset around each
-// Read: Read only stamps when it began waiting, and one timer per body looks at the stamp when the idle
-// period may have passed.
+// body wraps a response body: each Read must complete within the idle timeout (a watchdog), and Close
+// cancels the request so the upstream connection is torn down rather than drained.
 type body struct {
 	rc     io.ReadCloser
 	cancel context.CancelCauseFunc
 	ctx    context.Context
-	idle   time.Duration
-	timer  *time.Timer
+	wd     *watchdog.Reader
 	once   sync.Once
-	// waiting is when the Read in progress began (monoNow; 0: none is in progress).
-	waiting atomic.Int64
-	closed  atomic.Bool
 }
-
-// monoBase anchors monoNow, a monotonic clock reading in nanoseconds that is never 0.
-var monoBase = time.Now()
-
-func monoNow() int64 { return int64(time.Since(monoBase)) + 1 }
 
 func newBody(rc io.ReadCloser, cancel context.CancelCauseFunc, ctx context.Context, idle time.Duration) *body {
-	b := &body{rc: rc, cancel: cancel, ctx: ctx, idle: idle}
-	// Armed only once b.timer is set, which watch reads.
-	b.timer = time.AfterFunc(time.Duration(math.MaxInt64), b.watch)
-	b.timer.Reset(idle)
-	return b
-}
-
-// watch ends the body if a Read has waited the whole idle timeout; otherwise it looks again when the
-// current wait (or a wait beginning now) could reach it.
-func (b *body) watch() {
-	if b.closed.Load() {
-		return
-	}
-	next := b.idle
-	if since := b.waiting.Load(); since != 0 {
-		waited := time.Duration(monoNow() - since)
-		if waited >= b.idle {
-			b.cancel(ErrIdleTimeout)
-			return
-		}
-		next = b.idle - waited
-	}
-	b.timer.Reset(next)
+	return &body{rc: rc, cancel: cancel, ctx: ctx, wd: watchdog.New(rc, idle, func() { cancel(ErrIdleTimeout) })}
 }
 
 func (b *body) Read(p []byte) (int, error) {
-	// Only time spent waiting on the upstream counts; a slow client reading the stream does not.
-	b.waiting.Store(monoNow())
-	n, err := b.rc.Read(p)
-	b.waiting.Store(0)
+	n, err := b.wd.Read(p)
 	if err != nil && err != io.EOF {
 		if cause := context.Cause(b.ctx); cause != nil && cause != context.Canceled {
 			return n, fmt.Errorf("reading upstream body: %w", cause)
@@ -526,8 +488,7 @@ func (b *body) Read(p []byte) (int, error) {
 
 func (b *body) Close() error {
 	b.once.Do(func() {
-		b.closed.Store(true)
-		b.timer.Stop()
+		b.wd.Stop()
 		b.cancel(errClosed)
 	})
 	return b.rc.Close()
