@@ -79,8 +79,8 @@ type Engine struct {
 	// FirstByteTimeout bounds the wait for a provider's response headers (non-streamed) or first event
 	// (streamed); 0 leaves it to the providers' own timeouts.
 	FirstByteTimeout time.Duration
-	// IdleTimeout bounds the gap between streamed events; when it passes the stream ends with an error
-	// event. 0 means none.
+	// IdleTimeout bounds each wait on the provider for a stream's next bytes (time spent writing to a slow
+	// client does not count); when it passes the stream ends with an error event. 0 means none.
 	IdleTimeout time.Duration
 	// CompletionBudget is a hard cap on the completion tokens of a streamed answer (a token limit's
 	// reservation; ≤ 0: none). A stream that would outgrow it ends cleanly at the last event within it

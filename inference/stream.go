@@ -16,6 +16,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/dsp-ai/fd2/dsp/apierr"
+	"github.com/dsp-ai/fd2/internal/watchdog"
 )
 
 // maxEventSize bounds one SSE event; a provider sending more without a blank line is broken, and
@@ -156,17 +157,16 @@ func (e *Engine) pipeStream(w http.ResponseWriter, resp *Response, p *streamPara
 	stop := context.AfterFunc(p.ctx, func() { _ = body.Close() })
 	defer stop()
 
-	var idleFired atomic.Bool
-	var idle *time.Timer
+	// The idle timeout bounds each wait on the provider (a slow client is not a stalled provider).
+	var src io.Reader = body
+	var idle *watchdog.Reader
 	if e.IdleTimeout > 0 {
-		idle = time.AfterFunc(e.IdleTimeout, func() {
-			idleFired.Store(true)
-			_ = body.Close()
-		})
+		idle = watchdog.New(body, e.IdleTimeout, func() { _ = body.Close() })
 		defer idle.Stop()
+		src = idle
 	}
 
-	rd := getSSEReader(body)
+	rd := getSSEReader(src)
 	defer putSSEReader(rd)
 	rc := http.NewResponseController(w)
 	// text keeps the generated text seen so far while no usage chunk has arrived, so that the completion
@@ -191,9 +191,6 @@ func (e *Engine) pipeStream(w http.ResponseWriter, resp *Response, p *streamPara
 		if err != nil {
 			readErr = err
 			break
-		}
-		if idle != nil {
-			idle.Reset(e.IdleTimeout)
 		}
 		if !res.gotToken && hasFirstToken(ev) {
 			res.gotToken, res.ttft = true, time.Since(p.start)
@@ -275,7 +272,7 @@ func (e *Engine) pipeStream(w http.ResponseWriter, resp *Response, p *streamPara
 	}
 	var failure *apierr.Error
 	switch {
-	case idleFired.Load():
+	case idle != nil && idle.Fired():
 		failure = apierr.New(http.StatusGatewayTimeout, "stream_idle_timeout",
 			"the provider sent no data for "+e.IdleTimeout.String())
 	case p.firstByteFired != nil && p.firstByteFired.Load():
