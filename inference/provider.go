@@ -25,6 +25,12 @@ const (
 	EndpointTranscription = "audio/transcriptions"
 	EndpointTranslation   = "audio/translations"
 	EndpointSpeech        = "audio/speech"
+	// EndpointMessages and EndpointCountTokens are Anthropic's Messages API, served to Claude clients.
+	// Their request and response bodies are Anthropic-shaped: a provider speaking that API natively
+	// (Kind "anthropic") passes them through, and every other provider is reached through package
+	// messages, which translates them to and from chat/completions.
+	EndpointMessages    = "messages"
+	EndpointCountTokens = "messages/count_tokens"
 )
 
 // Request is one call to a provider, always in the OpenAI API's shape: providers with another wire
