@@ -34,9 +34,12 @@ func (s BreakerState) String() string {
 	}
 }
 
-// BreakerOptions configures the circuit breaker kept for each deployment (keyed by Provider.Name(), so a
-// provider shared by several routes has one breaker). Only retryable failures (429, 5xx, timeouts,
-// connection errors) count as failures; a client's own 4xx error proves the deployment is answering.
+// BreakerOptions configures the circuit breaker kept for each deployment: a provider and one of its
+// upstream models (DeploymentKey), so a model failing on a provider does not block the provider's healthy
+// models, and two routes sending the same model to the same provider share one breaker. 5xx answers,
+// timeouts and connection errors count as failures; a 429 is a rate signal, not a failure (the deployment
+// rests for its Retry-After instead); a 401 or 403 (the provider refused FD2's credential) opens the breaker
+// at once; a client's own 4xx error proves the deployment is answering.
 type BreakerOptions struct {
 	// Disabled turns circuit breaking off: every deployment is always tried.
 	Disabled bool
@@ -85,9 +88,9 @@ type bucket struct {
 // arithmetic operations only, and the router's breaker map is immutable after NewRouter, so
 // requests to different deployments never contend.
 type breaker struct {
-	name     string
+	key      DeploymentKey
 	opts     *BreakerOptions
-	onChange func(string, BreakerState)
+	onChange func(DeploymentKey, BreakerState)
 
 	mu          sync.Mutex
 	state       BreakerState
@@ -95,21 +98,34 @@ type breaker struct {
 	buckets     [breakerBuckets]bucket
 	openUntil   time.Time
 	probing     bool // a half-open probe is in flight
+	// restUntil is the end of a provider's Retry-After after a 429: the deployment is not called before,
+	// whatever the breaker's state, and it does not count as failing.
+	restUntil time.Time
 }
 
 // admission is the breaker's answer to allow.
 type admission struct {
 	ok    bool
 	probe bool // the caller holds the half-open probe and must report its outcome
+	// resting is set on a refusal because of a 429's Retry-After (not an open breaker); wait is how much
+	// of it is left.
+	resting bool
+	wait    time.Duration
 }
 
 // allow reports whether a request may be sent now. In half-open state only one caller gets the probe;
 // the others are rejected as if the breaker were open, so a recovering deployment is not flooded.
 func (b *breaker) allow(now time.Time) admission {
+	b.mu.Lock()
+	if now.Before(b.restUntil) {
+		wait := b.restUntil.Sub(now)
+		b.mu.Unlock()
+		return admission{resting: true, wait: wait}
+	}
 	if b.opts.Disabled {
+		b.mu.Unlock()
 		return admission{ok: true}
 	}
-	b.mu.Lock()
 	var changed bool
 	defer func() {
 		b.mu.Unlock()
@@ -182,6 +198,45 @@ func (b *breaker) record(a admission, success bool, now time.Time) {
 	}
 }
 
+// rest gives back a request's admission after a 429: the deployment is not called for d (its Retry-After;
+// MaxRest at most), and the answer counts neither for nor against its health.
+func (b *breaker) rest(a admission, d time.Duration, now time.Time) {
+	d = min(d, MaxRest)
+	b.mu.Lock()
+	if a.probe {
+		b.probing = false
+	}
+	if until := now.Add(d); until.After(b.restUntil) {
+		b.restUntil = until
+	}
+	b.mu.Unlock()
+}
+
+// MaxRest bounds how long a provider's Retry-After keeps a deployment out of rotation, so that a bogus
+// value (a day) cannot take it out for good.
+const MaxRest = 5 * time.Minute
+
+// trip opens the breaker at once: the provider refused FD2's own credential (401, 403), which no retry
+// will mend until an operator fixes the key.
+func (b *breaker) trip(a admission, now time.Time) {
+	if b.opts.Disabled {
+		return
+	}
+	b.mu.Lock()
+	if a.probe {
+		b.probing = false
+	}
+	changed := b.state != BreakerOpen
+	b.state = BreakerOpen
+	b.openUntil = now.Add(b.opts.OpenFor)
+	b.consecutive = 0
+	b.buckets = [breakerBuckets]bucket{}
+	b.mu.Unlock()
+	if changed {
+		b.notify(BreakerOpen)
+	}
+}
+
 // release gives back an admission whose outcome says nothing about the deployment's health (the
 // endpoint is unsupported, or the client went away).
 func (b *breaker) release(a admission) {
@@ -225,6 +280,6 @@ func (b *breaker) current() BreakerState {
 
 func (b *breaker) notify(s BreakerState) {
 	if b.onChange != nil {
-		b.onChange(b.name, s)
+		b.onChange(b.key, s)
 	}
 }

@@ -34,23 +34,23 @@ func TestBreakerRecovery(t *testing.T) {
 	var transitions []string
 	opts := testOpts(clock, &sleepRecorder{})
 	opts.MaxAttempts = 1
-	opts.OnBreaker = func(name string, s BreakerState) {
+	opts.OnBreaker = func(d DeploymentKey, s BreakerState) {
 		mu.Lock()
-		transitions = append(transitions, name+":"+s.String())
+		transitions = append(transitions, d.Provider+":"+s.String())
 		mu.Unlock()
 	}
 	r := mustRouter(t, []Route{{Alias: "m", Targets: []Deployment{{Provider: p}}}}, opts)
 	do := func() error { _, _, err := r.Do(context.Background(), "m", chatReq("m")); return err }
 
 	for i := range 5 { // the default ConsecutiveFailures
-		if st := r.BreakerStates()["p"]; st != BreakerClosed {
+		if st := r.BreakerStates()["p/m"]; st != BreakerClosed {
 			t.Fatalf("after %d failures: %s, want closed", i, st)
 		}
 		if err := do(); !errors.Is(err, ErrAllFailed) {
 			t.Fatalf("err = %v", err)
 		}
 	}
-	if st := r.BreakerStates()["p"]; st != BreakerOpen {
+	if st := r.BreakerStates()["p/m"]; st != BreakerOpen {
 		t.Fatalf("after 5 failures: %s, want open", st)
 	}
 	// Open: fail fast with a 503, without calling the provider.
@@ -68,7 +68,7 @@ func TestBreakerRecovery(t *testing.T) {
 	if err := do(); !errors.As(err, &pe) || pe.Status != 500 || p.calls.Load() != 6 {
 		t.Fatalf("probe: err %v, calls %d", err, p.calls.Load())
 	}
-	if st := r.BreakerStates()["p"]; st != BreakerOpen {
+	if st := r.BreakerStates()["p/m"]; st != BreakerOpen {
 		t.Fatalf("after a failed probe: %s, want open", st)
 	}
 	clock.Advance(30 * time.Second)
@@ -76,7 +76,7 @@ func TestBreakerRecovery(t *testing.T) {
 	if err := do(); err != nil {
 		t.Fatalf("successful probe: %v", err)
 	}
-	if st := r.BreakerStates()["p"]; st != BreakerClosed {
+	if st := r.BreakerStates()["p/m"]; st != BreakerClosed {
 		t.Fatalf("after a successful probe: %s, want closed", st)
 	}
 	mu.Lock()
@@ -104,7 +104,7 @@ func TestBreakerFailureRatio(t *testing.T) {
 			clock := newClock()
 			opts := BreakerOptions{}
 			opts.setDefaults()
-			b := &breaker{name: "b", opts: &opts}
+			b := &breaker{key: DeploymentKey{"b", "m"}, opts: &opts}
 			for _, fail := range tc.pattern {
 				adm := b.allow(clock.Now())
 				if !adm.ok {
@@ -192,7 +192,7 @@ func TestBreakerSingleProbe(t *testing.T) {
 	if got := rejected.Load(); got != n-1 {
 		t.Fatalf("rejected %d while probing, want %d", got, n-1)
 	}
-	if st := r.BreakerStates()["p"]; st != BreakerHalfOpen {
+	if st := r.BreakerStates()["p/m"]; st != BreakerHalfOpen {
 		t.Errorf("state during probe %s, want half_open", st)
 	}
 	close(release)
@@ -200,7 +200,7 @@ func TestBreakerSingleProbe(t *testing.T) {
 	if succeeded.Load() != 1 || p.calls.Load() != 2 {
 		t.Errorf("succeeded %d, calls %d; want 1 and 2", succeeded.Load(), p.calls.Load())
 	}
-	if st := r.BreakerStates()["p"]; st != BreakerClosed {
+	if st := r.BreakerStates()["p/m"]; st != BreakerClosed {
 		t.Errorf("after the probe: %s, want closed", st)
 	}
 }

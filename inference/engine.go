@@ -48,9 +48,14 @@ type Hooks struct {
 	// OnFirstToken is called with the time from the request's start to the first streamed content event,
 	// or to the complete response for a non-streamed call.
 	OnFirstToken func(provider, kind, model string, d time.Duration)
-	// OnProviderDone is called once per call that reached a provider, with the status sent (or the
-	// provider's error status) and the time to the end of the response.
+	// OnProviderDone is called once per request whose provider call succeeded, with the status sent (a
+	// stream that broke off after it began is a 502) and the time to the end of the response.
 	OnProviderDone func(provider, kind, model string, status int, d time.Duration)
+	// OnRouteFailed is called once per request that no provider served, with the last deployment tried
+	// (provider "" when none was known) and its own status (0 when no provider was called: every breaker
+	// was open, or the failure was not the provider's). Each failed call has been reported to
+	// RouterOptions.OnAttempt already.
+	OnRouteFailed func(provider, kind, model string, status int)
 }
 
 // Default body limits.
@@ -615,11 +620,22 @@ func (e *Engine) call(w http.ResponseWriter, r *http.Request, model string, req 
 	if err != nil {
 		ae := e.mapError(r, err, &firstByteFired)
 		var pe *ProviderError
-		if provider == "" && errors.As(err, &pe) {
-			provider = pe.Provider
+		if errors.As(err, &pe) {
+			if provider == "" {
+				provider = pe.Provider
+			}
+			if ae.Status == http.StatusTooManyRequests && pe.RetryAfter > 0 {
+				w.Header().Set("Retry-After", strconv.FormatInt(retryAfterSeconds(pe.RetryAfter), 10))
+			}
 		}
-		if provider != "" && e.Hooks.OnProviderDone != nil {
-			e.Hooks.OnProviderDone(provider, kind, upstreamModel, ae.Status, time.Since(start))
+		// Each failed provider call was recorded by the router (RouterOptions.OnAttempt) with the provider's
+		// own status; the request's outcome is reported once, for the log.
+		if e.Hooks.OnRouteFailed != nil {
+			status := 0
+			if pe != nil && !errors.Is(err, ErrCircuitOpen) && !errors.Is(err, ErrResting) {
+				status = pe.Status
+			}
+			e.Hooks.OnRouteFailed(provider, kind, upstreamModel, status)
 		}
 		return ae
 	}
@@ -777,7 +793,19 @@ func (e *Engine) mapError(r *http.Request, err error, firstByteFired *atomic.Boo
 	}
 	var pe *ProviderError
 	hasPE := errors.As(err, &pe)
-	if hasPE && !pe.Retryable && pe.Status >= 400 && pe.Status < 500 {
+	switch {
+	case hasPE && ProviderAuthFailed(pe):
+		// The provider refused FD2's credential, not the client's: a 401 here would tell the client its own
+		// key failed.
+		return apierr.Wrap(http.StatusBadGateway, "provider_auth_failed",
+			"the provider refused the gateway's credentials; the operator has been alerted", err)
+	case hasPE && pe.Status == http.StatusTooManyRequests:
+		msg := "the provider's rate limit was reached"
+		if pe.RetryAfter > 0 {
+			msg += "; retry after " + strconv.FormatInt(retryAfterSeconds(pe.RetryAfter), 10) + "s"
+		}
+		return apierr.Wrap(http.StatusTooManyRequests, "rate_limit_exceeded", msg, err)
+	case hasPE && !pe.Retryable && pe.Status >= 400 && pe.Status < 500:
 		// The client's own mistake (bad parameter, context too long): the provider's words help it most.
 		return providerAPIError(pe, err)
 	}
@@ -800,6 +828,12 @@ func (e *Engine) mapError(r *http.Request, err error, firstByteFired *atomic.Boo
 		return apierr.Wrap(http.StatusGatewayTimeout, "upstream_timeout", "the provider timed out", err)
 	}
 	return apierr.Wrap(http.StatusBadGateway, "upstream_error", "the provider call failed", err)
+}
+
+// retryAfterSeconds is d in whole seconds for a Retry-After header, rounded up and at least 1 (0 invites an
+// immediate retry storm).
+func retryAfterSeconds(d time.Duration) int64 {
+	return max(1, int64((d+time.Second-1)/time.Second))
 }
 
 func providerAPIError(pe *ProviderError, err error) *apierr.Error {

@@ -85,6 +85,7 @@ type usageRecorder struct {
 	mu     sync.Mutex
 	usages []Usage
 	done   []int
+	failed []int // OnRouteFailed statuses
 	ttft   int
 }
 
@@ -102,6 +103,11 @@ func (u *usageRecorder) hooks() Hooks {
 			u.mu.Lock()
 			defer u.mu.Unlock()
 			u.done = append(u.done, status)
+		},
+		OnRouteFailed: func(_, _, _ string, status int) {
+			u.mu.Lock()
+			defer u.mu.Unlock()
+			u.failed = append(u.failed, status)
 		},
 		OnFirstToken: func(_, _, _ string, _ time.Duration) {
 			u.mu.Lock()
@@ -215,6 +221,9 @@ func TestEngineErrors(t *testing.T) {
 		code    string
 		typ     string
 		msg     string
+		// retryAfter is the Retry-After header wanted; providerStatus the status OnRouteFailed reports.
+		retryAfter     string
+		providerStatus int
 	}{
 		{name: "invalid json", body: `{"model":`, status: 400, code: "invalid_json", typ: "invalid_request_error",
 			msg: "the request body is not valid JSON: unexpected end of JSON input"},
@@ -230,15 +239,35 @@ func TestEngineErrors(t *testing.T) {
 		{name: "router unknown model", body: `{"model":"gpt-4o"}`, err: fmt.Errorf("routing: %w", ErrUnknownModel),
 			status: 404, code: "model_not_found"},
 		{name: "provider client error kept", body: `{"model":"gpt-4o"}`,
-			err: fmt.Errorf("routing: %w", pe(400, false, nil)), status: 400, code: "provider_code", typ: "provider_type", msg: "boom"},
+			err: fmt.Errorf("routing: %w", pe(400, false, nil)), status: 400, code: "provider_code", typ: "provider_type", msg: "boom",
+			providerStatus: 400},
 		{name: "all failed", body: `{"model":"gpt-4o"}`,
 			err: fmt.Errorf("%w: %w", ErrAllFailed, pe(500, true, nil)), status: 502, code: "upstream_error",
-			typ: "api_error", msg: "all providers failed: boom"},
+			typ: "api_error", msg: "all providers failed: boom", providerStatus: 500},
 		{name: "all failed by timeout", body: `{"model":"gpt-4o"}`,
 			err: fmt.Errorf("%w: %w", ErrAllFailed, pe(502, true, context.DeadlineExceeded)), status: 504, code: "upstream_error",
-			msg: "all providers failed: boom"},
+			msg: "all providers failed: boom", providerStatus: 502},
 		{name: "all failed bare", body: `{"model":"gpt-4o"}`, err: ErrAllFailed, status: 502, code: "upstream_error",
 			msg: "all providers failed"},
+		{name: "rate limited", body: `{"model":"gpt-4o"}`,
+			err:    fmt.Errorf("%w: %w", ErrAllFailed, &ProviderError{Provider: "dep1", Status: 429, Retryable: true, RetryAfter: 1500 * time.Millisecond}),
+			status: 429, code: "rate_limit_exceeded", typ: "rate_limit_error", msg: "the provider's rate limit was reached; retry after 2s",
+			retryAfter: "2", providerStatus: 429},
+		{name: "rate limited without Retry-After", body: `{"model":"gpt-4o"}`,
+			err:    fmt.Errorf("%w: %w", ErrAllFailed, &ProviderError{Provider: "dep1", Status: 429, Retryable: true}),
+			status: 429, code: "rate_limit_exceeded", msg: "the provider's rate limit was reached", providerStatus: 429},
+		{name: "every deployment resting", body: `{"model":"gpt-4o"}`,
+			err: fmt.Errorf("%w: %w", ErrAllFailed, &ProviderError{Provider: "dep1", Status: 429, Retryable: true,
+				RetryAfter: 3 * time.Second, Cause: ErrResting}),
+			status: 429, code: "rate_limit_exceeded", retryAfter: "3"},
+		{name: "provider refused our key", body: `{"model":"gpt-4o"}`,
+			err:    fmt.Errorf("%w: %w", ErrAllFailed, pe(401, false, nil)),
+			status: 502, code: "provider_auth_failed", typ: "api_error", providerStatus: 401},
+		{name: "provider forbids our key", body: `{"model":"gpt-4o"}`, err: fmt.Errorf("routing: %w", pe(403, false, nil)),
+			status: 502, code: "provider_auth_failed", providerStatus: 403},
+		{name: "circuit open", body: `{"model":"gpt-4o"}`,
+			err:    fmt.Errorf("%w: %w", ErrAllFailed, &ProviderError{Provider: "dep1", Status: 503, Retryable: true, Cause: ErrCircuitOpen}),
+			status: 502, code: "upstream_error"},
 		{name: "unsupported", body: `{"model":"gpt-4o"}`, err: fmt.Errorf("routing: %w", ErrUnsupported),
 			status: 400, code: "unsupported_endpoint"},
 		{name: "client canceled", body: `{"model":"gpt-4o"}`, err: fmt.Errorf("routing: %w", context.Canceled),
@@ -271,9 +300,15 @@ func TestEngineErrors(t *testing.T) {
 			if w.Body.Len() != 0 {
 				t.Errorf("something was written before the error: %d %q", w.Code, w.Body.String())
 			}
+			if got := w.Header().Get("Retry-After"); got != tc.retryAfter {
+				t.Errorf("Retry-After = %q; want %q", got, tc.retryAfter)
+			}
+			if len(rec.done) != 0 {
+				t.Errorf("OnProviderDone called for a failed route: %v", rec.done)
+			}
 			if tc.err != nil || tc.slow {
-				if len(rec.done) != 1 || rec.done[0] != tc.status {
-					t.Errorf("OnProviderDone statuses = %v; want [%d]", rec.done, tc.status)
+				if len(rec.failed) != 1 || rec.failed[0] != tc.providerStatus {
+					t.Errorf("OnRouteFailed statuses = %v; want [%d]", rec.failed, tc.providerStatus)
 				}
 			}
 			if len(rec.usages) != 0 {

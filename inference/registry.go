@@ -15,7 +15,7 @@ import (
 var Breakers = NewBreakerRegistry()
 
 // BreakerRegistry records the last known circuit-breaker state of each inference deployment, keyed by
-// deployment name (the fd2_breaker_state provider label). Only deployments whose breaker changed state at
+// deployment (the fd2_breaker_state provider and model labels). Only deployments whose breaker changed state at
 // least once are known; the others are closed. It is safe for concurrent use and costs one short lock
 // per state change, which happens only when a deployment starts or stops failing.
 //
@@ -28,7 +28,7 @@ type BreakerRegistry struct {
 	Now func() time.Time
 
 	mu sync.Mutex
-	m  map[string]breakerEntry
+	m  map[DeploymentKey]breakerEntry
 }
 
 type breakerEntry struct {
@@ -41,6 +41,8 @@ type breakerEntry struct {
 type BreakerReport struct {
 	// Deployment is the provider deployment's name.
 	Deployment string `json:"deployment"`
+	// Model is the upstream model the breaker covers ("*": a wildcard route's models beyond the bound).
+	Model string `json:"model"`
 	// State is closed, open or half_open.
 	State string `json:"state"`
 	// Since is when the breaker entered State.
@@ -51,7 +53,7 @@ type BreakerReport struct {
 
 // NewBreakerRegistry returns an empty registry.
 func NewBreakerRegistry() *BreakerRegistry {
-	return &BreakerRegistry{m: map[string]breakerEntry{}}
+	return &BreakerRegistry{m: map[DeploymentKey]breakerEntry{}}
 }
 
 func (r *BreakerRegistry) now() time.Time {
@@ -63,7 +65,7 @@ func (r *BreakerRegistry) now() time.Time {
 
 // Record notes that deployment's breaker entered state now; openFor is how long an open breaker rejects
 // requests before admitting a probe (ignored for other states; 0 means no end is known).
-func (r *BreakerRegistry) Record(deployment string, state BreakerState, openFor time.Duration) {
+func (r *BreakerRegistry) Record(deployment DeploymentKey, state BreakerState, openFor time.Duration) {
 	now := r.now()
 	e := breakerEntry{state: state, since: now}
 	if state == BreakerOpen && openFor > 0 {
@@ -79,8 +81,8 @@ func (r *BreakerRegistry) Snapshot() []BreakerReport {
 	now := r.now()
 	r.mu.Lock()
 	out := make([]BreakerReport, 0, len(r.m))
-	for name, e := range r.m {
-		b := BreakerReport{Deployment: name, State: e.state.String(), Since: e.since.UTC()}
+	for k, e := range r.m {
+		b := BreakerReport{Deployment: k.Provider, Model: k.Model, State: e.state.String(), Since: e.since.UTC()}
 		if e.state == BreakerOpen && !e.until.IsZero() {
 			if now.Before(e.until) {
 				t := e.until.UTC()
@@ -92,6 +94,11 @@ func (r *BreakerRegistry) Snapshot() []BreakerReport {
 		out = append(out, b)
 	}
 	r.mu.Unlock()
-	sort.Slice(out, func(i, j int) bool { return out[i].Deployment < out[j].Deployment })
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Deployment != out[j].Deployment {
+			return out[i].Deployment < out[j].Deployment
+		}
+		return out[i].Model < out[j].Model
+	})
 	return out
 }

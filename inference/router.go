@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -25,7 +27,7 @@ var (
 
 // Deployment is one provider serving a route.
 type Deployment struct {
-	// Provider performs the calls. Its Name keys the deployment's circuit breaker.
+	// Provider performs the calls. Its Name and the upstream model key the deployment's circuit breaker.
 	Provider Provider
 	// Model is the provider-side model written into the request body; "" sends the client's model
 	// unchanged (useful behind wildcard aliases).
@@ -52,10 +54,20 @@ type Route struct {
 	Fallbacks []string
 }
 
+// DeploymentKey names one deployment for its circuit breaker, metrics and the health report: a provider
+// and the model it is called with.
+type DeploymentKey struct {
+	Provider string // Provider.Name()
+	Model    string // provider-side model; "*" for the overflow breaker of a wildcard route
+}
+
+func (k DeploymentKey) String() string { return k.Provider + "/" + k.Model }
+
 // Attempt describes one provider call, for metrics and debug logs.
 type Attempt struct {
 	Deployment string        // Provider.Name()
 	Kind       string        // Provider.Kind()
+	Endpoint   string        // Request.Endpoint
 	Model      string        // provider-side model
 	Status     int           // HTTP status: the response's, the *ProviderError's, or 0 for other errors
 	Err        error         // nil on success
@@ -69,9 +81,9 @@ type RouterOptions struct {
 	// its fallbacks. Default 3. Calls refused by ErrUnsupported or skipped by an open breaker do not count.
 	MaxAttempts int
 	// BackoffBase and BackoffMax bound the wait between attempts: full jitter, a random duration in
-	// [0, min(BackoffMax, BackoffBase·2^(n-1))). Defaults 100ms and 2s. A provider's Retry-After
-	// replaces it when it is at most BackoffMax; a longer one makes the router move on at once, since
-	// the next deployment is not bound by the previous one's rate limit.
+	// [0, min(BackoffMax, BackoffBase·2^(n-1))). Defaults 100ms and 2s. There is no wait after a 429: the
+	// next deployment is not bound by the previous one's rate limit, and the one that answered 429 rests
+	// for its Retry-After (see BreakerOptions).
 	BackoffBase, BackoffMax time.Duration
 	// Breaker configures the circuit breaker of each deployment.
 	Breaker BreakerOptions
@@ -83,8 +95,17 @@ type RouterOptions struct {
 	OnAttempt func(a Attempt)
 	// OnBreaker, if set, is called when a deployment's breaker changes state, synchronously and outside
 	// the breaker's lock.
-	OnBreaker func(deployment string, state BreakerState)
+	OnBreaker func(d DeploymentKey, state BreakerState)
+	// OnSkip, if set, is called for every deployment a request passed over without calling it: its breaker
+	// is open (reason "circuit_open") or it is resting after a 429 (reason "rate_limited").
+	OnSkip func(d DeploymentKey, reason string)
 }
+
+// Reasons given to OnSkip.
+const (
+	SkipCircuitOpen = "circuit_open"
+	SkipRateLimited = "rate_limited"
+)
 
 // Router picks deployments for a model and retries across them. It is safe for concurrent use and
 // immutable after NewRouter, apart from breaker state; build a new one on config reload.
@@ -93,8 +114,16 @@ type Router struct {
 	exact     map[string]*Route
 	wildcards []*Route // longest prefix first
 	routes    map[string]*Route
-	breakers  map[string]*breaker
+	// breakers holds the deployments known when the router was built (targets naming their model);
+	// dynamic holds those of targets that send the client's model (wildcards), made on first use.
+	breakers map[DeploymentKey]*breaker
+	dynamic  sync.Map // DeploymentKey → *breaker
+	nDynamic atomic.Int64
 }
+
+// maxDynamicBreakers bounds the breakers made for client-chosen model names; past it, a provider's further
+// models share one breaker ("provider/*"), so a client cannot grow the router's memory without end.
+const maxDynamicBreakers = 1024
 
 // NewRouter validates routes and builds a router: aliases must be unique and non-empty, every route
 // needs targets with a provider, fallbacks must name existing aliases and must not form a cycle.
@@ -119,7 +148,7 @@ func NewRouter(routes []Route, opts RouterOptions) (*Router, error) {
 		opts:     opts,
 		exact:    make(map[string]*Route),
 		routes:   make(map[string]*Route, len(routes)),
-		breakers: make(map[string]*breaker),
+		breakers: make(map[DeploymentKey]*breaker),
 	}
 	for i := range routes {
 		// Copy so later changes to the caller's slices cannot race with requests.
@@ -146,9 +175,11 @@ func NewRouter(routes []Route, opts RouterOptions) (*Router, error) {
 			if d.Weight == 0 {
 				d.Weight = 1
 			}
-			name := d.Provider.Name()
-			if _, ok := r.breakers[name]; !ok {
-				r.breakers[name] = &breaker{name: name, opts: &r.opts.Breaker, onChange: opts.OnBreaker}
+			if d.Model != "" {
+				k := DeploymentKey{d.Provider.Name(), d.Model}
+				if _, ok := r.breakers[k]; !ok {
+					r.breakers[k] = r.newBreaker(k)
+				}
 			}
 		}
 		r.routes[rt.Alias] = &rt
@@ -232,13 +263,39 @@ func (r *Router) resolve(model string) *Route {
 	return nil
 }
 
-// BreakerStates returns the current breaker state of every deployment, keyed by Provider.Name().
+// BreakerStates returns the current breaker state of every deployment, keyed by DeploymentKey.String().
 func (r *Router) BreakerStates() map[string]BreakerState {
 	out := make(map[string]BreakerState, len(r.breakers))
-	for name, b := range r.breakers {
-		out[name] = b.current()
+	for k, b := range r.breakers {
+		out[k.String()] = b.current()
 	}
+	r.dynamic.Range(func(k, b any) bool {
+		out[k.(DeploymentKey).String()] = b.(*breaker).current()
+		return true
+	})
 	return out
+}
+
+func (r *Router) newBreaker(k DeploymentKey) *breaker {
+	return &breaker{key: k, opts: &r.opts.Breaker, onChange: r.opts.OnBreaker}
+}
+
+// breaker returns the breaker of provider p called with the upstream model.
+func (r *Router) breaker(p string, model string) *breaker {
+	k := DeploymentKey{p, model}
+	if b := r.breakers[k]; b != nil {
+		return b
+	}
+	if b, ok := r.dynamic.Load(k); ok {
+		return b.(*breaker)
+	}
+	if r.nDynamic.Load() >= maxDynamicBreakers {
+		k.Model = "*"
+	} else {
+		r.nDynamic.Add(1)
+	}
+	b, _ := r.dynamic.LoadOrStore(k, r.newBreaker(k))
+	return b.(*breaker)
 }
 
 type candidate struct {
@@ -301,12 +358,16 @@ func orderTargets(targets []Deployment) []Deployment {
 }
 
 // Do sends req for the client's model to the route's deployments until one succeeds: in priority and
-// weighted order, skipping deployments whose breaker is open, then the fallback routes' deployments,
-// within RouterOptions.MaxAttempts calls. It returns the response with the deployment that produced it.
+// weighted order, skipping deployments whose breaker is open or which rest after a 429, then the fallback
+// routes' deployments, within RouterOptions.MaxAttempts calls. It returns the response with the deployment
+// that produced it.
 //
-// A non-retryable *ProviderError (the client's own 4xx) is returned at once. When every call failed,
-// the error wraps ErrAllFailed and the last *ProviderError (errors.As finds it); when every deployment's
-// breaker is open it wraps ErrAllFailed and a 503 *ProviderError. A request with a BodyReader is
+// A non-retryable *ProviderError (the client's own 4xx) is returned at once. A 401 or 403 (the provider
+// refused FD2's credential) opens that deployment's breaker and moves on, as a 429 rests it for its
+// Retry-After. When every call failed, the error wraps ErrAllFailed and the last *ProviderError (errors.As
+// finds it), whose RetryAfter is, after 429s, the soonest any deployment asked for. When no deployment
+// could be called, it wraps ErrAllFailed and a synthetic *ProviderError: 429 with the soonest end of the
+// rests if some deployment was resting, else 503 (every breaker open). A request with a BodyReader is
 // attempted once, since its body cannot be replayed. On error, the Deployment returned is the last one
 // tried (zero if none).
 func (r *Router) Do(ctx context.Context, model string, req *Request) (*Response, Deployment, error) {
@@ -322,9 +383,16 @@ func (r *Router) Do(ctx context.Context, model string, req *Request) (*Response,
 		attempts    int
 		last        *ProviderError
 		lastDep     Deployment
-		skippedOpen bool
+		skipped     string        // provider of the first deployment passed over
+		rested      bool          // some deployment was passed over because of a 429
+		retryAfter  time.Duration // soonest end of a 429's rest
 		unsupported bool
 	)
+	soonest := func(d time.Duration) {
+		if d > 0 && (retryAfter == 0 || d < retryAfter) {
+			retryAfter = d
+		}
+	}
 	for _, c := range r.plan(rt) {
 		if attempts >= budget {
 			break
@@ -332,14 +400,29 @@ func (r *Router) Do(ctx context.Context, model string, req *Request) (*Response,
 		if err := ctx.Err(); err != nil {
 			return nil, lastDep, fmt.Errorf("routing %q: %w", model, err)
 		}
-		b := r.breakers[c.dep.Provider.Name()]
+		upstream := c.dep.Model
+		if upstream == "" {
+			upstream = model
+		}
+		b := r.breaker(c.dep.Provider.Name(), upstream)
 		adm := b.allow(r.opts.Now())
 		if !adm.ok {
-			skippedOpen = true
+			if skipped == "" {
+				skipped = c.dep.Provider.Name()
+			}
+			reason := SkipCircuitOpen
+			if adm.resting {
+				rested, reason = true, SkipRateLimited
+				soonest(adm.wait)
+			}
+			if r.opts.OnSkip != nil {
+				r.opts.OnSkip(b.key, reason)
+			}
 			continue
 		}
-		if attempts > 0 && last != nil {
-			if err := r.backoff(ctx, attempts, last); err != nil {
+		if attempts > 0 && last != nil && last.Status != http.StatusTooManyRequests {
+			// After a 429 the next deployment is not bound by this one's rate limit: no wait.
+			if err := r.backoff(ctx, attempts); err != nil {
 				b.release(adm)
 				return nil, lastDep, fmt.Errorf("routing %q: %w", model, err)
 			}
@@ -353,7 +436,7 @@ func (r *Router) Do(ctx context.Context, model string, req *Request) (*Response,
 		start := r.opts.Now()
 		resp, err := c.dep.Provider.Do(actx, preq)
 		a := Attempt{
-			Deployment: c.dep.Provider.Name(), Kind: c.dep.Provider.Kind(), Model: preq.Model,
+			Deployment: c.dep.Provider.Name(), Kind: c.dep.Provider.Kind(), Endpoint: preq.Endpoint, Model: preq.Model,
 			Err: err, Duration: r.opts.Now().Sub(start), Fallback: c.fallback,
 		}
 		var pe *ProviderError
@@ -391,21 +474,39 @@ func (r *Router) Do(ctx context.Context, model string, req *Request) (*Response,
 				Message: "provider call failed", Retryable: true, Cause: err,
 			}
 		}
-		if !pe.Retryable {
+		switch {
+		case pe.Status == http.StatusTooManyRequests:
+			b.rest(adm, pe.RetryAfter, r.opts.Now())
+			soonest(pe.RetryAfter)
+		case ProviderAuthFailed(pe):
+			b.trip(adm, r.opts.Now())
+		case !pe.Retryable:
 			// The deployment answered: it is healthy, the request is at fault.
 			b.record(adm, true, r.opts.Now())
 			return nil, c.dep, fmt.Errorf("routing %q: %w", model, pe)
+		default:
+			b.record(adm, false, r.opts.Now())
 		}
-		b.record(adm, false, r.opts.Now())
 		last = pe
 	}
 	switch {
 	case last != nil:
+		if last.Status == http.StatusTooManyRequests && retryAfter != last.RetryAfter {
+			out := *last
+			out.RetryAfter = retryAfter
+			last = &out
+		}
 		return nil, lastDep, fmt.Errorf("%w: %w", ErrAllFailed, last)
-	case skippedOpen:
+	case rested:
 		return nil, lastDep, fmt.Errorf("%w: %w", ErrAllFailed, &ProviderError{
-			Provider: rt.Alias, Status: http.StatusServiceUnavailable, Type: "api_error",
-			Message: "all deployments are unavailable (circuit open)", Retryable: true,
+			Provider: skipped, Status: http.StatusTooManyRequests, Type: "rate_limit_error",
+			Message: "every deployment of this model is rate limited", RetryAfter: retryAfter, Retryable: true,
+			Cause: ErrResting,
+		})
+	case skipped != "":
+		return nil, lastDep, fmt.Errorf("%w: %w", ErrAllFailed, &ProviderError{
+			Provider: skipped, Status: http.StatusServiceUnavailable, Type: "api_error",
+			Message: "all deployments are unavailable (circuit open)", Retryable: true, Cause: ErrCircuitOpen,
 		})
 	case unsupported:
 		return nil, lastDep, fmt.Errorf("routing %q to %s: %w", model, req.Endpoint, ErrUnsupported)
@@ -414,22 +515,25 @@ func (r *Router) Do(ctx context.Context, model string, req *Request) (*Response,
 	}
 }
 
-// backoff waits before attempt n+1 after the failure last.
-func (r *Router) backoff(ctx context.Context, n int, last *ProviderError) error {
-	var d time.Duration
-	switch {
-	case last.RetryAfter > r.opts.BackoffMax:
-		return nil // moving on to a deployment not bound by this one's Retry-After
-	case last.RetryAfter > 0:
-		d = last.RetryAfter
-	default:
-		ceil := r.opts.BackoffMax
-		if shift := n - 1; shift < 30 && r.opts.BackoffBase<<shift < ceil {
-			ceil = r.opts.BackoffBase << shift
-		}
-		d = rand.N(ceil) // full jitter (AWS architecture blog, "Exponential Backoff and Jitter")
+// Causes of the error a request gets when no provider was called: every deployment's breaker was open
+// (ErrCircuitOpen), or some rested after a 429 and the others' breakers were open (ErrResting).
+var (
+	ErrCircuitOpen = errors.New("circuit open")
+	ErrResting     = errors.New("every deployment is resting after a 429")
+)
+
+// ProviderAuthFailed reports whether a provider refused FD2's own credential for it.
+func ProviderAuthFailed(pe *ProviderError) bool {
+	return pe.Status == http.StatusUnauthorized || pe.Status == http.StatusForbidden
+}
+
+// backoff waits before attempt n+1 after a failure other than a 429.
+func (r *Router) backoff(ctx context.Context, n int) error {
+	ceil := r.opts.BackoffMax
+	if shift := n - 1; shift < 30 && r.opts.BackoffBase<<shift < ceil {
+		ceil = r.opts.BackoffBase << shift
 	}
-	return r.opts.Sleep(ctx, d)
+	return r.opts.Sleep(ctx, rand.N(ceil)) // full jitter (AWS architecture blog, "Exponential Backoff and Jitter")
 }
 
 // prepare clones req for one deployment, rewriting the model when the deployment maps it.

@@ -251,7 +251,9 @@ func TestRouterFallback(t *testing.T) {
 		{"connection error", &ProviderError{Status: 502, Retryable: true, Cause: errors.New("connection refused")}, true, 0},
 		{"bare error", errors.New("boom"), true, 0},
 		{"400", &ProviderError{Status: 400, Message: "bad"}, false, 400},
-		{"401", &ProviderError{Status: 401, Message: "key"}, false, 401},
+		// The provider refused FD2's key: another deployment's key may work.
+		{"401", &ProviderError{Status: 401, Message: "key"}, true, 0},
+		{"403", &ProviderError{Status: 403, Message: "key"}, true, 0},
 		{"404", &ProviderError{Status: 404, Message: "nope"}, false, 404},
 	}
 	for _, tc := range tests {
@@ -294,30 +296,120 @@ func TestRouterFallback(t *testing.T) {
 }
 
 func TestRouterRetryAfter(t *testing.T) {
-	tests := []struct {
-		name       string
-		retryAfter time.Duration
-		wantSleep  []time.Duration
-	}{
-		{"honoured when within BackoffMax", 1500 * time.Millisecond, []time.Duration{1500 * time.Millisecond}},
-		{"skipped when beyond BackoffMax", 10 * time.Second, nil},
+	// A 429 moves on at once (the next deployment is not bound by this one's rate limit) and rests the
+	// deployment for its Retry-After, without counting against its breaker.
+	clock := newClock()
+	var calls atomic.Int64
+	limited := &fakeProvider{name: "limited", fn: func(context.Context, *Request) (*Response, error) {
+		calls.Add(1)
+		return nil, &ProviderError{Provider: "limited", Status: 429, Retryable: true, RetryAfter: 1500 * time.Millisecond}
+	}}
+	s := &sleepRecorder{}
+	opts := testOpts(clock, s)
+	opts.Breaker.ConsecutiveFailures = 1
+	var skips []string
+	opts.OnSkip = func(d DeploymentKey, reason string) { skips = append(skips, d.String()+":"+reason) }
+	r := mustRouter(t, []Route{{Alias: "m", Targets: []Deployment{
+		{Provider: limited, Priority: 0}, {Provider: ok("other"), Priority: 1},
+	}}}, opts)
+	for range 2 {
+		if _, _, err := r.Do(context.Background(), "m", chatReq("m")); err != nil {
+			t.Fatal(err)
+		}
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			limited := &fakeProvider{name: "limited", fn: func(context.Context, *Request) (*Response, error) {
-				return nil, &ProviderError{Status: 429, Retryable: true, RetryAfter: tc.retryAfter}
-			}}
-			s := &sleepRecorder{}
-			r := mustRouter(t, []Route{{Alias: "m", Targets: []Deployment{
-				{Provider: limited, Priority: 0}, {Provider: ok("other"), Priority: 1},
-			}}}, testOpts(newClock(), s))
-			if _, _, err := r.Do(context.Background(), "m", chatReq("m")); err != nil {
-				t.Fatal(err)
-			}
-			if fmt.Sprint(s.sleeps) != fmt.Sprint(tc.wantSleep) {
-				t.Errorf("sleeps = %v, want %v", s.sleeps, tc.wantSleep)
-			}
-		})
+	if len(s.sleeps) != 0 || calls.Load() != 1 {
+		t.Fatalf("sleeps = %v, calls to the limited deployment = %d; want none and 1", s.sleeps, calls.Load())
+	}
+	if fmt.Sprint(skips) != "[limited/m:rate_limited]" {
+		t.Errorf("skips = %v", skips)
+	}
+	if st := r.BreakerStates()["limited/m"]; st != BreakerClosed {
+		t.Errorf("a 429 opened the breaker: %s", st)
+	}
+	clock.Advance(1600 * time.Millisecond)
+	if _, _, err := r.Do(context.Background(), "m", chatReq("m")); err != nil {
+		t.Fatal(err)
+	}
+	if calls.Load() != 2 {
+		t.Errorf("the deployment was not called again after its Retry-After: %d calls", calls.Load())
+	}
+}
+
+func TestRouterRateLimitedEverywhere(t *testing.T) {
+	clock := newClock()
+	limited := func(name string, after time.Duration) *fakeProvider {
+		return &fakeProvider{name: name, fn: func(context.Context, *Request) (*Response, error) {
+			return nil, &ProviderError{Provider: name, Status: 429, Retryable: true, RetryAfter: after}
+		}}
+	}
+	r := mustRouter(t, []Route{{Alias: "m", Targets: []Deployment{
+		{Provider: limited("a", 7*time.Second)}, {Provider: limited("b", 3*time.Second), Priority: 1},
+	}}}, testOpts(clock, &sleepRecorder{}))
+	_, _, err := r.Do(context.Background(), "m", chatReq("m"))
+	var pe *ProviderError
+	if !errors.Is(err, ErrAllFailed) || !errors.As(err, &pe) || pe.Status != 429 || pe.RetryAfter != 3*time.Second {
+		t.Fatalf("err = %v (%+v); want a 429 with the soonest Retry-After, 3s", err, pe)
+	}
+	// Both rest now: the next request calls nobody and is told when the first is back.
+	clock.Advance(time.Second)
+	_, _, err = r.Do(context.Background(), "m", chatReq("m"))
+	if !errors.As(err, &pe) || pe.Status != 429 || pe.RetryAfter != 2*time.Second || !errors.Is(err, ErrResting) {
+		t.Fatalf("err = %v (%+v); want a 429 resting for 2s more", err, pe)
+	}
+}
+
+func TestRouterBreakerPerDeployment(t *testing.T) {
+	// Five failures of one model open that model's breaker only: the provider's other models keep serving.
+	clock := newClock()
+	p := &fakeProvider{name: "p", fn: func(_ context.Context, req *Request) (*Response, error) {
+		if req.Model == "broken" {
+			return nil, &ProviderError{Provider: "p", Status: 500, Retryable: true}
+		}
+		return okResponse(), nil
+	}}
+	opts := testOpts(clock, &sleepRecorder{})
+	opts.MaxAttempts = 1
+	r := mustRouter(t, []Route{
+		{Alias: "bad", Targets: []Deployment{{Provider: p, Model: "broken"}}},
+		{Alias: "good", Targets: []Deployment{{Provider: p, Model: "fine"}}},
+		{Alias: "*", Targets: []Deployment{{Provider: p}}},
+	}, opts)
+	for range 5 {
+		_, _, _ = r.Do(context.Background(), "bad", chatReq("bad"))
+	}
+	st := r.BreakerStates()
+	if st["p/broken"] != BreakerOpen || st["p/fine"] != BreakerClosed {
+		t.Fatalf("breakers = %v; want p/broken open, p/fine closed", st)
+	}
+	for _, m := range []string{"good", "other-model"} {
+		if _, _, err := r.Do(context.Background(), m, chatReq(m)); err != nil {
+			t.Errorf("%s: %v", m, err)
+		}
+	}
+	// Through a wildcard the client's model is the deployment's: "broken" sent by name shares its breaker.
+	if _, _, err := r.Do(context.Background(), "broken", chatReq("broken")); !errors.Is(err, ErrCircuitOpen) {
+		t.Errorf("broken through the wildcard: %v; want the open breaker", err)
+	}
+}
+
+func TestRouterProviderAuthFailure(t *testing.T) {
+	clock := newClock()
+	var badCalls atomic.Int64
+	bad := &fakeProvider{name: "bad", fn: func(context.Context, *Request) (*Response, error) {
+		badCalls.Add(1)
+		return nil, &ProviderError{Provider: "bad", Status: 401, Message: "invalid x-api-key"}
+	}}
+	var states []string
+	opts := testOpts(clock, &sleepRecorder{})
+	opts.OnBreaker = func(d DeploymentKey, s BreakerState) { states = append(states, d.String()+":"+s.String()) }
+	r := mustRouter(t, []Route{{Alias: "m", Targets: []Deployment{{Provider: bad, Model: "x"}, {Provider: ok("good"), Priority: 1}}}}, opts)
+	for range 3 {
+		if _, dep, err := r.Do(context.Background(), "m", chatReq("m")); err != nil || dep.Provider.Name() != "good" {
+			t.Fatalf("Do = %v, %v", dep, err)
+		}
+	}
+	if badCalls.Load() != 1 || fmt.Sprint(states) != "[bad/x:open]" {
+		t.Fatalf("calls to the deployment with a bad key = %d, breaker changes %v; want 1 and [bad/x:open]", badCalls.Load(), states)
 	}
 }
 
@@ -406,7 +498,7 @@ func TestRouterUnsupported(t *testing.T) {
 				t.Fatalf("Do = %v, %v", dep, err)
 			}
 		}
-		if st := r.BreakerStates()["u"]; st != BreakerClosed {
+		if st := r.BreakerStates()["u/m"]; st != BreakerClosed {
 			t.Errorf("unsupported deployment's breaker %s, want closed", st)
 		}
 		if len(s.sleeps) != 0 {
@@ -471,7 +563,7 @@ func TestRouterContextCancellation(t *testing.T) {
 		if b.calls.Load() != 0 {
 			t.Error("retried after cancellation")
 		}
-		if st := r.BreakerStates()["a"]; st != BreakerClosed {
+		if st := r.BreakerStates()["a/m"]; st != BreakerClosed {
 			t.Errorf("a client cancellation opened the breaker: %s", st)
 		}
 	})

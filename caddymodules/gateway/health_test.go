@@ -167,10 +167,12 @@ func TestReportVaultsAndBreakers(t *testing.T) {
 	if code, rep, js := report(); code != 200 || rep.Status != "ok" {
 		t.Fatalf("after recovery: %s", js)
 	}
-	inference.Breakers.Record("unit-test/report", inference.BreakerOpen, time.Minute)
-	t.Cleanup(func() { inference.Breakers.Record("unit-test/report", inference.BreakerClosed, 0) })
+	inference.Breakers.Record(inference.DeploymentKey{Provider: "unit-test", Model: "report"}, inference.BreakerOpen, time.Minute)
+	t.Cleanup(func() {
+		inference.Breakers.Record(inference.DeploymentKey{Provider: "unit-test", Model: "report"}, inference.BreakerClosed, 0)
+	})
 	code, rep, js = report()
-	if code != 200 || rep.Status != "degraded" || !strings.Contains(js, `{"deployment":"unit-test/report","state":"open"`) {
+	if code != 200 || rep.Status != "degraded" || !strings.Contains(js, `{"deployment":"unit-test","model":"report","state":"open"`) {
 		t.Fatalf("with an open breaker: %s", js)
 	}
 }

@@ -215,7 +215,7 @@ func TestHealthDetailed(t *testing.T) {
 		if !found || h.Status != "degraded" {
 			t.Fatalf("want health_flaky open and the status degraded: %s", body)
 		}
-		if got := metricLine(t, f, `fd2_breaker_state{provider="health_flaky"}`); got != "1" {
+		if got := metricLine(t, f, `fd2_breaker_state{model="fake-gpt",provider="health_flaky"}`); got != "1" {
 			t.Fatalf("fd2_breaker_state for health_flaky = %q, want 1 (open)", got)
 		}
 	})

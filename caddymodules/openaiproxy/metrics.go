@@ -29,14 +29,21 @@ var (
 		Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 	}, []string{"provider", "model"})
 	providerDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "fd2_provider_request_duration_seconds",
-		Help:    "Provider call duration by deployment, model and status.",
+		Name: "fd2_provider_request_duration_seconds",
+		Help: "Provider call duration by deployment, upstream model and the provider's own status (429, 500, …; " +
+			"502/504 for connection failures and timeouts, 499 when the client went away). Every call counts, " +
+			"fallen-back ones included.",
 		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120},
 	}, []string{"provider", "model", "code"})
 	breakerState = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "fd2_breaker_state",
-		Help: "Circuit breaker state per provider deployment: 0 closed, 1 open, 2 half-open.",
-	}, []string{"provider"})
+		Help: "Circuit breaker state per deployment (provider and upstream model): 0 closed, 1 open, 2 half-open.",
+	}, []string{"provider", "model"})
+	providerSkipped = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "fd2_provider_skipped_total",
+		Help: "Deployments a request passed over without calling them, by provider, upstream model and reason " +
+			"(circuit_open; rate_limited: resting for the provider's Retry-After after a 429).",
+	}, []string{"provider", "model", "reason"})
 )
 
 // The same measurements under the OpenTelemetry GenAI semantic conventions (gen-ai-metrics, development
@@ -67,7 +74,7 @@ var (
 	}, genaiOpAttrs)
 )
 
-var collectors = []prometheus.Collector{tokensTotal, ttft, providerDuration, breakerState,
+var collectors = []prometheus.Collector{tokensTotal, ttft, providerDuration, breakerState, providerSkipped,
 	genaiTokenUsage, genaiDuration, genaiTTFT}
 
 func init() { fd2metrics.Include(collectors...) }
@@ -182,16 +189,23 @@ func hooks(project, endpoint string) inference.Hooks {
 			b.genaiTTFT.Observe(d.Seconds())
 		},
 		OnProviderDone: func(provider, kind, model string, status int, d time.Duration) {
-			b, k := seriesFor(project, provider, kind, model, op)
 			if status == http.StatusOK {
+				b, _ := seriesFor(project, provider, kind, model, op)
 				b.duration200.Observe(d.Seconds())
 				b.genaiDurationOK.Observe(d.Seconds())
 				return
 			}
-			providerDuration.WithLabelValues(provider, k.model, strconv.Itoa(status)).Observe(d.Seconds())
-			genaiDuration.WithLabelValues(op, genaiProvider(kind), k.model, genaiErrorType(status)).Observe(d.Seconds())
+			recordFailedCall(provider, kind, model, op, status, d)
 		},
 	}
+}
+
+// recordFailedCall records a provider call that failed (the router's attempts) or broke off after it began
+// (the engine's end of a response), with the provider's own status.
+func recordFailedCall(provider, kind, model, op string, status int, d time.Duration) {
+	m := fd2metrics.Models.Value(model)
+	providerDuration.WithLabelValues(provider, m, strconv.Itoa(status)).Observe(d.Seconds())
+	genaiDuration.WithLabelValues(op, genaiProvider(kind), m, genaiErrorType(status)).Observe(d.Seconds())
 }
 
 // noMetricHooks are the hooks of a site whose metrics are off: they do nothing, and the request-scoped
@@ -200,4 +214,5 @@ var noMetricHooks = inference.Hooks{
 	OnUsage:        func(string, string, string, inference.Usage) {},
 	OnFirstToken:   func(string, string, string, time.Duration) {},
 	OnProviderDone: func(string, string, string, int, time.Duration) {},
+	OnRouteFailed:  func(string, string, string, int) {},
 }

@@ -7,6 +7,7 @@
 package openaiproxy
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,6 +26,7 @@ import (
 	"github.com/dsp-ai/fd2/caddymodules/gateway"
 	"github.com/dsp-ai/fd2/caddymodules/pipeline"
 	"github.com/dsp-ai/fd2/dsp/apierr"
+	fd2metrics "github.com/dsp-ai/fd2/dsp/metrics"
 	"github.com/dsp-ai/fd2/dsp/plan"
 	"github.com/dsp-ai/fd2/dsp/ratelimit"
 	"github.com/dsp-ai/fd2/dsp/secrets"
@@ -159,17 +161,44 @@ func (h *Handler) routes(providers map[string]inference.Provider) ([]inference.R
 	return out, nil
 }
 
-// routerOptions are a router's options; its breaker changes go to fd2_breaker_state and to the registry
-// the detailed health report lists (gateway.Breakers).
+// routerOptions are a router's options. Each failed provider call is recorded with the provider's own
+// status (successful ones are recorded by the engine hooks at the end of the response), a deployment passed
+// over counts in fd2_provider_skipped_total, breaker changes go to fd2_breaker_state and to the registry the
+// detailed health report lists (inference.Breakers), and a provider refusing FD2's own credential is
+// logged at ERROR: only an operator can fix it.
 func routerOptions(maxAttempts int, openFor time.Duration) inference.RouterOptions {
 	opts := inference.RouterOptions{MaxAttempts: maxAttempts}
 	opts.Breaker.OpenFor = openFor
 	if openFor <= 0 {
 		openFor = 30 * time.Second // inference.BreakerOptions.OpenFor's default, for the registry
 	}
-	opts.OnBreaker = func(deployment string, s inference.BreakerState) {
-		breakerState.WithLabelValues(deployment).Set(float64(s))
-		inference.Breakers.Record(deployment, s, openFor)
+	logger := caddy.Log().Named("dsp.inference")
+	opts.OnBreaker = func(d inference.DeploymentKey, s inference.BreakerState) {
+		breakerState.WithLabelValues(d.Provider, fd2metrics.Models.Value(d.Model)).Set(float64(s))
+		inference.Breakers.Record(d, s, openFor)
+	}
+	opts.OnSkip = func(d inference.DeploymentKey, reason string) {
+		providerSkipped.WithLabelValues(d.Provider, fd2metrics.Models.Value(d.Model), reason).Inc()
+	}
+	opts.OnAttempt = func(a inference.Attempt) {
+		if a.Err == nil {
+			return
+		}
+		status := a.Status
+		if status == 0 {
+			status = http.StatusBadGateway
+			if errors.Is(a.Err, context.Canceled) {
+				status = 499
+			}
+		}
+		recordFailedCall(a.Deployment, a.Kind, a.Model, genaiOperation(a.Endpoint), status, a.Duration)
+		var pe *inference.ProviderError
+		if errors.As(a.Err, &pe) && inference.ProviderAuthFailed(pe) {
+			if c := logger.Check(zapcore.ErrorLevel, "the provider refused the gateway's credentials; its breaker is open"); c != nil {
+				c.Write(zap.String("provider", a.Deployment), zap.String("model", a.Model), zap.Int("status", pe.Status),
+					zap.String("message", pe.Message))
+			}
+		}
 	}
 	return opts
 }
@@ -242,6 +271,9 @@ func Serve(e *inference.Engine, w http.ResponseWriter, r *http.Request, endpoint
 	}
 	hk.OnProviderDone = func(provider, kind, model string, status int, d time.Duration) {
 		baseDone(provider, kind, model, status, d)
+		x.Provider, x.Model, x.UpstreamStatus = provider, model, status
+	}
+	hk.OnRouteFailed = func(provider, _, model string, status int) {
 		x.Provider, x.Model, x.UpstreamStatus = provider, model, status
 	}
 	eng.Hooks = hk
