@@ -5,6 +5,7 @@ package inference
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 )
@@ -124,10 +125,15 @@ var (
 	budgetEndText = []byte(budgetEndCompletions)
 )
 
-// budgetEndOf is the end of a stream of endpoint cut at its budget, in that endpoint's chunk shape.
-func budgetEndOf(endpoint string) []byte {
-	if endpoint == EndpointCompletions {
+// budgetEndOf is the end of a stream of endpoint cut at its budget of tokens, in that endpoint's shape. A
+// Messages API stream ends the way Anthropic ends one at max_tokens: message_delta, then message_stop.
+func budgetEndOf(endpoint string, tokens int64) []byte {
+	switch endpoint {
+	case EndpointCompletions:
 		return budgetEndText
+	case EndpointMessages:
+		return fmt.Appendf(nil, "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"max_tokens\","+
+			"\"stop_sequence\":null},\"usage\":{\"output_tokens\":%d}}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n", tokens)
 	}
 	return budgetEndChat
 }

@@ -105,3 +105,30 @@ func prependSystemPrompt(body []byte, prompt string) ([]byte, error) {
 	}
 	return out, nil
 }
+
+// applyMessagesDefaults applies d to an Anthropic Messages body: the system prompt becomes the top-level
+// system field when the client sent none, and max_tokens (which the Messages API requires), temperature
+// and top_p fill in what the client left out.
+func applyMessagesDefaults(body []byte, d Defaults) ([]byte, error) {
+	var err error
+	set := func(field string, v any) {
+		if err == nil && !gjson.GetBytes(body, field).Exists() {
+			if body, err = sjson.SetBytes(body, field, v); err != nil {
+				err = fmt.Errorf("setting %s: %w", field, err)
+			}
+		}
+	}
+	if d.SystemPrompt != "" {
+		set("system", d.SystemPrompt)
+	}
+	if d.MaxTokens != nil {
+		set("max_tokens", *d.MaxTokens)
+	}
+	if d.Temperature != nil {
+		set("temperature", *d.Temperature)
+	}
+	if d.TopP != nil {
+		set("top_p", *d.TopP)
+	}
+	return body, err
+}

@@ -97,6 +97,7 @@ type Engine struct {
 var jsonEndpoints = map[string]bool{
 	EndpointChat: true, EndpointCompletions: true, EndpointEmbeddings: true, EndpointResponses: true,
 	EndpointModerations: true, EndpointImages: true, EndpointSpeech: true,
+	EndpointMessages: true, EndpointCountTokens: true,
 }
 
 // forwardHeaders are the client headers worth passing to providers. Everything else (Authorization
@@ -277,7 +278,14 @@ func (e *Engine) serveJSON(w http.ResponseWriter, r *http.Request, endpoint stri
 
 	stream := gjson.GetBytes(body, "stream").Bool()
 	stripUsage := false
-	if endpoint == EndpointChat {
+	switch endpoint {
+	case EndpointMessages:
+		if body, err = applyMessagesDefaults(body, e.Defaults); err != nil {
+			return apierr.Wrap(http.StatusInternalServerError, "internal_error", "applying the endpoint defaults failed", err)
+		}
+	case EndpointCountTokens:
+		stream = false
+	case EndpointChat:
 		if body, err = applyChatDefaults(body, e.Defaults); err != nil {
 			return apierr.Wrap(http.StatusInternalServerError, "internal_error", "applying the endpoint defaults failed", err)
 		}

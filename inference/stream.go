@@ -208,7 +208,12 @@ func (e *Engine) pipeStream(w http.ResponseWriter, resp *Response, p *streamPara
 			if p.endpoint == EndpointResponses && !bytes.Contains(ev, deltaType) {
 				text = text[:mark]
 			}
-			if usageObj {
+			if usageObj && p.endpoint == EndpointMessages {
+				root := gjson.ParseBytes(eventData(ev))
+				if res.usage, res.hasUsage = messagesStreamUsage(root, res.usage); res.hasUsage {
+					text = nil
+				}
+			} else if usageObj {
 				root := gjson.ParseBytes(eventData(ev))
 				u := root.Get("usage")
 				if !u.IsObject() {
@@ -228,7 +233,7 @@ func (e *Engine) pipeStream(w http.ResponseWriter, resp *Response, p *streamPara
 						writeStreamHeader(w, resp)
 						res.wrote = true
 					}
-					if _, err := w.Write(budgetEndOf(p.endpoint)); err == nil {
+					if _, err := w.Write(budgetEndOf(p.endpoint, budget)); err == nil {
 						_ = rc.Flush()
 					}
 					res.cut = true
@@ -290,7 +295,7 @@ func (e *Engine) pipeStream(w http.ResponseWriter, resp *Response, p *streamPara
 	if !res.wrote {
 		return res, failure
 	}
-	writeErrorEvent(w, rc, failure)
+	writeErrorEvent(w, rc, failure, p.endpoint)
 	return res, nil
 }
 
@@ -309,13 +314,21 @@ func writeStreamHeader(w http.ResponseWriter, resp *Response) {
 	w.WriteHeader(status)
 }
 
-// writeErrorEvent ends a stream that already started with an error in the OpenAI shape, the way OpenAI
-// itself reports mid-stream failures.
-func writeErrorEvent(w io.Writer, rc *http.ResponseController, failure *apierr.Error) {
-	b := failure.Marshal("")
-	ev := make([]byte, 0, len(b)+8)
-	ev = append(ev, "data: "...)
-	ev = append(ev, bytes.TrimRight(b, "\n")...)
+// writeErrorEvent ends a stream that already started with an error in the endpoint's shape, the way the
+// API itself reports mid-stream failures: an OpenAI error object as data, or the Messages API's error event.
+func writeErrorEvent(w io.Writer, rc *http.ResponseController, failure *apierr.Error, endpoint string) {
+	var ev []byte
+	if endpoint == EndpointMessages {
+		b := failure.MarshalAnthropic("")
+		ev = make([]byte, 0, len(b)+24)
+		ev = append(ev, "event: error\ndata: "...)
+		ev = append(ev, bytes.TrimRight(b, "\n")...)
+	} else {
+		b := failure.Marshal("")
+		ev = make([]byte, 0, len(b)+8)
+		ev = append(ev, "data: "...)
+		ev = append(ev, bytes.TrimRight(b, "\n")...)
+	}
 	ev = append(ev, "\n\n"...)
 	if _, err := w.Write(ev); err == nil {
 		_ = rc.Flush()

@@ -25,6 +25,7 @@ const (
 // usageEndpoints are the endpoints whose responses carry token usage.
 var usageEndpoints = map[string]bool{
 	EndpointChat: true, EndpointCompletions: true, EndpointEmbeddings: true, EndpointResponses: true,
+	EndpointMessages: true,
 }
 
 // boundedBuffer keeps the first max bytes written to it and silently drops the rest, so it can sit in an
@@ -47,8 +48,10 @@ func (b *boundedBuffer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// parseUsage reads an OpenAI usage object: chat, completions and embeddings report prompt_tokens and
-// completion_tokens, the Responses API input_tokens and output_tokens.
+// parseUsage reads a usage object: chat, completions and embeddings report prompt_tokens and
+// completion_tokens, the Responses API and Anthropic's Messages API input_tokens and output_tokens. The
+// Messages API counts prompt tokens read from or written to its cache apart from input_tokens; they are
+// prompt tokens all the same, and a token limit must see them.
 func parseUsage(u gjson.Result) (Usage, bool) {
 	if !u.IsObject() {
 		return Usage{}, false
@@ -62,6 +65,7 @@ func parseUsage(u gjson.Result) (Usage, bool) {
 		return Usage{}, false
 	}
 	out.PromptTokens, out.CompletionTokens = p.Int(), c.Int()
+	out.PromptTokens += u.Get("cache_creation_input_tokens").Int() + u.Get("cache_read_input_tokens").Int()
 	out.TotalTokens = u.Get("total_tokens").Int()
 	if out.TotalTokens == 0 {
 		out.TotalTokens = out.PromptTokens + out.CompletionTokens
@@ -105,9 +109,11 @@ func hasNonEmptyString(ev, key []byte) bool {
 }
 
 // tokenKeys are the string fields whose first non-empty value marks the first token of a stream: chat
-// content and reasoning, tool-call arguments, legacy completions text, Responses API deltas.
+// content and reasoning, tool-call arguments, legacy completions text, Responses API deltas, and the
+// Messages API's text, tool input and thinking deltas.
 var tokenKeys = [][]byte{
 	[]byte(`"content"`), []byte(`"reasoning_content"`), []byte(`"arguments"`), []byte(`"text"`), []byte(`"delta"`),
+	[]byte(`"partial_json"`), []byte(`"thinking"`),
 }
 
 func hasFirstToken(ev []byte) bool {
@@ -320,7 +326,7 @@ func scanEvent(dst, ev []byte) (_ []byte, usage bool) {
 // isTokenKey reports whether key (unquoted) is one of tokenKeys.
 func isTokenKey(key []byte) bool {
 	switch string(key) { // no allocation: the compiler compares in place
-	case "content", "reasoning_content", "arguments", "text", "delta":
+	case "content", "reasoning_content", "arguments", "text", "delta", "partial_json", "thinking":
 		return true
 	}
 	return false
@@ -358,4 +364,28 @@ func unescape(text []byte) string {
 		s = string(text) // a provider's broken escape: the raw text is still a close count
 	}
 	return s
+}
+
+// messagesStreamUsage reads the usage of one event of a Messages API stream: message_start carries the
+// prompt's count, message_delta the completion's so far (and, since 2025, the prompt's again). The
+// stream's usage is known once a message_delta has come.
+func messagesStreamUsage(root gjson.Result, prev Usage) (Usage, bool) {
+	switch root.Get("type").Str {
+	case "message_start":
+		if u, ok := parseUsage(root.Get("message.usage")); ok {
+			prev.PromptTokens = u.PromptTokens
+		}
+		return prev, false
+	case "message_delta":
+		u, ok := parseUsage(root.Get("usage"))
+		if !ok {
+			return prev, false
+		}
+		if u.PromptTokens == 0 {
+			u.PromptTokens = prev.PromptTokens
+		}
+		u.TotalTokens = u.PromptTokens + u.CompletionTokens
+		return u, true
+	}
+	return prev, false
 }

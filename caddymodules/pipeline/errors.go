@@ -139,7 +139,7 @@ func renderError(w http.ResponseWriter, r *http.Request, err error, logger *zap.
 		}
 		c.Write(append(fields, zap.Error(err))...)
 	}
-	ae.Write(w, rid)
+	ae.WriteFor(w, r.URL.Path, rid)
 }
 
 // UnmarshalCaddyfile sets up the handler. Syntax:

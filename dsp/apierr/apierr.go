@@ -11,6 +11,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 )
 
 // Error is a client-facing gateway error.
@@ -140,4 +141,68 @@ func (e *Error) Write(w http.ResponseWriter, requestID string) {
 	h.Del("Content-Length")
 	w.WriteHeader(e.Status)
 	_, _ = w.Write(e.Marshal(requestID))
+}
+
+// Anthropic's Messages API has its own error shape, {"type":"error","error":{"type","message"}}, which the
+// Anthropic SDKs parse into typed errors; FD2 answers Messages API paths with it (AnthropicPath).
+
+type anthropicBody struct {
+	Type  string `json:"type"`
+	Error struct {
+		Type    string `json:"type"`
+		Message string `json:"message"`
+	} `json:"error"`
+	RequestID string `json:"request_id,omitempty"`
+}
+
+// AnthropicType maps a status to the error type of Anthropic's API.
+func AnthropicType(status int) string {
+	switch {
+	case status == http.StatusUnauthorized:
+		return "authentication_error"
+	case status == http.StatusForbidden:
+		return "permission_error"
+	case status == http.StatusNotFound:
+		return "not_found_error"
+	case status == http.StatusRequestEntityTooLarge:
+		return "request_too_large"
+	case status == http.StatusTooManyRequests:
+		return "rate_limit_error"
+	case status == http.StatusGatewayTimeout:
+		return "timeout_error"
+	case status == 529 || status == http.StatusServiceUnavailable:
+		return "overloaded_error"
+	case status >= 500:
+		return "api_error"
+	default:
+		return "invalid_request_error"
+	}
+}
+
+// MarshalAnthropic renders the client body in Anthropic's shape, with the request ID when known.
+func (e *Error) MarshalAnthropic(requestID string) []byte {
+	b := anthropicBody{Type: "error", RequestID: requestID}
+	b.Error.Type, b.Error.Message = AnthropicType(e.Status), e.Message
+	out, _ := json.Marshal(b)
+	return append(out, '\n')
+}
+
+// AnthropicPath reports whether path is one of the Messages API's (…/v1/messages, …/v1/messages/
+// count_tokens), whose clients expect Anthropic's error shape.
+func AnthropicPath(path string) bool {
+	return strings.HasSuffix(path, "/v1/messages") || strings.HasSuffix(path, "/v1/messages/count_tokens")
+}
+
+// WriteFor writes the error as the response in the shape the client of path expects.
+func (e *Error) WriteFor(w http.ResponseWriter, path, requestID string) {
+	if !AnthropicPath(path) {
+		e.Write(w, requestID)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Del("Content-Length")
+	w.WriteHeader(e.Status)
+	_, _ = w.Write(e.MarshalAnthropic(requestID))
 }

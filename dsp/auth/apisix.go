@@ -309,6 +309,9 @@ func tokenFrom(r *http.Request, cfg *JWTAuth) string {
 	if v := r.Header.Get(cfg.Header); v != "" {
 		return Bearer(v)
 	}
+	if v := messagesAPIKey(r); v != "" {
+		return Bearer(v)
+	}
 	if cfg.Query != "" {
 		if v := takeQuery(r, cfg.Query); v != "" {
 			return v
@@ -447,6 +450,9 @@ func (c *Consumers) keyAuthenticate(r *http.Request, cfg *KeyAuth) (*Principal, 
 	// ever see it.
 	key := r.Header.Get(cfg.Header)
 	r.Header.Del(cfg.Header)
+	if key == "" {
+		key = messagesAPIKey(r)
+	}
 	if cfg.Query != "" {
 		if v := takeQuery(r, cfg.Query); key == "" {
 			key = v
@@ -461,6 +467,18 @@ func (c *Consumers) keyAuthenticate(r *http.Request, cfg *KeyAuth) (*Principal, 
 		return nil, Unauthorized("invalid_key", "Invalid API key in request", nil)
 	}
 	return &Principal{Method: "key-auth", Consumer: name}, nil
+}
+
+// messagesAPIKey takes the credential of a Claude client off a Messages API request: the Anthropic SDKs and
+// Claude Code send their key as x-api-key, which they cannot be told to rename, so it stands in for the
+// route's configured header there. It is FD2's credential and never travels further.
+func messagesAPIKey(r *http.Request) string {
+	if !apierr.AnthropicPath(r.URL.Path) {
+		return ""
+	}
+	v := r.Header.Get("X-Api-Key")
+	r.Header.Del("X-Api-Key")
+	return v
 }
 
 // takeQuery returns and removes a query parameter, keeping r.URL and r.RequestURI in step.
