@@ -7,12 +7,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/tidwall/gjson"
@@ -516,4 +518,85 @@ func TestStreamCompletionBudget(t *testing.T) {
 			}
 		})
 	}
+}
+
+// anthropicStream is a Messages API stream of n text deltas of " hello" (one token each).
+func anthropicStream(n int, withUsage bool) string {
+	var b strings.Builder
+	b.WriteString("event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"content\":[],\"model\":\"claude\",\"usage\":{\"input_tokens\":12,\"cache_read_input_tokens\":3,\"output_tokens\":1}}}\n\n")
+	b.WriteString("event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n")
+	for range n {
+		b.WriteString("event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\" hello\"}}\n\n")
+	}
+	b.WriteString("event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n")
+	if withUsage {
+		b.WriteString(fmt.Sprintf("event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":%d}}\n\n", n))
+	}
+	b.WriteString("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n")
+	return b.String()
+}
+
+func TestStreamMessagesAPI(t *testing.T) {
+	const req = `{"model":"gpt-4o","stream":true,"max_tokens":100,"messages":[{"role":"user","content":"hi"}]}`
+	t.Run("passed through with the provider's usage", func(t *testing.T) {
+		body := anthropicStream(5, true)
+		var rec usageRecorder
+		e := &Engine{Backend: streamBackend(io.NopCloser(strings.NewReader(body))), Hooks: rec.hooks()}
+		w := newFlushWriter()
+		if err := e.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/v1/messages", strings.NewReader(req)), EndpointMessages); err != nil {
+			t.Fatal(err)
+		}
+		if w.output() != body {
+			t.Errorf("client got %q", w.output())
+		}
+		// The prompt comes from message_start (cache reads included), the completion from message_delta.
+		if got, want := rec.only(t), (Usage{PromptTokens: 15, CompletionTokens: 5, TotalTokens: 20, Source: "provider"}); got != want {
+			t.Errorf("usage = %+v; want %+v", got, want)
+		}
+	})
+	t.Run("counted when the provider reports none", func(t *testing.T) {
+		var rec usageRecorder
+		e := &Engine{Backend: streamBackend(io.NopCloser(strings.NewReader(anthropicStream(4, false)))), Hooks: rec.hooks()}
+		if err := e.ServeHTTP(newFlushWriter(), httptest.NewRequest(http.MethodPost, "/v1/messages", strings.NewReader(req)), EndpointMessages); err != nil {
+			t.Fatal(err)
+		}
+		if u := rec.only(t); u.CompletionTokens != 4 || u.Source != UsageSourceTokenizer {
+			t.Errorf("usage = %+v; want 4 completion tokens from the tokenizer", u)
+		}
+	})
+	t.Run("cut at the budget like max_tokens", func(t *testing.T) {
+		var rec usageRecorder
+		body := newTrackedBody(io.NopCloser(strings.NewReader(anthropicStream(50, true))))
+		e := &Engine{Backend: streamBackend(body), Hooks: rec.hooks(), CompletionBudget: 7}
+		w := newFlushWriter()
+		if err := e.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/v1/messages", strings.NewReader(req)), EndpointMessages); err != nil {
+			t.Fatal(err)
+		}
+		out := w.output()
+		if got := strings.Count(out, `"text":" hello"`); got != 7 {
+			t.Errorf("%d deltas reached the client; want 7", got)
+		}
+		if !strings.HasSuffix(out, "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"max_tokens\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":7}}\n\n"+
+			"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n") {
+			t.Errorf("the stream does not end like Anthropic's max_tokens: %q", out[max(0, len(out)-300):])
+		}
+		select {
+		case <-body.closed:
+		default:
+			t.Error("the provider's body was not closed")
+		}
+	})
+	t.Run("a broken stream ends with Anthropic's error event", func(t *testing.T) {
+		broken := anthropicStream(2, false)
+		broken = broken[:strings.Index(broken, "event: content_block_stop")]
+		e := &Engine{Backend: streamBackend(io.NopCloser(io.MultiReader(strings.NewReader(broken), iotest.ErrReader(errors.New("reset")))))}
+		w := newFlushWriter()
+		if err := e.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/v1/messages", strings.NewReader(req)), EndpointMessages); err != nil {
+			t.Fatal(err)
+		}
+		want := "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"api_error\",\"message\":\"the provider's stream broke off\"}}\n\n"
+		if !strings.HasSuffix(w.output(), want) {
+			t.Errorf("end of stream %q; want %q", w.output(), want)
+		}
+	})
 }
