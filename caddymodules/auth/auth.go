@@ -61,6 +61,9 @@ func init() {
 //
 // Placeholders: {dsp.consumer}, {dsp.subject}, {dsp.claim.<name>} (set through dsp_manifest's request state).
 type Handler struct {
+	// Name labels a static site's requests in FD2's metrics and access log (their project label), when this
+	// is the site's first FD2 stage. Default "static".
+	Name string `json:"name,omitempty"`
 	// APIKeys enables FD2 API keys (static policy): `file` (a JSON/YAML key file) or `redis` (the dsp app's
 	// Redis, or RedisURL). Keys are accepted as Authorization: Bearer, X-API-Key or api-key.
 	APIKeys *APIKeysConfig `json:"api_keys,omitempty"`
@@ -275,7 +278,12 @@ func (h *Handler) Cleanup() error {
 // ServeHTTP authenticates the request. Its errors, and those of the handlers after it, reach the client
 // as FD2's JSON error even on a site without handle_errors (pipeline.Respond).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	return pipeline.Respond(w, r, h.serve(w, r, next), h.logger)
+	return pipeline.Serve(h, h.Name, w, r, next, h.logger)
+}
+
+// ServeStage is the stage's own work (pipeline.Stage).
+func (h *Handler) ServeStage(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	return h.serve(w, r, next)
 }
 
 // serve applies one policy — the matched route's, compiled with its manifest version, else the static
@@ -338,6 +346,7 @@ func stageDone(x *plan.Exchange, t0 time.Time, next caddyhttp.Handler) caddyhttp
 // UnmarshalCaddyfile sets up the handler. Syntax:
 //
 //	dsp_auth {
+//		name <site label>
 //		api_keys file <path>
 //		api_keys redis [<url>]
 //		jwt {
@@ -359,6 +368,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	return caddyfileopt.Directive(d, func(name string) error {
 		var err error
 		switch name {
+		case "name":
+			return caddyfileopt.Args(d, &h.Name)
 		case "api_keys":
 			var kind string
 			if !d.Args(&kind) {

@@ -8,13 +8,11 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/attribute"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -196,99 +194,23 @@ func (h *ManifestHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next
 			zap.String("manifest_hash", entry.Hash), zap.Bool("stale", entry.Stale), zap.String("request_id", x.RequestID()))
 	}
 
-	active := pr.Series.Active
-	if !h.metrics {
-		active = noGauge{}
-	}
-	rec := &statusRecorder{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, x: x, timing: h.timing}
+	rec := pipeline.NewRecorder(w, x, h.timing)
 	x.Done(plan.StageManifest, x.Start)
 	span.SetAttributes(attribute.String("fd2.project", project), attribute.String("fd2.route", rt.ID),
 		attribute.String("fd2.route_kind", rt.Kind.String()), attribute.Bool("fd2.manifest_stale", entry.Stale))
 	span.End()
-	return h.serveRoute(rec, r, x, next, active)
+	return pipeline.ServeObserved(rec, r, x, next.ServeHTTP, pr.Series, h.logger)
 }
 
 // serveRoute runs the later stages for a matched route and accounts for the request however it ends.
-func (h *ManifestHandler) serveRoute(rec *statusRecorder, r *http.Request, x *plan.Exchange, next caddyhttp.Handler, active prometheus.Gauge) error {
-	active.Inc()
-	completed := false
-	defer func() {
-		active.Dec()
-		if completed {
-			return
-		}
-		// A later stage panicked, which is how a response that broke off ends: Caddy's reverse proxy aborts a
-		// broken stream with http.ErrAbortHandler. The panic goes on to the server (it closes the
-		// connection); the request is still counted: 499 when the client left (as Caddy logs it), else 502
-		// whatever status had gone out, since the client did not get the response.
-		status := http.StatusBadGateway
-		if r.Context().Err() != nil {
-			status = 499
-		}
-		h.observe(x, status)
-	}()
-	err := next.ServeHTTP(rec, r)
-	completed = true
-	status := x.Status
-	switch {
-	case r.Context().Err() != nil:
-		status = 499 // the client left before it had the whole response
-	case err != nil:
-		status = pipeline.StatusOf(err)
-	case status == 0:
-		status = http.StatusOK
-	}
-	err = pipeline.Respond(rec, r, err, h.logger)
-	h.observe(x, status)
-	if err == nil && x.Status != 0 {
-		// Hand the response's last bytes to the client now. Go's server would otherwise hold a buffered
-		// response until the whole handler chain returns, putting what follows — span ends, Caddy's access
-		// log line — on the client's clock. The metrics above are recorded first, so a client that has its
-		// response finds it counted.
-		_ = http.NewResponseController(rec).Flush()
-	}
-	return err
-}
-
 // finish records and answers a request that ended in dsp_manifest itself.
 func (h *ManifestHandler) finish(w http.ResponseWriter, r *http.Request, x *plan.Exchange, ae *apierr.Error) error {
 	if c := h.logger.Check(zapcore.DebugLevel, "request refused"); c != nil {
 		c.Write(zap.String("project", x.ProjectID), zap.Int("status", ae.Status), zap.Error(ae),
 			zap.String("request_id", x.RequestID()))
 	}
-	h.observe(x, ae.Status)
+	pipeline.Observe(x, nil, ae.Status)
 	return pipeline.Respond(w, r, caddyhttp.Error(ae.Status, ae), h.logger)
-}
-
-func (h *ManifestHandler) observe(x *plan.Exchange, status int) {
-	d := time.Since(x.Start)
-	overhead := d - x.Upstream
-	if overhead < 0 {
-		overhead = 0
-	}
-	x.Overhead = overhead
-	if x.NoMetrics {
-		return
-	}
-	for i, d := range x.Stage {
-		if d > 0 {
-			stageObservers[i].Observe(d.Seconds())
-		}
-	}
-	if x.Upstream > 0 {
-		upstreamObserver.Observe(x.Upstream.Seconds())
-	}
-	if pr := x.Route; pr != nil {
-		pr.Series.Requests(status).Inc()
-		pr.Series.Duration.Observe(d.Seconds())
-		pr.Series.Overhead.Observe(overhead.Seconds())
-		return
-	}
-	// Requests refused before a route matched (unknown project, no route, bad manifest).
-	project := metrics.Projects.Value(x.ProjectID)
-	metrics.RequestsTotal.WithLabelValues(project, "", "", strconv.Itoa(status)).Inc()
-	metrics.RequestDuration.WithLabelValues(project, "").Observe(d.Seconds())
-	metrics.Overhead.WithLabelValues(project).Observe(overhead.Seconds())
 }
 
 // projectOf extracts the project and the canonical path (see route.Locator); the project is "" when the
@@ -300,67 +222,6 @@ func (h *ManifestHandler) projectOf(r *http.Request) (string, string) {
 		pm, id = r.Header.Get("X-Project-Module"), r.Header.Get("X-Project-Id")
 	}
 	return l.Locate(r.URL.Path, r.Host, pm, id)
-}
-
-// statusRecorder remembers the status code written, without buffering anything: Flush and the other
-// optional interfaces reach the real writer through Unwrap (http.ResponseController). With timing set it
-// stamps Server-Timing on the response headers.
-type statusRecorder struct {
-	*caddyhttp.ResponseWriterWrapper
-	x      *plan.Exchange
-	timing bool
-}
-
-func (s *statusRecorder) WriteHeader(code int) {
-	if s.x.Status == 0 && code >= 200 {
-		s.x.Status = code
-		if s.timing {
-			setServerTiming(s.Header(), s.x, time.Now())
-		}
-	}
-	s.ResponseWriterWrapper.WriteHeader(code)
-}
-
-// setServerTiming writes FD2's own time so far — everything but the upstream's time to first byte — and
-// each stage's share (W3C Server-Timing, durations in milliseconds).
-func setServerTiming(h http.Header, st *plan.Exchange, now time.Time) {
-	total := now.Sub(st.Start)
-	var upstream time.Duration
-	if !st.UpstreamStart.IsZero() {
-		upstream = now.Sub(st.UpstreamStart)
-	}
-	overhead := total - upstream
-	if overhead < 0 {
-		overhead = 0
-	}
-	var buf [192]byte // the header fits: one allocation, for the string
-	b := appendTiming(buf[:0], "fd2", overhead)
-	for i, d := range st.Stage {
-		if d > 0 {
-			b = append(b, ", "...)
-			b = appendTiming(b, plan.StageNames[i], d)
-		}
-	}
-	if upstream > 0 {
-		b = append(b, ", "...)
-		b = appendTiming(b, "upstream", upstream)
-	}
-	// Canonical keys, set directly: no canonicalisation on every response.
-	h["Server-Timing"] = append(h["Server-Timing"], string(b))
-	h["X-Fd2-Overhead-Ms"] = []string{strconv.FormatFloat(float64(overhead)/1e6, 'f', 3, 64)}
-}
-
-func appendTiming(b []byte, name string, d time.Duration) []byte {
-	b = append(b, name...)
-	b = append(b, ";dur="...)
-	return strconv.AppendFloat(b, float64(d)/1e6, 'f', 3, 64)
-}
-
-func (s *statusRecorder) Write(b []byte) (int, error) {
-	if s.x.Status == 0 {
-		s.x.Status = http.StatusOK
-	}
-	return s.ResponseWriterWrapper.Write(b)
 }
 
 // UnmarshalCaddyfile sets up the handler. Syntax:
@@ -402,21 +263,4 @@ var (
 	_ caddy.CleanerUpper          = (*ManifestHandler)(nil)
 	_ caddyhttp.MiddlewareHandler = (*ManifestHandler)(nil)
 	_ caddyfile.Unmarshaler       = (*ManifestHandler)(nil)
-)
-
-// noGauge stands in for fd2_active_requests when a site's metrics are off.
-type noGauge struct{ prometheus.Gauge }
-
-func (noGauge) Inc() {}
-func (noGauge) Dec() {}
-
-// Stage observers, bound once.
-var (
-	stageObservers = func() (o [plan.NumStages]prometheus.Observer) {
-		for i, n := range plan.StageNames {
-			o[i] = metrics.StageDuration.WithLabelValues(n)
-		}
-		return o
-	}()
-	upstreamObserver = metrics.StageDuration.WithLabelValues("upstream")
 )

@@ -27,6 +27,7 @@ func init() {
 // UnmarshalCaddyfile sets up the handler. Syntax:
 //
 //	dsp_openai {
+//		name <site label>
 //		provider <name> openai|azure|anthropic|gemini|mock {
 //			<options of the provider type: see each dsp.providers module's UnmarshalCaddyfile>
 //		}
@@ -44,10 +45,12 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	return caddyfileopt.Directive(d, func(name string) error {
 		var err error
 		switch name {
+		case "name":
+			return caddyfileopt.Args(d, &h.Name)
 		case "provider":
-			var pname, kind string
-			if !d.Args(&pname, &kind) {
-				return d.ArgErr()
+			pname, kind, block, err := providerHead(d)
+			if err != nil {
+				return err
 			}
 			if _, dup := h.ProvidersRaw[pname]; dup {
 				return d.Errf("provider %q defined twice", pname)
@@ -56,7 +59,12 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if _, err := caddy.GetModule(id); err != nil {
 				return d.Errf("provider %s: type %q is not one of %s", pname, kind, strings.Join(providerTypes(), ", "))
 			}
-			mod, err := caddyfile.UnmarshalModule(d, id)
+			var mod caddyfile.Unmarshaler
+			if block == nil {
+				mod, err = caddyfile.UnmarshalModule(d, id)
+			} else {
+				mod, err = caddyfile.UnmarshalModule(block, id)
+			}
 			if err != nil {
 				return err
 			}
@@ -237,11 +245,21 @@ var errUnknownOption = errors.New("unknown option")
 // hands it over), calling fn once per option with the dispenser on the option's name. An option may be
 // given once, but header and deployment, which take a key.
 func providerOptions(d *caddyfile.Dispenser, kind string, fn func(opt string) error) error {
-	d.Next() // the provider type
+	d.Next() // the provider type (or name, when the type is in the block)
 	if d.NextArg() {
 		return d.ArgErr()
 	}
 	return caddyfileopt.Block(d, func(opt string) error {
+		if opt == "type" { // `provider <name> { type <type> … }`: providerHead has read it
+			var t string
+			if err := caddyfileopt.Args(d, &t); err != nil {
+				return err
+			}
+			if t != kind {
+				return d.Errf("provider: type %q given twice differently (%s)", t, kind)
+			}
+			return nil
+		}
 		err := fn(opt)
 		if errors.Is(err, errUnknownOption) {
 			return d.Errf("provider %s: unrecognized option %q", kind, opt)
@@ -280,6 +298,43 @@ func keyedArg(d *caddyfile.Dispenser, dst *map[string]string) error {
 
 // providerTypes are the registered `dsp.providers` module names: the catalog's types, and any a
 // plugin adds.
+// providerHead reads a provider's head in any of its forms: `provider <name> <type> { … }`, `provider
+// <type> { … }` (named after its type) and `provider <name> { type <type> … }`. For the last, the type is
+// found in the block, which is returned as its own dispenser (d has moved past it); otherwise block is nil
+// and d's cursor is on the token before the block, where the provider module expects it.
+func providerHead(d *caddyfile.Dispenser) (name, kind string, block *caddyfile.Dispenser, err error) {
+	args := d.RemainingArgs()
+	switch len(args) {
+	case 2:
+		return args[0], args[1], nil, nil
+	case 1:
+	default:
+		return "", "", nil, d.ArgErr()
+	}
+	name = args[0]
+	if _, err := caddy.GetModule("dsp.providers." + name); err == nil {
+		return name, name, nil, nil
+	}
+	block = d.NewFromNextSegment()
+	for depth, line := 0, -1; block.Next(); line = block.Line() {
+		switch v := block.Val(); {
+		case v == "{":
+			depth++
+		case v == "}":
+			depth--
+		case depth == 1 && v == "type" && block.Line() != line && block.NextArg(): // an option, not an argument
+			kind = block.Val()
+		}
+	}
+	if kind == "" {
+		return "", "", nil, d.Errf("provider %s: give its type, as `provider %s <type> { … }` or a `type <type>` line in its block (one of %s)",
+			name, name, strings.Join(providerTypes(), ", "))
+	}
+	block.Reset()
+	block.Next() // the block's dispenser starts at the provider's name
+	return name, kind, block, nil
+}
+
 func providerTypes() []string {
 	var out []string
 	for _, m := range caddy.GetModules("dsp.providers") {

@@ -27,6 +27,28 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 			}
 		}, ""},
 		{"provider name twice", providers + " provider a mock", nil, `provider "a" defined twice`},
+		{"provider forms", "name chat\n provider mock {\n text one\n }\n provider second {\n type mock\n text two\n }\n provider third mock {\n type mock\n }\n model m second", func(t *testing.T, h *Handler) {
+			want := map[string]string{
+				"mock":   `{"provider":"mock","text":"one"}`,
+				"second": `{"provider":"mock","text":"two"}`,
+				"third":  `{"provider":"mock"}`,
+			}
+			for name, js := range want {
+				if got := string(h.ProvidersRaw[name]); got != js {
+					t.Errorf("provider %s = %s; want %s", name, got, js)
+				}
+			}
+			if h.Name != "chat" || len(h.Models) != 1 {
+				t.Fatalf("%+v", h)
+			}
+		}, ""},
+		{"provider without a type", "provider nameless {\n text x\n }", nil, "provider nameless: give its type"},
+		{"provider types disagree", "provider third mock {\n type openai\n }", nil, `type "openai" given twice differently`},
+		{"provider after a typed block", "provider second {\n type mock\n }\n provider b mock", func(t *testing.T, h *Handler) {
+			if len(h.ProvidersRaw) != 2 {
+				t.Fatalf("%v", h.ProvidersRaw)
+			}
+		}, ""},
 		{"duplicate max_attempts", "max_attempts 1\n max_attempts 2", nil, `duplicate subdirective "max_attempts"`},
 		{"zero max_attempts", "max_attempts 0", nil, `max_attempts: want a whole number from 1`},
 		{"bad max_body_size", "max_body_size lots", nil, `max_body_size: invalid size "lots"`},

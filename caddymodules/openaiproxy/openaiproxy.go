@@ -43,6 +43,9 @@ func init() {
 // budget and circuit breakers. The authenticated principal's `models` allowlist is enforced (403
 // model_not_allowed) and token usage is reported to metrics and to dsp_ratelimit's token limits.
 type Handler struct {
+	// Name labels a static site's requests in FD2's metrics and access log (their project label), when
+	// dsp_openai is the site's first FD2 stage. Default "static".
+	Name string `json:"name,omitempty"`
 	// ProvidersRaw are the deployments by name, each a `dsp.providers.*` module (openai, azure, anthropic,
 	// gemini, mock).
 	ProvidersRaw map[string]json.RawMessage `json:"providers,omitempty" caddy:"namespace=dsp.providers inline_key=provider"`
@@ -213,8 +216,13 @@ func (h *Handler) Validate() error {
 }
 
 // ServeHTTP serves /…/v1/<endpoint>.
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
-	return pipeline.Respond(w, r, Serve(h.engine, w, r, endpointOf(r.URL.Path), pipeline.ExchangeOf(r), h.logger), h.logger)
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	return pipeline.Serve(h, h.Name, w, r, next, h.logger)
+}
+
+// ServeStage serves the endpoint (pipeline.Stage).
+func (h *Handler) ServeStage(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
+	return Serve(h.engine, w, r, endpointOf(r.URL.Path), pipeline.ExchangeOf(r), h.logger)
 }
 
 // endpointOf is the path after the last "/v1/" (the OpenAI API root), or the path itself.
@@ -247,7 +255,7 @@ func Serve(e *inference.Engine, w http.ResponseWriter, r *http.Request, endpoint
 		eng.MaxBody = x.BodyLimit // the pipeline's one cap, unless this handler's own is tighter
 	}
 	span := trace.SpanFromContext(r.Context())
-	hk := hooks(x.ProjectID, endpoint)
+	hk := hooks(x.MetricsProject(), endpoint)
 	if x.NoMetrics {
 		hk = noMetricHooks
 	}

@@ -103,6 +103,9 @@ func Collectors() []prometheus.Collector { return []prometheus.Collector{decisio
 // Retry-After, RateLimit-Policy / RateLimit and X-RateLimit-* headers; admitted requests carry the headers
 // of the tightest policy.
 type Handler struct {
+	// Name labels a static site's requests in FD2's metrics and access log (their project label), when this
+	// is the site's first FD2 stage. Default "static".
+	Name string `json:"name,omitempty"`
 	// Requests is a static request limit, e.g. "600/m" (units s, m, h, d or a duration).
 	Requests string `json:"requests,omitempty"`
 	// Tokens is a static LLM token limit, e.g. "200000/m".
@@ -343,7 +346,12 @@ type taken struct {
 // ServeHTTP applies every policy of the request. Its errors, and those of the handlers after it, reach
 // the client as FD2's JSON error even on a site without handle_errors (pipeline.Respond).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	return pipeline.Respond(w, r, h.serve(w, r, next), h.logger)
+	return pipeline.Serve(h, h.Name, w, r, next, h.logger)
+}
+
+// ServeStage is the stage's own work (pipeline.Stage).
+func (h *Handler) ServeStage(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	return h.serve(w, r, next)
 }
 
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
@@ -618,6 +626,7 @@ func serveBudgeted(sw *inference.BudgetWriter, r *http.Request, next caddyhttp.H
 // UnmarshalCaddyfile sets up the handler. Syntax:
 //
 //	dsp_ratelimit {
+//		name <site label>
 //		requests <n>/<unit>
 //		tokens   <n>/<unit>
 //		by       consumer|key|project|ip|<placeholder>
@@ -634,6 +643,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	return caddyfileopt.Directive(d, func(name string) error {
 		var err error
 		switch name {
+		case "name":
+			return caddyfileopt.Args(d, &h.Name)
 		case "requests", "tokens", "by", "zone", "store", "fail_mode":
 			return h.parseWord(d, name)
 		case "instances":

@@ -23,6 +23,8 @@ import (
 type Exchange struct {
 	// ProjectID is the project the request was routed to ("" on a static site or before one was found).
 	ProjectID string
+	// Site is a static site's name (its metrics' and access log's project label); "" on a manifest site.
+	Site string
 	// Path is the canonical request path "/{project}/…", whatever form (path, header, subdomain) the client
 	// used; explicit routes forward it, module routes strip their prefix from it.
 	Path string
@@ -277,8 +279,8 @@ func (x *Exchange) Placeholder(key string) (any, bool) {
 // Only ids, names, counts and durations: never a key, token, claim value or prompt.
 func (x *Exchange) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 	enc.AddString("dsp_request_id", x.RequestID())
-	if x.ProjectID != "" {
-		enc.AddString("dsp_project", x.ProjectID)
+	if p := x.MetricsProject(); p != "" {
+		enc.AddString("dsp_project", p)
 	}
 	if x.Route != nil {
 		enc.AddString("dsp_module", x.Route.Module)
@@ -324,3 +326,12 @@ var stageLogKeys = [NumStages]string{"dsp_manifest_ms", "dsp_auth_ms", "dsp_rate
 
 // ms is d in milliseconds, rounded to the microsecond.
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1e3 }
+
+// MetricsProject is the project label of the request's metrics and log line: its project, or on a static
+// site the site's name.
+func (x *Exchange) MetricsProject() string {
+	if x.ProjectID != "" {
+		return x.ProjectID
+	}
+	return x.Site
+}

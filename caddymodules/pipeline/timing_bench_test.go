@@ -1,6 +1,6 @@
 // Copyright 2026 The FD2 Authors. SPDX-License-Identifier: Apache-2.0
 
-package manifest
+package pipeline
 
 import (
 	"net/http"
@@ -24,7 +24,7 @@ func BenchmarkSetServerTiming(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		h := base.Clone()
-		setServerTiming(h, st, now)
+		SetServerTiming(h, st, now)
 	}
 }
 
