@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -33,9 +34,13 @@ type Backend interface {
 	// Do calls the deployment serving model (a client-facing name or alias) and returns its response and
 	// the deployment that produced it.
 	Do(ctx context.Context, model string, req *Request) (*Response, Deployment, error)
-	// Models lists the client-facing model names, for GET /v1/models.
-	Models() []string
-	// Known reports whether model resolves to any deployment (aliases and wildcards included).
+	// ListModels lists the client-facing model names, for GET /v1/models.
+	ListModels(ctx context.Context) []string
+	// HasModel reports whether GET /v1/models/{id} knows id: an alias, or a model a wildcard's provider
+	// lists.
+	HasModel(ctx context.Context, id string) bool
+	// Known reports whether model resolves to any deployment (aliases and wildcards included): whether a
+	// call naming it is routed.
 	Known(model string) bool
 }
 
@@ -151,7 +156,11 @@ func (e *Engine) listModels(w http.ResponseWriter, r *http.Request) error {
 		Object string        `json:"object"`
 		Data   []modelObject `json:"data"`
 	}{Object: "list", Data: []modelObject{}}
-	for _, m := range e.Backend.Models() {
+	models := e.Backend.ListModels(r.Context())
+	if m := e.Defaults.Model; m != "" && !slices.Contains(models, m) && e.Backend.Known(m) {
+		models = append(models, m) // a module's model_name is the model its clients get by default
+	}
+	for _, m := range models {
 		if e.allowed(m) {
 			list.Data = append(list.Data, newModelObject(m))
 		}
@@ -163,7 +172,7 @@ func (e *Engine) getModel(w http.ResponseWriter, r *http.Request, id string) err
 	if r.Method != http.MethodGet {
 		return apierr.New(http.StatusMethodNotAllowed, "method_not_allowed", "use GET to retrieve a model")
 	}
-	if id == "" || !e.Backend.Known(id) || !e.allowed(id) {
+	if id == "" || !e.allowed(id) || (id != e.Defaults.Model && !e.Backend.HasModel(r.Context(), id)) {
 		return errModelNotFound(id)
 	}
 	return writeJSON(w, newModelObject(id))

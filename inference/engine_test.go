@@ -55,7 +55,9 @@ func (b *fakeBackend) Do(ctx context.Context, model string, req *Request) (*Resp
 	return resp, dep, err
 }
 
-func (b *fakeBackend) Models() []string { return b.models }
+func (b *fakeBackend) ListModels(context.Context) []string { return b.models }
+
+func (b *fakeBackend) HasModel(_ context.Context, id string) bool { return b.Known(id) }
 
 func (b *fakeBackend) Known(model string) bool {
 	for _, m := range b.models {

@@ -119,6 +119,8 @@ type Router struct {
 	breakers map[DeploymentKey]*breaker
 	dynamic  sync.Map // DeploymentKey → *breaker
 	nDynamic atomic.Int64
+	// modelLists caches each wildcard provider's own model list (models.go).
+	modelLists sync.Map // provider name → *modelList
 }
 
 // maxDynamicBreakers bounds the breakers made for client-chosen model names; past it, a provider's further
@@ -235,17 +237,6 @@ func NewRouter(routes []Route, opts RouterOptions) (*Router, error) {
 		}
 	}
 	return r, nil
-}
-
-// Models returns the exact aliases, sorted, for GET /v1/models. Wildcard aliases are not listed: they
-// are not model names.
-func (r *Router) Models() []string {
-	out := make([]string, 0, len(r.exact))
-	for a := range r.exact {
-		out = append(out, a)
-	}
-	slices.Sort(out)
-	return out
 }
 
 // Known reports whether some route serves model.

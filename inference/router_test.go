@@ -126,7 +126,7 @@ func TestRouterResolve(t *testing.T) {
 			}
 		})
 	}
-	if got, want := fmt.Sprint(r.Models()), "[claude gpt-4o]"; got != want {
+	if got, want := fmt.Sprint(r.ListModels(context.Background())), "[claude gpt-4o]"; got != want {
 		t.Errorf("Models() = %s, want %s", got, want)
 	}
 }
@@ -567,4 +567,46 @@ func TestRouterContextCancellation(t *testing.T) {
 			t.Errorf("a client cancellation opened the breaker: %s", st)
 		}
 	})
+}
+
+func TestRouterModelLists(t *testing.T) {
+	clock := newClock()
+	var lists atomic.Int64
+	listing := &fakeProvider{name: "listing", fn: func(_ context.Context, req *Request) (*Response, error) {
+		if req.Endpoint != EndpointModels {
+			return okResponse(), nil
+		}
+		lists.Add(1)
+		return &Response{Status: 200, Header: http.Header{}, Body: io.NopCloser(strings.NewReader(
+			`{"object":"list","data":[{"id":"llama-3-8b"},{"id":"llama-3-70b"},{"id":"mistral-7b"},{"id":"exact"}]}`))}, nil
+	}}
+	mute := failing("mute", 404) // cannot list its models
+	r := mustRouter(t, []Route{
+		{Alias: "exact", Targets: []Deployment{{Provider: listing, Model: "x"}}},
+		{Alias: "llama-*", Targets: []Deployment{{Provider: listing}}},
+		{Alias: "fixed-*", Targets: []Deployment{{Provider: listing, Model: "mistral-7b"}}},
+		{Alias: "other-*", Targets: []Deployment{{Provider: mute}}},
+	}, testOpts(clock, &sleepRecorder{}))
+	ctx := context.Background()
+	if got, want := fmt.Sprint(r.ListModels(ctx)), "[exact llama-3-70b llama-3-8b]"; got != want {
+		t.Errorf("ListModels = %s; want %s", got, want)
+	}
+	for id, want := range map[string]bool{
+		"exact": true, "llama-3-8b": true, "llama-4-nope": false, // listed, or not, by the wildcard's provider
+		"fixed-anything": true, // a wildcard mapped to one model serves any name
+		"other-thing":    true, // its provider cannot list: the wildcard is taken at its word
+		"nothing":        false,
+	} {
+		if got := r.HasModel(ctx, id); got != want {
+			t.Errorf("HasModel(%q) = %v; want %v", id, got, want)
+		}
+	}
+	if lists.Load() != 1 {
+		t.Errorf("the provider was asked for its models %d times within a minute; want once", lists.Load())
+	}
+	clock.Advance(61 * time.Second)
+	r.ListModels(ctx)
+	if lists.Load() != 2 {
+		t.Errorf("the list was not refreshed after a minute: %d fetches", lists.Load())
+	}
 }

@@ -123,6 +123,8 @@ func (p *Provider) Do(ctx context.Context, req *inference.Request) (*inference.R
 		return p.chat(ctx, req)
 	case inference.EndpointEmbeddings:
 		return p.embeddings(ctx, req)
+	case inference.EndpointModels:
+		return p.models(ctx, req)
 	default:
 		return nil, fmt.Errorf("gemini %s: %w", req.Endpoint, inference.ErrUnsupported)
 	}
@@ -151,13 +153,24 @@ type upstream struct {
 // lets FirstByteTimeout cover a stream that opens but never produces an event, while the call can still
 // fall back to another deployment.
 func (p *Provider) post(ctx context.Context, path string, body []byte, stream bool) (*upstream, error) {
+	return p.call(ctx, http.MethodPost, path, body, stream)
+}
+
+// call is post for any method; a GET has no body.
+func (p *Provider) call(ctx context.Context, method, path string, body []byte, stream bool) (*upstream, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, p.baseURL+path, bytes.NewReader(body))
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	hreq, err := http.NewRequestWithContext(ctx, method, p.baseURL+path, rd)
 	if err != nil {
 		cancel(nil)
 		return nil, fmt.Errorf("building gemini request: %w", err)
 	}
-	hreq.Header.Set("Content-Type", "application/json")
+	if body != nil {
+		hreq.Header.Set("Content-Type", "application/json")
+	}
 	if stream {
 		hreq.Header.Set("Accept", "text/event-stream")
 	} else {

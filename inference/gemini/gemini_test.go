@@ -520,7 +520,8 @@ func TestRequestErrors(t *testing.T) {
 		req         inference.Request
 		unsupported bool
 	}{
-		{name: "models_endpoint", req: inference.Request{Endpoint: inference.EndpointModels, Method: http.MethodGet}, unsupported: true},
+		{name: "models_post", req: inference.Request{Endpoint: inference.EndpointModels, Method: http.MethodPost}, unsupported: true},
+		{name: "one_model", req: inference.Request{Endpoint: inference.EndpointModels + "/gemini-pro", Method: http.MethodGet}, unsupported: true},
 		{name: "responses_endpoint", req: inference.Request{Endpoint: inference.EndpointResponses, Body: []byte(`{}`)}, unsupported: true},
 		{name: "embedding_tokens", req: inference.Request{Endpoint: inference.EndpointEmbeddings, Body: []byte(`{"model":"m","input":[[1,2,3]]}`)}, unsupported: true},
 		{name: "unknown_tool_call_id", req: inference.Request{Endpoint: inference.EndpointChat, Body: []byte(`{"model":"m","messages":[{"role":"tool","tool_call_id":"nope","content":"x"}]}`)}},
@@ -623,5 +624,27 @@ func TestNew(t *testing.T) {
 				t.Errorf("kind %q name %q", p.Kind(), p.Name())
 			}
 		})
+	}
+}
+
+func TestModels(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet || r.URL.Path != "/v1beta/models" || r.URL.Query().Get("pageSize") != "1000" ||
+			r.Header.Get("x-goog-api-key") != testKey {
+			t.Errorf("request %s %s, key %q", r.Method, r.URL, r.Header.Get("x-goog-api-key"))
+		}
+		_, _ = io.WriteString(w, `{"models":[{"name":"models/gemini-2.0-flash","displayName":"Gemini"},{"name":"models/text-embedding-004"}]}`)
+	}))
+	t.Cleanup(srv.Close)
+	resp, err := newTestProvider(t, srv.URL, 0).Do(context.Background(), &inference.Request{Endpoint: inference.EndpointModels, Method: http.MethodGet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	want := `{"object":"list","data":[{"id":"gemini-2.0-flash","object":"model","created":0,"owned_by":"google"},` +
+		`{"id":"text-embedding-004","object":"model","created":0,"owned_by":"google"}]}`
+	if string(body) != want {
+		t.Errorf("list = %s; want %s", body, want)
 	}
 }
