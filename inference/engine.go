@@ -635,7 +635,7 @@ func (e *Engine) call(w http.ResponseWriter, r *http.Request, model string, req 
 		upstreamModel = model
 	}
 	if err != nil {
-		ae := e.mapError(r, err, &firstByteFired)
+		ae := e.mapError(r, model, err, &firstByteFired)
 		var pe *ProviderError
 		if errors.As(err, &pe) {
 			if provider == "" {
@@ -793,7 +793,7 @@ func (c *clientWriter) Write(p []byte) (int, error) {
 }
 
 // mapError turns a Backend failure into the client's error.
-func (e *Engine) mapError(r *http.Request, err error, firstByteFired *atomic.Bool) *apierr.Error {
+func (e *Engine) mapError(r *http.Request, model string, err error, firstByteFired *atomic.Bool) *apierr.Error {
 	if firstByteFired.Load() {
 		return apierr.Wrap(http.StatusGatewayTimeout, "upstream_timeout",
 			"the provider did not answer within "+e.FirstByteTimeout.String(), err)
@@ -802,6 +802,11 @@ func (e *Engine) mapError(r *http.Request, err error, firstByteFired *atomic.Boo
 		return errClientClosed(err)
 	}
 	if errors.Is(err, ErrUnknownModel) {
+		if model == "" {
+			return apierr.Wrap(http.StatusBadRequest, "no_default_provider",
+				"this request names no model, and the gateway has no default provider for such requests "+
+					"(the operator sets one with default_provider)", err)
+		}
 		return apierr.Wrap(http.StatusNotFound, "model_not_found", "the model does not exist", err)
 	}
 	var ae *apierr.Error

@@ -47,7 +47,9 @@ func (r *Router) ListModels(ctx context.Context) []string {
 		}
 	}
 	for a := range r.exact {
-		add(a)
+		if a != ModellessAlias {
+			add(a)
+		}
 	}
 	for _, rt := range r.wildcards {
 		prefix := rt.Alias[:len(rt.Alias)-1]
@@ -73,7 +75,7 @@ func (r *Router) ListModels(ctx context.Context) []string {
 func (r *Router) HasModel(ctx context.Context, id string) bool {
 	rt := r.resolve(id)
 	switch {
-	case rt == nil:
+	case rt == nil || id == ModellessAlias:
 		return false
 	case r.exact[id] == rt:
 		return true

@@ -16,6 +16,9 @@ import (
 	"time"
 )
 
+// ModellessAlias is the alias of the route serving calls that name no model: a site's default provider.
+const ModellessAlias = ""
+
 // Router errors, for errors.Is.
 var (
 	// ErrUnknownModel is returned for a model no route's alias matches (the client gets 404).
@@ -45,7 +48,8 @@ type Deployment struct {
 type Route struct {
 	// Alias is the model name clients use. A trailing "*" makes it a prefix wildcard ("gpt-4o*"), and
 	// "*" alone matches every model. An exact alias wins over wildcards, and a longer wildcard prefix
-	// over a shorter one.
+	// over a shorter one. The empty alias (ModellessAlias) serves calls that name no model (files,
+	// batches, GET /v1/responses/{id}); without it they go to a "*" route, if any.
 	Alias string
 	// Targets are the deployments serving the alias.
 	Targets []Deployment
@@ -157,9 +161,6 @@ func NewRouter(routes []Route, opts RouterOptions) (*Router, error) {
 		rt := routes[i]
 		rt.Targets = slices.Clone(rt.Targets)
 		rt.Fallbacks = slices.Clone(rt.Fallbacks)
-		if rt.Alias == "" {
-			return nil, fmt.Errorf("route %d: empty alias", i)
-		}
 		if _, dup := r.routes[rt.Alias]; dup {
 			return nil, fmt.Errorf("route %q: duplicate alias", rt.Alias)
 		}

@@ -151,7 +151,6 @@ func TestNewRouterValidation(t *testing.T) {
 	}{
 		{"valid", []Route{{Alias: "a", Targets: []Deployment{{Provider: p}}, Fallbacks: []string{"b"}},
 			{Alias: "b", Targets: []Deployment{{Provider: p}}}}, ""},
-		{"empty alias", []Route{{Targets: []Deployment{{Provider: p}}}}, "empty alias"},
 		{"duplicate alias", []Route{{Alias: "a", Targets: []Deployment{{Provider: p}}},
 			{Alias: "a", Targets: []Deployment{{Provider: p}}}}, "duplicate"},
 		{"no targets", []Route{{Alias: "a"}}, "no targets"},
@@ -608,5 +607,29 @@ func TestRouterModelLists(t *testing.T) {
 	r.ListModels(ctx)
 	if lists.Load() != 2 {
 		t.Errorf("the list was not refreshed after a minute: %d fetches", lists.Load())
+	}
+}
+
+func TestRouterModelless(t *testing.T) {
+	ctx := context.Background()
+	// Without a default provider nor a "*" route, a call naming no model has nowhere to go.
+	r := mustRouter(t, []Route{{Alias: "gpt-4o", Targets: []Deployment{{Provider: ok("a")}}}}, RouterOptions{})
+	if _, _, err := r.Do(ctx, "", chatReq("")); !errors.Is(err, ErrUnknownModel) {
+		t.Fatalf("err = %v; want ErrUnknownModel", err)
+	}
+	// The default provider serves it, and is no model of the list.
+	r = mustRouter(t, []Route{
+		{Alias: "gpt-4o", Targets: []Deployment{{Provider: ok("a")}}},
+		{Alias: ModellessAlias, Targets: []Deployment{{Provider: ok("files")}}},
+		{Alias: "*", Targets: []Deployment{{Provider: ok("any")}}},
+	}, RouterOptions{})
+	if _, dep, err := r.Do(ctx, "", chatReq("")); err != nil || dep.Provider.Name() != "files" {
+		t.Fatalf("Do(\"\") = %v, %v; want the default provider", dep.Provider, err)
+	}
+	if got := fmt.Sprint(r.ListModels(ctx)); got != "[gpt-4o]" {
+		t.Errorf("ListModels = %s", got)
+	}
+	if r.HasModel(ctx, "") {
+		t.Error(`HasModel("") = true`)
 	}
 }

@@ -31,11 +31,14 @@ func init() {
 //		provider <name> openai|azure|anthropic|gemini|mock {
 //			<options of the provider type: see each dsp.providers module's UnmarshalCaddyfile>
 //		}
+//		provider <type> { … }              # named after its type
+//		provider <name> { type <type> … }
 //		model <alias> <provider>[:<model>] [<provider>[:<model>] ...]
 //		model <alias> {
 //			target <provider> [<model>] [weight <n>] [priority <n>]
 //			fallback <alias...>
 //		}
+//		default_provider <provider>
 //		max_attempts <n>
 //		max_body_size <size>
 //		breaker_open_for <d>
@@ -75,6 +78,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 			h.Models = append(h.Models, m)
+		case "default_provider":
+			err = caddyfileopt.Args(d, &h.DefaultProvider)
 		case "max_attempts":
 			h.MaxAttempts, err = caddyfileopt.Int(d, 1)
 		case "max_body_size":

@@ -52,6 +52,10 @@ type Handler struct {
 	// Models maps client-facing model names (aliases; a trailing * is a prefix wildcard) to deployments.
 	// Without any, every provider serves every model ("*") in declaration order by name.
 	Models []ModelRoute `json:"models,omitempty"`
+	// DefaultProvider names the deployment (of Providers) serving calls that name no model: files, batches,
+	// vector stores, fine-tuning, GET /v1/responses/{id} of responses FD2 did not store. Without it such
+	// calls go to a "*" model route if there is one, else they are answered 400 no_default_provider.
+	DefaultProvider string `json:"default_provider,omitempty"`
 	// MaxAttempts is the retry budget per request across deployments and fallbacks. Default 3.
 	MaxAttempts int `json:"max_attempts,omitempty"`
 	// MaxBodySize caps request bodies. Default: the dsp app's max_body_size when the config has a dsp app,
@@ -137,6 +141,14 @@ func (h *Handler) routes(providers map[string]inference.Provider) ([]inference.R
 	if len(providers) == 0 {
 		return nil, errors.New("at least one provider is required")
 	}
+	var out []inference.Route
+	if h.DefaultProvider != "" {
+		p, ok := providers[h.DefaultProvider]
+		if !ok {
+			return nil, fmt.Errorf("default_provider: unknown provider %q", h.DefaultProvider)
+		}
+		out = append(out, inference.Route{Alias: inference.ModellessAlias, Targets: []inference.Deployment{{Provider: p}}})
+	}
 	if len(h.Models) == 0 {
 		names := make([]string, 0, len(providers))
 		for n := range providers {
@@ -147,9 +159,8 @@ func (h *Handler) routes(providers map[string]inference.Provider) ([]inference.R
 		for i, n := range names {
 			rt.Targets = append(rt.Targets, inference.Deployment{Provider: providers[n], Priority: i})
 		}
-		return []inference.Route{rt}, nil
+		return append(out, rt), nil
 	}
-	var out []inference.Route
 	for _, m := range h.Models {
 		rt := inference.Route{Alias: m.Alias, Fallbacks: m.Fallbacks}
 		for _, t := range m.Targets {
