@@ -120,7 +120,7 @@ func TestHandlerProviderBlocks(t *testing.T) {
 		{name: "unknown type", input: "dsp_openai {\n provider a bedrock {\n api_key k\n }\n}", wantErr: `provider a: type "bedrock" is not one of anthropic, azure, gemini, mock, openai`},
 		{name: "provider defined twice", input: "dsp_openai {\n provider a mock\n provider a mock\n}", wantErr: `provider "a" defined twice`},
 		{name: "module errors surface", input: "dsp_openai {\n provider a gemini {\n version v\n }\n}", wantErr: `provider gemini: unrecognized option "version"`},
-		{name: "missing type", input: "dsp_openai {\n provider a\n}", wantErr: "wrong argument count"},
+		{name: "missing type", input: "dsp_openai {\n provider a\n}", wantErr: "provider a: give its type"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
