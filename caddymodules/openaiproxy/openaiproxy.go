@@ -297,6 +297,7 @@ func Serve(e *inference.Engine, w http.ResponseWriter, r *http.Request, endpoint
 	}
 	eng.Hooks = hk
 	start := time.Now()
+	x.UpstreamBegins(start) // a static site has no dispatch stage to mark it
 	err := eng.ServeHTTP(w, r, endpoint)
 	x.Upstream += time.Since(start)
 	x.TrackBody(r)
