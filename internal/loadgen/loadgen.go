@@ -29,9 +29,12 @@ type Request struct {
 	URL    string
 	Header http.Header
 	Body   []byte
-	// Stream expects a server-sent event stream: the answer must end with the "data: [DONE]" event, and
-	// time to first byte is recorded.
+	// Stream expects a server-sent event stream: the answer must end with StreamEnd, and time to first
+	// byte is recorded.
 	Stream bool
+	// StreamEnd is the event a complete stream ends with; default "data: [DONE]" (OpenAI's), the Messages
+	// API's is "event: message_stop".
+	StreamEnd []byte
 	// Want, when set, must occur in every non-stream answer (a stream must end with [DONE] instead).
 	Want []byte
 }
@@ -165,8 +168,12 @@ func once(ctx context.Context, c *http.Client, r *Request, buf []byte) (lat, ttf
 		return 0, 0, fmt.Errorf("status %d: %.200s", resp.StatusCode, head)
 	}
 	if r.Stream {
-		if !bytes.Contains(tail, done) {
-			return 0, 0, fmt.Errorf("stream ended without [DONE]: ...%q", tail)
+		end := r.StreamEnd
+		if end == nil {
+			end = done
+		}
+		if !bytes.Contains(tail, end) {
+			return 0, 0, fmt.Errorf("stream ended without %s: ...%q", end, tail)
 		}
 	} else if len(r.Want) > 0 && !bytes.Contains(head, r.Want) {
 		return 0, 0, fmt.Errorf("answer lacks %q: %.200s", r.Want, head)
