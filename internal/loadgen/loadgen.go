@@ -168,12 +168,12 @@ func once(ctx context.Context, c *http.Client, r *Request, buf []byte) (lat, ttf
 		return 0, 0, fmt.Errorf("status %d: %.200s", resp.StatusCode, head)
 	}
 	if r.Stream {
-		end := r.StreamEnd
+		end, name := r.StreamEnd, string(r.StreamEnd)
 		if end == nil {
-			end = done
+			end, name = done, "[DONE]"
 		}
 		if !bytes.Contains(tail, end) {
-			return 0, 0, fmt.Errorf("stream ended without %s: ...%q", end, tail)
+			return 0, 0, fmt.Errorf("stream ended without %s: ...%q", name, tail)
 		}
 	} else if len(r.Want) > 0 && !bytes.Contains(head, r.Want) {
 		return 0, 0, fmt.Errorf("answer lacks %q: %.200s", r.Want, head)
