@@ -454,7 +454,7 @@ func (o *provider) normaliseInput(raw json.RawMessage) ([]json.RawMessage, error
 	}
 	var s string
 	if json.Unmarshal(raw, &s) == nil {
-		b, err := json.Marshal(inputItem{Type: "message", ID: newID("msg_"), Role: "user",
+		b, err := json.Marshal(inputItem{Type: "message", ID: o.idFor("msg_"), Role: "user",
 			Content: textParts("input_text", s)})
 		if err != nil {
 			return nil, fmt.Errorf("encoding input: %w", err)
@@ -507,14 +507,14 @@ func (o *provider) normaliseItem(raw json.RawMessage, at string) (json.RawMessag
 			return nil, err
 		}
 		if it.ID == "" {
-			it.ID = newID("msg_")
+			it.ID = o.idFor("msg_")
 		}
 	case "function_call":
 		if it.CallID == "" || it.Name == "" || it.Arguments == nil {
 			return nil, o.badRequest("missing_required_parameter", at+": a function_call needs call_id, name and arguments")
 		}
 		if it.ID == "" {
-			it.ID = newID("fc_")
+			it.ID = o.idFor("fc_")
 		}
 	case "function_call_output":
 		if it.CallID == "" {
@@ -524,7 +524,7 @@ func (o *provider) normaliseItem(raw json.RawMessage, at string) (json.RawMessag
 			return nil, err
 		}
 		if it.ID == "" {
-			it.ID = newID("fco_")
+			it.ID = o.idFor("fco_")
 		}
 	case "reasoning":
 		// Reasoning is provider-specific (encrypted or summarised): kept as sent for input_items, never

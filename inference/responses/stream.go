@@ -442,8 +442,7 @@ func (t *translator) openPart(refusal bool) error {
 	return t.send()
 }
 
-func (t *translator) closePart() error {
-	it := t.msg
+func (t *translator) closePart(it *outItem) error {
 	if !it.partOpen {
 		return nil
 	}
@@ -488,7 +487,7 @@ func (t *translator) contentDelta(raw []byte, refusal bool) error {
 	}
 	it := t.msg
 	if !it.partOpen || it.parts[len(it.parts)-1].refusal != refusal {
-		if err := t.closePart(); err != nil {
+		if err := t.closePart(it); err != nil {
 			return err
 		}
 		if err := t.openPart(refusal); err != nil {
@@ -528,7 +527,7 @@ func (t *translator) closeMessage() error {
 		return nil
 	}
 	t.msg = nil
-	if err := t.closePart(); err != nil {
+	if err := t.closePart(it); err != nil {
 		return err
 	}
 	return t.closeItem(it)
