@@ -68,8 +68,8 @@ type reasoningEcho struct {
 }
 
 type responseUsage struct {
-	InputTokens         int64 `json:"input_tokens"`
-	InputTokensDetails  struct {
+	InputTokens        int64 `json:"input_tokens"`
+	InputTokensDetails struct {
 		CachedTokens int64 `json:"cached_tokens"`
 	} `json:"input_tokens_details"`
 	OutputTokens        int64 `json:"output_tokens"`

@@ -132,8 +132,8 @@ type failingStore struct{}
 var errDown = errors.New("store down")
 
 func (failingStore) Get(context.Context, string) (*Record, error) { return nil, errDown }
-func (failingStore) Put(context.Context, string, *Record) error     { return errDown }
-func (failingStore) Delete(context.Context, string) error           { return errDown }
+func (failingStore) Put(context.Context, string, *Record) error   { return errDown }
+func (failingStore) Delete(context.Context, string) error         { return errDown }
 
 // TestStoreDown checks a failing store: a new response is still answered (store: false), and a
 // continuation is a 503 that no other deployment is tried for.
