@@ -289,7 +289,7 @@ func (t *translator) final() ([]byte, string, error) {
 	status, details := finalStatus(t.finish)
 	obj := t.object(status)
 	obj.IncompleteDetails = details
-	out, err := appendJSON(nil, obj)
+	out, err := t.appendJSON(nil, obj)
 	if err != nil || !obj.Store {
 		return out, status, err
 	}
@@ -298,7 +298,7 @@ func (t *translator) final() ([]byte, string, error) {
 	rec.Conversation = append(rec.Conversation, t.tr.history...)
 	rec.Conversation = append(rec.Conversation, t.tr.input...)
 	for _, it := range t.items {
-		b, err := appendJSON(nil, it.object())
+		b, err := t.appendJSON(nil, it.object())
 		if err != nil {
 			return nil, status, err
 		}
@@ -308,7 +308,7 @@ func (t *translator) final() ([]byte, string, error) {
 		return out, status, nil
 	}
 	obj.Store = false
-	out, err = appendJSON(nil, obj)
+	out, err = t.appendJSON(nil, obj)
 	return out, status, err
 }
 

@@ -57,11 +57,28 @@ type buffers struct {
 	buf  []byte
 	data []byte
 	long []byte
+	// enc writes JSON values (items, parts, responses) into jbuf, as appendJSON does.
+	enc  *json.Encoder
+	jbuf *bytes.Buffer
 }
 
 var bufferPool = sync.Pool{New: func() any {
-	return &buffers{br: bufio.NewReaderSize(nil, 16<<10), buf: make([]byte, 0, 2<<10), data: make([]byte, 0, 2<<10)}
+	b := &buffers{br: bufio.NewReaderSize(nil, 16<<10), buf: make([]byte, 0, 2<<10), data: make([]byte, 0, 2<<10),
+		jbuf: new(bytes.Buffer)}
+	b.enc = json.NewEncoder(b.jbuf)
+	b.enc.SetEscapeHTML(false)
+	return b
 }}
+
+// appendJSON is the package's appendJSON with the translator's encoder.
+func (b *buffers) appendJSON(dst []byte, v any) ([]byte, error) {
+	b.jbuf.Reset()
+	if err := b.enc.Encode(v); err != nil {
+		return dst, fmt.Errorf("encoding %T: %w", v, err)
+	}
+	out := b.jbuf.Bytes()
+	return append(dst, out[:len(out)-1]...), nil // Encode's newline
+}
 
 // maxPooled bounds the buffers kept in the pool, so that one huge event does not pin its memory.
 const maxPooled = 64 << 10
@@ -84,6 +101,11 @@ func (t *translator) release() {
 		b.data = make([]byte, 0, 2<<10)
 	}
 	b.long = nil
+	if b.jbuf.Cap() > maxPooled {
+		b.jbuf = new(bytes.Buffer)
+		b.enc = json.NewEncoder(b.jbuf)
+		b.enc.SetEscapeHTML(false)
+	}
 	bufferPool.Put(b)
 }
 
@@ -346,7 +368,7 @@ func (t *translator) textField(name string, s []byte) {
 func (t *translator) valueField(name string, v any) error {
 	t.key(name)
 	var err error
-	t.buf, err = appendJSON(t.buf, v)
+	t.buf, err = t.appendJSON(t.buf, v)
 	return err
 }
 
@@ -646,7 +668,7 @@ func (t *translator) closeCall(it *outItem) error {
 		t.itemFields(it)
 		t.key("name")
 		var err error
-		if t.buf, err = appendJSON(t.buf, it.name); err != nil {
+		if t.buf, err = t.appendJSON(t.buf, it.name); err != nil {
 			return err
 		}
 		t.textField("arguments", it.args)
