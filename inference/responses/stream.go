@@ -204,6 +204,9 @@ func (t *translator) run(body io.Reader) error {
 				if len(data) > 0 {
 					data = append(data, '\n')
 				}
+				if len(data)+len(v) > maxLine {
+					return errors.New("a chat stream event is too large")
+				}
 				data = append(data, v...)
 			}
 		}
@@ -224,7 +227,7 @@ func (t *translator) run(body io.Reader) error {
 	}
 }
 
-// maxLine bounds one line of the chat stream.
+// maxLine bounds one line, and one event, of the chat stream.
 const maxLine = 16 << 20
 
 // readLine is ReadBytes('\n') without its allocation per line: the line is valid until the next read.
