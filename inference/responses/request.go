@@ -177,7 +177,7 @@ func (o *provider) translate(ctx context.Context, req *inference.Request) (*tran
 	if err := o.refuseUnsupported(&r); err != nil {
 		return nil, err
 	}
-	tr := &translation{req: &r, stream: r.Stream || req.Stream, store: r.Store == nil || *r.Store,
+	tr := &translation{req: &r, stream: r.Stream || req.Stream, store: o.store != nil && (r.Store == nil || *r.Store),
 		owner: ownerFrom(ctx), model: r.Model, tools: r.Tools, toolChoice: r.ToolChoice, metadata: r.Metadata}
 	if tr.model == "" {
 		tr.model = req.Model
@@ -274,7 +274,11 @@ func (o *provider) refuseUnsupported(r *request) error {
 
 // history returns the conversation a previous response ended with.
 func (o *provider) history(ctx context.Context, id string) ([]json.RawMessage, error) {
-	rec, err := o.store.Get(ctx, id)
+	var rec *Record
+	err := ErrNotFound
+	if o.store != nil {
+		rec, err = o.store.Get(ctx, id)
+	}
 	if errors.Is(err, ErrNotFound) {
 		return nil, o.badRequest("previous_response_not_found", fmt.Sprintf("previous_response_id: previous response "+
 			"with id '%s' not found (responses created with store: false, or older than FD2 keeps them, cannot be continued)", id))

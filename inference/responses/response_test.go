@@ -159,3 +159,16 @@ func TestBadProviderAnswer(t *testing.T) {
 		t.Errorf("err = %v, want a 502 ProviderError", err)
 	}
 }
+
+// TestNilStore checks Over without a store: answers say store: false and nothing can be continued.
+func TestNilStore(t *testing.T) {
+	o := testOver(&fakeChat{body: chatAnswer}, nil)
+	if res := doJSON(t, o, `{"model":"m","input":"x"}`); res.Get("store").Bool() || res.Get("status").String() != "completed" {
+		t.Errorf("answer without a store: %s", res.Raw)
+	}
+	_, err := o.Do(context.Background(), responsesReq(`{"model":"m","input":"x","previous_response_id":"resp_1"}`))
+	var pe *inference.ProviderError
+	if !errors.As(err, &pe) || pe.Code != "previous_response_not_found" {
+		t.Errorf("continuation without a store: %v", err)
+	}
+}

@@ -27,7 +27,8 @@ import (
 
 // Over returns p able to serve the Responses API by translating it to chat/completions (non-stream and
 // stream) and back, keeping conversation state in store for previous_response_id. Other endpoints go to p.
-// The returned provider keeps p's Name and Kind.
+// The returned provider keeps p's Name and Kind. A nil store stores nothing: every answer says
+// "store": false and previous_response_id is never found.
 func Over(p inference.Provider, store Store) inference.Provider {
 	return &provider{p: p, store: store, now: time.Now, newID: newID}
 }

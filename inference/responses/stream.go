@@ -169,7 +169,14 @@ func (o *provider) stream(ctx context.Context, tr *translation, resp *inference.
 		t.release()
 		pw.CloseWithError(err)
 	}()
-	h := http.Header{"Content-Type": {"text/event-stream"}, "Cache-Control": {"no-cache"}}
+	h := http.Header{}
+	if resp.Header != nil {
+		h = resp.Header.Clone() // the provider's request id and the like
+	}
+	h.Del("Content-Length")
+	h.Del("Content-Encoding")
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
 	return &inference.Response{Status: http.StatusOK, Header: h, Body: &streamBody{pr: pr, up: up}, Stream: true}
 }
 
