@@ -101,8 +101,8 @@ func TestChains(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if rec.Owner != "alias-1" || len(rec.Conversation) != 6 || len(rec.Input) != 1 {
-				t.Errorf("turn 3 record: owner %q, %d conversation items, %d input items", rec.Owner, len(rec.Conversation), len(rec.Input))
+			if rec.Owner != "alias-1" || len(rec.Conversation) != 6 || rec.Inputs != 5 {
+				t.Errorf("turn 3 record: owner %q, %d conversation items, %d input items", rec.Owner, len(rec.Conversation), rec.Inputs)
 			}
 			if Owner(context.Background(), store, id1) != "alias-1" || Owner(context.Background(), store, "resp_unknown") != "" {
 				t.Error("Owner does not report the alias")

@@ -293,7 +293,7 @@ func (t *translator) final() ([]byte, string, error) {
 	if err != nil || !obj.Store {
 		return out, status, err
 	}
-	rec := &Record{Response: out, Input: t.tr.input, Owner: t.tr.owner, Created: t.now}
+	rec := &Record{Response: out, Inputs: len(t.tr.history) + len(t.tr.input), Owner: t.tr.owner, Created: t.now}
 	rec.Conversation = make([]json.RawMessage, 0, len(t.tr.history)+len(t.tr.input)+len(t.items))
 	rec.Conversation = append(rec.Conversation, t.tr.history...)
 	rec.Conversation = append(rec.Conversation, t.tr.input...)

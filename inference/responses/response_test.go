@@ -45,10 +45,10 @@ func TestResponseObject(t *testing.T) {
 		t.Fatalf("the response was not stored: %v", err)
 	}
 	assertJSONEqual(t, "stored response", rec.Response, got)
-	if len(rec.Input) != 1 || len(rec.Conversation) != 3 {
-		t.Fatalf("stored %d input items and %d conversation items, want 1 and 3", len(rec.Input), len(rec.Conversation))
+	if rec.Inputs != 1 || len(rec.Conversation) != 3 {
+		t.Fatalf("stored %d input items and %d conversation items, want 1 and 3", rec.Inputs, len(rec.Conversation))
 	}
-	assertJSONEqual(t, "stored input", rec.Input[0],
+	assertJSONEqual(t, "stored input", rec.Conversation[0],
 		[]byte(`{"type":"message","id":"msg_1","role":"user","content":[{"type":"input_text","text":"Hi"}]}`))
 	assertJSONEqual(t, "stored call", rec.Conversation[2],
 		[]byte(`{"id":"fc_4","type":"function_call","status":"completed","arguments":"{\"a\":1}","call_id":"call_1","name":"f"}`))

@@ -60,7 +60,7 @@ func ServeStored(w http.ResponseWriter, r *http.Request, store Store, path strin
 		writeJSON(w, b)
 		return true, nil
 	case sub == "input_items" && r.Method == http.MethodGet:
-		b, err := listItems(rec.Input, r)
+		b, err := listItems(rec.Conversation[:min(max(rec.Inputs, 0), len(rec.Conversation))], r)
 		if err != nil {
 			return true, err
 		}

@@ -82,6 +82,13 @@ func TestServeStored(t *testing.T) {
 		}
 	}
 
+	// A continued response was generated from the whole conversation: its input items are all listed.
+	next := doJSON(t, o, `{"model":"m","input":"d","previous_response_id":"`+id+`"}`).Get("id").String()
+	w, _, _ = serve(t, store, http.MethodGet, "responses/"+next+"/input_items?order=asc")
+	if got := gjson.GetBytes(w.Body.Bytes(), "data.#.id").Raw; got != `["msg_1","msg_2","msg_3","msg_5","msg_6"]` {
+		t.Errorf("input items of a continued response: %s", got)
+	}
+
 	// Refusals: streaming a stored response, cancelling it, a method the path does not take.
 	for _, tt := range []struct {
 		method, target string

@@ -32,12 +32,14 @@ type Record struct {
 	// for an ownership record (see Remember): a response an OpenAI-compatible provider created and keeps
 	// itself.
 	Response json.RawMessage `json:"response,omitempty"`
-	// Input holds the request's input items as sent, each with an id (the input_items listing).
-	Input []json.RawMessage `json:"input,omitempty"`
 	// Conversation is everything a continuation (previous_response_id) is built on: the previous
-	// response's conversation, then this request's input items, then this response's output items.
-	// Instructions are not part of it: OpenAI does not carry them over to a continued response either.
+	// response's conversation, then this request's input items (as sent, each given an id), then this
+	// response's output items. Instructions are not part of it: OpenAI does not carry them over to a
+	// continued response either.
 	Conversation []json.RawMessage `json:"conversation,omitempty"`
+	// Inputs is how many items of Conversation, from the first, were the response's input: the items
+	// used to generate it, which GET /v1/responses/{id}/input_items lists.
+	Inputs int `json:"inputs,omitempty"`
 	// Owner is the model (the client-facing alias) the client asked for, so that a later GET, DELETE or
 	// model-less continuation is routed to the deployments that served it.
 	Owner string `json:"owner,omitempty"`
@@ -48,9 +50,6 @@ type Record struct {
 // size is the record's footprint, the sum of its JSON parts.
 func (r *Record) size() int {
 	n := len(r.Response) + len(r.Owner)
-	for _, it := range r.Input {
-		n += len(it)
-	}
 	for _, it := range r.Conversation {
 		n += len(it)
 	}

@@ -128,8 +128,8 @@ func TestRedisStore(t *testing.T) {
 	c := newRedis(t)
 	s := NewRedisStore(c, "", time.Hour)
 	want := &Record{Response: json.RawMessage(`{"id":"resp_1","object":"response"}`),
-		Input:        []json.RawMessage{json.RawMessage(`{"type":"message","id":"msg_1","role":"user","content":[]}`)},
-		Conversation: []json.RawMessage{json.RawMessage(`{"a":1}`), json.RawMessage(`{"b":2}`)},
+		Conversation: []json.RawMessage{json.RawMessage(`{"type":"message","id":"msg_1","role":"user","content":[]}`), json.RawMessage(`{"b":2}`)},
+		Inputs:       1,
 		Owner:        "claude", Created: testNow.UTC()}
 	if err := s.Put(ctx, "resp_1", want); err != nil {
 		t.Fatal(err)
