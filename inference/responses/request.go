@@ -222,13 +222,14 @@ func (o *provider) translate(ctx context.Context, req *inference.Request) (*tran
 		return nil, err
 	}
 
+	if tr.input, err = o.normaliseInput(r.Input); err != nil {
+		return nil, err
+	}
+	// The store is asked last: a request refused anyway costs no round trip to it.
 	if r.PreviousResponseID != nil && *r.PreviousResponseID != "" {
 		if tr.history, err = o.history(ctx, *r.PreviousResponseID); err != nil {
 			return nil, err
 		}
-	}
-	if tr.input, err = o.normaliseInput(r.Input); err != nil {
-		return nil, err
 	}
 	if tr.instructions != nil && *tr.instructions != "" {
 		cr.Messages = append(cr.Messages, chatMessage{Role: "system", Content: *tr.instructions})
