@@ -235,7 +235,7 @@ func TestStreamReasoning(t *testing.T) {
 	if s := evs[5].data.Get("text").String(); s != "thinking" {
 		t.Errorf("reasoning_text.done text = %q", s)
 	}
-	if r := evs[len(evs)-1].data.Get("response"); r.Get("output.0.type").String() != "reasoning" || r.Get("output.1.output_index").Exists() ||
+	if r := evs[len(evs)-1].data.Get("response"); r.Get("output.0.type").String() != "reasoning" || r.Get("output.1.type").String() != "message" ||
 		r.Get("output.0.content.0.text").String() != "thinking" || r.Get("usage").Raw != "null" {
 		t.Errorf("response: %s", r.Raw)
 	}
