@@ -121,6 +121,8 @@ const (
 )
 
 var (
+	budgetEndResponses = []byte("event: response.incomplete\ndata: {\"type\":\"response.incomplete\",\"response\":{\"object\":\"response\"," +
+		"\"status\":\"incomplete\",\"incomplete_details\":{\"reason\":\"max_output_tokens\"}}}\n\n")
 	budgetEndChat = []byte(budgetEnd)
 	budgetEndText = []byte(budgetEndCompletions)
 )
@@ -131,6 +133,9 @@ func budgetEndOf(endpoint string, tokens int64) []byte {
 	switch endpoint {
 	case EndpointCompletions:
 		return budgetEndText
+	case EndpointResponses:
+		// A Responses stream ends the way one ends at max_output_tokens.
+		return budgetEndResponses
 	case EndpointMessages:
 		return fmt.Appendf(nil, "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"max_tokens\","+
 			"\"stop_sequence\":null},\"usage\":{\"output_tokens\":%d}}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n", tokens)

@@ -92,6 +92,9 @@ type Engine struct {
 	// IdleTimeout bounds each wait on the provider for a stream's next bytes (time spent writing to a slow
 	// client does not count); when it passes the stream ends with an error event. 0 means none.
 	IdleTimeout time.Duration
+	// Responses keeps the Responses API's responses for GET/DELETE /v1/responses/{id} and for routing calls
+	// naming them (nil: such calls go to the model-less route).
+	Responses ResponseStore
 	// CompletionBudget is a hard cap on the completion tokens of a streamed answer (a token limit's
 	// reservation; ≤ 0: none). A stream that would outgrow it ends cleanly at the last event within it
 	// (BudgetEnd) and the provider call is stopped.
@@ -131,7 +134,10 @@ func (e *Engine) ServeHTTP(w http.ResponseWriter, r *http.Request, endpoint stri
 	case endpoint == EndpointTranscription || endpoint == EndpointTranslation:
 		return e.serveMultipart(w, r, endpoint)
 	default:
-		return e.servePassThrough(w, r, endpoint)
+		if id := responseID(endpoint); id != "" && e.Responses != nil {
+			return e.serveResponseCall(w, r, endpoint, id)
+		}
+		return e.servePassThrough(w, r, endpoint, "")
 	}
 }
 
@@ -548,9 +554,9 @@ func (f *formHead) writeTo(w io.Writer, mr *multipart.Reader, boundary string) e
 }
 
 // servePassThrough forwards any other endpoint as is. A JSON body is read (bounded) only to find its
-// model; any other body streams through. Without a model the Backend resolves the "" model, which a
-// "*" wildcard route serves.
-func (e *Engine) servePassThrough(w http.ResponseWriter, r *http.Request, endpoint string) error {
+// model; any other body streams through. Without a model (nor model, the caller's choice for a call that
+// names none) the Backend resolves the "" model: the default provider, or a "*" wildcard route.
+func (e *Engine) servePassThrough(w http.ResponseWriter, r *http.Request, endpoint, model string) error {
 	req := &Request{
 		Endpoint:    endpoint,
 		Method:      r.Method,
@@ -558,7 +564,6 @@ func (e *Engine) servePassThrough(w http.ResponseWriter, r *http.Request, endpoi
 		Header:      clientHeaders(r.Header),
 		Query:       r.URL.Query(),
 	}
-	model := ""
 	mt, _, _ := mime.ParseMediaType(req.ContentType)
 	hasBody := r.Body != nil && r.Body != http.NoBody
 	switch {
@@ -568,7 +573,9 @@ func (e *Engine) servePassThrough(w http.ResponseWriter, r *http.Request, endpoi
 			return err
 		}
 		req.Body = body
-		model = gjson.GetBytes(body, "model").String()
+		if m := gjson.GetBytes(body, "model").String(); m != "" {
+			model = m
+		}
 		req.Stream = gjson.GetBytes(body, "stream").Bool()
 	case hasBody:
 		limit := e.MaxUploadBody
@@ -625,6 +632,9 @@ func (e *Engine) call(w http.ResponseWriter, r *http.Request, model string, req 
 		defer firstByte.Stop()
 	}
 
+	if req.Endpoint == EndpointResponses {
+		ctx = WithClientModel(ctx, model)
+	}
 	resp, dep, err := e.Backend.Do(ctx, model, req)
 	provider, kind := "", ""
 	if dep.Provider != nil {
@@ -690,6 +700,9 @@ func (e *Engine) call(w http.ResponseWriter, r *http.Request, model string, req 
 	}
 	if res.gotToken && e.Hooks.OnFirstToken != nil {
 		e.Hooks.OnFirstToken(provider, kind, upstreamModel, res.ttft)
+	}
+	if res.responseID != "" && e.Responses != nil && err == nil {
+		e.Responses.Remember(context.WithoutCancel(ctx), res.responseID, model)
 	}
 	if usageEndpoints[req.Endpoint] && res.wrote {
 		u := res.usage
@@ -769,6 +782,9 @@ func (e *Engine) copyResponse(ctx context.Context, w http.ResponseWriter, resp *
 	}
 	res.gotToken, res.ttft = true, time.Since(start)
 	if capture != nil && !capture.truncated {
+		if endpoint == EndpointResponses && status < 300 {
+			res.responseID = createdResponseID(capture.buf)
+		}
 		if u, ok := usageFromBody(capture.buf); ok {
 			res.usage, res.hasUsage = u, true
 		} else if endpoint != EndpointEmbeddings {

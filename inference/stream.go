@@ -132,14 +132,17 @@ type streamResult struct {
 	gotToken bool
 	wrote    bool
 	cut      bool // the completion budget ended the stream
+	// responseID is the id of the response a Responses API call created (its response.created event).
+	responseID string
 }
 
 // Pre-rendered bytes of the stream's fixed parts.
 var (
-	deltaType   = []byte(`.delta"`)
-	sseHeaderCT = []string{"text/event-stream"}
-	sseNoCache  = []string{"no-cache"}
-	sseNoBuffer = []string{"no"}
+	deltaType       = []byte(`.delta"`)
+	responseCreated = []byte(`"response.created"`)
+	sseHeaderCT     = []string{"text/event-stream"}
+	sseNoCache      = []string{"no-cache"}
+	sseNoBuffer     = []string{"no"}
 )
 
 // pipeStream copies an SSE response to the client event by event, flushing each at once, and finds the
@@ -241,6 +244,9 @@ func (e *Engine) pipeStream(w http.ResponseWriter, resp *Response, p *streamPara
 				}
 				budgetCheck = counted + int64(len(text)) + budget - n
 			}
+		}
+		if p.endpoint == EndpointResponses && res.responseID == "" && bytes.Contains(ev, responseCreated) {
+			res.responseID = createdResponseID(eventData(ev))
 		}
 		if skip {
 			continue

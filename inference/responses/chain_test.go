@@ -51,7 +51,7 @@ func TestChains(t *testing.T) {
 			store := newStore(t)
 			inner := &recorder{Provider: mock.New(mock.Config{Text: "Mock says hi."})}
 			o := Over(inner, store)
-			ctx := WithOwner(context.Background(), "alias-1")
+			ctx := inference.WithClientModel(context.Background(), "alias-1")
 			do := func(body string) gjson.Result {
 				t.Helper()
 				req := responsesReq(body)

@@ -76,19 +76,9 @@ func (o *provider) Do(ctx context.Context, req *inference.Request) (*inference.R
 	return o.complete(ctx, tr, resp)
 }
 
-type ownerKey struct{}
-
-// WithOwner returns ctx carrying the model (client-facing alias) a Responses request was sent to, which
-// the responses Over stores become the record's Owner. The engine sets it; without it a record's Owner
-// is "".
-func WithOwner(ctx context.Context, model string) context.Context {
-	return context.WithValue(ctx, ownerKey{}, model)
-}
-
-func ownerFrom(ctx context.Context) string {
-	s, _ := ctx.Value(ownerKey{}).(string)
-	return s
-}
+// ownerFrom is the model (client-facing alias) a Responses request was sent to, which becomes the stored
+// record's Owner: the engine puts it in the call's context.
+func ownerFrom(ctx context.Context) string { return inference.ClientModel(ctx) }
 
 // newID returns prefix followed by 48 random hex digits, the shape of OpenAI's ids.
 func newID(prefix string) string {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dsp-ai/fd2/dsp/apierr"
+	"github.com/dsp-ai/fd2/inference"
 )
 
 // ServeStored answers GET /v1/responses/{id}, GET /v1/responses/{id}/input_items and DELETE
@@ -177,3 +178,24 @@ func Remember(ctx context.Context, store Store, id, owner string) error {
 	}
 	return nil
 }
+
+// ForEngine adapts store to what the inference engine needs of it (inference.ResponseStore).
+func ForEngine(store Store) inference.ResponseStore { return engineStore{store} }
+
+type engineStore struct{ s Store }
+
+func (e engineStore) ServeStored(w http.ResponseWriter, r *http.Request, endpoint string) (bool, error) {
+	return ServeStored(w, r, e.s, endpoint)
+}
+
+func (e engineStore) Owner(ctx context.Context, id string) string { return Owner(ctx, e.s, id) }
+
+// Remember keeps what the store holds: a response FD2 stored whole already names its owner.
+func (e engineStore) Remember(ctx context.Context, id, model string) {
+	if _, err := e.s.Get(ctx, id); err == nil {
+		return
+	}
+	_ = Remember(ctx, e.s, id, model) // best effort: without it a later call goes to the default route
+}
+
+func (e engineStore) Forget(ctx context.Context, id string) { _ = e.s.Delete(ctx, id) }

@@ -6,9 +6,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/tidwall/gjson"
@@ -198,5 +200,105 @@ func TestThroughEngine(t *testing.T) {
 	var ae *apierr.Error
 	if !errors.As(err, &ae) || ae.Status != http.StatusBadRequest || ae.Code != "unsupported_parameter" || !strings.Contains(ae.Message, "background") {
 		t.Errorf("background: %v", err)
+	}
+}
+
+// nativeProvider is an OpenAI-compatible provider that keeps its responses itself: it records the calls
+// it gets and answers a created response with its own id.
+type nativeProvider struct {
+	mu    sync.Mutex
+	calls []string
+}
+
+func (p *nativeProvider) Name() string { return "native" }
+func (p *nativeProvider) Kind() string { return "openai" }
+func (p *nativeProvider) Do(_ context.Context, req *inference.Request) (*inference.Response, error) {
+	p.mu.Lock()
+	p.calls = append(p.calls, req.Method+" "+req.Endpoint)
+	p.mu.Unlock()
+	body := `{"id":"resp_native1","object":"response","status":"completed","output":[],"usage":{"input_tokens":1,"output_tokens":1,"total_tokens":2}}`
+	if req.Stream {
+		return &inference.Response{Status: 200, Stream: true, Header: http.Header{"Content-Type": {"text/event-stream"}},
+			Body: io.NopCloser(strings.NewReader("event: response.created\ndata: {\"type\":\"response.created\",\"response\":{\"id\":\"resp_native2\"}}\n\n" +
+				"event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"id\":\"resp_native2\",\"usage\":{\"input_tokens\":1,\"output_tokens\":1}}}\n\n"))}, nil
+	}
+	return &inference.Response{Status: 200, Header: http.Header{"Content-Type": {"application/json"}}, Body: io.NopCloser(strings.NewReader(body))}, nil
+}
+
+func (p *nativeProvider) log() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return strings.Join(p.calls, ", ")
+}
+
+// TestEngineStoredResponses: the engine serves GET/DELETE of responses FD2 stored from the store, routes
+// those an OpenAI-compatible provider keeps to the model that made them, and hides both from a caller who
+// may not use that model.
+func TestEngineStoredResponses(t *testing.T) {
+	store := NewMemoryStore(0, 0)
+	native := &nativeProvider{}
+	router, err := inference.NewRouter([]inference.Route{
+		{Alias: "claude", Targets: []inference.Deployment{{Provider: Over(mock.New(mock.Config{Text: "stored answer"}), store)}}},
+		{Alias: "gpt", Targets: []inference.Deployment{{Provider: native}}},
+	}, inference.RouterOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &inference.Engine{Backend: router, Responses: ForEngine(store)}
+	call := func(e *inference.Engine, method, endpoint, body string) (*httptest.ResponseRecorder, error) {
+		r := httptest.NewRequest(method, "/v1/"+endpoint, strings.NewReader(body))
+		if body != "" {
+			r.Header.Set("Content-Type", "application/json")
+		}
+		w := httptest.NewRecorder()
+		return w, e.ServeHTTP(w, r, endpoint)
+	}
+
+	w, err := call(e, http.MethodPost, "responses", `{"model":"claude","input":"hi"}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := gjson.GetBytes(w.Body.Bytes(), "id").Str
+	if w, err = call(e, http.MethodGet, "responses/"+id, ""); err != nil || gjson.GetBytes(w.Body.Bytes(), "id").Str != id {
+		t.Fatalf("GET a stored response: %v %s", err, w.Body.String())
+	}
+	if got := Owner(context.Background(), store, id); got != "claude" {
+		t.Errorf("owner %q; want the alias claude", got)
+	}
+
+	// A response the provider keeps: remembered from its answer (JSON and stream), reached through it.
+	if _, err := call(e, http.MethodPost, "responses", `{"model":"gpt","input":"hi"}`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := call(e, http.MethodPost, "responses", `{"model":"gpt","input":"hi","stream":true}`); err != nil {
+		t.Fatal(err)
+	}
+	for _, rid := range []string{"resp_native1", "resp_native2"} {
+		if got := Owner(context.Background(), store, rid); got != "gpt" {
+			t.Errorf("owner of %s %q; want gpt", rid, got)
+		}
+	}
+	if _, err := call(e, http.MethodGet, "responses/resp_native1", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := call(e, http.MethodDelete, "responses/resp_native1", ""); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := native.log(), "POST responses, POST responses, GET responses/resp_native1, DELETE responses/resp_native1"; got != want {
+		t.Errorf("provider calls %q; want %q", got, want)
+	}
+	if got := Owner(context.Background(), store, "resp_native1"); got != "" {
+		t.Errorf("a deleted response is still remembered: owner %q", got)
+	}
+
+	// A caller who may not use claude does not see its responses.
+	limited := *e
+	limited.AllowModel = func(m string) bool { return m == "gpt" }
+	if _, err := call(&limited, http.MethodGet, "responses/"+id, ""); err == nil || !strings.Contains(err.Error(), "no response with id") {
+		t.Fatalf("GET another model's response: %v", err)
+	}
+	// Deleting a stored response.
+	if w, err = call(e, http.MethodDelete, "responses/"+id, ""); err != nil || !gjson.GetBytes(w.Body.Bytes(), "deleted").Bool() {
+		t.Fatalf("DELETE: %v %s", err, w.Body.String())
 	}
 }
