@@ -66,15 +66,9 @@ func promptTokens(model string, r *mRequest, body []byte) int64 {
 				text.WriteString(b.Name)
 				text.Write(b.Input)
 			case "tool_result":
-				var nested []mBlock
-				switch {
-				case len(b.Content) > 0 && b.Content[0] == '"':
-					var s string
-					_ = json.Unmarshal(b.Content, &s)
-					text.WriteString(s)
-				case json.Unmarshal(b.Content, &nested) == nil:
+				if nested, err := blocksOf(b.Content, ""); err == nil {
 					addBlocks(nested)
-				default:
+				} else {
 					text.Write(b.Content)
 				}
 			}

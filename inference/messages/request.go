@@ -298,8 +298,8 @@ func systemText(raw json.RawMessage) (string, error) {
 	if json.Unmarshal(raw, &s) == nil {
 		return s, nil
 	}
-	var blocks []mBlock
-	if err := json.Unmarshal(raw, &blocks); err != nil {
+	blocks, err := decodeBlocks(raw, "system")
+	if err != nil {
 		return "", invalid("system: must be a string or a list of text blocks")
 	}
 	texts := make([]string, 0, len(blocks))
@@ -324,9 +324,35 @@ func blocksOf(raw json.RawMessage, field string) ([]mBlock, error) {
 		}
 		return []mBlock{{Type: "text", Text: s}}, nil
 	}
-	var blocks []mBlock
-	if err := json.Unmarshal(raw, &blocks); err != nil {
+	return decodeBlocks(raw, field)
+}
+
+// knownBlocks are the block types the translation reads; any other is only named in the refusal, so
+// its fields need not be decodable as mBlock's.
+var knownBlocks = map[string]bool{
+	"text": true, "image": true, "document": true, "tool_use": true, "tool_result": true, "thinking": true,
+	"redacted_thinking": true,
+}
+
+// decodeBlocks reads a list of content blocks.
+func decodeBlocks(raw json.RawMessage, field string) ([]mBlock, error) {
+	var list []json.RawMessage
+	if err := json.Unmarshal(raw, &list); err != nil {
 		return nil, invalid("%s: must be a string or a list of content blocks", field)
+	}
+	blocks := make([]mBlock, len(list))
+	for j, r := range list {
+		typ := gjson.GetBytes(r, "type")
+		if !knownBlocks[typ.String()] {
+			if len(r) == 0 || r[0] != '{' {
+				return nil, invalid("%s[%d]: must be a content block object", field, j)
+			}
+			blocks[j].Type = typ.String()
+			continue
+		}
+		if err := json.Unmarshal(r, &blocks[j]); err != nil {
+			return nil, invalid("%s[%d]: %s", field, j, jsonError(err))
+		}
 	}
 	return blocks, nil
 }
@@ -502,9 +528,9 @@ func toolResult(b *mBlock, field string) (string, []chatPart, error) {
 		}
 		text.WriteString(s)
 	default:
-		var blocks []mBlock
-		if err := json.Unmarshal(b.Content, &blocks); err != nil {
-			return "", nil, invalid("%s.content: must be a string or a list of content blocks", field)
+		blocks, err := decodeBlocks(b.Content, field+".content")
+		if err != nil {
+			return "", nil, err
 		}
 		first := true
 		for k := range blocks {
