@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/dsp-ai/fd2/inference"
 	"github.com/dsp-ai/fd2/inference/internal/rawjson"
 )
 
@@ -31,9 +32,8 @@ type streamReader struct {
 	err       error // sticky: io.EOF after message_stop or an error event
 	noFast    bool  // send every event through encoding/json: tests compare both paths with it
 
-	id        string
-	model     string // provider-side model, for the tokenizer
-	modelJSON []byte
+	id    string
+	model string // provider-side model, for the tokenizer
 	// prompt counts the prompt when the provider reports no usage.
 	prompt func() int64
 
@@ -48,9 +48,8 @@ type streamReader struct {
 	finish   string
 	hasUsage bool
 	usage    usage
-	// gen is the generated text (still JSON-escaped) not yet counted, and genTokens what was counted of
-	// it, for the usage of a provider that reports none. It is counted in slices of maxGenText.
-	gen       []byte
+	// genTokens is what was estimated of the generated text no longer kept in bufs.gen (see
+	// keepGenerated).
 	genTokens int64
 
 	c chunk // the event being translated, reused
@@ -73,6 +72,9 @@ type streamBufs struct {
 	br         *bufio.Reader
 	out        []byte // translated events
 	data, long []byte // the event being read, and a line longer than br's buffer
+	// gen is the generated text (still JSON-escaped) not yet counted, for the usage of a provider that
+	// reports none.
+	gen []byte
 }
 
 var streamPool = sync.Pool{New: func() any {
@@ -85,8 +87,7 @@ const maxKeptBuffer = 1 << 20
 func newStreamReader(body io.ReadCloser, id, model string, prompt func() int64) *streamReader {
 	b := streamPool.Get().(*streamBufs)
 	b.br.Reset(body)
-	mj, _ := marshal(model) // a string always encodes
-	return &streamReader{body: body, bufs: b, id: id, model: model, modelJSON: mj, prompt: prompt}
+	return &streamReader{body: body, bufs: b, id: id, model: model, prompt: prompt}
 }
 
 // Read serves translated bytes and steps the upstream only when none are buffered. The first error is
@@ -131,7 +132,10 @@ func (s *streamReader) recycle() {
 	if cap(b.long) > maxKeptBuffer {
 		b.long = nil
 	}
-	b.out, b.data, b.long = b.out[:0], b.data[:0], b.long[:0]
+	if cap(b.gen) > maxKeptBuffer {
+		b.gen = nil
+	}
+	b.out, b.data, b.long, b.gen = b.out[:0], b.data[:0], b.long[:0], b.gen[:0]
 	streamPool.Put(b)
 }
 
@@ -294,9 +298,11 @@ func (s *streamReader) apply(c *chunk) error {
 		}
 	}
 	if len(c.usage) > 0 && c.usage[0] == '{' {
-		var u chatUsage
-		if err := json.Unmarshal(c.usage, &u); err != nil {
-			return errors.New("decoding the provider's usage: " + err.Error())
+		u, ok := fastUsage(c.usage)
+		if !ok {
+			if err := json.Unmarshal(c.usage, &u); err != nil {
+				return errors.New("decoding the provider's usage: " + err.Error())
+			}
 		}
 		s.usage, s.hasUsage = u.anthropic(), true
 	}
@@ -347,7 +353,7 @@ func (s *streamReader) start() {
 	b := append(s.bufs.out, "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\""...)
 	b = append(b, s.id...) // msg_ and hex digits: nothing to escape
 	b = append(b, `","type":"message","role":"assistant","model":`...)
-	b = append(b, s.modelJSON...)
+	b = appendJSONString(b, s.model)
 	s.bufs.out = append(b, `,"content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":0,"output_tokens":0}}}`+"\n\n"...)
 }
 
@@ -369,11 +375,7 @@ func (s *streamReader) delta(kind blockKind, text []byte) {
 	}
 	b = rawjson.AppendString(b, text, false)
 	s.bufs.out = append(b, "}}\n\n"...)
-	if len(s.gen) > maxGenText {
-		s.genTokens += countEscaped(s.model, s.gen)
-		s.gen = s.gen[:0]
-	}
-	s.gen = append(s.gen, text...)
+	s.keepGenerated(text)
 }
 
 func (s *streamReader) blockStart() []byte {
@@ -410,7 +412,7 @@ func (s *streamReader) openTool(id, name []byte) {
 	v, _ := str(name)
 	b = rawjson.AppendString(b, v, false)
 	s.bufs.out = append(b, `,"input":{}}}`+"\n\n"...)
-	s.gen = append(s.gen, v...)
+	s.keepGenerated(v)
 }
 
 func (s *streamReader) closeBlock() {
@@ -432,9 +434,9 @@ func (s *streamReader) end() {
 	s.closeBlock()
 	s.ended = true
 	if !s.hasUsage {
-		s.usage = usage{InputTokens: s.prompt(), OutputTokens: s.genTokens + countEscaped(s.model, s.gen)}
+		s.usage = usage{InputTokens: s.prompt(), OutputTokens: s.genTokens + countEscaped(s.model, s.bufs.gen)}
 	}
-	s.gen = nil
+	s.bufs.gen = s.bufs.gen[:0]
 	b := append(s.bufs.out, "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\""...)
 	b = append(b, stopReason(s.finish, len(s.tools) > 0)...)
 	b = append(b, `","stop_sequence":null},"usage":{"input_tokens":`...)
@@ -481,6 +483,32 @@ func (s *streamReader) writeError(raw []byte) {
 	b := append(s.bufs.out, "event: error\ndata: "...)
 	b = append(b, out...)
 	s.bufs.out = append(b, "\n\n"...)
+}
+
+// keepGenerated keeps generated text for counting, should the provider report no usage. Past
+// maxGenText, the text kept so far is estimated (inference.EstimateTokens) rather than counted: the
+// tokenizer costs milliseconds a megabyte, paid on the hot path of every long stream, while nearly
+// every provider reports usage and makes the count moot.
+func (s *streamReader) keepGenerated(text []byte) {
+	b := s.bufs
+	if len(b.gen) > maxGenText {
+		s.genTokens += inference.EstimateTokens(string(b.gen))
+		b.gen = b.gen[:0]
+	}
+	b.gen = append(b.gen, text...)
+}
+
+// appendJSONString appends s encoded as encoding/json encodes it (without HTML escaping). A string with
+// nothing to escape but for its UTF-8 checks, a model name always, is its own escaped form, which
+// rawjson.AppendString copies without allocating.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' {
+			enc, _ := marshal(s) // a string always encodes
+			return append(b, enc...)
+		}
+	}
+	return rawjson.AppendString(b, []byte(s), false)
 }
 
 // countEscaped counts the tokens of JSON-escaped text, decoding it first.

@@ -116,3 +116,40 @@ func members(v []byte, names []string, vals [][]byte) bool {
 		vals[f] = val
 	}
 }
+
+var (
+	usageFields   = []string{"prompt_tokens", "completion_tokens", "prompt_tokens_details"}
+	detailsFields = []string{"cached_tokens"}
+)
+
+// fastUsage reads a usage object as json.Unmarshal into a chatUsage would, if every count it reads is
+// a plain integer and it can place every key; ok is false otherwise.
+func fastUsage(v []byte) (u chatUsage, ok bool) {
+	var f [3][]byte
+	if !members(v, usageFields, f[:]) {
+		return u, false
+	}
+	for i, p := range []*int64{&u.PromptTokens, &u.CompletionTokens} {
+		if f[i] == nil {
+			continue
+		}
+		if *p, ok = rawjson.Int(f[i]); !ok {
+			return u, false
+		}
+	}
+	if d := f[2]; d != nil && string(d) != "null" {
+		var c [1][]byte
+		if !members(d, detailsFields, c[:]) {
+			return u, false
+		}
+		u.PromptTokensDetails = &struct {
+			CachedTokens int64 `json:"cached_tokens"`
+		}{}
+		if c[0] != nil {
+			if u.PromptTokensDetails.CachedTokens, ok = rawjson.Int(c[0]); !ok {
+				return u, false
+			}
+		}
+	}
+	return u, true
+}

@@ -4,6 +4,7 @@ package messages
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -236,5 +237,37 @@ func TestStreamClose(t *testing.T) {
 	}
 	if _, err := pw.Write([]byte("x")); err == nil {
 		t.Fatal("the provider's body is still open")
+	}
+}
+
+// TestFastUsage checks that fastUsage reads what encoding/json reads, or declines.
+func TestFastUsage(t *testing.T) {
+	for _, in := range []string{
+		`{"prompt_tokens":20,"completion_tokens":5,"total_tokens":25}`,
+		`{"prompt_tokens":20,"completion_tokens":5,"prompt_tokens_details":{"cached_tokens":8,"audio_tokens":0}}`,
+		`{"prompt_tokens":20,"prompt_tokens_details":null}`,
+		`{"prompt_tokens":20,"prompt_tokens_details":{}}`,
+		`{"prompt_tokens":null,"completion_tokens":1}`,
+		`{"prompt_tokens":1.5}`,
+		`{"prompt_tokens":"3"}`,
+		`{"Prompt_Tokens":3}`,
+		`{"prompt_tokens":3,"prompt_tokens":4}`,
+		`{"prompt_tokens_details":{"cached_tokens":-1}}`,
+		`{"prompt_tokens_details":[]}`,
+		`{}`,
+	} {
+		var want chatUsage
+		wantErr := json.Unmarshal([]byte(in), &want)
+		got, ok := fastUsage([]byte(in))
+		if !ok {
+			continue // left to encoding/json
+		}
+		if wantErr != nil {
+			t.Errorf("%s: fastUsage read %+v, encoding/json fails: %v", in, got, wantErr)
+			continue
+		}
+		if g, w := got.anthropic(), want.anthropic(); g != w || (got.PromptTokensDetails == nil) != (want.PromptTokensDetails == nil) {
+			t.Errorf("%s: fastUsage read %+v, encoding/json %+v", in, g, w)
+		}
 	}
 }
