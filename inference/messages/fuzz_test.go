@@ -151,3 +151,36 @@ func FuzzStreamTranslator(f *testing.F) {
 		checkSamePaths(t, string(in))
 	})
 }
+
+// FuzzRequest feeds arbitrary bodies to the request translation and to count_tokens: nothing panics,
+// a refusal is always a request error (a 400 naming what is wrong), and a translation is a JSON chat
+// request. Seeded with the translation tests' requests.
+func FuzzRequest(f *testing.F) {
+	for _, s := range []string{
+		`{"model":"m","messages":[{"role":"user","content":"Hi"}]}`,
+		`{"model":"m","system":[{"type":"text","text":"s"}],"tools":[{"name":"f","input_schema":{}}],"tool_choice":{"type":"tool","name":"f"},` +
+			`"messages":[{"role":"assistant","content":[{"type":"tool_use","id":"t","name":"f","input":{"a":[1]}}]},` +
+			`{"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":[{"type":"text","text":"x"},{"type":"image","source":{"type":"url","url":"u"}}]}]}]}`,
+		`{"model":"m","thinking":{"type":"enabled","budget_tokens":9000},"metadata":{"user_id":"u"},"messages":[{"role":"user","content":[{"type":"document","source":{"type":"base64","media_type":"application/pdf","data":"JVBERi0="}}]}]}`,
+		`{"top_k":1}`, `[]`, `null`, `{"messages":[null]}`, `{"messages":[{"role":"user","content":[null,1,"x",{}]}]}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var re *requestError
+		out, err := translateBody(string(body), false)
+		switch {
+		case err != nil && !errors.As(err, &re):
+			t.Fatalf("%q: error %v is not a request error", body, err)
+		case err == nil && !json.Valid(out):
+			t.Fatalf("%q: translated to invalid JSON %q", body, out)
+		}
+		out, err = countRequest(body, "gpt-4o")
+		switch {
+		case err != nil && !errors.As(err, &re):
+			t.Fatalf("%q: count_tokens error %v is not a request error", body, err)
+		case err == nil && !json.Valid(out):
+			t.Fatalf("%q: count_tokens answered invalid JSON %q", body, out)
+		}
+	})
+}

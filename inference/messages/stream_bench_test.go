@@ -43,8 +43,9 @@ func drain(s io.Reader, buf []byte) error {
 }
 
 // BenchmarkStream measures the stream translator per upstream event. stream20 translates the whole
-// 20-word stream per op (per-stream setup included, 24 events); content_delta and tool_args are the
-// steady states, one content (or tool argument) chunk per op in a stream of b.N of them.
+// 20-word stream per op (per-stream setup included, 24 events); first_event is the start of a stream
+// (the added time to first byte); content_delta and tool_args are the steady states, one content (or
+// tool argument) chunk per op in a stream of b.N of them.
 func BenchmarkStream(b *testing.B) {
 	buf := make([]byte, 32<<10)
 	prompt := func() int64 { return 0 }
@@ -61,6 +62,25 @@ func BenchmarkStream(b *testing.B) {
 			}
 		}
 		reportPerEvent(b, events, mallocCount()-mallocs)
+	})
+	// first_event is the latency the translation adds to the first byte: a new stream reading the
+	// provider's first chunk and writing message_start (and the first text delta) out of it.
+	b.Run("first_event", func(b *testing.B) {
+		first := []byte(text("Hello"))
+		in := append(first, done...)
+		b.ReportAllocs()
+		for b.Loop() {
+			s := newStreamReader(io.NopCloser(bytes.NewReader(in)), "msg_bench", "gpt-4o", prompt)
+			if n, err := s.Read(buf); err != nil || n == 0 {
+				b.Fatal(n, err)
+			}
+			// The rest of the stream, untimed, gives the buffers back as a finished stream does.
+			b.StopTimer()
+			if err := drain(s, buf); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+		}
 	})
 	steady := func(b *testing.B, first, ev string) {
 		in := &repeatReader{head: roleChunk + first, ev: ev, n: b.N, tail: ck("{}", `"stop"`) + usageChunk + done}
