@@ -112,11 +112,7 @@ func (p *provider) messages(ctx context.Context, req *inference.Request) (*infer
 		return nil, err
 	}
 	id := newID()
-	if stream {
-		if !resp.Stream {
-			_ = resp.Body.Close()
-			return nil, p.providerError("the provider answered a streamed request without a stream")
-		}
+	if stream && resp.Stream {
 		return &inference.Response{
 			Status: http.StatusOK,
 			Header: responseHeader(resp.Header, "text/event-stream"),
@@ -126,6 +122,7 @@ func (p *provider) messages(ctx context.Context, req *inference.Request) (*infer
 	}
 	defer resp.Body.Close()
 	if resp.Stream {
+		// Every provider answers a request without stream as a whole; one that does not is broken.
 		return nil, p.providerError("the provider answered with a stream to a request without one")
 	}
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxBodyBytes+1))
@@ -139,14 +136,21 @@ func (p *provider) messages(ctx context.Context, req *inference.Request) (*infer
 	if len(raw) > maxBodyBytes {
 		return nil, p.providerError("the provider's answer is too large")
 	}
-	out, err := translateResponse(raw, id, model, prompt)
+	m, err := translateMessage(raw, id, model, prompt)
 	if err != nil {
 		return nil, &inference.ProviderError{Provider: p.Name(), Status: http.StatusBadGateway, Type: "api_error",
 			Message: "the provider's answer is not a chat completion", Cause: err}
 	}
-	r2 := jsonResponse(out)
-	r2.Header = responseHeader(resp.Header, "application/json")
-	return r2, nil
+	if stream {
+		return &inference.Response{Status: http.StatusOK, Header: responseHeader(resp.Header, "text/event-stream"),
+			Body: io.NopCloser(bytes.NewReader(renderStream(m))), Stream: true}, nil
+	}
+	out, err := marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	return &inference.Response{Status: http.StatusOK, Header: responseHeader(resp.Header, "application/json"),
+		Body: io.NopCloser(bytes.NewReader(out))}, nil
 }
 
 // requestError is a client request the translation refused: a 400 naming the field, never retried on

@@ -253,3 +253,33 @@ func TestOpenAICompatEndToEnd(t *testing.T) {
 	}
 	golden(t, "testdata/stream/openaicompat.sse", out)
 }
+
+// TestStreamFromWholeAnswer: a provider that answers a streamed request with a whole completion still
+// gives the client a Messages event stream, rendered from the answer.
+func TestStreamFromWholeAnswer(t *testing.T) {
+	fixedIDs(t)
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"id":"c","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant",`+
+			`"content":"Reading \"a\".","reasoning_content":"Need the file.","tool_calls":[{"id":"call_1","type":"function",`+
+			`"function":{"name":"Read","arguments":"{\"file_path\": \"/a\"}"}}]},"finish_reason":"tool_calls"}],`+
+			`"usage":{"prompt_tokens":11,"completion_tokens":7,"total_tokens":18}}`)
+	}))
+	defer upstream.Close()
+	oc, err := openaicompat.New(openaicompat.Config{Name: "compat", BaseURL: upstream.URL + "/v1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := doMessages(t, Over(oc), `{"model":"m","stream":true,"messages":[{"role":"user","content":"read a"}]}`, true)
+	if !resp.Stream || resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("stream %v, header %v", resp.Stream, resp.Header)
+	}
+	out, err := readAll(resp.Body)
+	if !errors.Is(err, io.EOF) {
+		t.Fatal(err)
+	}
+	if end, err := checkEvents(out); err != nil || !end.stopped {
+		t.Fatalf("%v (stopped %v)", err, end.stopped)
+	}
+	golden(t, "testdata/stream/whole_answer.sse", out)
+}

@@ -130,6 +130,15 @@ var errNoChoice = errors.New("the provider's answer has no choices")
 // translateResponse turns a chat.completion into a Messages answer. promptTokens counts the prompt
 // when the provider reported no usage.
 func translateResponse(raw []byte, id, model string, promptTokens func() int64) ([]byte, error) {
+	m, err := translateMessage(raw, id, model, promptTokens)
+	if err != nil {
+		return nil, err
+	}
+	return marshal(m)
+}
+
+// translateMessage is translateResponse before encoding.
+func translateMessage(raw []byte, id, model string, promptTokens func() int64) (*message, error) {
 	var c chatCompletion
 	if err := json.Unmarshal(raw, &c); err != nil {
 		return nil, err
@@ -186,7 +195,47 @@ func translateResponse(raw []byte, id, model string, promptTokens func() int64) 
 	} else {
 		out.Usage = usage{InputTokens: promptTokens(), OutputTokens: countTokens(model, generated.String())}
 	}
-	return marshal(out)
+	return &out, nil
+}
+
+// renderStream writes a complete answer as the Messages event stream of it, one delta per block, for a
+// provider that answered a streamed request with a whole completion (some OpenAI-compatible servers
+// ignore stream): the client asked for events and gets them, only later.
+func renderStream(m *message) []byte {
+	s := &streamReader{bufs: &streamBufs{}, id: m.ID, model: m.Model, stop: m.StopReason, usage: m.Usage, hasUsage: true}
+	s.start()
+	for _, raw := range m.Content {
+		var b struct {
+			Type     string          `json:"type"`
+			Text     string          `json:"text"`
+			Thinking string          `json:"thinking"`
+			ID       string          `json:"id"`
+			Name     string          `json:"name"`
+			Input    json.RawMessage `json:"input"`
+		}
+		_ = json.Unmarshal(raw, &b) // made by translateMessage: always decodes
+		switch b.Type {
+		case "text":
+			s.delta(blockText, escaped(b.Text))
+		case "thinking":
+			s.delta(blockThinking, escaped(b.Thinking))
+		case "tool_use":
+			s.closeBlock()
+			s.tools = append(s.tools, int64(len(s.tools)))
+			id, _ := marshal(b.ID)
+			name, _ := marshal(b.Name)
+			s.openTool(id, name)
+			s.delta(blockTool, escaped(string(b.Input)))
+		}
+	}
+	s.end()
+	return s.bufs.out
+}
+
+// escaped returns the JSON-escaped contents of the string s, without its quotes.
+func escaped(s string) []byte {
+	b, _ := marshal(s) // a string always encodes
+	return b[1 : len(b)-1]
 }
 
 // toolID makes an id for a tool call the provider sent without one: unique within the message, which

@@ -46,6 +46,7 @@ type streamReader struct {
 	tool     int64 // OpenAI index of the open tool call
 	tools    []int64
 	finish   string
+	stop     string // the stop reason, when known beforehand (renderStream)
 	hasUsage bool
 	usage    usage
 	// genTokens is what was estimated of the generated text no longer kept in bufs.gen (see
@@ -438,7 +439,11 @@ func (s *streamReader) end() {
 	}
 	s.bufs.gen = s.bufs.gen[:0]
 	b := append(s.bufs.out, "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\""...)
-	b = append(b, stopReason(s.finish, len(s.tools) > 0)...)
+	stop := s.stop
+	if stop == "" {
+		stop = stopReason(s.finish, len(s.tools) > 0)
+	}
+	b = append(b, stop...)
 	b = append(b, `","stop_sequence":null},"usage":{"input_tokens":`...)
 	b = strconv.AppendInt(b, s.usage.InputTokens, 10)
 	b = append(b, `,"cache_creation_input_tokens":`...)
