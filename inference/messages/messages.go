@@ -98,6 +98,8 @@ func (p *provider) messages(ctx context.Context, req *inference.Request) (*infer
 		return nil, p.requestError(err)
 	}
 	prompt := func() int64 { return promptTokens(model, r, req.Body) }
+	// The client's query string is not passed on: it is the Messages API's (Claude Code sends
+	// ?beta=true), meaningless to chat/completions and refused by some providers.
 	resp, err := p.inner.Do(ctx, &inference.Request{
 		Endpoint:    inference.EndpointChat,
 		Method:      http.MethodPost,
@@ -106,7 +108,6 @@ func (p *provider) messages(ctx context.Context, req *inference.Request) (*infer
 		Model:       model,
 		Stream:      stream,
 		Header:      req.Header,
-		Query:       req.Query,
 	})
 	if err != nil {
 		return nil, err

@@ -154,6 +154,7 @@ func translateMessage(raw []byte, id, model string, promptTokens func() int64) (
 		b, _ := marshal(v) // plain structs of strings: cannot fail
 		out.Content = append(out.Content, b)
 	}
+	// Servers in transition between the two names send both, with the same text.
 	reasoning := m.ReasoningContent
 	if reasoning == nil || *reasoning == "" {
 		reasoning = m.Reasoning

@@ -278,11 +278,14 @@ func (s *streamReader) apply(c *chunk) error {
 		s.start()
 	}
 	if c.choice && !s.finished {
-		// Reasoning comes before the answer, in one chunk as in a stream of them.
-		for _, raw := range [][]byte{c.reasoningContent, c.reasoning} {
-			if t, ok := str(raw); ok && len(t) > 0 {
-				s.delta(blockThinking, t)
-			}
+		// Reasoning comes before the answer, in one chunk as in a stream of them. Servers in transition
+		// between the two names send both, with the same text.
+		t, ok := str(c.reasoningContent)
+		if !ok || len(t) == 0 {
+			t, ok = str(c.reasoning)
+		}
+		if ok && len(t) > 0 {
+			s.delta(blockThinking, t)
 		}
 		if t, ok := str(c.content); ok && len(t) > 0 {
 			s.delta(blockText, t)

@@ -59,6 +59,8 @@ var streamCases = []struct {
 	{"reasoning", roleChunk + ck(`{"reasoning_content":"Think"}`, "null") + ck(`{"reasoning_content":"ing."}`, "null") +
 		text("Answer") + ck("{}", `"stop"`) + usageChunk + done, io.EOF},
 	{"reasoning_field", ck(`{"reasoning":"hmm","content":null}`, "null") + ck(`{"reasoning":null,"content":"ok"}`, `"stop"`) + usageChunk + done, io.EOF},
+	{"reasoning_both_names", ck(`{"reasoning_content":"same","reasoning":"same"}`, "null") + ck(`{"reasoning":"only"}`, "null") +
+		text("ok") + ck("{}", `"stop"`) + usageChunk + done, io.EOF},
 	{"content_filter", roleChunk + text("I can") + ck("{}", `"content_filter"`) + usageChunk + done, io.EOF},
 	{"escapes", text(`caf\u00e9 \ud83d\ude00 \"q\" <b> & \u003c \n`) + "data: {\"choices\":[{\"delta\":{\"content\":\"raw \xff \u2028\"}}]}\n\n" +
 		ck("{}", `"stop"`) + usageChunk + done, io.EOF},
