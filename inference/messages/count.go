@@ -5,15 +5,12 @@ package messages
 import (
 	"bytes"
 	"encoding/base64"
-	"encoding/json"
 	"image"
 	_ "image/gif" // image.DecodeConfig reads the sizes of the formats Anthropic accepts
 	_ "image/jpeg"
 	_ "image/png"
 	"strconv"
 	"strings"
-
-	"github.com/tidwall/gjson"
 
 	"github.com/dsp-ai/fd2/inference"
 )
@@ -38,14 +35,14 @@ const (
 // inputs and results as JSON text, the tools' JSON, and images and PDF pages at Anthropic's rates. The
 // text is counted with the OpenAI tokenizer (inference.CountTokens): the provider's own tokenizer is
 // not available, so this is an estimate, the closest FD2 can make offline.
-func promptTokens(model string, r *mRequest, body []byte) int64 {
+func promptTokens(model string, r *mRequest) int64 {
 	var text strings.Builder
 	var extra int64
-	if len(r.System) > 0 && !isNull(r.System) {
+	if r.System.Exists() {
 		if s, err := systemText(r.System); err == nil {
-			text.WriteString(s)
+			text.WriteString(s.text())
 		} else {
-			text.Write(r.System)
+			text.WriteString(r.System.Raw())
 		}
 		text.WriteByte('\n')
 	}
@@ -55,7 +52,7 @@ func promptTokens(model string, r *mRequest, body []byte) int64 {
 			b := &blocks[i]
 			switch b.Type {
 			case "text":
-				text.WriteString(b.Text)
+				text.WriteString(b.Text.text())
 			case "thinking":
 				// Thinking of earlier turns is not sent on, so it costs nothing.
 			case "image":
@@ -63,25 +60,25 @@ func promptTokens(model string, r *mRequest, body []byte) int64 {
 			case "document":
 				extra += documentTokens(b.Source)
 			case "tool_use":
-				text.WriteString(b.Name)
-				text.Write(b.Input)
+				text.WriteString(b.Name.text())
+				text.WriteString(b.Input)
 			case "tool_result":
 				if nested, err := blocksOf(b.Content, ""); err == nil {
 					addBlocks(nested)
 				} else {
-					text.Write(b.Content)
+					text.WriteString(b.Content.Raw())
 				}
 			}
 			text.WriteByte('\n')
 		}
 	}
-	for i := range r.Messages {
-		if blocks, err := blocksOf(r.Messages[i].Content, ""); err == nil {
+	for _, m := range r.Messages {
+		if blocks, err := blocksOf(m.Get("content"), ""); err == nil {
 			addBlocks(blocks)
 		}
 	}
-	if tools := gjson.GetBytes(body, "tools"); tools.IsArray() {
-		text.WriteString(tools.Raw)
+	if r.Tools.IsArray() {
+		text.WriteString(r.Tools.Raw())
 	}
 	return countTokens(model, text.String()) + extra
 }
@@ -92,7 +89,7 @@ func imageTokens(src *mSource) int64 {
 		return maxImageTokens
 	}
 	// DecodeConfig reads only the image's header, so only its first bytes are decoded.
-	cfg, _, err := image.DecodeConfig(base64.NewDecoder(base64.StdEncoding, strings.NewReader(src.Data)))
+	cfg, _, err := image.DecodeConfig(base64.NewDecoder(base64.StdEncoding, strings.NewReader(src.Data.text())))
 	if err != nil || cfg.Width <= 0 || cfg.Height <= 0 {
 		return maxImageTokens
 	}
@@ -112,7 +109,7 @@ func documentTokens(src *mSource) int64 {
 	if src == nil || src.Type != "base64" {
 		return pdfPageTokens
 	}
-	pdf, err := base64.StdEncoding.DecodeString(src.Data)
+	pdf, err := base64.StdEncoding.DecodeString(src.Data.text())
 	if err != nil {
 		return pdfPageTokens
 	}
@@ -127,20 +124,14 @@ func documentTokens(src *mSource) int64 {
 // countRequest answers count_tokens. It reads the request leniently: counting asks nothing of the
 // provider, so fields the translation would refuse are counted as they are rather than refused.
 func countRequest(body []byte, model string) ([]byte, error) {
-	if !gjson.ValidBytes(body) || !gjson.ParseBytes(body).IsObject() {
-		return nil, invalid("the request body must be a JSON object")
-	}
-	var r mRequest
-	if err := json.Unmarshal(body, &r); err != nil {
-		return nil, invalid("decoding the request: %s", jsonError(err))
-	}
-	if len(r.Messages) == 0 {
-		return nil, invalid("messages: at least one message is required")
+	r, err := decodeRequest(body, false)
+	if err != nil {
+		return nil, err
 	}
 	if model == "" {
 		model = r.Model
 	}
 	return marshal(struct {
 		InputTokens int64 `json:"input_tokens"`
-	}{promptTokens(model, &r, body)})
+	}{promptTokens(model, r)})
 }

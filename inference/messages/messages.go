@@ -84,7 +84,7 @@ func (p *provider) Do(ctx context.Context, req *inference.Request) (*inference.R
 // The answer names req.Model, the provider-side model: the model the client asked for is no longer
 // known here (the engine rewrote the body's model before calling the provider).
 func (p *provider) messages(ctx context.Context, req *inference.Request) (*inference.Response, error) {
-	r, err := decodeRequest(req.Body)
+	r, err := decodeRequest(req.Body, true)
 	if err != nil {
 		return nil, p.requestError(err)
 	}
@@ -93,11 +93,11 @@ func (p *provider) messages(ctx context.Context, req *inference.Request) (*infer
 		model = r.Model
 	}
 	stream := req.Stream || r.Stream
-	body, err := translateRequest(r, req.Body, model, stream)
+	body, err := translateRequest(r, model, stream)
 	if err != nil {
 		return nil, p.requestError(err)
 	}
-	prompt := func() int64 { return promptTokens(model, r, req.Body) }
+	prompt := func() int64 { return promptTokens(model, r) }
 	// The client's query string is not passed on: it is the Messages API's (Claude Code sends
 	// ?beta=true), meaningless to chat/completions and refused by some providers.
 	resp, err := p.inner.Do(ctx, &inference.Request{

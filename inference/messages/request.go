@@ -6,12 +6,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/tidwall/gjson"
 
-	"github.com/dsp-ai/fd2/inference/openai"
+	"github.com/dsp-ai/fd2/inference/internal/rawjson"
 )
 
 // Error codes of the client's request errors (ProviderError.Code).
@@ -36,63 +37,67 @@ func invalid(format string, args ...any) error {
 	return &requestError{code: codeInvalid, msg: fmt.Sprintf(format, args...)}
 }
 
-// knownFields are the top-level request fields the translation honours. Every other field (top_k,
-// service_tier, container, mcp_servers, context_management, …) is refused by name: OpenAI has no
-// equivalent, and an answer that silently ignored part of the request would look like model behaviour.
-var knownFields = map[string]bool{
-	"model": true, "messages": true, "system": true, "max_tokens": true, "metadata": true,
-	"stop_sequences": true, "stream": true, "temperature": true, "top_p": true, "tools": true,
-	"tool_choice": true, "thinking": true,
-}
-
-// mRequest is a Messages request. System and content stay raw: each is a string or a list of blocks.
+// mRequest is a Messages request. It is read as raw values (jv), not with encoding/json: a Claude Code
+// request is hundreds of kilobytes, and decoding it (strings, nested blocks, tool results) cost
+// milliseconds before the first byte. Messages, system and tools stay raw, walked once by the
+// translation.
 type mRequest struct {
-	Model         string          `json:"model"`
-	Messages      []mMessage      `json:"messages"`
-	System        json.RawMessage `json:"system"`
-	MaxTokens     *int64          `json:"max_tokens"`
-	Metadata      json.RawMessage `json:"metadata"`
-	StopSequences []string        `json:"stop_sequences"`
-	Stream        bool            `json:"stream"`
-	Temperature   *float64        `json:"temperature"`
-	TopP          *float64        `json:"top_p"`
-	Tools         []mTool         `json:"tools"`
-	ToolChoice    *mToolChoice    `json:"tool_choice"`
-	Thinking      *mThinking      `json:"thinking"`
+	Model         string
+	Messages      []jv
+	System        jv
+	MaxTokens     string // raw JSON numbers, "" when unset
+	Metadata      jv
+	StopSequences []esc
+	Stream        bool
+	Temperature   string
+	TopP          string
+	Tools         jv
+	ToolChoice    *mToolChoice
+	Thinking      *mThinking
 }
 
-type mMessage struct {
-	Role    string          `json:"role"`
-	Content json.RawMessage `json:"content"`
+// esc is a JSON string's contents as the client wrote them, escapes included, without the quotes. Text
+// goes from the client's request into the provider's in this form, copied rather than decoded and
+// encoded again: it is most of a request's bytes.
+type esc string
+
+// escape returns the escaped contents of s.
+func escape(s string) esc {
+	b, _ := marshal(s) // a string always encodes
+	return esc(b[1 : len(b)-1])
 }
 
-// mBlock is any content block; Type says which fields are set. cache_control and citations are not
-// read: both are hints with no OpenAI counterpart that change nothing in the answer's meaning.
+// text decodes e.
+func (e esc) text() string {
+	if strings.IndexByte(string(e), '\\') < 0 {
+		return string(e)
+	}
+	return gjson.Parse(`"` + string(e) + `"`).Str
+}
+
+// mBlock is a content block of a known type; Type says which fields are set. cache_control and
+// citations are not read: both are hints with no OpenAI counterpart that change nothing in the
+// answer's meaning.
 type mBlock struct {
-	Type      string          `json:"type"`
-	Text      string          `json:"text"`
-	Source    *mSource        `json:"source"`
-	Title     string          `json:"title"`
-	ID        string          `json:"id"`
-	Name      string          `json:"name"`
-	Input     json.RawMessage `json:"input"`
-	ToolUseID string          `json:"tool_use_id"`
-	Content   json.RawMessage `json:"content"`
-	IsError   bool            `json:"is_error"`
+	Type      string
+	Text      esc
+	Source    *mSource
+	Title     esc
+	ID        esc
+	Name      esc
+	Input     string // raw JSON
+	ToolUseID esc
+	Content   jv
+	IsError   bool
 }
 
+// mSource is an image's or document's source. Type and MediaType are compared as written: a client
+// escaping plain words (base\u0036\u0034) is refused, not understood.
 type mSource struct {
-	Type      string `json:"type"`
-	MediaType string `json:"media_type"`
-	Data      string `json:"data"`
-	URL       string `json:"url"`
-}
-
-type mTool struct {
-	Type        string          `json:"type"`
-	Name        string          `json:"name"`
-	Description string          `json:"description"`
-	InputSchema json.RawMessage `json:"input_schema"`
+	Type      esc
+	MediaType esc
+	Data      esc
+	URL       esc
 }
 
 // toolFields are the fields of a client tool; cache_control is a caching hint, dropped.
@@ -109,74 +114,173 @@ type mThinking struct {
 	BudgetTokens int64  `json:"budget_tokens"`
 }
 
-// chatRequest is the chat/completions request sent to the provider. Unlike openai.ChatRequest, which is
-// made for reading, every optional field is omitted when unset, so the provider's defaults apply.
+// chatRequest is the chat/completions request sent to the provider, encoded by appendJSON. Every
+// optional field is omitted when unset, so the provider's defaults apply.
 type chatRequest struct {
-	Model             string                `json:"model"`
-	Messages          []chatMessage         `json:"messages"`
-	Tools             []openai.Tool         `json:"tools,omitempty"`
-	ToolChoice        any                   `json:"tool_choice,omitempty"`
-	ParallelToolCalls *bool                 `json:"parallel_tool_calls,omitempty"`
-	MaxTokens         *int64                `json:"max_tokens,omitempty"`
-	Temperature       *float64              `json:"temperature,omitempty"`
-	TopP              *float64              `json:"top_p,omitempty"`
-	Stop              []string              `json:"stop,omitempty"`
-	ReasoningEffort   string                `json:"reasoning_effort,omitempty"`
-	User              string                `json:"user,omitempty"`
-	Stream            bool                  `json:"stream,omitempty"`
-	StreamOptions     *openai.StreamOptions `json:"stream_options,omitempty"`
+	Model             esc
+	Messages          []chatMessage
+	Tools             []chatTool
+	ToolChoice        string // raw JSON
+	ParallelToolCalls *bool
+	MaxTokens         string // raw JSON numbers
+	Temperature       string
+	TopP              string
+	Stop              []esc
+	ReasoningEffort   string
+	User              esc
+	Stream            bool // with stream_options.include_usage
 }
 
-// chatMessage is one message: Content is a string, a []chatPart, or nil (null, for an assistant turn
+// chatMessage is one message: Content is an esc, a []chatPart, or nil (null, for an assistant turn
 // made only of tool calls).
 type chatMessage struct {
-	Role       string            `json:"role"`
-	Content    any               `json:"content"`
-	ToolCalls  []openai.ToolCall `json:"tool_calls,omitempty"`
-	ToolCallID string            `json:"tool_call_id,omitempty"`
+	Role       string
+	Content    any
+	ToolCalls  []chatToolCall
+	ToolCallID esc
 }
 
+type chatToolCall struct {
+	ID, Name, Arguments esc
+}
+
+// chatPart is a content part: text, image_url (URL) or file (FileData, Filename).
 type chatPart struct {
-	Type     string    `json:"type"`
-	Text     *string   `json:"text,omitempty"`
-	ImageURL *imageURL `json:"image_url,omitempty"`
-	File     *filePart `json:"file,omitempty"`
+	Type                    string
+	Text                    esc
+	URL, FileData, Filename esc
 }
 
-type imageURL struct {
-	URL string `json:"url"`
+type chatTool struct {
+	Name, Description esc
+	Parameters        string // raw JSON, compact
 }
 
-type filePart struct {
-	FileData string `json:"file_data"`
-	Filename string `json:"filename"`
-}
-
-func textPart(s string) chatPart { return chatPart{Type: "text", Text: &s} }
-
-// decodeRequest parses and checks a Messages request body: one JSON object whose top-level fields are
-// all known (null counts as absent: it asks for nothing).
-func decodeRequest(body []byte) (*mRequest, error) {
-	root := gjson.ParseBytes(body)
-	if !root.IsObject() || !gjson.ValidBytes(body) {
+// decodeRequest parses and checks a Messages request body: one JSON object whose fields have the
+// types the API gives them. When strict, every top-level field must be known (null counts as absent: it
+// asks for nothing); count_tokens is not strict, since counting asks nothing of the provider.
+func decodeRequest(body []byte, strict bool) (*mRequest, error) {
+	if !rawjson.Valid(body) {
 		return nil, invalid("the request body must be a JSON object")
 	}
+	root := jv(bytes.TrimSpace(body))
+	if !root.IsObject() {
+		return nil, invalid("the request body must be a JSON object")
+	}
+	var r mRequest
 	var bad []string
-	root.ForEach(func(k, v gjson.Result) bool {
-		if !knownFields[k.String()] && v.Type != gjson.Null {
-			bad = append(bad, k.String())
+	var err error
+	root.ForEach(func(k esc, v jv) bool {
+		if v.Null() {
+			return true
 		}
-		return true
+		switch name := string(k); name {
+		case "model":
+			r.Model, err = stringField(v, name)
+		case "messages":
+			if !v.IsArray() {
+				err = invalid("messages: must be a list of messages")
+			}
+			r.Messages = v.Array()
+		case "system":
+			r.System = v
+		case "max_tokens":
+			_, err = intField(v, name)
+			r.MaxTokens = v.Raw()
+		case "metadata":
+			r.Metadata = v
+		case "stop_sequences":
+			if !v.IsArray() {
+				err = invalid("stop_sequences: must be a list of strings")
+				break
+			}
+			for i, s := range v.Array() {
+				if _, err = stringField(s, "stop_sequences["+strconv.Itoa(i)+"]"); err != nil {
+					break
+				}
+				r.StopSequences = append(r.StopSequences, s.esc())
+			}
+		case "stream":
+			if !v.IsBool() {
+				err = invalid("stream: must be a boolean")
+			}
+			r.Stream = v.True()
+		case "temperature", "top_p":
+			if !v.IsNumber() {
+				err = invalid("%s: must be a number", name)
+				break
+			}
+			if name == "temperature" {
+				r.Temperature = v.Raw()
+			} else {
+				r.TopP = v.Raw()
+			}
+		case "tools":
+			if !v.IsArray() {
+				err = invalid("tools: must be a list of tools")
+			}
+			r.Tools = v
+		case "tool_choice":
+			r.ToolChoice = new(mToolChoice)
+			err = smallObject(v, name, r.ToolChoice)
+		case "thinking":
+			r.Thinking = new(mThinking)
+			err = smallObject(v, name, r.Thinking)
+		default:
+			// Every other field (top_k, service_tier, container, mcp_servers, context_management, …)
+			// is refused by name: OpenAI has no equivalent, and an answer that silently ignored part of
+			// the request would look like model behaviour.
+			if strict {
+				bad = append(bad, name)
+			}
+		}
+		return err == nil
 	})
+	if err != nil {
+		return nil, err
+	}
 	if len(bad) > 0 {
 		return nil, unsupported("%s: not supported by this model's provider (it does not speak the Messages API)",
 			strings.Join(bad, ", "))
 	}
-	var r mRequest
-	if err := json.Unmarshal(body, &r); err != nil {
-		return nil, invalid("decoding the request: %s", jsonError(err))
+	if len(r.Messages) == 0 {
+		return nil, invalid("messages: at least one message is required")
 	}
 	return &r, nil
+}
+
+func stringField(v jv, field string) (string, error) {
+	if !v.IsString() {
+		return "", invalid("%s: must be a string", field)
+	}
+	return v.String(), nil
+}
+
+// escField is stringField without decoding the string.
+func escField(v jv, field string) (esc, error) {
+	if !v.IsString() {
+		return "", invalid("%s: must be a string", field)
+	}
+	return v.esc(), nil
+}
+
+func intField(v jv, field string) (int64, error) {
+	n, err := strconv.ParseInt(v.Raw(), 10, 64)
+	if !v.IsNumber() || err != nil {
+		return 0, invalid("%s: must be an integer", field)
+	}
+	return n, nil
+}
+
+// smallObject decodes a small object field (tool_choice, thinking) with encoding/json.
+func smallObject(v jv, field string, dst any) error {
+	if !v.IsObject() {
+		return invalid("%s: must be an object", field)
+	}
+	if err := json.Unmarshal([]byte(v.Raw()), dst); err != nil {
+		return invalid("%s.%s", field, jsonError(err))
+	}
+	return nil
 }
 
 // jsonError names the field of a decoding error, for the client.
@@ -188,14 +292,10 @@ func jsonError(err error) string {
 }
 
 // translateRequest turns a Messages request into a chat/completions body for model.
-func translateRequest(r *mRequest, body []byte, model string, stream bool) ([]byte, error) {
-	out := chatRequest{Model: model, MaxTokens: r.MaxTokens, Temperature: r.Temperature, TopP: r.TopP,
-		Stop: r.StopSequences}
-	if stream {
-		// Usage is always asked for: message_delta must carry both token counts.
-		out.Stream, out.StreamOptions = true, &openai.StreamOptions{IncludeUsage: true}
-	}
-	if len(r.Metadata) > 0 && !isNull(r.Metadata) {
+func translateRequest(r *mRequest, model string, stream bool) ([]byte, error) {
+	out := chatRequest{Model: escape(model), MaxTokens: r.MaxTokens, Temperature: r.Temperature, TopP: r.TopP,
+		Stop: r.StopSequences, Stream: stream}
+	if r.Metadata.Exists() {
 		user, err := metadataUser(r.Metadata)
 		if err != nil {
 			return nil, err
@@ -213,23 +313,21 @@ func translateRequest(r *mRequest, body []byte, model string, stream bool) ([]by
 			return nil, invalid("thinking.type: %q is not one of enabled, disabled, adaptive", r.Thinking.Type)
 		}
 	}
-	if len(r.System) > 0 && !isNull(r.System) {
+	if r.System.Exists() {
 		sys, err := systemText(r.System)
 		if err != nil {
 			return nil, err
 		}
 		out.Messages = append(out.Messages, chatMessage{Role: "system", Content: sys})
 	}
-	if len(r.Messages) == 0 {
-		return nil, invalid("messages: at least one message is required")
-	}
-	for i := range r.Messages {
+	out.Messages = slices.Grow(out.Messages, len(r.Messages))
+	for i, m := range r.Messages {
 		var err error
-		if out.Messages, err = appendMessage(out.Messages, &r.Messages[i], i); err != nil {
+		if out.Messages, err = appendMessage(out.Messages, m, i); err != nil {
 			return nil, err
 		}
 	}
-	tools, err := translateTools(r.Tools, body)
+	tools, err := translateTools(r.Tools)
 	if err != nil {
 		return nil, err
 	}
@@ -237,16 +335,16 @@ func translateRequest(r *mRequest, body []byte, model string, stream bool) ([]by
 	if tc := r.ToolChoice; tc != nil {
 		switch tc.Type {
 		case "auto":
-			out.ToolChoice = "auto"
+			out.ToolChoice = `"auto"`
 		case "any":
-			out.ToolChoice = "required"
+			out.ToolChoice = `"required"`
 		case "none":
-			out.ToolChoice = "none"
+			out.ToolChoice = `"none"`
 		case "tool":
 			if tc.Name == "" {
 				return nil, invalid("tool_choice.name: required when tool_choice.type is tool")
 			}
-			out.ToolChoice = map[string]any{"type": "function", "function": map[string]string{"name": tc.Name}}
+			out.ToolChoice = `{"type":"function","function":{"name":"` + string(escape(tc.Name)) + `"}}`
 		default:
 			return nil, invalid("tool_choice.type: %q is not one of auto, any, tool, none", tc.Type)
 		}
@@ -255,7 +353,7 @@ func translateRequest(r *mRequest, body []byte, model string, stream bool) ([]by
 			out.ParallelToolCalls = &f
 		}
 	}
-	return marshal(out)
+	return out.appendJSON(make([]byte, 0, requestSize(r))), nil
 }
 
 // effort maps a thinking budget onto OpenAI's three reasoning efforts.
@@ -271,106 +369,196 @@ func effort(budget int64) string {
 
 // metadataUser reads metadata, whose only field is user_id; any other is refused like an unknown
 // top-level field.
-func metadataUser(raw json.RawMessage) (string, error) {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &m); err != nil {
+func metadataUser(v jv) (esc, error) {
+	if !v.IsObject() {
 		return "", invalid("metadata: must be an object")
 	}
-	var user string
-	for k, v := range m {
-		if k != "user_id" {
-			if !isNull(v) {
-				return "", unsupported("metadata.%s: not supported", k)
-			}
-			continue
+	var user esc
+	var err error
+	v.ForEach(func(k esc, val jv) bool {
+		switch {
+		case val.Null():
+		case string(k) == "user_id":
+			user, err = escField(val, "metadata.user_id")
+		default:
+			err = unsupported("metadata.%s: not supported", string(k))
 		}
-		if !isNull(v) && json.Unmarshal(v, &user) != nil {
-			return "", invalid("metadata.user_id: must be a string")
-		}
-	}
-	return user, nil
+		return err == nil
+	})
+	return user, err
 }
 
 // systemText reads system, a string or a list of text blocks. Blocks are joined with blank lines into
 // one string: several OpenAI-compatible servers accept only a string for a system message.
-func systemText(raw json.RawMessage) (string, error) {
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		return s, nil
+func systemText(v jv) (esc, error) {
+	if v.IsString() {
+		return v.esc(), nil
 	}
-	blocks, err := decodeBlocks(raw, "system")
+	blocks, err := blocksOf(v, "system")
 	if err != nil {
-		return "", invalid("system: must be a string or a list of text blocks")
+		return "", err
 	}
 	texts := make([]string, 0, len(blocks))
 	for i, b := range blocks {
 		if b.Type != "text" {
 			return "", invalid("system[%d].type: %q, want text", i, b.Type)
 		}
-		texts = append(texts, b.Text)
+		texts = append(texts, string(b.Text))
 	}
-	return strings.Join(texts, "\n\n"), nil
-}
-
-// blocksOf reads a message content: a string is one text block.
-func blocksOf(raw json.RawMessage, field string) ([]mBlock, error) {
-	if len(raw) == 0 || isNull(raw) {
-		return nil, invalid("%s: required", field)
-	}
-	if raw[0] == '"' {
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return nil, invalid("%s: %s", field, jsonError(err))
-		}
-		return []mBlock{{Type: "text", Text: s}}, nil
-	}
-	return decodeBlocks(raw, field)
+	return esc(strings.Join(texts, `\n\n`)), nil
 }
 
 // knownBlocks are the block types the translation reads; any other is only named in the refusal, so
-// its fields need not be decodable as mBlock's.
+// its fields need not be read.
 var knownBlocks = map[string]bool{
 	"text": true, "image": true, "document": true, "tool_use": true, "tool_result": true, "thinking": true,
 	"redacted_thinking": true,
 }
 
-// decodeBlocks reads a list of content blocks.
-func decodeBlocks(raw json.RawMessage, field string) ([]mBlock, error) {
-	var list []json.RawMessage
-	if err := json.Unmarshal(raw, &list); err != nil {
+// blocksOf reads a content: a string is one text block.
+func blocksOf(v jv, field string) ([]mBlock, error) {
+	switch {
+	case !v.Exists() || v.Null():
+		return nil, invalid("%s: required", field)
+	case v.IsString():
+		return []mBlock{{Type: "text", Text: v.esc()}}, nil
+	case !v.IsArray():
 		return nil, invalid("%s: must be a string or a list of content blocks", field)
 	}
-	blocks := make([]mBlock, len(list))
-	for j, r := range list {
-		typ := gjson.GetBytes(r, "type")
-		if !knownBlocks[typ.String()] {
-			if len(r) == 0 || r[0] != '{' {
-				return nil, invalid("%s[%d]: must be a content block object", field, j)
-			}
-			blocks[j].Type = typ.String()
-			continue
+	var blocks []mBlock
+	var err error
+	j := 0
+	v.ForEach(func(_ esc, el jv) bool {
+		var b mBlock
+		b, err = blockOf(el, field+"["+strconv.Itoa(j)+"]")
+		blocks = append(blocks, b)
+		j++
+		return err == nil
+	})
+	return blocks, err
+}
+
+// blockOf reads one content block, checking the types of the fields it reads.
+func blockOf(v jv, field string) (mBlock, error) {
+	var b mBlock
+	if !v.IsObject() {
+		return b, invalid("%s: must be a content block object", field)
+	}
+	// One pass collects the fields (the first of a repeated one); they are checked once the type is
+	// known, since a block of an unknown type is refused by its type whatever its fields.
+	var typ, text, title, id, name, toolUseID, input, content, isError, source jv
+	v.ForEach(func(k esc, val jv) bool {
+		var dst *jv
+		switch string(k) {
+		case "type":
+			dst = &typ
+		case "text":
+			dst = &text
+		case "title":
+			dst = &title
+		case "id":
+			dst = &id
+		case "name":
+			dst = &name
+		case "tool_use_id":
+			dst = &toolUseID
+		case "input":
+			dst = &input
+		case "content":
+			dst = &content
+		case "is_error":
+			dst = &isError
+		case "source":
+			dst = &source
 		}
-		if err := json.Unmarshal(r, &blocks[j]); err != nil {
-			return nil, invalid("%s[%d]: %s", field, j, jsonError(err))
+		if dst != nil && *dst == nil && !val.Null() {
+			*dst = val
+		}
+		return true
+	})
+	if typ.Exists() && !typ.IsString() {
+		return b, invalid("%s.type: must be a string", field)
+	}
+	b.Type = typ.String()
+	if !knownBlocks[b.Type] {
+		return b, nil
+	}
+	for _, f := range []struct {
+		v    jv
+		name string
+		dst  *esc
+	}{{text, "text", &b.Text}, {title, "title", &b.Title}, {id, "id", &b.ID}, {name, "name", &b.Name}, {toolUseID, "tool_use_id", &b.ToolUseID}} {
+		if f.v.Exists() {
+			var err error
+			if *f.dst, err = escField(f.v, field+"."+f.name); err != nil {
+				return b, err
+			}
 		}
 	}
-	return blocks, nil
+	b.Input, b.Content, b.IsError = input.Raw(), content, isError.True()
+	if source.Exists() {
+		if !source.IsObject() {
+			return b, invalid("%s.source: must be an object", field)
+		}
+		src := &mSource{}
+		var err error
+		source.ForEach(func(k esc, sv jv) bool {
+			var dst *esc
+			switch string(k) {
+			case "type":
+				dst = &src.Type
+			case "media_type":
+				dst = &src.MediaType
+			case "data":
+				dst = &src.Data
+			case "url":
+				dst = &src.URL
+			}
+			if dst != nil && *dst == "" && !sv.Null() {
+				*dst, err = escField(sv, field+".source."+string(k))
+			}
+			return err == nil
+		})
+		if err != nil {
+			return b, err
+		}
+		b.Source = src
+	}
+	return b, nil
 }
 
 // appendMessage appends the chat messages of the Messages turn m (messages[i]).
-func appendMessage(out []chatMessage, m *mMessage, i int) ([]chatMessage, error) {
+func appendMessage(out []chatMessage, m jv, i int) ([]chatMessage, error) {
 	field := "messages[" + strconv.Itoa(i) + "]"
-	blocks, err := blocksOf(m.Content, field+".content")
+	if !m.IsObject() {
+		return nil, invalid("%s: must be a message object", field)
+	}
+	var role, content jv
+	m.ForEach(func(k esc, v jv) bool {
+		switch string(k) {
+		case "role":
+			if role == nil {
+				role = v
+			}
+		case "content":
+			if content == nil {
+				content = v
+			}
+		}
+		return true
+	})
+	blocks, err := blocksOf(content, field+".content")
 	if err != nil {
 		return nil, err
 	}
-	switch m.Role {
+	switch role.String() {
 	case "user":
 		return appendUser(out, blocks, field)
 	case "assistant":
 		return appendAssistant(out, blocks, field)
+	default:
+		return nil, invalid("%s.role: %q, want user or assistant", field, role.String())
 	}
-	return nil, invalid("%s.role: %q, want user or assistant", field, m.Role)
 }
 
 // appendUser appends a user turn. Its tool_result blocks become role "tool" messages placed before the
@@ -384,7 +572,7 @@ func appendUser(out []chatMessage, blocks []mBlock, field string) ([]chatMessage
 		bf := field + ".content[" + strconv.Itoa(j) + "]"
 		switch b.Type {
 		case "text":
-			parts = append(parts, textPart(b.Text))
+			parts = append(parts, chatPart{Type: "text", Text: b.Text})
 		case "image", "document":
 			p, err := mediaPart(b, bf)
 			if err != nil {
@@ -414,7 +602,7 @@ func appendUser(out []chatMessage, blocks []mBlock, field string) ([]chatMessage
 		// A turn of tool results only.
 		return out, nil
 	case len(parts) == 1 && onlyText:
-		return append(out, chatMessage{Role: "user", Content: *parts[0].Text}), nil
+		return append(out, chatMessage{Role: "user", Content: parts[0].Text}), nil
 	}
 	return append(out, chatMessage{Role: "user", Content: parts}), nil
 }
@@ -424,28 +612,23 @@ func appendUser(out []chatMessage, blocks []mBlock, field string) ([]chatMessage
 func appendAssistant(out []chatMessage, blocks []mBlock, field string) ([]chatMessage, error) {
 	var text strings.Builder
 	hasText := false
-	var calls []openai.ToolCall
+	var calls []chatToolCall
 	for j := range blocks {
 		b := &blocks[j]
 		bf := field + ".content[" + strconv.Itoa(j) + "]"
 		switch b.Type {
 		case "text":
-			text.WriteString(b.Text)
+			text.WriteString(string(b.Text))
 			hasText = true
 		case "tool_use":
 			if b.ID == "" || b.Name == "" {
 				return nil, invalid("%s: a tool_use block needs an id and a name", bf)
 			}
-			args := "{}"
-			if len(b.Input) > 0 && !isNull(b.Input) {
-				var buf bytes.Buffer
-				if err := json.Compact(&buf, b.Input); err != nil {
-					return nil, invalid("%s.input: %s", bf, err)
-				}
-				args = buf.String()
+			args := esc("{}")
+			if b.Input != "" && b.Input != "null" {
+				args = escape(string(compact(nil, b.Input)))
 			}
-			calls = append(calls, openai.ToolCall{ID: b.ID, Type: "function",
-				Function: openai.FunctionCall{Name: b.Name, Arguments: args}})
+			calls = append(calls, chatToolCall{ID: b.ID, Name: b.Name, Arguments: args})
 		case "thinking", "redacted_thinking":
 			// Thinking blocks are signed by, and only meaningful to, the Anthropic model that wrote
 			// them; another provider can neither verify nor use them, so they are dropped.
@@ -460,7 +643,7 @@ func appendAssistant(out []chatMessage, blocks []mBlock, field string) ([]chatMe
 	}
 	msg := chatMessage{Role: "assistant", ToolCalls: calls}
 	if hasText || len(calls) == 0 {
-		msg.Content = text.String()
+		msg.Content = esc(text.String())
 	}
 	return append(out, msg), nil
 }
@@ -489,12 +672,12 @@ func mediaPart(b *mBlock, field string) (chatPart, error) {
 			if src.MediaType == "" || src.Data == "" {
 				return chatPart{}, invalid("%s.source: media_type and data are required", field)
 			}
-			return chatPart{Type: "image_url", ImageURL: &imageURL{URL: "data:" + src.MediaType + ";base64," + src.Data}}, nil
+			return chatPart{Type: "image_url", URL: "data:" + src.MediaType + ";base64," + src.Data}, nil
 		case "url":
 			if src.URL == "" {
 				return chatPart{}, invalid("%s.source.url: required", field)
 			}
-			return chatPart{Type: "image_url", ImageURL: &imageURL{URL: src.URL}}, nil
+			return chatPart{Type: "image_url", URL: src.URL}, nil
 		}
 		return chatPart{}, unsupported("%s.source.type: %q image sources are not supported by this model's provider", field, src.Type)
 	}
@@ -508,27 +691,23 @@ func mediaPart(b *mBlock, field string) (chatPart, error) {
 	if name == "" {
 		name = "document.pdf"
 	}
-	return chatPart{Type: "file", File: &filePart{FileData: "data:application/pdf;base64," + src.Data, Filename: name}}, nil
+	return chatPart{Type: "file", FileData: "data:application/pdf;base64," + src.Data, Filename: name}, nil
 }
 
 // toolResult reads a tool_result block: its text for the tool message, and its images for the user
 // message that follows. is_error is told to the model in words, as OpenAI has no flag for it.
-func toolResult(b *mBlock, field string) (string, []chatPart, error) {
+func toolResult(b *mBlock, field string) (esc, []chatPart, error) {
 	var text strings.Builder
 	if b.IsError {
 		text.WriteString("Error: ")
 	}
 	var media []chatPart
-	switch {
-	case len(b.Content) == 0 || isNull(b.Content):
-	case b.Content[0] == '"':
-		var s string
-		if err := json.Unmarshal(b.Content, &s); err != nil {
-			return "", nil, invalid("%s.content: %s", field, jsonError(err))
-		}
-		text.WriteString(s)
+	switch c := b.Content; {
+	case !c.Exists() || c.Null():
+	case c.IsString():
+		text.WriteString(string(c.esc()))
 	default:
-		blocks, err := decodeBlocks(b.Content, field+".content")
+		blocks, err := blocksOf(c, field+".content")
 		if err != nil {
 			return "", nil, err
 		}
@@ -539,9 +718,9 @@ func toolResult(b *mBlock, field string) (string, []chatPart, error) {
 			switch c.Type {
 			case "text":
 				if !first {
-					text.WriteString("\n")
+					text.WriteString(`\n`)
 				}
-				text.WriteString(c.Text)
+				text.WriteString(string(c.Text))
 				first = false
 			case "image", "document":
 				p, err := mediaPart(c, cf)
@@ -554,44 +733,50 @@ func toolResult(b *mBlock, field string) (string, []chatPart, error) {
 			}
 		}
 	}
-	return text.String(), media, nil
+	return esc(text.String()), media, nil
 }
 
 // translateTools turns client tools into function tools; server tools (web search, code execution,
 // bash, computer use, …) run on Anthropic's side and are refused by name.
-func translateTools(tools []mTool, body []byte) ([]openai.Tool, error) {
-	if len(tools) == 0 {
+func translateTools(tools jv) ([]chatTool, error) {
+	if !tools.Exists() {
 		return nil, nil
 	}
-	raw := gjson.GetBytes(body, "tools").Array()
-	out := make([]openai.Tool, 0, len(tools))
-	for i, t := range tools {
+	list := tools.Array()
+	out := make([]chatTool, 0, len(list))
+	for i, t := range list {
 		field := "tools[" + strconv.Itoa(i) + "]"
-		if t.Type != "" && t.Type != "custom" {
-			return nil, unsupported("%s: server tool %q (type %s) is not supported by this model's provider", field, t.Name, t.Type)
+		if !t.IsObject() {
+			return nil, invalid("%s: must be a tool object", field)
 		}
-		if i < len(raw) {
-			var err error
-			raw[i].ForEach(func(k, v gjson.Result) bool {
-				if !toolFields[k.String()] && v.Type != gjson.Null {
-					err = unsupported("%s.%s: not supported by this model's provider", field, k.String())
-					return false
-				}
-				return true
-			})
-			if err != nil {
+		if typ := t.Get("type"); typ.Exists() && !typ.Null() && typ.String() != "custom" {
+			return nil, unsupported("%s: server tool %q (type %s) is not supported by this model's provider",
+				field, t.Get("name").String(), typ.String())
+		}
+		var err error
+		t.ForEach(func(k esc, v jv) bool {
+			if !toolFields[string(k)] && !v.Null() {
+				err = unsupported("%s.%s: not supported by this model's provider", field, string(k))
+			}
+			return err == nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		var ft chatTool
+		if ft.Name, err = escField(t.Get("name"), field+".name"); err != nil || ft.Name == "" {
+			return nil, invalid("%s.name: required, a string", field)
+		}
+		if d := t.Get("description"); d.Exists() && !d.Null() {
+			if ft.Description, err = escField(d, field+".description"); err != nil {
 				return nil, err
 			}
 		}
-		if t.Name == "" {
-			return nil, invalid("%s.name: required", field)
+		schema := t.Get("input_schema")
+		if !schema.IsObject() {
+			return nil, invalid("%s.input_schema: required, an object", field)
 		}
-		if len(t.InputSchema) == 0 || isNull(t.InputSchema) {
-			return nil, invalid("%s.input_schema: required", field)
-		}
-		var ft openai.Tool
-		ft.Type = "function"
-		ft.Function.Name, ft.Function.Description, ft.Function.Parameters = t.Name, t.Description, t.InputSchema
+		ft.Parameters = schema.Raw()
 		out = append(out, ft)
 	}
 	return out, nil

@@ -23,11 +23,11 @@ func normJSON(t *testing.T, s []byte) string {
 }
 
 func translateBody(body string, stream bool) ([]byte, error) {
-	r, err := decodeRequest([]byte(body))
+	r, err := decodeRequest([]byte(body), true)
 	if err != nil {
 		return nil, err
 	}
-	return translateRequest(r, []byte(body), "gpt-provider", stream || r.Stream)
+	return translateRequest(r, "gpt-provider", stream || r.Stream)
 }
 
 func TestTranslateRequest(t *testing.T) {
