@@ -19,6 +19,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 
@@ -129,7 +130,7 @@ func (p *provider) messages(ctx context.Context, req *inference.Request) (*infer
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxBodyBytes+1))
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			return nil, fmt.Errorf("reading the answer of %s: %w", p.Name(), ctx.Err())
 		}
 		return nil, &inference.ProviderError{Provider: p.Name(), Status: http.StatusBadGateway, Type: "api_error",
 			Message: "the provider's answer broke off", Retryable: true, Cause: err}
@@ -140,7 +141,7 @@ func (p *provider) messages(ctx context.Context, req *inference.Request) (*infer
 	m, err := translateMessage(raw, id, model, prompt)
 	if err != nil {
 		return nil, &inference.ProviderError{Provider: p.Name(), Status: http.StatusBadGateway, Type: "api_error",
-			Message: "the provider's answer is not a chat completion", Cause: err}
+			Message: "the provider's answer is not a chat completion", Retryable: true, Cause: err}
 	}
 	if stream {
 		return &inference.Response{Status: http.StatusOK, Header: responseHeader(resp.Header, "text/event-stream"),
@@ -148,7 +149,7 @@ func (p *provider) messages(ctx context.Context, req *inference.Request) (*infer
 	}
 	out, err := marshal(m)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("encoding the answer: %w", err)
 	}
 	return &inference.Response{Status: http.StatusOK, Header: responseHeader(resp.Header, "application/json"),
 		Body: io.NopCloser(bytes.NewReader(out))}, nil

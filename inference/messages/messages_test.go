@@ -283,3 +283,45 @@ func TestStreamFromWholeAnswer(t *testing.T) {
 	}
 	golden(t, "testdata/stream/whole_answer.sse", out)
 }
+
+// cannedProvider answers every request with one response.
+type cannedProvider struct {
+	resp *inference.Response
+	got  *inference.Request
+}
+
+func (p *cannedProvider) Name() string { return "canned" }
+func (p *cannedProvider) Kind() string { return "openai" }
+func (p *cannedProvider) Do(_ context.Context, req *inference.Request) (*inference.Response, error) {
+	p.got = req
+	return p.resp, nil
+}
+
+// TestBrokenAnswers: an answer that cannot be translated is a retryable 502 of the provider, so the
+// router may try another deployment.
+func TestBrokenAnswers(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		resp   *inference.Response
+		stream bool
+	}{
+		{"not_json", &inference.Response{Status: 200, Body: io.NopCloser(strings.NewReader("<html>"))}, false},
+		{"no_choices", &inference.Response{Status: 200, Body: io.NopCloser(strings.NewReader(`{"choices":[]}`))}, false},
+		{"stream_unasked", &inference.Response{Status: 200, Stream: true, Body: io.NopCloser(strings.NewReader(done))}, false},
+		{"whole_not_json", &inference.Response{Status: 200, Body: io.NopCloser(strings.NewReader("x"))}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			inner := &cannedProvider{resp: tc.resp}
+			_, err := Over(inner).Do(context.Background(), &inference.Request{Endpoint: inference.EndpointMessages,
+				Body: []byte(`{"model":"m","messages":[{"role":"user","content":"a"}]}`), Model: "m", Stream: tc.stream})
+			var pe *inference.ProviderError
+			if !errors.As(err, &pe) || pe.Status != http.StatusBadGateway || !pe.Retryable || pe.Provider != "canned" {
+				t.Errorf("error %#v, want a retryable 502 of the provider", err)
+			}
+			if inner.got.Endpoint != inference.EndpointChat || inner.got.Method != http.MethodPost || inner.got.Model != "m" ||
+				inner.got.Stream != tc.stream || inner.got.Query != nil {
+				t.Errorf("inner request %+v", inner.got)
+			}
+		})
+	}
+}

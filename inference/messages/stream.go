@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"strconv"
 	"sync"
@@ -197,7 +198,7 @@ type wireChunk struct {
 func (s *streamReader) slowParse(data []byte, c *chunk) error {
 	var w wireChunk
 	if err := json.Unmarshal(data, &w); err != nil {
-		return errors.New("decoding the provider's stream event: " + err.Error())
+		return fmt.Errorf("decoding the provider's stream event: %w", err)
 	}
 	c.reset()
 	c.usage, c.err = w.Usage, w.Error
@@ -305,7 +306,7 @@ func (s *streamReader) apply(c *chunk) error {
 		u, ok := fastUsage(c.usage)
 		if !ok {
 			if err := json.Unmarshal(c.usage, &u); err != nil {
-				return errors.New("decoding the provider's usage: " + err.Error())
+				return fmt.Errorf("decoding the provider's usage: %w", err)
 			}
 		}
 		s.usage, s.hasUsage = u.anthropic(), true
