@@ -42,9 +42,10 @@ type streamReader struct {
 	finished bool // finish_reason seen: the last block is closed
 	ended    bool // message_stop written: what follows upstream is only drained
 	open     blockKind
-	index    int   // the open block's index
-	blocks   int   // blocks opened so far
-	tool     int64 // OpenAI index of the open tool call
+	index    int    // the open block's index
+	blocks   int    // blocks opened so far
+	tool     int64  // OpenAI index of the open tool call
+	toolID   string // and its id, as the provider escaped it
 	tools    []int64
 	finish   string
 	stop     string // the stop reason, when known beforehand (renderStream)
@@ -323,15 +324,24 @@ func (s *streamReader) apply(c *chunk) error {
 var errInterleavedTools = errors.New("the provider interleaved the arguments of parallel tool calls, which a Messages stream cannot carry")
 
 // toolDelta translates one tool_calls element: the first piece of a call opens its tool_use block
-// (with the call's id and name), every piece streams its arguments.
+// (with the call's id and name), every piece streams its arguments. A piece without an index (some
+// servers send each call whole, without one) belongs to the open call unless it names another id.
 func (s *streamReader) toolDelta(t *toolDelta) error {
-	idx := int64(t.pos)
-	if t.index != nil {
+	var idx int64
+	switch id, _ := str(t.id); {
+	case t.index != nil:
 		n, ok := rawjson.Int(t.index)
 		if !ok {
 			return errors.New("the provider sent a tool call index that is not an integer")
 		}
 		idx = n
+	case s.open == blockTool && (len(id) == 0 || string(id) == s.toolID):
+		idx = s.tool
+	default:
+		idx = int64(t.pos)
+		for _, seen := range s.tools {
+			idx = max(idx, seen+1)
+		}
 	}
 	if s.open != blockTool || s.tool != idx {
 		for _, seen := range s.tools {
@@ -342,6 +352,8 @@ func (s *streamReader) toolDelta(t *toolDelta) error {
 		s.closeBlock()
 		s.tools = append(s.tools, idx)
 		s.tool = idx
+		id, _ := str(t.id)
+		s.toolID = string(id)
 		s.openTool(t.id, t.name)
 	}
 	if a, ok := str(t.args); ok && len(a) > 0 {

@@ -55,6 +55,10 @@ var streamCases = []struct {
 		ck("{}", `"tool_calls"`) + usageChunk + done, io.EOF},
 	{"tools_whole_calls", ck(`{"tool_calls":[{"index":0,"id":"c1","type":"function","function":{"name":"a","arguments":"{}"}},`+
 		`{"index":1,"id":"c2","type":"function","function":{"name":"b","arguments":"{\"x\":1}"}}]}`, `"stop"`) + usageChunk + done, io.EOF},
+	{"tools_without_index", ck(`{"tool_calls":[{"id":"c1","type":"function","function":{"name":"a","arguments":"{\"x\":"}}]}`, "null") +
+		ck(`{"tool_calls":[{"function":{"arguments":"1}"}}]}`, "null") +
+		ck(`{"tool_calls":[{"id":"c2","type":"function","function":{"name":"b","arguments":"{}"}}]}`, "null") +
+		ck("{}", `"tool_calls"`) + usageChunk + done, io.EOF},
 	{"tool_without_id", ck(`{"tool_calls":[{"function":{"name":"a","arguments":"{}"}}]}`, "null") + ck("{}", `"tool_calls"`) + done, io.EOF},
 	{"reasoning", roleChunk + ck(`{"reasoning_content":"Think"}`, "null") + ck(`{"reasoning_content":"ing."}`, "null") +
 		text("Answer") + ck("{}", `"stop"`) + usageChunk + done, io.EOF},
