@@ -40,7 +40,6 @@ type streamReader struct {
 
 	started  bool // message_start written
 	finished bool // finish_reason seen: the last block is closed
-	ended    bool // message_stop written: what follows upstream is only drained
 	open     blockKind
 	index    int    // the open block's index
 	blocks   int    // blocks opened so far
@@ -242,10 +241,6 @@ var doneData = []byte("[DONE]")
 func (s *streamReader) step() error {
 	data, err := s.readEvent()
 	if err != nil {
-		if s.ended {
-			// message_stop was sent: the client has the whole answer, whatever happens to the rest.
-			return io.EOF
-		}
 		if errors.Is(err, io.EOF) {
 			// The provider hung up before [DONE]: a truncated answer must not look complete.
 			return io.ErrUnexpectedEOF
@@ -253,13 +248,8 @@ func (s *streamReader) step() error {
 		return err
 	}
 	if bytes.Equal(data, doneData) {
-		if !s.ended {
-			s.end()
-		}
+		s.end()
 		return io.EOF
-	}
-	if s.ended {
-		return nil
 	}
 	c := &s.c
 	if s.noFast || !s.fastParse(data, c) {
@@ -313,8 +303,11 @@ func (s *streamReader) apply(c *chunk) error {
 		s.usage, s.hasUsage = u.anthropic(), true
 	}
 	if s.finished && s.hasUsage {
-		// The answer and its usage are complete: the client need not wait for [DONE].
+		// The answer and its usage are complete: the client's response ends here, without waiting
+		// for [DONE]. Reading on would not keep the provider's connection reusable either: that takes
+		// reading its body to EOF, past [DONE].
 		s.end()
+		return io.EOF
 	}
 	return nil
 }
@@ -449,7 +442,6 @@ func (s *streamReader) end() {
 		s.start()
 	}
 	s.closeBlock()
-	s.ended = true
 	if !s.hasUsage {
 		s.usage = usage{InputTokens: s.prompt(), OutputTokens: s.genTokens + countEscaped(s.model, s.bufs.gen)}
 	}
