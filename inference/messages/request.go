@@ -75,8 +75,8 @@ func (e esc) text() string {
 	return gjson.Parse(`"` + string(e) + `"`).Str
 }
 
-// mBlock is a content block of a known type; Type says which fields are set. cache_control and
-// citations are not read: both are hints with no OpenAI counterpart that change nothing in the
+// mBlock is a content block of a known type; Type says which fields are set. cache_control, and the
+// citations of text blocks, are not kept: hints with no OpenAI counterpart that change nothing in the
 // answer's meaning.
 type mBlock struct {
 	Type      string
@@ -446,7 +446,7 @@ func blockOf(v jv, field string) (mBlock, error) {
 	}
 	// One pass collects the fields (the first of a repeated one); they are checked once the type is
 	// known, since a block of an unknown type is refused by its type whatever its fields.
-	var typ, text, title, id, name, toolUseID, input, content, isError, source jv
+	var typ, text, title, id, name, toolUseID, input, content, isError, source, citations jv
 	v.ForEach(func(k esc, val jv) bool {
 		var dst *jv
 		switch string(k) {
@@ -470,6 +470,8 @@ func blockOf(v jv, field string) (mBlock, error) {
 			dst = &isError
 		case "source":
 			dst = &source
+		case "citations":
+			dst = &citations
 		}
 		if dst != nil && *dst == nil && !val.Null() {
 			*dst = val
@@ -496,6 +498,11 @@ func blockOf(v jv, field string) (mBlock, error) {
 		}
 	}
 	b.Input, b.Content, b.IsError = input.Raw(), content, isError.True()
+	if b.Type == "document" && citations.Get("enabled").True() {
+		// Citations on earlier text blocks are dropped (they describe an answer already given), but a
+		// document asking for them asks for an answer OpenAI cannot give.
+		return b, unsupported("%s.citations: not supported by this model's provider", field)
+	}
 	if source.Exists() {
 		if !source.IsObject() {
 			return b, invalid("%s.source: must be an object", field)

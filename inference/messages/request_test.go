@@ -176,6 +176,7 @@ func TestTranslateRequestErrors(t *testing.T) {
 		{"thinking_type", `{"model":"m","thinking":{"type":"maybe"},"messages":[{"role":"user","content":"a"}]}`, codeInvalid, "thinking.type"},
 		{"file_image", `{"model":"m","messages":[{"role":"user","content":[{"type":"image","source":{"type":"file","file_id":"f"}}]}]}`, codeUnsupported, "messages[0].content[0].source.type"},
 		{"text_document", `{"model":"m","messages":[{"role":"user","content":[{"type":"document","source":{"type":"text","media_type":"text/plain","data":"x"}}]}]}`, codeUnsupported, "messages[0].content[0].source"},
+		{"document_citations", `{"model":"m","messages":[{"role":"user","content":[{"type":"document","source":{"type":"base64","media_type":"application/pdf","data":"JVBERi0="},"citations":{"enabled":true}}]}]}`, codeUnsupported, "messages[0].content[0].citations"},
 		{"image_no_data", `{"model":"m","messages":[{"role":"user","content":[{"type":"image","source":{"type":"base64","media_type":"image/png"}}]}]}`, codeInvalid, "messages[0].content[0].source"},
 		{"search_result", `{"model":"m","messages":[{"role":"user","content":[{"type":"search_result","source":"s","title":"t","content":[]}]}]}`, codeUnsupported, "messages[0].content[0].type"},
 		{"server_tool_use", `{"model":"m","messages":[{"role":"user","content":"a"},{"role":"assistant","content":[{"type":"server_tool_use","id":"s","name":"web_search","input":{}}]}]}`, codeUnsupported, "messages[1].content[0].type"},
