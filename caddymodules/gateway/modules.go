@@ -89,8 +89,8 @@ func buildModule(ctx caddy.Context, spec *plan.ModuleSpec) (plan.Module, error) 
 type AIProxy interface {
 	// Check decodes and validates a route's plugins when its manifest version compiles.
 	Check(p manifest.Plugins) error
-	// Build makes what serves one route of a pooled project version.
-	Build(project, routeID string, p manifest.Plugins) (plan.Module, error)
+	// Build makes what serves one route of a pooled project version, in the version's context.
+	Build(ctx caddy.Context, project, routeID string, p manifest.Plugins) (plan.Module, error)
 }
 
 var aiProxy AIProxy

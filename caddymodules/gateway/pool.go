@@ -339,7 +339,7 @@ func (p *Pool) provision(key string, proj *plan.Project) (*Pooled, error) {
 				cancel()
 				return nil, errNoAIProxy
 			}
-			m, err := aiProxy.Build(proj.ID, rt.ID, pr.Transforms.Raw)
+			m, err := aiProxy.Build(ctx, proj.ID, rt.ID, pr.Transforms.Raw)
 			if err != nil {
 				cancel()
 				return nil, fmt.Errorf("building the ai-proxy of route %s: %w", rt.ID, err)

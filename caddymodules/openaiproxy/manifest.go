@@ -8,12 +8,13 @@ import (
 	"github.com/dsp-ai/fd2/dsp/manifest"
 	"github.com/dsp-ai/fd2/inference"
 	"github.com/dsp-ai/fd2/inference/catalog"
+	"github.com/dsp-ai/fd2/inference/responses"
 )
 
 // BuildForModule builds the engine of a manifest inference_endpoint module (decoded by
 // catalog.DecodeEndpoint): endpoint_url is the provider's base URL, model_name/system_prompt/max_tokens/
 // temperature/top_p are defaults the client may override.
-func BuildForModule(project string, mod *manifest.Module) (*inference.Engine, error) {
+func BuildForModule(project string, mod *manifest.Module, store responses.Store) (*inference.Engine, error) {
 	ep, err := catalog.DecodeEndpoint(mod.Name, project+"/"+mod.Name, mod.Config)
 	if err != nil {
 		return nil, err
@@ -22,11 +23,12 @@ func BuildForModule(project string, mod *manifest.Module) (*inference.Engine, er
 	if err != nil {
 		return nil, err
 	}
+	p = catalog.Extend(p, store)
 	router, err := inference.NewRouter([]inference.Route{{Alias: "*", Targets: []inference.Deployment{{Provider: p}}}}, routerOptions(0, 0))
 	if err != nil {
 		return nil, err
 	}
-	return &inference.Engine{Backend: router, Hooks: hooks(project, ""), Defaults: ep.Defaults}, nil
+	return &inference.Engine{Backend: router, Hooks: hooks(project, ""), Defaults: ep.Defaults, Responses: responses.ForEngine(store)}, nil
 }
 
 // CheckModule reports what BuildForModule would reject in an inference_endpoint module's config,
@@ -51,7 +53,7 @@ func HasAIProxy(p manifest.Plugins) bool {
 // catalog.DecodeAIProxy): each instance is a deployment (APISIX priority: higher first; weight within a
 // priority); options.model forces the upstream model; override.endpoint replaces the provider's default
 // URL.
-func BuildForPlugins(project, routeID string, plugins manifest.Plugins) (*inference.Engine, error) {
+func BuildForPlugins(project, routeID string, plugins manifest.Plugins, store responses.Store) (*inference.Engine, error) {
 	deps, err := catalog.DecodeAIProxy(project+"/"+routeID, plugins)
 	if err != nil {
 		return nil, err
@@ -62,13 +64,14 @@ func BuildForPlugins(project, routeID string, plugins manifest.Plugins) (*infere
 		if err != nil {
 			return nil, fmt.Errorf("building provider %q: %w", d.Config.Name, err)
 		}
+		p = catalog.Extend(p, store)
 		rt.Targets = append(rt.Targets, inference.Deployment{Provider: p, Model: d.Model, Weight: d.Weight, Priority: d.Priority})
 	}
 	router, err := inference.NewRouter([]inference.Route{rt}, routerOptions(0, 0))
 	if err != nil {
 		return nil, err
 	}
-	return &inference.Engine{Backend: router, Hooks: hooks(project, "")}, nil
+	return &inference.Engine{Backend: router, Hooks: hooks(project, ""), Responses: responses.ForEngine(store)}, nil
 }
 
 // CheckPlugins reports what BuildForPlugins would reject in a route's ai-proxy or ai-proxy-multi

@@ -25,6 +25,7 @@ func init() {
 // provider's base URL; model_name, system_prompt, max_tokens, temperature and top_p are defaults the client
 // may override).
 type EndpointModule struct {
+	spec   *plan.ModuleSpec
 	engine *inference.Engine
 	logger *zap.Logger
 }
@@ -34,19 +35,23 @@ func (EndpointModule) CaddyModule() caddy.ModuleInfo {
 	return caddy.ModuleInfo{ID: gateway.ModuleNamespace + ".inference_endpoint", New: func() caddy.Module { return new(EndpointModule) }}
 }
 
-// Configure decodes and validates the module's config and builds its engine (no connection is opened).
+// Configure decodes and validates the module's config (no connection is opened).
 func (m *EndpointModule) Configure(spec *plan.ModuleSpec) error {
-	e, err := BuildForModule(spec.Project, spec.Module)
+	if err := CheckModule(spec.Module); err != nil {
+		return err
+	}
+	m.spec = spec
+	return nil
+}
+
+// Provision builds the engine, its response store being the project's.
+func (m *EndpointModule) Provision(ctx caddy.Context) error {
+	m.logger = ctx.Logger()
+	e, err := BuildForModule(m.spec.Project, m.spec.Module, storeFor(ctx, "project/"+m.spec.Project))
 	if err != nil {
 		return err
 	}
 	m.engine = e
-	return nil
-}
-
-// Provision takes the logger.
-func (m *EndpointModule) Provision(ctx caddy.Context) error {
-	m.logger = ctx.Logger()
 	return nil
 }
 
@@ -67,12 +72,12 @@ func endpoint(path string) string {
 type aiProxy struct{}
 
 func (aiProxy) Check(p manifest.Plugins) error {
-	_, err := BuildForPlugins("", "", p)
+	_, err := BuildForPlugins("", "", p, nil)
 	return err
 }
 
-func (aiProxy) Build(project, routeID string, p manifest.Plugins) (plan.Module, error) {
-	e, err := BuildForPlugins(project, routeID, p)
+func (aiProxy) Build(ctx caddy.Context, project, routeID string, p manifest.Plugins) (plan.Module, error) {
+	e, err := BuildForPlugins(project, routeID, p, storeFor(ctx, "project/"+project))
 	if err != nil {
 		return nil, err
 	}

@@ -31,6 +31,8 @@ import (
 	"github.com/dsp-ai/fd2/dsp/ratelimit"
 	"github.com/dsp-ai/fd2/dsp/secrets"
 	"github.com/dsp-ai/fd2/inference"
+	"github.com/dsp-ai/fd2/inference/catalog"
+	"github.com/dsp-ai/fd2/inference/responses"
 )
 
 func init() {
@@ -117,13 +119,14 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	} else {
 		secret = func(v string) (string, error) { return (&secrets.Resolver{}).SecretFunc(ctx)(v) }
 	}
+	store := storeFor(ctx, "static/"+h.site())
 	providers := map[string]inference.Provider{}
 	for name, m := range mods.(map[string]any) {
 		p, err := m.(ProviderModule).Build(name, secret)
 		if err != nil {
 			return fmt.Errorf("building provider %q: %w", name, err)
 		}
-		providers[name] = p
+		providers[name] = catalog.Extend(p, store)
 	}
 	routes, err := h.routes(providers)
 	if err != nil {
@@ -133,8 +136,16 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("building model routes: %w", err)
 	}
-	h.engine = &inference.Engine{Backend: router, MaxBody: h.MaxBodySize, Hooks: hooks("", "")}
+	h.engine = &inference.Engine{Backend: router, MaxBody: h.MaxBodySize, Hooks: hooks("", ""), Responses: responses.ForEngine(store)}
 	return nil
+}
+
+// site is the static site's name (its project label and response store scope).
+func (h *Handler) site() string {
+	if h.Name == "" {
+		return pipeline.StaticSite
+	}
+	return h.Name
 }
 
 func (h *Handler) routes(providers map[string]inference.Provider) ([]inference.Route, error) {

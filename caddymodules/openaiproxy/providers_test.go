@@ -194,11 +194,11 @@ func TestCheckModuleAndPlugins(t *testing.T) {
 			if tc.plugin == "" {
 				mod := &manifest.Module{Name: "chat", ModuleType: "inference_endpoint", Config: json.RawMessage(tc.cfg)}
 				checkErr = CheckModule(mod)
-				_, buildErr = BuildForModule("p", mod)
+				_, buildErr = BuildForModule("p", mod, nil)
 			} else {
 				plugins := manifest.Plugins{tc.plugin: json.RawMessage(tc.cfg)}
 				checkErr = CheckPlugins(plugins)
-				_, buildErr = BuildForPlugins("p", "r", plugins)
+				_, buildErr = BuildForPlugins("p", "r", plugins, nil)
 			}
 			for _, err := range []error{checkErr, buildErr} {
 				if (tc.wantErr == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.wantErr)) {
