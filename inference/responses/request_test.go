@@ -155,7 +155,6 @@ func TestOtherEndpointsPassThrough(t *testing.T) {
 	for _, req := range []*inference.Request{
 		{Endpoint: inference.EndpointChat, Method: http.MethodPost, Body: []byte(`{"model":"m","messages":[]}`)},
 		{Endpoint: inference.EndpointEmbeddings, Method: http.MethodPost, Body: []byte(`{}`)},
-		{Endpoint: "responses/resp_1", Method: http.MethodGet},
 		{Endpoint: inference.EndpointResponses, Method: http.MethodGet},
 	} {
 		resp, err := o.Do(context.Background(), req)
@@ -168,6 +167,12 @@ func TestOtherEndpointsPassThrough(t *testing.T) {
 		if req.Endpoint != inference.EndpointChat && !errors.Is(err, inference.ErrUnsupported) {
 			t.Errorf("%s %s: err = %v, want the provider's ErrUnsupported", req.Method, req.Endpoint, err)
 		}
+	}
+	// A response id FD2 does not hold is not this provider's either: 404, without asking it.
+	var pe *inference.ProviderError
+	if _, err := o.Do(context.Background(), &inference.Request{Endpoint: "responses/resp_1/input_items", Method: http.MethodGet}); !errors.As(err, &pe) ||
+		pe.Status != http.StatusNotFound || pe.Code != "response_not_found" || pe.Retryable {
+		t.Errorf("GET an unknown response: %v", err)
 	}
 	// A provider failure on the translated call comes back as it is, for the router to judge.
 	fail := &inference.ProviderError{Provider: "fake", Status: 529, Retryable: true}

@@ -19,6 +19,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -47,10 +48,17 @@ func (o *provider) idFor(prefix string) string { return o.newID(prefix) }
 func (o *provider) Name() string { return o.p.Name() }
 func (o *provider) Kind() string { return o.p.Kind() }
 
-// Do translates POST responses and passes every other call to the wrapped provider, the id endpoints
-// (responses/{id}…) included: responses FD2 stored are answered by ServeStored before routing.
+// Do translates POST responses and passes every other call to the wrapped provider. A call naming a
+// response id (responses/{id}…) that reaches it names one FD2 does not hold (responses FD2 stored are
+// answered by ServeStored before routing), and this provider keeps none itself: 404.
 func (o *provider) Do(ctx context.Context, req *inference.Request) (*inference.Response, error) {
-	if strings.Trim(req.Endpoint, "/") != inference.EndpointResponses || (req.Method != "" && req.Method != http.MethodPost) {
+	ep := strings.Trim(req.Endpoint, "/")
+	if id, ok := strings.CutPrefix(ep, inference.EndpointResponses+"/"); ok {
+		id, _, _ = strings.Cut(id, "/")
+		return nil, &inference.ProviderError{Provider: o.Name(), Status: http.StatusNotFound, Type: "invalid_request_error",
+			Code: "response_not_found", Message: "no response with id " + strconv.Quote(id)}
+	}
+	if ep != inference.EndpointResponses || (req.Method != "" && req.Method != http.MethodPost) {
 		return o.p.Do(ctx, req)
 	}
 	tr, err := o.translate(ctx, req)
