@@ -47,8 +47,8 @@ type anResponse struct {
 }
 
 // finishReason maps Anthropic's stop_reason to OpenAI's finish_reason. schema is true when the request's
-// response_format became a forced tool: that tool's call is the answer, not a tool call, so it ends
-// the answer the way OpenAI ends structured output.
+// response_format became a forced tool and the answer made no other tool call: that tool's call is the
+// answer, not a tool call, so it ends the answer the way OpenAI ends structured output.
 func finishReason(stop string, schema bool) string {
 	switch stop {
 	case "max_tokens", "model_context_window_exceeded":
@@ -112,7 +112,7 @@ func translateResponse(raw []byte, tr *translated, now time.Time, newID func() s
 	if s := text.String(); s != "" || len(msg.ToolCalls) == 0 {
 		msg.Content = &s
 	}
-	fr := finishReason(in.StopReason, tr.schemaTool != "")
+	fr := finishReason(in.StopReason, tr.schemaTool != "" && len(msg.ToolCalls) == 0)
 	return marshal(openai.ChatCompletion{
 		ID:      completionID(in.ID, newID),
 		Object:  "chat.completion",

@@ -262,7 +262,7 @@ func (s *streamReader) step() error {
 		// The finish chunk has an empty delta, as in OpenAI streams; see finishReason for
 		// the stop_reason mapping.
 		if ev.Delta != nil && ev.Delta.StopReason != "" {
-			fr := finishReason(ev.Delta.StopReason, s.schemaTool != "")
+			fr := finishReason(ev.Delta.StopReason, s.schemaTool != "" && len(s.toolIndex) == 0)
 			s.emit(openai.Delta{}, &fr)
 		}
 	case "message_stop":
