@@ -7,6 +7,10 @@
 // pass through untouched, body and answer alike, with the deployment's key, the client's
 // anthropic-version (else the configured one) and every anthropic-beta value the client sent.
 //
+// A chat request field Anthropic cannot honour (seed, logprobs, penalties, audio …) is refused with a 400
+// whose code is "unsupported_parameter", never silently dropped; response_format's JSON schemas are
+// honoured through a forced tool call (see request.go).
+//
 // Only chat/completions and the Messages endpoints have an Anthropic equivalent; every other endpoint
 // returns inference.ErrUnsupported so the router can try another deployment.
 package anthropic

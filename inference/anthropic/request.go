@@ -159,7 +159,7 @@ type responseFormat struct {
 // unsupportedError is a request field Anthropic cannot honour; Do reports it with the code
 // "unsupported_parameter" so clients can tell it from a malformed request.
 type unsupportedError struct {
-	param, msg string // msg names param
+	msg string // names the field
 }
 
 func (e *unsupportedError) Error() string { return e.msg }
@@ -169,27 +169,27 @@ func refuseUnsupported(in *chatRequest) error {
 	switch {
 	case in.Seed != nil:
 		// Even seed 0 asks for reproducible sampling, which Anthropic does not offer.
-		return &unsupportedError{"seed", "seed is not supported by anthropic: its sampling cannot be made reproducible"}
+		return &unsupportedError{"seed is not supported by anthropic: its sampling cannot be made reproducible"}
 	case !isNull(in.LogitBias) && !isEmptyObject(in.LogitBias):
-		return &unsupportedError{"logit_bias", "logit_bias is not supported by anthropic: it takes no token biases"}
+		return &unsupportedError{"logit_bias is not supported by anthropic: it takes no token biases"}
 	case in.Logprobs != nil && *in.Logprobs:
-		return &unsupportedError{"logprobs", "logprobs is not supported by anthropic: it returns no token log probabilities"}
+		return &unsupportedError{"logprobs is not supported by anthropic: it returns no token log probabilities"}
 	case in.TopLogprobs != nil && *in.TopLogprobs != 0:
-		return &unsupportedError{"top_logprobs", "top_logprobs is not supported by anthropic: it returns no token log probabilities"}
+		return &unsupportedError{"top_logprobs is not supported by anthropic: it returns no token log probabilities"}
 	case in.PresencePenalty != nil && *in.PresencePenalty != 0:
-		return &unsupportedError{"presence_penalty", "presence_penalty is not supported by anthropic: it takes no repetition penalties"}
+		return &unsupportedError{"presence_penalty is not supported by anthropic: it takes no repetition penalties"}
 	case in.FrequencyPenalty != nil && *in.FrequencyPenalty != 0:
-		return &unsupportedError{"frequency_penalty", "frequency_penalty is not supported by anthropic: it takes no repetition penalties"}
+		return &unsupportedError{"frequency_penalty is not supported by anthropic: it takes no repetition penalties"}
 	case in.N != nil && *in.N > 1:
 		// n=1 (some SDKs always send it) is fine; more choices would take several upstream calls at
 		// a multiple of the cost, which a gateway should not do behind the client's back.
-		return &unsupportedError{"n", "n > 1 is not supported by anthropic: it returns one choice per call"}
+		return &unsupportedError{"n > 1 is not supported by anthropic: it returns one choice per call"}
 	case !isNull(in.Audio):
-		return &unsupportedError{"audio", "audio output is not supported by anthropic: it answers in text only"}
+		return &unsupportedError{"audio output is not supported by anthropic: it answers in text only"}
 	}
 	for _, m := range in.Modalities {
 		if m != "text" {
-			return &unsupportedError{"modalities", fmt.Sprintf("modalities: output modality %q is not supported by anthropic, which answers in text only", m)}
+			return &unsupportedError{fmt.Sprintf("modalities: output modality %q is not supported by anthropic, which answers in text only", m)}
 		}
 	}
 	return nil
@@ -315,10 +315,10 @@ func (tr *translated) forceSchema(rf *responseFormat) error {
 			schema = json.RawMessage(`{"type":"object"}`)
 		}
 	default:
-		return &unsupportedError{"response_format", fmt.Sprintf("response_format type %q is not supported by anthropic", rf.Type)}
+		return &unsupportedError{fmt.Sprintf("response_format type %q is not supported by anthropic", rf.Type)}
 	}
 	if len(tr.out.Tools) > 0 {
-		return &unsupportedError{"response_format", "response_format cannot be combined with tools on anthropic: it answers in a schema only by a forced tool call, which leaves the other tools unusable"}
+		return &unsupportedError{"response_format cannot be combined with tools on anthropic: it answers in a schema only by a forced tool call, which leaves the other tools unusable"}
 	}
 	if description == "" {
 		description = "Respond by calling this tool: its input is your complete answer, as JSON matching the schema."
