@@ -613,3 +613,63 @@ func TestEndToEndScriptedFailures(t *testing.T) {
 		}
 	}
 }
+
+// TestEndToEndMessagesThroughGateway sends what a Claude client sends to the gateway's Messages API
+// endpoints: the Engine routes it to the Anthropic provider, which passes it through to the fake, and the
+// answer, the fake's own Anthropic JSON or SSE, reaches the client with its usage metered.
+func TestEndToEndMessagesThroughGateway(t *testing.T) {
+	fake := httptest.NewServer(fakellm.New(fakellm.Options{}))
+	t.Cleanup(fake.Close)
+	gw, log := newGateway(t, fake.URL)
+	const conversation = `"system":[{"type":"text","text":"be brief","cache_control":{"type":"ephemeral"}}],"messages":[{"role":"user","content":"hello big world"}]`
+	for _, tc := range []struct {
+		name, path, body string
+		wantType         string
+		wantIn           []string
+		metered          bool
+	}{
+		{name: "message", path: "/v1/messages", body: `{"model":"claude","max_tokens":100,` + conversation + `}`,
+			wantType: "application/json", metered: true,
+			wantIn: []string{`"type":"message"`, `"text":"echo: hello big world"`, `"usage":{"input_tokens":5,"output_tokens":4}`}},
+		{name: "stream", path: "/v1/messages", body: `{"model":"claude","max_tokens":100,"stream":true,` + conversation + `}`,
+			wantType: "text/event-stream", metered: true,
+			wantIn: []string{"event: message_start\n", `"text":"echo: "`, `"stop_reason":"end_turn"`, "event: message_stop\n"}},
+		{name: "count_tokens", path: "/v1/messages/count_tokens", body: `{"model":"claude",` + conversation + `}`,
+			wantType: "application/json", wantIn: []string{`{"input_tokens":5}`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			log.reset()
+			req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, gw.URL+tc.path, strings.NewReader(tc.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Anthropic-Version", "2023-06-01")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			body, err := io.ReadAll(resp.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), tc.wantType) {
+				t.Fatalf("status %d Content-Type %q, body %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+			}
+			for _, want := range tc.wantIn {
+				if !strings.Contains(string(body), want) {
+					t.Errorf("answer lacks %q:\n%s", want, body)
+				}
+			}
+			if !tc.metered {
+				return
+			}
+			calls := log.take()
+			want := inference.Usage{PromptTokens: 5, CompletionTokens: 4, TotalTokens: 9, Source: "provider"}
+			if len(calls) != 1 || calls[0].u != want || calls[0].kind != "anthropic" {
+				t.Errorf("OnUsage calls = %+v, want one anthropic call with %+v", calls, want)
+			}
+		})
+	}
+}
