@@ -4,7 +4,7 @@
 // API to most of its clients, so this package translates OpenAI chat completion requests into Messages
 // requests, and Messages responses (streamed or not) back into chat completions, event by event. Claude
 // clients speak the Messages API itself (inference.EndpointMessages and EndpointCountTokens): those calls
-// pass through untouched, body and answer alike, with the deployment's key, the client's
+// pass through untouched, body, query string and answer alike, with the deployment's key, the client's
 // anthropic-version (else the configured one) and every anthropic-beta value the client sent.
 //
 // A chat request field Anthropic cannot honour (seed, logprobs, penalties, audio …) is refused with a 400
@@ -198,9 +198,14 @@ func (p *provider) chat(ctx context.Context, req *inference.Request) (*inference
 // client uses (cache_control, thinking blocks, tool use, images, betas) works without this package
 // knowing it.
 func (p *provider) native(ctx context.Context, req *inference.Request) (*inference.Response, error) {
-	url := p.endpoint
+	target := p.endpoint
 	if req.Endpoint == inference.EndpointCountTokens {
-		url += "/count_tokens"
+		target += "/count_tokens"
+	}
+	// Anthropic's SDKs mark beta calls with ?beta=true (Claude Code does); the query is the client's
+	// to make, like the body.
+	if len(req.Query) > 0 {
+		target += "?" + req.Query.Encode()
 	}
 	// A Claude client knows which API version its body is written for.
 	version := req.Header.Get("Anthropic-Version")
@@ -209,7 +214,7 @@ func (p *provider) native(ctx context.Context, req *inference.Request) (*inferen
 	}
 	// count_tokens never streams, whatever the engine read from the body.
 	stream := req.Stream && req.Endpoint == inference.EndpointMessages
-	up, err := p.post(ctx, url, req.Body, version, req.Header, stream)
+	up, err := p.post(ctx, target, req.Body, version, req.Header, stream)
 	if err != nil {
 		return nil, err
 	}
@@ -240,15 +245,15 @@ type upstream struct {
 	cancel context.CancelCauseFunc
 }
 
-// post sends body to url with the deployment's credentials and classifies the answer: a transport
+// post sends body to target with the deployment's credentials and classifies the answer: a transport
 // failure or a non-2xx status comes back as an error (the call already released), a 2xx as an upstream
 // whose body the caller reads. Both the translating and the pass-through paths go through it, so they
 // authenticate, time out and report errors alike.
-func (p *provider) post(ctx context.Context, url string, body []byte, version string, clientHeader http.Header, stream bool) (*upstream, error) {
+func (p *provider) post(ctx context.Context, target string, body []byte, version string, clientHeader http.Header, stream bool) (*upstream, error) {
 	// The upstream call gets its own cancellable context: a stream outlives Do, and closing the
 	// response body must abort the upstream request at once.
 	upCtx, cancel := context.WithCancelCause(ctx)
-	hreq, err := http.NewRequestWithContext(upCtx, http.MethodPost, url, bytes.NewReader(body))
+	hreq, err := http.NewRequestWithContext(upCtx, http.MethodPost, target, bytes.NewReader(body))
 	if err != nil {
 		cancel(nil)
 		return nil, &inference.ProviderError{Provider: p.cfg.Name, Status: http.StatusBadGateway,

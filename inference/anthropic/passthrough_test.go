@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -42,9 +43,9 @@ const nativeSSE = "event: message_start\r\ndata: {\"type\":\"message_start\",\"m
 
 // seenRequest is what the upstream received.
 type seenRequest struct {
-	method, path string
-	header       http.Header
-	body         []byte
+	method, path, query string
+	header              http.Header
+	body                []byte
 }
 
 // recordingUpstream answers every call with status, contentType and answer, and sends what it saw on
@@ -57,7 +58,7 @@ func recordingUpstream(t *testing.T, status int, contentType, answer string) (*h
 		if err != nil {
 			t.Errorf("reading request: %v", err)
 		}
-		seen <- seenRequest{r.Method, r.URL.Path, r.Header.Clone(), body}
+		seen <- seenRequest{r.Method, r.URL.Path, r.URL.RawQuery, r.Header.Clone(), body}
 		w.Header().Set("Content-Type", contentType)
 		w.Header().Set("Retry-After", "3")
 		w.WriteHeader(status)
@@ -73,9 +74,11 @@ func TestNativePassThrough(t *testing.T) {
 		endpoint      string
 		stream        bool
 		header        http.Header
+		query         url.Values
 		answerType    string
 		answer        string
 		wantPath      string
+		wantQuery     string
 		wantVersion   string
 		wantBeta      []string
 		wantAccept    string
@@ -86,8 +89,9 @@ func TestNativePassThrough(t *testing.T) {
 		{name: "messages with the client's version and betas", endpoint: inference.EndpointMessages,
 			header: http.Header{"Anthropic-Version": {"2024-10-22"}, "Anthropic-Beta": {"prompt-caching-2024-07-31", "interleaved-thinking-2025-05-14,context-1m-2025-08-07"},
 				"X-Not-Forwarded": {"x"}},
+			query:      url.Values{"beta": {"true"}},
 			answerType: "application/json", answer: nativeAnswer,
-			wantPath: "/v1/messages", wantVersion: "2024-10-22",
+			wantPath: "/v1/messages", wantQuery: "beta=true", wantVersion: "2024-10-22",
 			wantBeta: []string{"prompt-caching-2024-07-31", "interleaved-thinking-2025-05-14,context-1m-2025-08-07"},
 			wantType: "application/json"},
 		{name: "messages with the configured version", endpoint: inference.EndpointMessages,
@@ -111,7 +115,7 @@ func TestNativePassThrough(t *testing.T) {
 			srv, seen := recordingUpstream(t, http.StatusOK, tc.answerType, tc.answer)
 			p := newTestProvider(t, srv.URL, nil)
 			resp, err := p.Do(context.Background(), &inference.Request{Endpoint: tc.endpoint, Method: http.MethodPost,
-				Body: []byte(nativeBody), Model: testModel, Stream: tc.stream, Header: tc.header})
+				Body: []byte(nativeBody), Model: testModel, Stream: tc.stream, Header: tc.header, Query: tc.query})
 			if err != nil {
 				t.Fatalf("Do: %v", err)
 			}
@@ -128,8 +132,8 @@ func TestNativePassThrough(t *testing.T) {
 			}
 
 			r := <-seen
-			if r.method != http.MethodPost || r.path != tc.wantPath {
-				t.Errorf("upstream got %s %s, want POST %s", r.method, r.path, tc.wantPath)
+			if r.method != http.MethodPost || r.path != tc.wantPath || r.query != tc.wantQuery {
+				t.Errorf("upstream got %s %s?%s, want POST %s?%s", r.method, r.path, r.query, tc.wantPath, tc.wantQuery)
 			}
 			if string(r.body) != nativeBody {
 				t.Errorf("body changed on the way:\n got %s\nwant %s", r.body, nativeBody)
