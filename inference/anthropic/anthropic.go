@@ -1,11 +1,18 @@
 // Copyright 2026 The FD2 Authors. SPDX-License-Identifier: Apache-2.0
 
 // Package anthropic implements inference.Provider for Anthropic's Messages API. FD2 speaks the OpenAI
-// API to its clients, so this package translates OpenAI chat completion requests into Messages requests,
-// and Messages responses (streamed or not) back into chat completions, event by event.
+// API to most of its clients, so this package translates OpenAI chat completion requests into Messages
+// requests, and Messages responses (streamed or not) back into chat completions, event by event. Claude
+// clients speak the Messages API itself (inference.EndpointMessages and EndpointCountTokens): those calls
+// pass through untouched, body, query string and answer alike, with the deployment's key, the client's
+// anthropic-version (else the configured one) and every anthropic-beta value the client sent.
 //
-// Only chat/completions has an Anthropic equivalent; every other endpoint returns
-// inference.ErrUnsupported so the router can try another deployment.
+// A chat request field Anthropic cannot honour (seed, logprobs, penalties, audio …) is refused with a 400
+// whose code is "unsupported_parameter", never silently dropped; response_format's JSON schemas are
+// honoured through a forced tool call (see request.go).
+//
+// Only chat/completions and the Messages endpoints have an Anthropic equivalent; every other endpoint
+// returns inference.ErrUnsupported so the router can try another deployment.
 package anthropic
 
 import (
@@ -124,41 +131,144 @@ func (p *provider) Kind() string { return "anthropic" }
 // caller's own cancellation.
 var errFirstByteTimeout = errors.New("timed out waiting for response headers")
 
-// Do translates an OpenAI chat completion request into a Messages call and its answer back.
+// Do serves chat/completions by translation, and Anthropic's own Messages endpoints (messages,
+// messages/count_tokens) by passing the client's body through untouched.
 func (p *provider) Do(ctx context.Context, req *inference.Request) (*inference.Response, error) {
-	if req.Endpoint != inference.EndpointChat || (req.Method != "" && req.Method != http.MethodPost) {
+	if req.Method != "" && req.Method != http.MethodPost {
 		return nil, inference.ErrUnsupported
 	}
+	switch req.Endpoint {
+	case inference.EndpointChat:
+		return p.chat(ctx, req)
+	case inference.EndpointMessages, inference.EndpointCountTokens:
+		return p.native(ctx, req)
+	}
+	return nil, inference.ErrUnsupported
+}
+
+// chat translates an OpenAI chat completion request into a Messages call and its answer back.
+func (p *provider) chat(ctx context.Context, req *inference.Request) (*inference.Response, error) {
 	tr, err := translateRequest(req.Body, req.Model, p.cfg.DefaultMaxTokens, req.Stream)
 	if err != nil {
-		return nil, &inference.ProviderError{Provider: p.cfg.Name, Status: http.StatusBadRequest,
+		pe := &inference.ProviderError{Provider: p.cfg.Name, Status: http.StatusBadRequest,
 			Type: "invalid_request_error", Message: err.Error()}
+		var ue *unsupportedError
+		if errors.As(err, &ue) {
+			pe.Code = "unsupported_parameter"
+		}
+		return nil, pe
 	}
 	body, err := marshal(tr.out)
 	if err != nil {
 		return nil, &inference.ProviderError{Provider: p.cfg.Name, Status: http.StatusBadRequest,
 			Type: "invalid_request_error", Message: "encoding anthropic request: " + err.Error()}
 	}
+	// The translation is written against one API version, so the client's anthropic-version (an OpenAI
+	// client has no reason to send one) does not apply here.
+	up, err := p.post(ctx, p.endpoint, body, p.cfg.Version, req.Header, tr.out.Stream)
+	if err != nil {
+		return nil, err
+	}
+	if tr.out.Stream {
+		return &inference.Response{
+			Status: http.StatusOK,
+			Header: http.Header{"Content-Type": {"text/event-stream"}, "Cache-Control": {"no-cache"}},
+			Body:   newStreamReader(up.resp.Body, up.cancel, tr, p.cfg.Now(), p.cfg.NewID),
+			Stream: true,
+		}, nil
+	}
+	raw, err := p.readAll(ctx, up)
+	if err != nil {
+		return nil, err
+	}
+	out, err := translateResponse(raw, tr, p.cfg.Now(), p.cfg.NewID)
+	if err != nil {
+		return nil, &inference.ProviderError{Provider: p.cfg.Name, Status: http.StatusBadGateway,
+			Type: "api_error", Message: "malformed anthropic response", Retryable: true, Cause: err}
+	}
+	return &inference.Response{
+		Status: http.StatusOK,
+		Header: http.Header{"Content-Type": {"application/json"}},
+		Body:   io.NopCloser(bytes.NewReader(out)),
+	}, nil
+}
 
+// native passes a Messages API call through: the body goes upstream byte for byte (the engine has
+// already put the provider-side model in it) and the answer comes back unparsed, so every feature the
+// client uses (cache_control, thinking blocks, tool use, images, betas) works without this package
+// knowing it.
+func (p *provider) native(ctx context.Context, req *inference.Request) (*inference.Response, error) {
+	target := p.endpoint
+	if req.Endpoint == inference.EndpointCountTokens {
+		target += "/count_tokens"
+	}
+	// Anthropic's SDKs mark beta calls with ?beta=true (Claude Code does); the query is the client's
+	// to make, like the body.
+	if len(req.Query) > 0 {
+		target += "?" + req.Query.Encode()
+	}
+	// A Claude client knows which API version its body is written for.
+	version := req.Header.Get("Anthropic-Version")
+	if version == "" {
+		version = p.cfg.Version
+	}
+	// count_tokens never streams, whatever the engine read from the body.
+	stream := req.Stream && req.Endpoint == inference.EndpointMessages
+	up, err := p.post(ctx, target, req.Body, version, req.Header, stream)
+	if err != nil {
+		return nil, err
+	}
+	if stream {
+		return &inference.Response{
+			Status: http.StatusOK,
+			Header: http.Header{"Content-Type": {"text/event-stream"}, "Cache-Control": {"no-cache"}},
+			Body:   &passThroughBody{body: up.resp.Body, cancel: up.cancel},
+			Stream: true,
+		}, nil
+	}
+	raw, err := p.readAll(ctx, up)
+	if err != nil {
+		return nil, err
+	}
+	return &inference.Response{
+		Status: up.resp.StatusCode,
+		Header: http.Header{"Content-Type": {"application/json"}},
+		Body:   io.NopCloser(bytes.NewReader(raw)),
+	}, nil
+}
+
+// upstream is a 2xx answer whose body is still to be read. cancel ends the call: whoever finishes with
+// the body calls it.
+type upstream struct {
+	resp   *http.Response
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+}
+
+// post sends body to target with the deployment's credentials and classifies the answer: a transport
+// failure or a non-2xx status comes back as an error (the call already released), a 2xx as an upstream
+// whose body the caller reads. Both the translating and the pass-through paths go through it, so they
+// authenticate, time out and report errors alike.
+func (p *provider) post(ctx context.Context, target string, body []byte, version string, clientHeader http.Header, stream bool) (*upstream, error) {
 	// The upstream call gets its own cancellable context: a stream outlives Do, and closing the
 	// response body must abort the upstream request at once.
 	upCtx, cancel := context.WithCancelCause(ctx)
-	hreq, err := http.NewRequestWithContext(upCtx, http.MethodPost, p.endpoint, bytes.NewReader(body))
+	hreq, err := http.NewRequestWithContext(upCtx, http.MethodPost, target, bytes.NewReader(body))
 	if err != nil {
 		cancel(nil)
 		return nil, &inference.ProviderError{Provider: p.cfg.Name, Status: http.StatusBadGateway,
 			Type: "api_error", Message: "building upstream request", Retryable: false, Cause: err}
 	}
 	hreq.Header.Set("x-api-key", p.cfg.APIKey)
-	hreq.Header.Set("anthropic-version", p.cfg.Version)
+	hreq.Header.Set("anthropic-version", version)
 	hreq.Header.Set("content-type", "application/json")
-	if tr.out.Stream {
+	if stream {
 		hreq.Header.Set("accept", "text/event-stream")
 	}
 	// W3C trace context of the router's span for this call, so the provider joins the trace.
 	propagation.TraceContext{}.Inject(ctx, propagation.HeaderCarrier(hreq.Header))
 	// Clients opting into Anthropic beta features (prompt caching variants, long context) keep them.
-	for _, v := range req.Header.Values("Anthropic-Beta") {
+	for _, v := range clientHeader.Values("Anthropic-Beta") {
 		hreq.Header.Add("anthropic-beta", v)
 	}
 
@@ -176,39 +286,50 @@ func (p *provider) Do(ctx context.Context, req *inference.Request) (*inference.R
 		defer cancel(nil)
 		return nil, p.transportError(ctx, upCtx, err)
 	}
-
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		defer cancel(nil)
 		defer resp.Body.Close()
 		raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 		return nil, p.statusError(resp, raw)
 	}
+	return &upstream{resp: resp, ctx: upCtx, cancel: cancel}, nil
+}
 
-	if tr.out.Stream {
-		return &inference.Response{
-			Status: http.StatusOK,
-			Header: http.Header{"Content-Type": {"text/event-stream"}, "Cache-Control": {"no-cache"}},
-			Body:   newStreamReader(resp.Body, cancel, tr, p.cfg.Now(), p.cfg.NewID),
-			Stream: true,
-		}, nil
-	}
-
-	defer cancel(nil)
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxBodyBytes))
+// readAll reads a non-streamed answer whole and releases the call. An answer beyond maxBodyBytes is an
+// error rather than a truncated body.
+func (p *provider) readAll(ctx context.Context, up *upstream) ([]byte, error) {
+	defer up.cancel(nil)
+	defer up.resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(up.resp.Body, maxBodyBytes+1))
 	if err != nil {
-		return nil, p.transportError(ctx, upCtx, err)
+		return nil, p.transportError(ctx, up.ctx, err)
 	}
-	out, err := translateResponse(raw, tr.clientModel, p.cfg.Now(), p.cfg.NewID)
-	if err != nil {
+	if len(raw) > maxBodyBytes {
 		return nil, &inference.ProviderError{Provider: p.cfg.Name, Status: http.StatusBadGateway,
-			Type: "api_error", Message: "malformed anthropic response", Retryable: true, Cause: err}
+			Type: "api_error", Message: "anthropic response too large", Retryable: false}
 	}
-	return &inference.Response{
-		Status: http.StatusOK,
-		Header: http.Header{"Content-Type": {"application/json"}},
-		Body:   io.NopCloser(bytes.NewReader(out)),
-	}, nil
+	return raw, nil
+}
+
+// passThroughBody is a native stream's body: the upstream's bytes as they arrive. Close aborts the
+// upstream call at once; the end of the stream releases it too, without waiting for Close.
+type passThroughBody struct {
+	body   io.ReadCloser
+	cancel context.CancelCauseFunc
+}
+
+func (b *passThroughBody) Read(p []byte) (int, error) {
+	n, err := b.body.Read(p)
+	if err != nil {
+		b.cancel(nil)
+	}
+	return n, err
+}
+
+// Close is safe to call concurrently with a blocked Read, which then fails.
+func (b *passThroughBody) Close() error {
+	b.cancel(errStreamClosed)
+	return b.body.Close()
 }
 
 // transportError classifies a failed call. The caller's own cancellation or deadline is not a provider

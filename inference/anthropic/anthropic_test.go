@@ -97,7 +97,7 @@ func fakeAnthropic(t *testing.T, wantBody []byte, contentType string, answer []b
 }
 
 func TestGoldenConversations(t *testing.T) {
-	for _, name := range []string{"plain", "tool_call", "image", "multi_turn_tool_result"} {
+	for _, name := range []string{"plain", "tool_call", "image", "multi_turn_tool_result", "json_schema"} {
 		t.Run(name, func(t *testing.T) {
 			dir := filepath.Join("testdata", name)
 			srv := fakeAnthropic(t, readFile(t, filepath.Join(dir, "anthropic_request.json")),
@@ -124,27 +124,32 @@ func TestGoldenConversations(t *testing.T) {
 }
 
 func TestStreamGolden(t *testing.T) {
-	dir := filepath.Join("testdata", "stream")
-	srv := fakeAnthropic(t, readFile(t, filepath.Join(dir, "anthropic_request.json")),
-		"text/event-stream", readFile(t, filepath.Join(dir, "anthropic.sse")))
-	p := newTestProvider(t, srv.URL, nil)
-	resp, err := p.Do(context.Background(), &inference.Request{
-		Endpoint: inference.EndpointChat, Method: http.MethodPost, Model: testModel, Stream: true,
-		Body: readFile(t, filepath.Join(dir, "openai_request.json")),
-	})
-	if err != nil {
-		t.Fatalf("Do: %v", err)
-	}
-	defer resp.Body.Close()
-	if !resp.Stream || resp.Header.Get("Content-Type") != "text/event-stream" {
-		t.Errorf("stream %v content-type %q", resp.Stream, resp.Header.Get("Content-Type"))
-	}
-	got, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("reading stream: %v", err)
-	}
-	if want := readFile(t, filepath.Join(dir, "openai.sse")); !bytes.Equal(got, want) {
-		t.Errorf("stream mismatch\n got:\n%s\nwant:\n%s", got, want)
+	// json_schema_stream is response_format's forced tool, whose input streams as content.
+	for _, name := range []string{"stream", "json_schema_stream"} {
+		t.Run(name, func(t *testing.T) {
+			dir := filepath.Join("testdata", name)
+			srv := fakeAnthropic(t, readFile(t, filepath.Join(dir, "anthropic_request.json")),
+				"text/event-stream", readFile(t, filepath.Join(dir, "anthropic.sse")))
+			p := newTestProvider(t, srv.URL, nil)
+			resp, err := p.Do(context.Background(), &inference.Request{
+				Endpoint: inference.EndpointChat, Method: http.MethodPost, Model: testModel, Stream: true,
+				Body: readFile(t, filepath.Join(dir, "openai_request.json")),
+			})
+			if err != nil {
+				t.Fatalf("Do: %v", err)
+			}
+			defer resp.Body.Close()
+			if !resp.Stream || resp.Header.Get("Content-Type") != "text/event-stream" {
+				t.Errorf("stream %v content-type %q", resp.Stream, resp.Header.Get("Content-Type"))
+			}
+			got, err := io.ReadAll(resp.Body)
+			if err != nil {
+				t.Fatalf("reading stream: %v", err)
+			}
+			if want := readFile(t, filepath.Join(dir, "openai.sse")); !bytes.Equal(got, want) {
+				t.Errorf("stream mismatch\n got:\n%s\nwant:\n%s", got, want)
+			}
+		})
 	}
 }
 

@@ -18,14 +18,14 @@ import (
 // well-formed chunk, an error event or the [DONE] sentinel; [DONE] is last and comes only when the
 // stream completed: a stream that breaks off, or carries an error, never ends cleanly. The fast path
 // and the decoding path write the same bytes and end the same way. Seeded with the stream fixture and
-// the fast path's test cases.
+// the fast path's test cases; schema runs them as structured output, where a tool's input is content.
 func FuzzStreamTranslator(f *testing.F) {
 	golden, err := os.ReadFile(filepath.Join("testdata", "stream", "anthropic.sse"))
 	if err != nil {
 		f.Fatal(err)
 	}
-	f.Add(golden, true)
-	f.Add(golden[:len(golden)/2], false)
+	f.Add(golden, true, false)
+	f.Add(golden[:len(golden)/2], false, false)
 	for _, s := range []string{
 		"", "event: ping\ndata: {\"type\":\"ping\"}\n\n",
 		"data: {\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"usage\":{\"input_tokens\":3}}}\n\ndata: {\"type\":\"message_stop\"}\n\n",
@@ -36,15 +36,20 @@ func FuzzStreamTranslator(f *testing.F) {
 		"data: {\"type\":\"content_block_delta\",\"index\":7,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"x\"}}\n\n",
 		"data: not json\n\n", "data: {\"type\":\"message_stop\"}", "data:\ndata: {}\n\n",
 	} {
-		f.Add([]byte(s), false)
+		f.Add([]byte(s), false, false)
+		f.Add([]byte(s), true, true)
 	}
 	for _, d := range fastCases {
-		f.Add([]byte(evStart+toolStart+deltaEvent("1", d)+deltaEvent("0", d)+msgStop), true)
+		f.Add([]byte(evStart+toolStart+deltaEvent("1", d)+deltaEvent("0", d)+msgStop), true, false)
 	}
 	now := time.Unix(1_700_000_000, 0)
-	f.Fuzz(func(t *testing.T, in []byte, includeUsage bool) {
+	f.Fuzz(func(t *testing.T, in []byte, includeUsage, schema bool) {
 		released := false
 		tr := &translated{clientModel: "claude-test", includeUsage: includeUsage}
+		if schema {
+			// Structured output: tool "f" (the seeds' tool) stands for response_format.
+			tr.schemaTool = "f"
+		}
 		s := newStreamReader(io.NopCloser(bytes.NewReader(in)), func(error) { released = true }, tr, now,
 			func() string { return "fuzzid" })
 		out, err := io.ReadAll(s)

@@ -7,20 +7,31 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/dsp-ai/fd2/inference/openai"
 	"strings"
+
+	"github.com/dsp-ai/fd2/inference/openai"
 )
 
-// The OpenAI side of the translation is package openai's ChatRequest. Its fields without an Anthropic
-// equivalent (frequency_penalty, logit_bias, seed, response_format …) are dropped rather than rejected,
-// the way OpenAI-compatible gateways behave, so SDK defaults do not break Anthropic deployments. n is
-// read only to refuse n > 1: Anthropic returns exactly one answer per call, and quietly returning fewer
-// choices than asked would break clients that index choices[i]. Only text, image_url and file content
-// parts have Anthropic counterparts; userBlocks refuses the others (input_audio, …) rather than dropping
-// them, since an answer to part of a prompt looks like a model error to the client. A replayed tool
-// call's ID is reused verbatim as the tool_use id, so the tool_call_id of the matching tool message
-// becomes a tool_use_id Anthropic can pair with it. OpenAI nests a tool's function under "function" and
-// names its schema "parameters"; Anthropic's client tools are flat, with the schema under "input_schema".
+// The OpenAI side of the translation is package openai's ChatRequest, extended by chatRequest with the
+// fields this package must see in order to refuse them. A field Anthropic cannot honour is refused with a
+// 400 (code "unsupported_parameter") rather than dropped, since an answer that silently ignores part of
+// the request looks like a model error to the client: seed, a non-empty logit_bias, logprobs true, a
+// non-zero top_logprobs, non-zero presence_penalty or frequency_penalty, n > 1 (Anthropic returns
+// exactly one answer per call, and quietly returning fewer choices than asked would break clients that
+// index choices[i]), audio output and modalities other than text. The null, zero and false values SDKs
+// send by default ask for nothing and stay accepted. Fields that only tune delivery or bookkeeping
+// (store, service_tier, prediction, metadata …) are still ignored.
+//
+// response_format json_schema (and json_object, as the schema {"type":"object"}) becomes a forced tool:
+// one tool carrying the schema, which tool_choice makes the model call, and whose input comes back as
+// the message content, as OpenAI returns structured output. A client's own tools cannot be offered
+// beside it (the forced call would leave them unusable), so that combination is refused too.
+//
+// Only text, image_url and file content parts have Anthropic counterparts; userBlocks refuses the
+// others (input_audio, …) for the same reason. A replayed tool call's ID is reused verbatim as the
+// tool_use id, so the tool_call_id of the matching tool message becomes a tool_use_id Anthropic can
+// pair with it. OpenAI nests a tool's function under "function" and names its schema "parameters";
+// Anthropic's client tools are flat, with the schema under "input_schema".
 
 // Anthropic Messages request. Field order is the wire order, which keeps golden files readable.
 //
@@ -116,19 +127,83 @@ type translated struct {
 	out          anRequest
 	clientModel  string // echoed in responses: the client must see the model it asked for
 	includeUsage bool
+	// schemaTool names the forced tool standing for response_format; its input is the answer's content.
+	schemaTool string
+}
+
+// chatRequest is the OpenAI request with the fields read only to refuse them, and a response_format
+// that keeps json_schema's name. Its own fields win over the embedded ones of the same JSON name.
+type chatRequest struct {
+	openai.ChatRequest
+	ResponseFormat *responseFormat `json:"response_format"`
+	LogitBias      json.RawMessage `json:"logit_bias"`
+	Logprobs       *bool           `json:"logprobs"`
+	TopLogprobs    *int64          `json:"top_logprobs"`
+	Modalities     []string        `json:"modalities"`
+	Audio          json.RawMessage `json:"audio"`
+}
+
+// responseFormat is OpenAI's response_format: text, json_object, or json_schema with a named schema.
+type responseFormat struct {
+	Type       string `json:"type"`
+	JSONSchema *struct {
+		Name        string          `json:"name"`
+		Description string          `json:"description"`
+		Schema      json.RawMessage `json:"schema"`
+		// Strict is accepted but cannot be enforced: Anthropic steers the forced call by the schema
+		// without guaranteeing it.
+		Strict *bool `json:"strict"`
+	} `json:"json_schema"`
+}
+
+// unsupportedError is a request field Anthropic cannot honour; Do reports it with the code
+// "unsupported_parameter" so clients can tell it from a malformed request.
+type unsupportedError struct {
+	msg string // names the field
+}
+
+func (e *unsupportedError) Error() string { return e.msg }
+
+// refuseUnsupported returns the first field of in that Anthropic cannot honour, nil if none.
+func refuseUnsupported(in *chatRequest) error {
+	switch {
+	case in.Seed != nil:
+		// Even seed 0 asks for reproducible sampling, which Anthropic does not offer.
+		return &unsupportedError{"seed is not supported by anthropic: its sampling cannot be made reproducible"}
+	case !isNull(in.LogitBias) && !isEmptyObject(in.LogitBias):
+		return &unsupportedError{"logit_bias is not supported by anthropic: it takes no token biases"}
+	case in.Logprobs != nil && *in.Logprobs:
+		return &unsupportedError{"logprobs is not supported by anthropic: it returns no token log probabilities"}
+	case in.TopLogprobs != nil && *in.TopLogprobs != 0:
+		return &unsupportedError{"top_logprobs is not supported by anthropic: it returns no token log probabilities"}
+	case in.PresencePenalty != nil && *in.PresencePenalty != 0:
+		return &unsupportedError{"presence_penalty is not supported by anthropic: it takes no repetition penalties"}
+	case in.FrequencyPenalty != nil && *in.FrequencyPenalty != 0:
+		return &unsupportedError{"frequency_penalty is not supported by anthropic: it takes no repetition penalties"}
+	case in.N != nil && *in.N > 1:
+		// n=1 (some SDKs always send it) is fine; more choices would take several upstream calls at
+		// a multiple of the cost, which a gateway should not do behind the client's back.
+		return &unsupportedError{"n > 1 is not supported by anthropic: it returns one choice per call"}
+	case !isNull(in.Audio):
+		return &unsupportedError{"audio output is not supported by anthropic: it answers in text only"}
+	}
+	for _, m := range in.Modalities {
+		if m != "text" {
+			return &unsupportedError{fmt.Sprintf("modalities: output modality %q is not supported by anthropic, which answers in text only", m)}
+		}
+	}
+	return nil
 }
 
 // translateRequest turns an OpenAI chat completion body into a Messages request. model, when set, is
 // the provider-side model name and wins over the body's.
 func translateRequest(body []byte, model string, defaultMaxTokens int, stream bool) (*translated, error) {
-	var in openai.ChatRequest
+	var in chatRequest
 	if err := jsonUnmarshal(body, &in); err != nil {
 		return nil, fmt.Errorf("parsing chat completion request: %w", err)
 	}
-	// n=1 (some SDKs always send it) is fine; more choices would take several upstream calls at a
-	// multiple of the cost, which a gateway should not do behind the client's back.
-	if in.N != nil && *in.N > 1 {
-		return nil, errors.New("n > 1 is not supported by anthropic")
+	if err := refuseUnsupported(&in); err != nil {
+		return nil, err
 	}
 	tr := &translated{clientModel: in.Model}
 	out := &tr.out
@@ -209,7 +284,69 @@ func translateRequest(body []byte, model string, defaultMaxTokens int, stream bo
 			out.ToolChoice.DisableParallelToolUse = true
 		}
 	}
+	if err := tr.forceSchema(in.ResponseFormat); err != nil {
+		return nil, err
+	}
 	return tr, nil
+}
+
+// defaultSchemaTool names the response_format tool when json_schema has no usable name.
+const defaultSchemaTool = "json_response"
+
+// forceSchema turns response_format into the forced tool, after the client's tools are translated.
+func (tr *translated) forceSchema(rf *responseFormat) error {
+	if rf == nil {
+		return nil
+	}
+	var name, description string
+	var schema json.RawMessage
+	switch rf.Type {
+	case "", "text":
+		return nil
+	case "json_object":
+		name, schema = defaultSchemaTool, json.RawMessage(`{"type":"object"}`)
+	case "json_schema":
+		js := rf.JSONSchema
+		if js == nil {
+			return errors.New("response_format: json_schema is required when type is json_schema")
+		}
+		name, description, schema = toolName(js.Name), js.Description, js.Schema
+		if isNull(schema) {
+			schema = json.RawMessage(`{"type":"object"}`)
+		}
+	default:
+		return &unsupportedError{fmt.Sprintf("response_format type %q is not supported by anthropic", rf.Type)}
+	}
+	if len(tr.out.Tools) > 0 {
+		return &unsupportedError{"response_format cannot be combined with tools on anthropic: it answers in a schema only by a forced tool call, which leaves the other tools unusable"}
+	}
+	if description == "" {
+		description = "Respond by calling this tool: its input is your complete answer, as JSON matching the schema."
+	}
+	tr.out.Tools = []anTool{{Name: name, Description: description, InputSchema: schema}}
+	// One call carries the whole answer: a second, parallel one would have no place in the content.
+	tr.out.ToolChoice = &anToolChoice{Type: "tool", Name: name, DisableParallelToolUse: true}
+	tr.schemaTool = name
+	return nil
+}
+
+// toolName makes name a valid Anthropic tool name (letters, digits, "_" and "-", at most 64): other
+// characters become "_", and an empty name the default. The name is never shown to the client, so
+// the rewrite needs no reverse mapping.
+func toolName(name string) string {
+	b := []byte(name)
+	if len(b) > 64 {
+		b = b[:64]
+	}
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			b[i] = '_'
+		}
+	}
+	if len(b) == 0 {
+		return defaultSchemaTool
+	}
+	return string(b)
 }
 
 // parseStop reads OpenAI's stop: one string or a list. OpenAI's own limit of 4 sequences is not
@@ -517,6 +654,12 @@ func assistantBlocks(m openai.Message) ([]any, error) {
 func isNull(raw json.RawMessage) bool {
 	t := bytes.TrimSpace(raw)
 	return len(t) == 0 || string(t) == "null"
+}
+
+// isEmptyObject reports whether raw is {} (with any whitespace inside).
+func isEmptyObject(raw json.RawMessage) bool {
+	t := bytes.TrimSpace(raw)
+	return len(t) >= 2 && t[0] == '{' && len(bytes.TrimSpace(t[1:len(t)-1])) == 0 && t[len(t)-1] == '}'
 }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

@@ -6,9 +6,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"github.com/dsp-ai/fd2/inference/openai"
 	"strings"
 	"time"
+
+	"github.com/dsp-ai/fd2/inference/openai"
 )
 
 type anUsage struct {
@@ -45,12 +46,17 @@ type anResponse struct {
 	Usage      anUsage `json:"usage"`
 }
 
-// finishReason maps Anthropic's stop_reason to OpenAI's finish_reason.
-func finishReason(stop string) string {
+// finishReason maps Anthropic's stop_reason to OpenAI's finish_reason. schema is true when the request's
+// response_format became a forced tool and the answer made no other tool call: that tool's call is the
+// answer, not a tool call, so it ends the answer the way OpenAI ends structured output.
+func finishReason(stop string, schema bool) string {
 	switch stop {
 	case "max_tokens", "model_context_window_exceeded":
 		return "length"
 	case "tool_use":
+		if schema {
+			return "stop"
+		}
 		return "tool_calls"
 	case "refusal":
 		return "content_filter"
@@ -66,7 +72,7 @@ func completionID(anthropicID string, newID func() string) string {
 }
 
 // translateResponse turns a Messages answer into a chat.completion body.
-func translateResponse(raw []byte, clientModel string, now time.Time, newID func() string) ([]byte, error) {
+func translateResponse(raw []byte, tr *translated, now time.Time, newID func() string) ([]byte, error) {
 	var in anResponse
 	if err := json.Unmarshal(raw, &in); err != nil {
 		return nil, err
@@ -81,8 +87,6 @@ func translateResponse(raw []byte, clientModel string, now time.Time, newID func
 		case "text":
 			text.WriteString(b.Text)
 		case "tool_use":
-			tc := openai.ToolCall{ID: b.ID, Type: "function"}
-			tc.Function.Name = b.Name
 			args := "{}"
 			if !isNull(b.Input) {
 				var buf bytes.Buffer
@@ -91,6 +95,13 @@ func translateResponse(raw []byte, clientModel string, now time.Time, newID func
 				}
 				args = buf.String()
 			}
+			// The response_format tool's input is the structured answer itself.
+			if tr.schemaTool != "" && b.Name == tr.schemaTool {
+				text.WriteString(args)
+				continue
+			}
+			tc := openai.ToolCall{ID: b.ID, Type: "function"}
+			tc.Function.Name = b.Name
 			tc.Function.Arguments = args
 			msg.ToolCalls = append(msg.ToolCalls, tc)
 		}
@@ -101,12 +112,12 @@ func translateResponse(raw []byte, clientModel string, now time.Time, newID func
 	if s := text.String(); s != "" || len(msg.ToolCalls) == 0 {
 		msg.Content = &s
 	}
-	fr := finishReason(in.StopReason)
+	fr := finishReason(in.StopReason, tr.schemaTool != "" && len(msg.ToolCalls) == 0)
 	return marshal(openai.ChatCompletion{
 		ID:      completionID(in.ID, newID),
 		Object:  "chat.completion",
 		Created: now.Unix(),
-		Model:   clientModel,
+		Model:   tr.clientModel,
 		Choices: []openai.Choice{{Index: 0, Message: &msg, Logprobs: openai.JSONNull, FinishReason: &fr}},
 		Usage:   in.Usage.openAI(),
 	})

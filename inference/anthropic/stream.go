@@ -56,6 +56,10 @@ type streamReader struct {
 	includeUsage bool
 	usage        anUsage
 	toolIndex    map[int]int // Anthropic content block index → OpenAI tool_calls index
+	// schemaTool is the response_format tool (see translated), whose input streams as content, and
+	// schemaBlocks the content block indexes of its calls.
+	schemaTool   string
+	schemaBlocks map[int]bool
 }
 
 // bufReaders recycles the stream readers' 16 KiB read buffers: allocating and zeroing one per stream
@@ -77,6 +81,7 @@ func newStreamReader(body io.ReadCloser, cancel context.CancelCauseFunc, tr *tra
 		newID:        newID,
 		includeUsage: tr.includeUsage,
 		toolIndex:    map[int]int{},
+		schemaTool:   tr.schemaTool,
 	}
 }
 
@@ -158,7 +163,8 @@ func (s *streamReader) step() error {
 		}
 		return err
 	}
-	if !s.noFast && s.fastEvent(data) {
+	// The fast path knows no schema tool, so structured output takes the decoding path.
+	if !s.noFast && s.schemaTool == "" && s.fastEvent(data) {
 		return nil
 	}
 	var ev anEvent
@@ -193,6 +199,14 @@ func (s *streamReader) step() error {
 				s.emit(openai.Delta{Content: &cb.Text}, nil)
 			}
 		case "tool_use":
+			if s.schemaTool != "" && cb.Name == s.schemaTool {
+				// The structured answer: its input deltas become content, and it opens nothing.
+				if s.schemaBlocks == nil {
+					s.schemaBlocks = map[int]bool{}
+				}
+				s.schemaBlocks[ev.Index] = true
+				return nil
+			}
 			// id and name come only in the start event. OpenAI sends them in the first
 			// tool_calls delta of a call, with empty arguments that later deltas extend.
 			idx := len(s.toolIndex)
@@ -212,6 +226,12 @@ func (s *streamReader) step() error {
 				s.emit(openai.Delta{Content: &d.Text}, nil)
 			}
 		case "input_json_delta":
+			if s.schemaBlocks[ev.Index] {
+				if d.PartialJSON != "" {
+					s.emit(openai.Delta{Content: &d.PartialJSON}, nil)
+				}
+				return nil
+			}
 			// partial_json pieces are fragments of the arguments string and pass as they come;
 			// only their concatenation is valid JSON, just as with OpenAI's argument deltas. A
 			// server tool's block was never registered, so its input is dropped here.
@@ -242,7 +262,7 @@ func (s *streamReader) step() error {
 		// The finish chunk has an empty delta, as in OpenAI streams; see finishReason for
 		// the stop_reason mapping.
 		if ev.Delta != nil && ev.Delta.StopReason != "" {
-			fr := finishReason(ev.Delta.StopReason)
+			fr := finishReason(ev.Delta.StopReason, s.schemaTool != "" && len(s.toolIndex) == 0)
 			s.emit(openai.Delta{}, &fr)
 		}
 	case "message_stop":

@@ -136,6 +136,8 @@ func TestEndToEndThroughProviders(t *testing.T) {
 	gw, log := newGateway(t, fake.URL)
 	// "be brief" and "hello big world" make 5 prompt words in both dialects (system prompt included).
 	const messages = `"messages":[{"role":"system","content":"be brief"},{"role":"user","content":"hello big world"}]`
+	const jsonSchema = `"response_format":{"type":"json_schema","json_schema":{"name":"weather","strict":true,"schema":{"type":"object",` +
+		`"properties":{"city":{"type":"string"},"celsius":{"type":"number"},"tags":{"type":"array","items":{"type":"string"}}},"required":["city","celsius","tags"]}}}`
 	tests := []struct {
 		name, body     string
 		stream         bool
@@ -156,6 +158,16 @@ func TestEndToEndThroughProviders(t *testing.T) {
 		{name: "anthropic stream max_completion_tokens", body: `{"model":"claude","stream":true,"max_completion_tokens":3,` + messages + `}`,
 			stream:      true,
 			wantContent: "echo: hello big", wantFinish: "length", prompt: 5, compl: 3, wantKind: "anthropic", model: "claude-sonnet-4-5"},
+		// response_format becomes a forced tool the fake calls with one sample value per schema property
+		// (sorted): the answer is that JSON as content, finish "stop", one output token per property.
+		{name: "anthropic json_schema", body: `{"model":"claude",` + jsonSchema + `,` + messages + `}`,
+			wantContent: `{"celsius":1,"city":"x","tags":[]}`, wantFinish: "stop", prompt: 5, compl: 3, wantKind: "anthropic", model: "claude-sonnet-4-5"},
+		{name: "anthropic json_schema stream with usage", body: `{"model":"claude","stream":true,"stream_options":{"include_usage":true},` + jsonSchema + `,` + messages + `}`,
+			stream: true, wantUsageChunk: true,
+			wantContent: `{"celsius":1,"city":"x","tags":[]}`, wantFinish: "stop", prompt: 5, compl: 3, wantKind: "anthropic", model: "claude-sonnet-4-5"},
+		{name: "anthropic json_object stream", body: `{"model":"claude","stream":true,"response_format":{"type":"json_object"},` + messages + `}`,
+			stream:      true,
+			wantContent: `{}`, wantFinish: "stop", prompt: 5, compl: 1, wantKind: "anthropic", model: "claude-sonnet-4-5"},
 		{name: "gemini", body: `{"model":"gemini",` + messages + `}`,
 			wantContent: "echo: hello big world", wantFinish: "stop", prompt: 5, compl: 4, wantKind: "gemini", model: "gemini-2.5-flash"},
 		{name: "gemini max_tokens", body: `{"model":"gemini","max_tokens":2,` + messages + `}`,
@@ -408,6 +420,255 @@ func TestEndToEndProviderErrors(t *testing.T) {
 				if tc.status != "" && !strings.Contains(pe.Message, "injected failure: "+tc.status) {
 					t.Errorf("%s: message %q does not pass the fake's on", p.provider.Kind(), pe.Message)
 				}
+			}
+		})
+	}
+}
+
+// recorder is a transport that keeps what went over the wire: the request headers and body, and the
+// response headers and every body byte the provider read.
+type recorder struct {
+	mu      sync.Mutex
+	reqHdr  http.Header
+	reqBody []byte
+	respHdr http.Header
+	resp    *strings.Builder
+}
+
+func (rec *recorder) RoundTrip(r *http.Request) (*http.Response, error) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return nil, err
+	}
+	r = r.Clone(r.Context())
+	r.Body = io.NopCloser(strings.NewReader(string(body)))
+	resp, err := http.DefaultTransport.RoundTrip(r)
+	if err != nil {
+		return nil, err
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	rec.reqHdr, rec.reqBody, rec.respHdr, rec.resp = r.Header.Clone(), body, resp.Header.Clone(), &strings.Builder{}
+	resp.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.TeeReader(resp.Body, lockedWriter{&rec.mu, rec.resp}), resp.Body}
+	return resp, nil
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// TestEndToEndNativeMessages drives the Anthropic provider's pass-through of the Messages API (what a
+// Claude client sends) against the fake: the body reaches the fake byte for byte, the client's
+// anthropic-version and betas with it, and the fake's answer, streamed or not, comes back untouched.
+func TestEndToEndNativeMessages(t *testing.T) {
+	fake := httptest.NewServer(fakellm.New(fakellm.Options{}))
+	t.Cleanup(fake.Close)
+	const conversation = `"system":[{"type":"text","text":"be brief","cache_control":{"type":"ephemeral"}}],` +
+		`"messages":[{"role":"user","content":[{"type":"text","text":"hello big world"},{"type":"image","source":{"type":"base64","media_type":"image/png","data":"AA=="}}]}]`
+	const tools = `"tools":[{"name":"weather","input_schema":{"type":"object","properties":{"city":{"type":"string"},"days":{"type":"integer"}}}}],"tool_choice":{"type":"tool","name":"weather"}`
+	for _, tc := range []struct {
+		name, endpoint, body string
+		stream               bool
+		header               http.Header
+		wantVersion          string
+		wantBetas            []string
+		wantIn               []string // substrings of the answer
+	}{
+		{name: "message", endpoint: inference.EndpointMessages,
+			body:        `{"model":"claude-sonnet-4-5","max_tokens":100, ` + conversation + `}`,
+			header:      http.Header{"Anthropic-Version": {"2023-06-01"}, "Anthropic-Beta": {"prompt-caching-2024-07-31", "a,b"}},
+			wantVersion: "2023-06-01", wantBetas: []string{"prompt-caching-2024-07-31", "a,b"},
+			wantIn: []string{`"text":"echo: hello big world"`, `"usage":{"input_tokens":5,"output_tokens":4}`}},
+		{name: "forced tool stream", endpoint: inference.EndpointMessages, stream: true,
+			body:        `{"model":"claude-sonnet-4-5","max_tokens":100,"stream":true,` + conversation + `,` + tools + `}`,
+			header:      http.Header{"Anthropic-Beta": {"fine-grained-tool-streaming-2025-05-14"}},
+			wantVersion: anthropic.DefaultVersion, wantBetas: []string{"fine-grained-tool-streaming-2025-05-14"},
+			wantIn: []string{"event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"tool_use\"",
+				`"type":"input_json_delta"`, `"stop_reason":"tool_use"`, "event: message_stop\n"}},
+		{name: "count_tokens", endpoint: inference.EndpointCountTokens,
+			body:        `{"model":"claude-sonnet-4-5",` + conversation + `}`,
+			header:      http.Header{"Anthropic-Version": {"2023-06-01"}},
+			wantVersion: "2023-06-01",
+			wantIn:      []string{`{"input_tokens":5}`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := &recorder{}
+			ap, _ := newProviders(t, fake.URL, "test-key", &http.Client{Transport: rec})
+			resp, err := ap.Do(t.Context(), &inference.Request{Endpoint: tc.endpoint, Method: http.MethodPost,
+				Body: []byte(tc.body), Model: "claude-sonnet-4-5", Stream: tc.stream, Header: tc.header})
+			if err != nil {
+				t.Fatalf("Do: %v", err)
+			}
+			got, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec.mu.Lock()
+			defer rec.mu.Unlock()
+			if string(rec.reqBody) != tc.body {
+				t.Errorf("the fake got body\n%s\nwant\n%s", rec.reqBody, tc.body)
+			}
+			if string(got) != rec.resp.String() {
+				t.Errorf("the answer changed on the way:\n got %q\nwant %q", got, rec.resp.String())
+			}
+			if resp.Stream != tc.stream {
+				t.Errorf("Stream = %v, want %v", resp.Stream, tc.stream)
+			}
+			for _, want := range tc.wantIn {
+				if !strings.Contains(string(got), want) {
+					t.Errorf("answer lacks %q:\n%s", want, got)
+				}
+			}
+			if v := rec.respHdr.Get("X-Fake-Anthropic-Version"); v != tc.wantVersion {
+				t.Errorf("the fake got anthropic-version %q, want %q", v, tc.wantVersion)
+			}
+			if b := rec.respHdr.Values("X-Fake-Anthropic-Beta"); strings.Join(b, "|") != strings.Join(tc.wantBetas, "|") {
+				t.Errorf("the fake got anthropic-beta %q, want %q", b, tc.wantBetas)
+			}
+			if k := rec.reqHdr.Get("X-Api-Key"); k != "test-key" {
+				t.Errorf("the fake got x-api-key %q", k)
+			}
+		})
+	}
+}
+
+// TestEndToEndScriptedFailures checks that the failures a test scripts by model name reach FD2's
+// providers as the errors the router acts on, Retry-After and timeouts included, whichever path the
+// call takes.
+func TestEndToEndScriptedFailures(t *testing.T) {
+	fake := httptest.NewServer(fakellm.New(fakellm.Options{}))
+	t.Cleanup(fake.Close)
+	type call struct {
+		name     string
+		provider func(timeout time.Duration) inference.Provider
+		req      func(model string) *inference.Request
+	}
+	anthropicP := func(timeout time.Duration) inference.Provider {
+		p, err := anthropic.New(anthropic.Config{BaseURL: fake.URL, APIKey: "k", FirstByteTimeout: timeout})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	geminiP := func(timeout time.Duration) inference.Provider {
+		p, err := gemini.New(gemini.Config{BaseURL: fake.URL, APIKey: "k", FirstByteTimeout: timeout})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	chat := func(model string) *inference.Request {
+		return &inference.Request{Endpoint: inference.EndpointChat, Method: http.MethodPost, Model: model,
+			Body: []byte(`{"model":"` + model + `","messages":[{"role":"user","content":"hi"}]}`)}
+	}
+	native := func(endpoint string, stream bool) func(string) *inference.Request {
+		return func(model string) *inference.Request {
+			return &inference.Request{Endpoint: endpoint, Method: http.MethodPost, Model: model, Stream: stream,
+				Body: []byte(`{"model":"` + model + `","max_tokens":5,"stream":` + map[bool]string{true: "true", false: "false"}[stream] +
+					`,"messages":[{"role":"user","content":"hi"}]}`)}
+		}
+	}
+	calls := []call{
+		{"anthropic chat", anthropicP, chat},
+		{"anthropic messages", anthropicP, native(inference.EndpointMessages, false)},
+		{"anthropic messages stream", anthropicP, native(inference.EndpointMessages, true)},
+		{"anthropic count_tokens", anthropicP, native(inference.EndpointCountTokens, false)},
+		{"gemini chat", geminiP, chat},
+	}
+	for _, tc := range []struct {
+		model      string
+		timeout    time.Duration
+		status     int
+		retryAfter time.Duration
+		retryable  bool
+	}{
+		{model: "fail-429-retry-2", status: 429, retryAfter: 2 * time.Second, retryable: true},
+		{model: "fail-401", status: 401},
+		{model: "fail-403", status: 403},
+		{model: "fail-500", status: 500, retryable: true},
+		{model: "fail-hang", timeout: 100 * time.Millisecond, status: 504, retryable: true},
+	} {
+		for _, c := range calls {
+			t.Run(tc.model+"/"+c.name, func(t *testing.T) {
+				_, err := c.provider(tc.timeout).Do(t.Context(), c.req(tc.model))
+				var pe *inference.ProviderError
+				if !errors.As(err, &pe) {
+					t.Fatalf("err = %v, want a *ProviderError", err)
+				}
+				if pe.Status != tc.status || pe.RetryAfter != tc.retryAfter || pe.Retryable != tc.retryable {
+					t.Errorf("error %+v, want status %d, Retry-After %v, retryable %v", pe, tc.status, tc.retryAfter, tc.retryable)
+				}
+			})
+		}
+	}
+}
+
+// TestEndToEndMessagesThroughGateway sends what a Claude client sends to the gateway's Messages API
+// endpoints: the Engine routes it to the Anthropic provider, which passes it through to the fake, and the
+// answer, the fake's own Anthropic JSON or SSE, reaches the client with its usage metered.
+func TestEndToEndMessagesThroughGateway(t *testing.T) {
+	fake := httptest.NewServer(fakellm.New(fakellm.Options{}))
+	t.Cleanup(fake.Close)
+	gw, log := newGateway(t, fake.URL)
+	const conversation = `"system":[{"type":"text","text":"be brief","cache_control":{"type":"ephemeral"}}],"messages":[{"role":"user","content":"hello big world"}]`
+	for _, tc := range []struct {
+		name, path, body string
+		wantType         string
+		wantIn           []string
+		metered          bool
+	}{
+		{name: "message", path: "/v1/messages", body: `{"model":"claude","max_tokens":100,` + conversation + `}`,
+			wantType: "application/json", metered: true,
+			wantIn: []string{`"type":"message"`, `"text":"echo: hello big world"`, `"usage":{"input_tokens":5,"output_tokens":4}`}},
+		{name: "stream", path: "/v1/messages", body: `{"model":"claude","max_tokens":100,"stream":true,` + conversation + `}`,
+			wantType: "text/event-stream", metered: true,
+			wantIn: []string{"event: message_start\n", `"text":"echo: "`, `"stop_reason":"end_turn"`, "event: message_stop\n"}},
+		{name: "count_tokens", path: "/v1/messages/count_tokens", body: `{"model":"claude",` + conversation + `}`,
+			wantType: "application/json", wantIn: []string{`{"input_tokens":5}`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			log.reset()
+			req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, gw.URL+tc.path, strings.NewReader(tc.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Anthropic-Version", "2023-06-01")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			body, err := io.ReadAll(resp.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), tc.wantType) {
+				t.Fatalf("status %d Content-Type %q, body %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+			}
+			for _, want := range tc.wantIn {
+				if !strings.Contains(string(body), want) {
+					t.Errorf("answer lacks %q:\n%s", want, body)
+				}
+			}
+			if !tc.metered {
+				return
+			}
+			calls := log.take()
+			want := inference.Usage{PromptTokens: 5, CompletionTokens: 4, TotalTokens: 9, Source: "provider"}
+			if len(calls) != 1 || calls[0].u != want || calls[0].kind != "anthropic" {
+				t.Errorf("OnUsage calls = %+v, want one anthropic call with %+v", calls, want)
 			}
 		})
 	}

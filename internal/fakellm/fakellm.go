@@ -21,6 +21,7 @@
 //	GET  /v1/models            the default model
 //	GET  /v1/models/{id}       one model object
 //	POST /v1/messages          Anthropic Messages (x-api-key required); "stream":true answers its SSE events
+//	POST /v1/messages/count_tokens  Anthropic token count: {"input_tokens":N}, N the input_tokens of /v1/messages
 //	POST /v1beta/models/{model}:generateContent        Gemini (x-goog-api-key or ?key= required)
 //	POST /v1beta/models/{model}:streamGenerateContent  Gemini stream: SSE with ?alt=sse, else a JSON array
 //	ANY  /echo, /echo/...      reflects what the gateway forwarded (method, path, query, host, headers, body)
@@ -33,19 +34,41 @@
 // honours max_tokens, reporting stop_reason max_tokens and finishReason MAX_TOKENS; in both, the echoed
 // turn is the last user turn with text, since tool and function results also arrive as user turns.
 //
+// An Anthropic request with tool_choice {"type":"tool","name":N} is answered by a call of tool N (400 if
+// tools has no N) instead of the echo: one tool_use block whose input holds, for each property of N's
+// input_schema, a value of its type (string "x", number and integer 1, boolean true, object {}, array [],
+// anything else null), keys sorted; stop_reason is tool_use, output_tokens the number of properties (at
+// least 1), and max_tokens does not cut it. Streamed, the input arrives in two or more input_json_delta
+// fragments. Every Anthropic answer, errors included, echoes the anthropic-version and anthropic-beta
+// headers it received as X-Fake-Anthropic-Version and X-Fake-Anthropic-Beta (one value per beta header
+// received), so a test can check what a gateway forwarded.
+//
 // # Test hooks
 //
 // Request headers let a test script the provider without reconfiguring it:
 //
-//	X-Fake-Status: 503     answer that status (400-599) with an error body instead of a completion
-//	X-Fake-Delay: 250ms    sleep that long (a time.ParseDuration string) before answering
+//	X-Fake-Status: 503       answer that status (400-599) with an error body instead of a completion
+//	X-Fake-Retry-After: 2    with X-Fake-Status, send Retry-After: 2 (whole seconds) with the error
+//	X-Fake-Delay: 250ms      sleep that long (a time.ParseDuration string) before answering
+//	X-Fake-Delay: hang       never answer: the request ends only when the client gives up
 //
-// The error body is in the dialect of the endpoint, typed after the status: 429 is rate_limit_error (OpenAI,
-// Anthropic) or RESOURCE_EXHAUSTED (Gemini), 529 Anthropic's overloaded_error, 500 api_error or INTERNAL,
-// 503 UNAVAILABLE. The delay runs before the status hook, so a slow failure is X-Fake-Delay plus
-// X-Fake-Status; the hooks also run before the API key checks. All sleeps, Options.Latency and
-// Options.TokenDelay included, end early when the client goes away, so a gateway test of cancellation does
-// not leave the fake blocked. The hooks do not apply to /echo.
+// Through a gateway a test often controls only the model, since providers do not forward X-Fake-* headers,
+// so model names script the same failures (in the body, or in Gemini's URL path):
+//
+//	fail-429           as X-Fake-Status: 429 (any status 400-599)
+//	fail-429-retry-2   as X-Fake-Status: 429 with X-Fake-Retry-After: 2
+//	fail-hang          as X-Fake-Delay: hang
+//
+// Any other model starting with "fail-" is answered 400, so a typo cannot pass for a real model.
+//
+// The error body is in the dialect of the endpoint, typed after the status: 401 is authentication_error
+// (OpenAI, Anthropic) or UNAUTHENTICATED (Gemini), 403 permission_error or PERMISSION_DENIED, 429
+// rate_limit_error or RESOURCE_EXHAUSTED, 529 Anthropic's overloaded_error, 500 server_error, api_error or
+// INTERNAL, 503 UNAVAILABLE. The delay runs before the status hook, so a slow failure is X-Fake-Delay plus
+// X-Fake-Status; the header hooks also run before the API key checks, the model hooks once the body is
+// read (after the key checks). All sleeps, hangs, Options.Latency and Options.TokenDelay included, end
+// early when the client goes away, so a gateway test of cancellation or of a timeout does not leave the
+// fake blocked. The hooks do not apply to /echo.
 //
 // # Streaming
 //
@@ -122,7 +145,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// The Anthropic and Gemini dialects answer their own error shapes, hook failures included.
-	if p == "/v1/messages" {
+	if p == "/v1/messages" || p == "/v1/messages/count_tokens" {
 		s.serveAnthropic(w, r)
 		return
 	}
@@ -179,7 +202,10 @@ func openAIError(w http.ResponseWriter, status int, msg, code string) {
 // is gone.
 func (s *server) hooks(w http.ResponseWriter, r *http.Request, fail errorFunc) bool {
 	delay := s.opts.Latency
-	if v := r.Header.Get("X-Fake-Delay"); v != "" {
+	if v := r.Header.Get("X-Fake-Delay"); v == "hang" {
+		hang(w, r)
+		return false
+	} else if v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < 0 {
 			fail(w, http.StatusBadRequest, fmt.Sprintf("invalid X-Fake-Delay %q", v), "invalid_fake_delay")
@@ -196,11 +222,64 @@ func (s *server) hooks(w http.ResponseWriter, r *http.Request, fail errorFunc) b
 			fail(w, http.StatusBadRequest, fmt.Sprintf("invalid X-Fake-Status %q: want 400-599", v), "invalid_fake_status")
 			return false
 		}
-		// strings.TrimSpace: statuses without a standard text (Anthropic's 529) end at the number.
-		fail(w, code, strings.TrimSpace(fmt.Sprintf("injected failure: %d %s", code, http.StatusText(code))), "fake_status_"+v)
+		retry := r.Header.Get("X-Fake-Retry-After")
+		if retry != "" && !validSeconds(retry) {
+			fail(w, http.StatusBadRequest, fmt.Sprintf("invalid X-Fake-Retry-After %q: want whole seconds", retry), "invalid_fake_retry_after")
+			return false
+		}
+		injectFailure(w, code, retry, fail)
 		return false
 	}
 	return true
+}
+
+// hang answers nothing until the client goes away. It reads the body first: net/http notices a client
+// hang-up, and ends r.Context, only once the request body has been read.
+func hang(w http.ResponseWriter, r *http.Request) {
+	_, _ = io.Copy(io.Discard, http.MaxBytesReader(w, r.Body, maxBody))
+	<-r.Context().Done()
+}
+
+// injectFailure answers a scripted failure: status in the dialect's error shape, with Retry-After when
+// retry is set.
+func injectFailure(w http.ResponseWriter, code int, retry string, fail errorFunc) {
+	if retry != "" {
+		w.Header().Set("Retry-After", retry)
+	}
+	// strings.TrimSpace: statuses without a standard text (Anthropic's 529) end at the number.
+	fail(w, code, strings.TrimSpace(fmt.Sprintf("injected failure: %d %s", code, http.StatusText(code))), "fake_status_"+strconv.Itoa(code))
+}
+
+// validSeconds reports whether v is a Retry-After delay in whole seconds.
+func validSeconds(v string) bool {
+	n, err := strconv.Atoi(v)
+	return err == nil && n >= 0 && strconv.Itoa(n) == v
+}
+
+// failModelPrefix starts the model names that script a failure (see the package comment).
+const failModelPrefix = "fail-"
+
+// modelHooks answers the failure a "fail-…" model scripts: fail-<status>, fail-<status>-retry-<seconds>
+// or fail-hang. It reports whether the request should proceed, like hooks. Through a gateway, the model
+// is often the only thing a test controls: providers do not forward X-Fake-* headers.
+func modelHooks(w http.ResponseWriter, r *http.Request, model string, fail errorFunc) bool {
+	spec, ok := strings.CutPrefix(model, failModelPrefix)
+	if !ok {
+		return true
+	}
+	if spec == "hang" {
+		hang(w, r)
+		return false
+	}
+	status, retry, hasRetry := strings.Cut(spec, "-retry-")
+	code, err := strconv.Atoi(status)
+	if err != nil || code < 400 || code > 599 || strconv.Itoa(code) != status || hasRetry && !validSeconds(retry) {
+		// A typo must not pass for a real model: the test would check the wrong thing.
+		fail(w, http.StatusBadRequest, fmt.Sprintf("invalid failure model %q: want fail-<400-599>, fail-<400-599>-retry-<seconds> or fail-hang", model), "invalid_fake_model")
+		return false
+	}
+	injectFailure(w, code, retry, fail)
+	return false
 }
 
 // errorType maps a status to the OpenAI error type a client would see for it.
@@ -388,6 +467,9 @@ func (s *server) chat(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &req, openAIError) {
 		return
 	}
+	if !modelHooks(w, r, req.Model, openAIError) {
+		return
+	}
 	if len(req.Messages) == 0 {
 		writeError(w, http.StatusBadRequest, "'messages' must be a non-empty array", "invalid_request_error", "missing_messages")
 		return
@@ -566,6 +648,9 @@ func (s *server) completions(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &req, openAIError) {
 		return
 	}
+	if !modelHooks(w, r, req.Model, openAIError) {
+		return
+	}
 	if req.Prompt == nil || len(*req.Prompt) == 0 {
 		writeError(w, http.StatusBadRequest, "'prompt' is required", "invalid_request_error", "missing_prompt")
 		return
@@ -668,6 +753,9 @@ func Embed(text string) []float32 {
 func (s *server) embeddings(w http.ResponseWriter, r *http.Request) {
 	var req embeddingRequest
 	if !decode(w, r, &req, openAIError) {
+		return
+	}
+	if !modelHooks(w, r, req.Model, openAIError) {
 		return
 	}
 	if req.Input == nil || len(*req.Input) == 0 {

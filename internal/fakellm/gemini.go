@@ -167,6 +167,9 @@ func (s *server) serveGemini(w http.ResponseWriter, r *http.Request, p string) {
 	if !decode(w, r, &req, geminiError) {
 		return
 	}
+	if !modelHooks(w, r, model, geminiError) {
+		return
+	}
 	if len(req.Contents) == 0 {
 		geminiError(w, http.StatusBadRequest, "* GenerateContentRequest.contents: contents is not specified", "")
 		return
