@@ -34,6 +34,10 @@
 // honours max_tokens, reporting stop_reason max_tokens and finishReason MAX_TOKENS; in both, the echoed
 // turn is the last user turn with text, since tool and function results also arrive as user turns.
 //
+// A chat request with tool_choice {"type":"function","function":{"name":N}} is answered by a call of tool N
+// (400 if tools has no N) with the same schema-derived arguments as below, finish_reason tool_calls; streamed,
+// the arguments arrive in two fragments.
+//
 // An Anthropic request with tool_choice {"type":"tool","name":N} is answered by a call of tool N (400 if
 // tools has no N) instead of the echo: one tool_use block whose input holds, for each property of N's
 // input_schema, a value of its type (string "x", number and integer 1, boolean true, object {}, array [],
@@ -411,6 +415,33 @@ type chatRequest struct {
 	MaxTokens     *int           `json:"max_tokens"`
 	// MaxCompletionTokens is the newer OpenAI name of max_tokens; the smaller of the two wins.
 	MaxCompletionTokens *int `json:"max_completion_tokens"`
+	Tools               []struct {
+		Function struct {
+			Name       string          `json:"name"`
+			Parameters json.RawMessage `json:"parameters"`
+		} `json:"function"`
+	} `json:"tools"`
+	ToolChoice json.RawMessage `json:"tool_choice"`
+}
+
+// forcedTool returns the tool a chat request forces (tool_choice {"type":"function","function":{"name"}}),
+// its schema, and whether it names one of the request's tools.
+func (c *chatRequest) forcedTool() (name string, schema json.RawMessage, forced, known bool) {
+	var tc struct {
+		Type     string `json:"type"`
+		Function struct {
+			Name string `json:"name"`
+		} `json:"function"`
+	}
+	if json.Unmarshal(c.ToolChoice, &tc) != nil || tc.Type != "function" {
+		return "", nil, false, false
+	}
+	for _, t := range c.Tools {
+		if t.Function.Name == tc.Function.Name {
+			return t.Function.Name, t.Function.Parameters, true, true
+		}
+	}
+	return tc.Function.Name, nil, true, false
 }
 
 type usage struct {
@@ -481,8 +512,17 @@ func (s *server) chat(w http.ResponseWriter, r *http.Request) {
 			last = m.Content.text
 		}
 	}
-	words, finish := reply(last, minLimit(req.MaxTokens, req.MaxCompletionTokens))
 	id, created, model := newID("chatcmpl"), time.Now().Unix(), s.modelOr(req.Model)
+	if name, schema, forced, known := req.forcedTool(); forced {
+		if !known {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("tool_choice names %q, which is not in tools", name), "invalid_request_error", "invalid_tool_choice")
+			return
+		}
+		s.toolCall(w, r, &req, chatStreamInfo{id: id, created: created, model: model,
+			includeUsage: req.StreamOptions != nil && req.StreamOptions.IncludeUsage}, name, schema, promptTokens)
+		return
+	}
+	words, finish := reply(last, minLimit(req.MaxTokens, req.MaxCompletionTokens))
 	u := newUsage(promptTokens, len(words))
 	if !req.Stream {
 		writeJSON(w, http.StatusOK, map[string]any{
@@ -504,6 +544,44 @@ func (s *server) chat(w http.ResponseWriter, r *http.Request) {
 		id: id, created: created, model: model, words: words, finish: finish, usage: u,
 		includeUsage: req.StreamOptions != nil && req.StreamOptions.IncludeUsage,
 	})
+}
+
+// toolCall answers a forced tool call: one call of name whose arguments hold a value for each property of
+// its schema (toolInput), finish_reason tool_calls; streamed, the arguments arrive in two fragments.
+func (s *server) toolCall(w http.ResponseWriter, r *http.Request, req *chatRequest, c chatStreamInfo, name string,
+	schema json.RawMessage, promptTokens int) {
+	args, n := toolInput(schema)
+	u := newUsage(promptTokens, max(n, 1))
+	callID := "call_" + randomHex()
+	if !req.Stream {
+		writeJSON(w, http.StatusOK, map[string]any{
+			"id": c.id, "object": "chat.completion", "created": c.created, "model": c.model,
+			"choices": []any{map[string]any{
+				"index": 0, "logprobs": nil, "finish_reason": "tool_calls",
+				"message": map[string]any{"role": "assistant", "content": nil, "tool_calls": []any{map[string]any{
+					"id": callID, "type": "function", "function": map[string]any{"name": name, "arguments": string(args)}}}},
+			}},
+			"usage": u,
+		})
+		return
+	}
+	chunk := func(delta map[string]any, finish any) map[string]any {
+		return map[string]any{"id": c.id, "object": "chat.completion.chunk", "created": c.created, "model": c.model,
+			"choices": []any{map[string]any{"index": 0, "delta": delta, "finish_reason": finish}}}
+	}
+	half := len(args) / 2
+	events := []any{
+		chunk(map[string]any{"role": "assistant", "content": nil, "tool_calls": []any{map[string]any{"index": 0, "id": callID,
+			"type": "function", "function": map[string]any{"name": name, "arguments": ""}}}}, nil),
+		chunk(map[string]any{"tool_calls": []any{map[string]any{"index": 0, "function": map[string]any{"arguments": string(args[:half])}}}}, nil),
+		chunk(map[string]any{"tool_calls": []any{map[string]any{"index": 0, "function": map[string]any{"arguments": string(args[half:])}}}}, nil),
+		chunk(map[string]any{}, "tool_calls"),
+	}
+	if c.includeUsage {
+		events = append(events, map[string]any{"id": c.id, "object": "chat.completion.chunk", "created": c.created, "model": c.model,
+			"choices": []any{}, "usage": u})
+	}
+	s.stream(w, r, events)
 }
 
 type chatStreamInfo struct {

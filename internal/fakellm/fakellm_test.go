@@ -4,6 +4,7 @@ package fakellm
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/binary"
@@ -16,6 +17,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tidwall/gjson"
 )
 
 func newServer(t *testing.T, opts Options) *httptest.Server {
@@ -647,5 +650,60 @@ func TestModels(t *testing.T) {
 				t.Errorf("GET %s = %d %s, want %s", tc.path, code, body, tc.want)
 			}
 		})
+	}
+}
+
+func TestChatForcedToolCall(t *testing.T) {
+	srv := newServer(t, Options{})
+	const tools = `"tools":[{"type":"function","function":{"name":"get_weather","parameters":{"type":"object","properties":{"city":{"type":"string"},"days":{"type":"integer"}}}}}]`
+	body := `{"model":"m","messages":[{"role":"user","content":"hi"}],` + tools + `,"tool_choice":{"type":"function","function":{"name":"get_weather"}}`
+	status, _, b := do(t, "POST", srv.URL+"/v1/chat/completions", body+`}`, nil)
+	if status != 200 {
+		t.Fatalf("%d %s", status, b)
+	}
+	var res struct {
+		Choices []struct {
+			FinishReason string `json:"finish_reason"`
+			Message      struct {
+				ToolCalls []struct {
+					ID       string `json:"id"`
+					Function struct{ Name, Arguments string }
+				} `json:"tool_calls"`
+			} `json:"message"`
+		} `json:"choices"`
+	}
+	if err := json.Unmarshal(b, &res); err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Choices) != 1 || res.Choices[0].FinishReason != "tool_calls" || len(res.Choices[0].Message.ToolCalls) != 1 {
+		t.Fatalf("%s", b)
+	}
+	call := res.Choices[0].Message.ToolCalls[0]
+	if call.Function.Name != "get_weather" || call.Function.Arguments != `{"city":"x","days":1}` || !strings.HasPrefix(call.ID, "call_") {
+		t.Fatalf("call %+v", call)
+	}
+
+	status, _, b = do(t, "POST", srv.URL+"/v1/chat/completions", body+`,"stream":true}`, nil)
+	if status != 200 {
+		t.Fatalf("%d %s", status, b)
+	}
+	var args strings.Builder
+	pieces := 0
+	for _, ev := range readSSE(t, bytes.NewReader(b)) {
+		if ev.data == "[DONE]" {
+			continue
+		}
+		if a := gjson.Get(ev.data, "choices.0.delta.tool_calls.0.function.arguments"); a.Exists() && a.Str != "" {
+			args.WriteString(a.Str)
+			pieces++
+		}
+	}
+	if args.String() != `{"city":"x","days":1}` || pieces != 2 {
+		t.Fatalf("streamed arguments %q in %d pieces", args.String(), pieces)
+	}
+
+	status, _, b = do(t, "POST", srv.URL+"/v1/chat/completions", `{"model":"m","messages":[{"role":"user","content":"hi"}],`+tools+`,"tool_choice":{"type":"function","function":{"name":"nope"}}}`, nil)
+	if status != 400 {
+		t.Fatalf("unknown forced tool: %d %s", status, b)
 	}
 }
