@@ -67,8 +67,12 @@ func (e *Engine) serveResponseCall(w http.ResponseWriter, r *http.Request, endpo
 		return err
 	}
 	model := ""
-	if owner != "" && e.Backend.Known(owner) {
+	switch {
+	case owner != "" && e.Backend.Known(owner):
 		model = owner
+	case !e.Backend.Known(ModellessAlias):
+		// Neither FD2 nor a provider it could ask knows the id.
+		return apierr.New(http.StatusNotFound, "response_not_found", "no response with id "+id)
 	}
 	err = e.servePassThrough(w, r, endpoint, model)
 	if err == nil && r.Method == http.MethodDelete && endpoint == EndpointResponses+"/"+id {
