@@ -241,3 +241,60 @@ func TestResponsesAPIOverEveryProvider(t *testing.T) {
 		})
 	}
 }
+
+// TestAnthropicMessagesOnManifestModule: a manifest inference_endpoint module serves the Messages API at
+// /{project}/{module}/v1/messages, the project's key-auth key sent by the Anthropic SDK as x-api-key, the
+// module's model_name and system_prompt applied, errors in Anthropic's shape.
+func TestAnthropicMessagesOnManifestModule(t *testing.T) {
+	requireIntegration(t)
+	llm := startFakeLLM(t, fakellm.Options{})
+	dir := t.TempDir()
+	registerSecret("claude-module-key-1")
+	writeManifest(t, dir, "claudeproj", `{"project_id":"claudeproj","modules":[
+	  {"module_type":"api_gateway","name":"gw","config":{"routes":[],
+	    "consumer":{"username":"coder","plugins":{"key-auth":{"key":"claude-module-key-1"}}},
+	    "global_plugins":{"key-auth":{}}}},
+	  {"module_type":"inference_endpoint","name":"llm","config":{"endpoint_url":"http://`+hostOf(llm)+`/v1","model_name":"fake-gpt",
+	    "system_prompt":"Be brief.","max_tokens":50}}]}`)
+	f := startFD2(t, "manifests file "+dir, `
+:{{HTTP}} {
+	route {
+		dsp_manifest
+		dsp_auth
+		dsp_ratelimit
+		dsp_dispatch
+	}
+}`)
+	ctx := context.Background()
+	c := claudeClient(f.url("/claudeproj/llm/"), "claude-module-key-1")
+	params := anthropic.MessageNewParams{Model: "fake-gpt", MaxTokens: 20,
+		Messages: []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock("through the module"))}}
+	m, err := c.Messages.New(ctx, params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The fake counts the module's system prompt among the prompt's words.
+	if textOf(m) != "echo: through the module" || m.Usage.InputTokens != 5 {
+		t.Fatalf("message %s", m.RawJSON())
+	}
+	stream := c.Messages.NewStreaming(ctx, params)
+	var acc anthropic.Message
+	for stream.Next() {
+		if err := acc.Accumulate(stream.Current()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := stream.Err(); err != nil || textOf(&acc) != "echo: through the module" {
+		t.Fatalf("stream: %v %+v", err, acc)
+	}
+	wrong := claudeClient(f.url("/claudeproj/llm/"), "not-the-key")
+	var ae *anthropic.Error
+	if _, err := wrong.Messages.New(ctx, params); !errors.As(err, &ae) || ae.StatusCode != 401 ||
+		!strings.Contains(ae.RawJSON(), `"type":"authentication_error"`) {
+		t.Fatalf("a wrong key: %v", err)
+	}
+	// The key is FD2's credential: it never reaches the provider.
+	r := do(t, "POST", f.url("/claudeproj/llm/v1/messages"), `{"model":"fake-gpt","max_tokens":5,"messages":[{"role":"user","content":"x"}]}`,
+		"X-Api-Key", "claude-module-key-1", "Content-Type", "application/json")
+	expectStatus(t, r, 200)
+}

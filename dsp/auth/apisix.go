@@ -470,14 +470,20 @@ func (c *Consumers) keyAuthenticate(r *http.Request, cfg *KeyAuth) (*Principal, 
 }
 
 // messagesAPIKey takes the credential of a Claude client off a Messages API request: the Anthropic SDKs and
-// Claude Code send their key as x-api-key, which they cannot be told to rename, so it stands in for the
-// route's configured header there. It is FD2's credential and never travels further.
+// Claude Code send their key as x-api-key or as an Authorization bearer token, and cannot be told to use the
+// route's configured header, so either stands in for it there. It is FD2's credential and never travels
+// further.
 func messagesAPIKey(r *http.Request) string {
 	if !apierr.AnthropicPath(r.URL.Path) {
 		return ""
 	}
 	v := r.Header.Get("X-Api-Key")
 	r.Header.Del("X-Api-Key")
+	if v == "" {
+		if v = Bearer(r.Header.Get("Authorization")); v != "" {
+			r.Header.Del("Authorization")
+		}
+	}
 	return v
 }
 
