@@ -190,6 +190,10 @@ const prompt = "one two three four five six seven eight nine ten eleven twelve t
 var (
 	chatBody   = []byte(`{"model":"fake-gpt","messages":[{"role":"user","content":"` + prompt + `"}]}`)
 	streamBody = []byte(`{"model":"fake-gpt","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"` + prompt + `"}]}`)
+	// The same conversation in the Messages API's shape, for Claude clients.
+	messagesBody       = []byte(`{"model":"fake-gpt","max_tokens":1000,"messages":[{"role":"user","content":"` + prompt + `"}]}`)
+	messagesStreamBody = []byte(`{"model":"fake-gpt","max_tokens":1000,"stream":true,"messages":[{"role":"user","content":"` + prompt + `"}]}`)
+	messagesStreamEnd  = []byte("event: message_stop")
 )
 
 func requests(base, path string, h http.Header) (chat, stream loadgen.Request) {
@@ -199,6 +203,9 @@ func requests(base, path string, h http.Header) (chat, stream loadgen.Request) {
 	h.Set("Content-Type", "application/json")
 	chat = loadgen.Request{Method: "POST", URL: base + path, Header: h, Body: chatBody, Want: []byte(`"echo: one two`)}
 	stream = loadgen.Request{Method: "POST", URL: base + path, Header: h, Body: streamBody, Stream: true}
+	if strings.HasSuffix(path, "/v1/messages") {
+		chat.Body, stream.Body, stream.StreamEnd = messagesBody, messagesStreamBody, messagesStreamEnd
+	}
 	return chat, stream
 }
 
@@ -301,6 +308,8 @@ func setup(tb testing.TB, bins binaries, p pinning) []target {
 		http.Header{"X-Api-Key": {plain}})
 	add("fd2 manifest", fd2, fmt.Sprintf("http://127.0.0.1:%d", manifestPort), "/bench/v1/chat/completions",
 		http.Header{"Authorization": {"Bearer " + tok}})
+	add("fd2 messages to openai", fd2, fmt.Sprintf("http://127.0.0.1:%d", openaiPort), "/v1/messages",
+		http.Header{"X-Api-Key": {plain}})
 	add("fd2 from anthropic", fd2, fmt.Sprintf("http://127.0.0.1:%d", anthropicPort), "/v1/chat/completions",
 		http.Header{"X-Api-Key": {plain}})
 	add("fd2 from gemini", fd2, fmt.Sprintf("http://127.0.0.1:%d", geminiPort), "/v1/chat/completions",
