@@ -30,7 +30,7 @@ test: ## the whole suite: vet, staticcheck, every test with the race detector (i
 	$(MAKE) fuzz
 	./xcaddy.sh
 
-fuzz: ## every parser of untrusted input, FUZZTIME each: JWS, JWE, the manifest pipeline, the project locator, the SSE reader, the usage sniffer, the Anthropic and Gemini stream translators and their raw JSON reader
+fuzz: ## every parser of untrusted input, FUZZTIME each: JWS, JWE, the manifest pipeline, the project locator, the SSE reader, the usage sniffer, the Anthropic and Gemini stream translators and their raw JSON reader, the Messages and Responses API translators
 	$(FUZZ) '^FuzzVerify$$' ./dsp/auth/
 	$(FUZZ) '^FuzzDecryptDir$$' ./dsp/auth/
 	$(FUZZ) '^FuzzManifestPipeline$$' ./dsp/manifest/
@@ -39,6 +39,9 @@ fuzz: ## every parser of untrusted input, FUZZTIME each: JWS, JWE, the manifest 
 	$(FUZZ) '^FuzzUsageSniffer$$' ./inference/
 	$(FUZZ) '^FuzzStreamTranslator$$' ./inference/anthropic/
 	$(FUZZ) '^FuzzStreamTranslator$$' ./inference/gemini/
+	$(FUZZ) '^FuzzStreamTranslator$$' ./inference/messages/
+	$(FUZZ) '^FuzzRequest$$' ./inference/messages/
+	$(FUZZ) '^FuzzStreamTranslator$$' ./inference/responses/
 	$(FUZZ) '^FuzzValid$$' ./inference/internal/rawjson/
 	$(FUZZ) '^FuzzAppendString$$' ./inference/internal/rawjson/
 
