@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dsp-ai/fd2/inference/internal/sse"
 	"github.com/dsp-ai/fd2/inference/openai"
 )
 
@@ -33,9 +34,8 @@ type streamReader struct {
 	out    bytes.Buffer // translated bytes not yet read
 	err    error        // sticky: io.EOF after [DONE] or an error event
 
-	// data and long are reused from event to event: data holds the event being translated, long a
-	// line longer than br's buffer.
-	data, long []byte
+	// events reads the upstream's events, reusing its buffers from event to event.
+	events sse.Events
 	// prefix is the start of every chunk, "data: " to the delta's opening brace, for the id it was
 	// made with (prefixID): the fast path writes chunks around it without encoding/json.
 	prefix   []byte
@@ -102,7 +102,8 @@ func (s *streamReader) Read(p []byte) (int, error) {
 			// stream closed before its end leaves its buffer to the garbage collector instead.
 			s.br.Reset(nil)
 			bufReaders.Put(s.br)
-			s.br, s.data, s.long = nil, nil, nil
+			s.br = nil
+			s.events.Reset()
 		}
 	}
 	return s.out.Read(p)
@@ -155,7 +156,7 @@ type anEvent struct {
 // step reads one upstream event and appends its translation (possibly nothing) to s.out. It returns
 // io.EOF once the stream has been fully translated.
 func (s *streamReader) step() error {
-	data, err := s.readEvent()
+	data, err := s.events.Next(s.br)
 	if err != nil {
 		if errors.Is(err, io.EOF) {
 			// The upstream hung up before message_stop: a truncated answer must not look complete.
@@ -324,68 +325,4 @@ func (s *streamReader) write(c openai.ChatCompletion) {
 	s.out.WriteString("data: ")
 	s.out.Write(b)
 	s.out.WriteString("\n\n")
-}
-
-// readEvent returns the data of the next SSE event (data lines joined by "\n", per the WHATWG
-// EventSource rules); event:, id: and comment lines are ignored because the JSON carries the type.
-// An event ends at a blank line; a last event without one (the peer closed right after it) is still
-// returned, and a stream ending between events yields the reader's error (io.EOF).
-func (s *streamReader) readEvent() ([]byte, error) {
-	// A rare huge event's buffers are not kept for the rest of the stream.
-	if cap(s.data) > maxKeptBuffer {
-		s.data = nil
-	}
-	if cap(s.long) > maxKeptBuffer {
-		s.long = nil
-	}
-	data := s.data[:0]
-	has := false
-	for {
-		line, err := s.readLine()
-		line = bytes.TrimRight(line, "\r\n")
-		if len(line) == 0 {
-			if has {
-				s.data = data
-				return data, nil
-			}
-			if err != nil {
-				return nil, err
-			}
-			continue
-		}
-		// "data:" may be followed by one optional space, which is not part of the value.
-		if v, ok := bytes.CutPrefix(line, []byte("data:")); ok {
-			v = bytes.TrimPrefix(v, []byte(" "))
-			if has {
-				data = append(data, '\n')
-			}
-			data = append(data, v...)
-			has = true
-		}
-		if err != nil {
-			if has {
-				s.data = data
-				return data, nil
-			}
-			return nil, err
-		}
-	}
-}
-
-// maxKeptBuffer bounds the event and line buffers kept from one event to the next.
-const maxKeptBuffer = 1 << 20
-
-// readLine is br.ReadBytes('\n') without its allocation per line: the line is only valid until the
-// next read.
-func (s *streamReader) readLine() ([]byte, error) {
-	line, err := s.br.ReadSlice('\n')
-	if err != bufio.ErrBufferFull {
-		return line, err
-	}
-	s.long = append(s.long[:0], line...)
-	for err == bufio.ErrBufferFull {
-		line, err = s.br.ReadSlice('\n')
-		s.long = append(s.long, line...)
-	}
-	return s.long, err
 }

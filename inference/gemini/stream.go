@@ -3,7 +3,6 @@
 package gemini
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/dsp-ai/fd2/dsp/background"
 	"github.com/dsp-ai/fd2/inference"
+	"github.com/dsp-ai/fd2/inference/internal/sse"
 	"github.com/dsp-ai/fd2/inference/openai"
 )
 
@@ -61,11 +61,11 @@ type streamTranslator struct {
 	usage        *gmUsage
 
 	// The fast path's state (see stream_fast.go): usageBuf is where it keeps usage, prefix the start of
-	// every chunk (made on first use), buf the chunk being written and long a line longer than the
-	// upstream reader's buffer, all reused from event to event.
+	// every chunk (made on first use), buf the chunk being written and lines the upstream's line reader,
+	// all reused from event to event.
 	usageBuf    gmUsage
 	prefix, buf []byte
-	long        []byte
+	lines       sse.Lines
 	noFast      bool // send every event through encoding/json: tests compare both paths with it
 }
 
@@ -103,7 +103,7 @@ func (p *Provider) streamResponse(up *upstream, model string, includeUsage bool)
 func (t *streamTranslator) run(up *upstream, w io.Writer) error {
 	var data []byte
 	for {
-		line, err := t.readLine(up.body)
+		line, err := t.lines.Next(up.body)
 		if len(line) > 0 {
 			line = bytes.TrimRight(line, "\r\n")
 			switch {
@@ -137,21 +137,6 @@ func (t *streamTranslator) run(up *upstream, w io.Writer) error {
 			return t.finish(w)
 		}
 	}
-}
-
-// readLine is br.ReadBytes('\n') without its allocation per line: the line is only valid until the
-// next read.
-func (t *streamTranslator) readLine(br *bufio.Reader) ([]byte, error) {
-	line, err := br.ReadSlice('\n')
-	if err != bufio.ErrBufferFull {
-		return line, err
-	}
-	t.long = append(t.long[:0], line...)
-	for err == bufio.ErrBufferFull {
-		line, err = br.ReadSlice('\n')
-		t.long = append(t.long, line...)
-	}
-	return t.long, err
 }
 
 // event translates one Gemini event. done is set when the stream must end (an in-stream error).

@@ -2,7 +2,7 @@
 
 package messages
 
-import "bytes"
+import "github.com/dsp-ai/fd2/inference/internal/rawjson"
 
 // jv is a raw JSON value of a request body that rawjson.Valid accepted (ForEach relies on it). The
 // request is walked through these, reading only the bytes each step needs: gjson's walk unescapes every
@@ -40,25 +40,25 @@ func (v jv) ForEach(fn func(key esc, val jv) bool) {
 		return
 	}
 	object := v[0] == '{'
-	for i := skipSpace(v, 1); i < len(v); {
+	for i := rawjson.SkipSpace(v, 1); i < len(v); {
 		if v[i] == ',' {
-			i = skipSpace(v, i+1)
+			i = rawjson.SkipSpace(v, i+1)
 		}
 		if v[i] == '}' || v[i] == ']' {
 			return
 		}
 		var key esc
 		if object {
-			end := stringEnd(v, i)
+			end := rawjson.StringEnd(v, i)
 			key = esc(v[i+1 : end-1])
-			i = skipSpace(v, end)
-			i = skipSpace(v, i+1) // the colon
+			i = rawjson.SkipSpace(v, end)
+			i = rawjson.SkipSpace(v, i+1) // the colon
 		}
-		end := valueEnd(v, i)
+		end := rawjson.ValueEnd(v, i)
 		if !fn(key, v[i:end]) {
 			return
 		}
-		i = skipSpace(v, end)
+		i = rawjson.SkipSpace(v, end)
 	}
 }
 
@@ -75,64 +75,6 @@ func (v jv) Get(name string) jv {
 		})
 	}
 	return out
-}
-
-func skipSpace(d []byte, i int) int {
-	for i < len(d) && (d[i] == ' ' || d[i] == '\t' || d[i] == '\n' || d[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-// stringEnd returns the index after the string whose opening quote is d[i]. Strings are most of a
-// request's bytes, so the closing quote is looked for with IndexByte (vectorised); a quote preceded by
-// an odd number of backslashes is escaped.
-func stringEnd(d []byte, i int) int {
-	for j := i + 1; ; {
-		k := bytes.IndexByte(d[j:], '"')
-		if k < 0 {
-			return len(d)
-		}
-		q := j + k
-		n := 0
-		for p := q - 1; p > i && d[p] == '\\'; p-- {
-			n++
-		}
-		if n%2 == 0 {
-			return q + 1
-		}
-		j = q + 1
-	}
-}
-
-// valueEnd returns the index after the value starting at d[i].
-func valueEnd(d []byte, i int) int {
-	switch d[i] {
-	case '"':
-		return stringEnd(d, i)
-	case '{', '[':
-		depth := 0
-		for ; i < len(d); i++ {
-			switch d[i] {
-			case '"':
-				i = stringEnd(d, i) - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				if depth--; depth == 0 {
-					return i + 1
-				}
-			}
-		}
-		return len(d)
-	}
-	for ; i < len(d); i++ {
-		switch d[i] {
-		case ',', '}', ']', ' ', '\t', '\n', '\r':
-			return i
-		}
-	}
-	return len(d)
 }
 
 // Array returns the elements of an array.

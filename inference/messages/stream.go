@@ -14,6 +14,7 @@ import (
 
 	"github.com/dsp-ai/fd2/inference"
 	"github.com/dsp-ai/fd2/inference/internal/rawjson"
+	"github.com/dsp-ai/fd2/inference/internal/sse"
 )
 
 // streamReader translates an OpenAI chat.completion.chunk stream into a Messages event stream lazily:
@@ -71,9 +72,9 @@ const maxGenText = 1 << 20
 // streamBufs are a stream's buffers, recycled across streams: allocating and zeroing them for every
 // stream costs more than translating a short answer.
 type streamBufs struct {
-	br         *bufio.Reader
-	out        []byte // translated events
-	data, long []byte // the event being read, and a line longer than br's buffer
+	br     *bufio.Reader
+	out    []byte     // translated events
+	events sse.Events // the upstream's events, their buffers reused
 	// gen is the generated text (still JSON-escaped) not yet counted, for the usage of a provider that
 	// reports none.
 	gen []byte
@@ -128,16 +129,10 @@ func (s *streamReader) recycle() {
 	if cap(b.out) > maxKeptBuffer {
 		b.out = make([]byte, 0, 4<<10)
 	}
-	if cap(b.data) > maxKeptBuffer {
-		b.data = nil
-	}
-	if cap(b.long) > maxKeptBuffer {
-		b.long = nil
-	}
 	if cap(b.gen) > maxKeptBuffer {
 		b.gen = nil
 	}
-	b.out, b.data, b.long, b.gen = b.out[:0], b.data[:0], b.long[:0], b.gen[:0]
+	b.out, b.gen = b.out[:0], b.gen[:0] // the events' buffers are bounded by sse.Events itself
 	streamPool.Put(b)
 }
 
@@ -239,7 +234,7 @@ var doneData = []byte("[DONE]")
 // step reads one upstream event and appends its translation, possibly nothing, to the output. It
 // returns io.EOF once the stream is complete.
 func (s *streamReader) step() error {
-	data, err := s.readEvent()
+	data, err := s.bufs.events.Next(s.bufs.br)
 	if err != nil {
 		if errors.Is(err, io.EOF) {
 			// The provider hung up before [DONE]: a truncated answer must not look complete.
@@ -536,64 +531,4 @@ func countEscaped(model string, esc []byte) int64 {
 		text = string(esc)
 	}
 	return countTokens(model, text)
-}
-
-// readEvent returns the data of the next SSE event (data lines joined by "\n"); event:, id: and comment
-// lines are ignored. An event ends at a blank line; a last event without one is still returned, and a
-// stream ending between events yields the reader's error (io.EOF).
-func (s *streamReader) readEvent() ([]byte, error) {
-	b := s.bufs
-	if cap(b.data) > maxKeptBuffer {
-		b.data = nil
-	}
-	data := b.data[:0]
-	has := false
-	for {
-		line, err := s.readLine()
-		line = bytes.TrimRight(line, "\r\n")
-		if len(line) == 0 {
-			if has {
-				b.data = data
-				return data, nil
-			}
-			if err != nil {
-				return nil, err
-			}
-			continue
-		}
-		if v, ok := bytes.CutPrefix(line, []byte("data:")); ok {
-			v = bytes.TrimPrefix(v, []byte(" "))
-			if has {
-				data = append(data, '\n')
-			}
-			data = append(data, v...)
-			has = true
-		}
-		if err != nil {
-			if has {
-				b.data = data
-				return data, nil
-			}
-			return nil, err
-		}
-	}
-}
-
-// readLine is br.ReadBytes('\n') without its allocation per line: the line is only valid until the
-// next read.
-func (s *streamReader) readLine() ([]byte, error) {
-	b := s.bufs
-	line, err := b.br.ReadSlice('\n')
-	if err != bufio.ErrBufferFull {
-		return line, err
-	}
-	if cap(b.long) > maxKeptBuffer {
-		b.long = nil
-	}
-	b.long = append(b.long[:0], line...)
-	for err == bufio.ErrBufferFull {
-		line, err = b.br.ReadSlice('\n')
-		b.long = append(b.long, line...)
-	}
-	return b.long, err
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/dsp-ai/fd2/dsp/background"
 	"github.com/dsp-ai/fd2/inference"
 	"github.com/dsp-ai/fd2/inference/internal/rawjson"
+	sseread "github.com/dsp-ai/fd2/inference/internal/sse"
 )
 
 // translator turns a chat answer (stream chunks, or a whole completion) into a response: its output
@@ -56,7 +57,8 @@ type buffers struct {
 	br   *bufio.Reader
 	buf  []byte
 	data []byte
-	long []byte
+	// lines reads the upstream's lines, one longer than br's buffer gathered in memory it reuses.
+	lines sseread.Lines
 	// enc writes JSON values (items, parts, responses) into jbuf, as appendJSON does.
 	enc  *json.Encoder
 	jbuf *bytes.Buffer
@@ -64,7 +66,7 @@ type buffers struct {
 
 var bufferPool = sync.Pool{New: func() any {
 	b := &buffers{br: bufio.NewReaderSize(nil, 16<<10), buf: make([]byte, 0, 2<<10), data: make([]byte, 0, 2<<10),
-		jbuf: new(bytes.Buffer)}
+		jbuf: new(bytes.Buffer), lines: sseread.Lines{Max: maxLine}}
 	b.enc = json.NewEncoder(b.jbuf)
 	b.enc.SetEscapeHTML(false)
 	return b
@@ -100,7 +102,7 @@ func (t *translator) release() {
 	if cap(b.data) > maxPooled {
 		b.data = make([]byte, 0, 2<<10)
 	}
-	b.long = nil
+	b.lines = sseread.Lines{Max: maxLine}
 	if b.jbuf.Cap() > maxPooled {
 		b.jbuf = new(bytes.Buffer)
 		b.enc = json.NewEncoder(b.jbuf)
@@ -237,22 +239,8 @@ func (t *translator) run(body io.Reader) error {
 // maxLine bounds one line, and one event, of the chat stream.
 const maxLine = 16 << 20
 
-// readLine is ReadBytes('\n') without its allocation per line: the line is valid until the next read.
-func (t *translator) readLine() ([]byte, error) {
-	line, err := t.br.ReadSlice('\n')
-	if !errors.Is(err, bufio.ErrBufferFull) {
-		return line, err
-	}
-	t.long = append(t.long[:0], line...)
-	for errors.Is(err, bufio.ErrBufferFull) {
-		if len(t.long) > maxLine {
-			return nil, errors.New("a chat stream line is too long")
-		}
-		line, err = t.br.ReadSlice('\n')
-		t.long = append(t.long, line...)
-	}
-	return t.long, err
-}
+// readLine returns the next line of the chat stream, valid until the next read.
+func (t *translator) readLine() ([]byte, error) { return t.lines.Next(t.br) }
 
 // chatChunk is what a chat stream event holds for the translation. The fast path (stream_fast.go) reads
 // the same fields, by the same names.

@@ -41,7 +41,7 @@ type Members struct {
 // Object starts iterating over the object v (a raw value, surrounding space allowed); ok is false if
 // v is not an object.
 func Object(v []byte) (m Members, ok bool) {
-	i := skipSpace(v, 0)
+	i := SkipSpace(v, 0)
 	if i >= len(v) || v[i] != '{' {
 		return Members{}, false
 	}
@@ -52,21 +52,21 @@ func Object(v []byte) (m Members, ok bool) {
 // the raw value. ok is false at the end of the object.
 func (m *Members) Next() (key, val []byte, ok bool) {
 	d := m.data
-	i := skipSpace(d, m.i)
+	i := SkipSpace(d, m.i)
 	if i < len(d) && d[i] == ',' {
-		i = skipSpace(d, i+1)
+		i = SkipSpace(d, i+1)
 	}
 	if i >= len(d) || d[i] != '"' {
 		m.i = len(d)
 		return nil, nil, false
 	}
-	end := stringEnd(d, i)
+	end := StringEnd(d, i)
 	key = d[i+1 : max(i+1, end-1)]
-	i = skipSpace(d, end)
+	i = SkipSpace(d, end)
 	if i < len(d) && d[i] == ':' {
-		i = skipSpace(d, i+1)
+		i = SkipSpace(d, i+1)
 	}
-	end = valueEnd(d, i)
+	end = ValueEnd(d, i)
 	m.i = end
 	return key, d[i:end], true
 }
@@ -79,7 +79,7 @@ type Elements struct {
 
 // Array starts iterating over the array v (a raw value); ok is false if v is not an array.
 func Array(v []byte) (e Elements, ok bool) {
-	i := skipSpace(v, 0)
+	i := SkipSpace(v, 0)
 	if i >= len(v) || v[i] != '[' {
 		return Elements{}, false
 	}
@@ -89,15 +89,15 @@ func Array(v []byte) (e Elements, ok bool) {
 // Next returns the next raw element; ok is false at the end of the array.
 func (e *Elements) Next() (val []byte, ok bool) {
 	d := e.data
-	i := skipSpace(d, e.i)
+	i := SkipSpace(d, e.i)
 	if i < len(d) && d[i] == ',' {
-		i = skipSpace(d, i+1)
+		i = SkipSpace(d, i+1)
 	}
 	if i >= len(d) || d[i] == ']' {
 		e.i = len(d)
 		return nil, false
 	}
-	end := valueEnd(d, i)
+	end := ValueEnd(d, i)
 	if end == i { // not a value: only on input Valid refused
 		e.i = len(d)
 		return nil, false
@@ -362,42 +362,49 @@ func hex4(s []byte) rune {
 	return r
 }
 
-func skipSpace(d []byte, i int) int {
+// SkipSpace returns the index of the first byte at or after i that is not JSON whitespace.
+func SkipSpace(d []byte, i int) int {
 	for i < len(d) && (d[i] == ' ' || d[i] == '\t' || d[i] == '\n' || d[i] == '\r') {
 		i++
 	}
 	return i
 }
 
-// stringEnd returns the index after the string starting with the quote at d[i]. Text is most of an
-// event's bytes, so quotes are looked for with IndexByte, and a quote ends the string unless an odd
-// number of backslashes precede it.
-func stringEnd(d []byte, i int) int {
-	for i++; i < len(d); i++ {
-		switch d[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1
+// StringEnd returns the index after the string starting with the quote at d[i] (len(d) when it does not
+// end). Text is most of a document's bytes, so quotes are looked for with IndexByte (vectorised), and a
+// quote ends the string unless an odd number of backslashes precede it.
+func StringEnd(d []byte, i int) int {
+	for j := i + 1; ; {
+		k := bytes.IndexByte(d[j:], '"')
+		if k < 0 {
+			return len(d)
 		}
+		q := j + k
+		n := 0
+		for p := q - 1; p > i && d[p] == '\\'; p-- {
+			n++
+		}
+		if n%2 == 0 {
+			return q + 1
+		}
+		j = q + 1
 	}
-	return len(d)
 }
 
-// valueEnd returns the index after the value starting at d[i].
-func valueEnd(d []byte, i int) int {
+// ValueEnd returns the index after the value starting at d[i], in a document known to be valid JSON.
+func ValueEnd(d []byte, i int) int {
 	if i >= len(d) {
 		return i
 	}
 	switch d[i] {
 	case '"':
-		return stringEnd(d, i)
+		return StringEnd(d, i)
 	case '{', '[':
 		depth := 0
 		for ; i < len(d); i++ {
 			switch d[i] {
 			case '"':
-				i = stringEnd(d, i) - 1
+				i = StringEnd(d, i) - 1
 			case '{', '[':
 				depth++
 			case '}', ']':
