@@ -155,28 +155,18 @@ type anthropicBody struct {
 	RequestID string `json:"request_id,omitempty"`
 }
 
-// AnthropicType maps a status to the error type of Anthropic's API.
+// AnthropicType maps a status to the error type of Anthropic's API: OpenAI's names (TypeFor), which
+// Anthropic shares, but for the statuses it names apart.
 func AnthropicType(status int) string {
-	switch {
-	case status == http.StatusUnauthorized:
-		return "authentication_error"
-	case status == http.StatusForbidden:
-		return "permission_error"
-	case status == http.StatusNotFound:
-		return "not_found_error"
-	case status == http.StatusRequestEntityTooLarge:
+	switch status {
+	case http.StatusRequestEntityTooLarge:
 		return "request_too_large"
-	case status == http.StatusTooManyRequests:
-		return "rate_limit_error"
-	case status == http.StatusGatewayTimeout:
+	case http.StatusGatewayTimeout:
 		return "timeout_error"
-	case status == 529 || status == http.StatusServiceUnavailable:
+	case http.StatusServiceUnavailable, 529:
 		return "overloaded_error"
-	case status >= 500:
-		return "api_error"
-	default:
-		return "invalid_request_error"
 	}
+	return TypeFor(status)
 }
 
 // MarshalAnthropic renders the client body in Anthropic's shape, with the request ID when known.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -49,5 +50,28 @@ func TestFromErrorNeverLeaks(t *testing.T) {
 	}
 	if TypeFor(429) != "rate_limit_error" || TypeFor(401) != "authentication_error" || TypeFor(400) != "invalid_request_error" {
 		t.Fatal("TypeFor mapping")
+	}
+}
+
+func TestAnthropicShape(t *testing.T) {
+	for status, want := range map[int]string{400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
+		404: "not_found_error", 413: "request_too_large", 429: "rate_limit_error", 500: "api_error", 502: "api_error",
+		503: "overloaded_error", 504: "timeout_error", 529: "overloaded_error"} {
+		if got := AnthropicType(status); got != want {
+			t.Errorf("AnthropicType(%d) = %q; want %q", status, got, want)
+		}
+	}
+	e := New(http.StatusTooManyRequests, "rate_limit_exceeded", "slow down")
+	for path, want := range map[string]string{
+		"/v1/messages":                    `{"type":"error","error":{"type":"rate_limit_error","message":"slow down"},"request_id":"r1"}` + "\n",
+		"/p/m/v1/messages/count_tokens":   `{"type":"error","error":{"type":"rate_limit_error","message":"slow down"},"request_id":"r1"}` + "\n",
+		"/v1/chat/completions":            `{"error":{"message":"slow down","type":"rate_limit_error","code":"rate_limit_exceeded","request_id":"r1"}}` + "\n",
+		"/v1/messages-not-the-api/really": `{"error":{"message":"slow down","type":"rate_limit_error","code":"rate_limit_exceeded","request_id":"r1"}}` + "\n",
+	} {
+		w := httptest.NewRecorder()
+		e.WriteFor(w, path, "r1")
+		if w.Code != 429 || w.Body.String() != want || w.Header().Get("Content-Type") != "application/json; charset=utf-8" {
+			t.Errorf("%s: %d %s", path, w.Code, w.Body.String())
+		}
 	}
 }
