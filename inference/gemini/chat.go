@@ -98,14 +98,9 @@ func (p *Provider) chat(ctx context.Context, req *inference.Request) (*inference
 		return p.streamResponse(up, clientModel, includeUsage), nil
 	}
 	defer up.release()
-	raw, err := io.ReadAll(io.LimitReader(up.body, maxResponseBytes))
-	if err != nil {
-		return nil, p.transportError(ctx, err)
-	}
 	var gresp gmResponse
-	if err := json.Unmarshal(raw, &gresp); err != nil {
-		return nil, &inference.ProviderError{Provider: p.name, Status: http.StatusBadGateway, Type: "api_error",
-			Message: "gemini sent an unreadable answer", Retryable: true, Cause: err}
+	if err := p.decodeAnswer(up, &gresp); err != nil {
+		return nil, err
 	}
 	out, err := json.Marshal(p.translateResponse(&gresp, clientModel))
 	if err != nil {

@@ -96,16 +96,9 @@ func (p *Provider) embeddings(ctx context.Context, req *inference.Request) (*inf
 		return nil, err
 	}
 	defer up.release()
-	// up.ctx carries the call's cancellation cause (a first-byte timeout among them), which
-	// transportError inspects.
-	raw, err := io.ReadAll(io.LimitReader(up.body, maxResponseBytes))
-	if err != nil {
-		return nil, p.transportError(up.ctx, err)
-	}
 	var gresp gmEmbedResponse
-	if err := json.Unmarshal(raw, &gresp); err != nil {
-		return nil, &inference.ProviderError{Provider: p.name, Status: http.StatusBadGateway, Type: "api_error",
-			Message: "gemini sent an unreadable answer", Retryable: true, Cause: err}
+	if err := p.decodeAnswer(up, &gresp); err != nil {
+		return nil, err
 	}
 	// Vectors are paired with inputs by position only, so a count mismatch would misattribute them:
 	// it is an upstream fault, not something to pass on.

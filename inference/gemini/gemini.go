@@ -245,6 +245,21 @@ func (u *upstream) release() {
 	u.body = nil
 }
 
+// decodeAnswer reads a whole JSON answer into v: a read that fails is the transport's (up.ctx carries the
+// call's cancellation cause, a first-byte timeout among them, which transportError inspects), an answer
+// that does not decode a retryable 502.
+func (p *Provider) decodeAnswer(up *upstream, v any) error {
+	raw, err := io.ReadAll(io.LimitReader(up.body, maxResponseBytes))
+	if err != nil {
+		return p.transportError(up.ctx, err)
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return &inference.ProviderError{Provider: p.name, Status: http.StatusBadGateway, Type: "api_error",
+			Message: "gemini sent an unreadable answer", Retryable: true, Cause: err}
+	}
+	return nil
+}
+
 // transportError maps a failure to reach Gemini: 504 for timeouts, 502 for everything else. The error
 // chain never holds the API key, because the key travels in a header, not in the URL.
 func (p *Provider) transportError(ctx context.Context, err error) error {

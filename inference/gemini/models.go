@@ -31,14 +31,9 @@ func (p *Provider) models(ctx context.Context, req *inference.Request) (*inferen
 		return nil, err
 	}
 	defer up.release()
-	raw, err := io.ReadAll(io.LimitReader(up.body, maxResponseBytes))
-	if err != nil {
-		return nil, p.transportError(up.ctx, err)
-	}
 	var list gmModelList
-	if err := json.Unmarshal(raw, &list); err != nil {
-		return nil, &inference.ProviderError{Provider: p.name, Status: http.StatusBadGateway, Type: "api_error",
-			Message: "malformed gemini model list", Retryable: true, Cause: err}
+	if err := p.decodeAnswer(up, &list); err != nil {
+		return nil, err
 	}
 	type model struct {
 		ID      string `json:"id"`

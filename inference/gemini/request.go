@@ -7,10 +7,11 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"github.com/dsp-ai/fd2/inference/openai"
 	"net/url"
 	"path"
 	"strings"
+
+	"github.com/dsp-ai/fd2/inference/openai"
 )
 
 // The OpenAI side of the translation is package openai's ChatRequest. Its fields without a Gemini
