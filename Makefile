@@ -8,7 +8,8 @@ FUZZTIME ?= 15s
 # A new input's minimisation may take the whole FUZZTIME of a large seed (a manifest of 17 KB), leaving no
 # time to fuzz; minimisation matters for crashers, which are minimised in a separate run anyway.
 FUZZMINIMIZETIME ?= 2s
-FUZZ = $(GO) test -run '^$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) -fuzz
+# One target, retried once when Go's fuzz coordinator fails it on its own deadline race (see .ci/fuzz).
+FUZZ = GO=$(GO) FUZZTIME=$(FUZZTIME) FUZZMINIMIZETIME=$(FUZZMINIMIZETIME) ./.ci/fuzz
 
 build: ## build ./fd2 (Caddy + standard modules + every FD2 module)
 	$(GO) build -o fd2 ./cmd/fd2
