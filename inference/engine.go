@@ -99,6 +99,17 @@ type Engine struct {
 	// reservation; ≤ 0: none). A stream that would outgrow it ends cleanly at the last event within it
 	// (BudgetEnd) and the provider call is stopped.
 	CompletionBudget int64
+	// Extra is a request-scoped extension attached to a successful chat completion (the sources of
+	// retrieval-augmented chat; nil: none). See Extra.
+	Extra *Extra
+}
+
+// Extra is an extension field of a chat completion: a top-level member of a non-streamed answer, and in a
+// stream a last chunk before [DONE] that has no choices and carries the field, the shape of the usage
+// chunk, which OpenAI clients already accept.
+type Extra struct {
+	Field string
+	Value json.RawMessage
 }
 
 // jsonEndpoints are the endpoints whose bodies are JSON the Engine reads and may edit.
@@ -761,6 +772,9 @@ func (e *Engine) copyResponse(ctx context.Context, w http.ResponseWriter, resp *
 	h := w.Header()
 	copySafeHeaders(h, resp.Header)
 	whole := len(head) <= replyWindow
+	if whole && status < 300 && e.Extra != nil && endpoint == EndpointChat && capture != nil {
+		head = attachExtra(head, e.Extra)
+	}
 	if whole {
 		h.Set("Content-Length", strconv.Itoa(len(head)))
 	} else if cl := resp.Header.Get("Content-Length"); cl != "" {
@@ -792,6 +806,17 @@ func (e *Engine) copyResponse(ctx context.Context, w http.ResponseWriter, resp *
 		}
 	}
 	return res, nil
+}
+
+// attachExtra adds the extension member to a JSON object answer; anything else is left as it is.
+func attachExtra(body []byte, x *Extra) []byte {
+	if !gjson.ValidBytes(body) || !gjson.ParseBytes(body).IsObject() {
+		return body
+	}
+	if out, err := sjson.SetRawBytes(body, x.Field, x.Value); err == nil {
+		return out
+	}
+	return body
 }
 
 // clientWriter remembers whether a copy failed on the client's side.

@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -188,12 +189,32 @@ func (e *Engine) pipeStream(w http.ResponseWriter, resp *Response, p *streamPara
 	}
 	budgetCheck := budget
 
+	// extra is the request's extension chunk, written before [DONE] (or at the stream's end without one).
+	var extra *extraWriter
+	if e.Extra != nil && p.endpoint == EndpointChat {
+		extra = &extraWriter{x: e.Extra}
+	}
+
 	var readErr error
 	for {
 		ev, err := rd.next()
 		if err != nil {
 			readErr = err
 			break
+		}
+		if extra != nil && !extra.sent {
+			if isDoneEvent(ev) {
+				if !res.wrote {
+					if p.firstByte != nil {
+						p.firstByte.Stop()
+					}
+					writeStreamHeader(w, resp)
+					res.wrote = true
+				}
+				extra.write(w)
+			} else if extra.id == "" {
+				extra.observe(ev)
+			}
 		}
 		if !res.gotToken && hasFirstToken(ev) {
 			res.gotToken, res.ttft = true, time.Since(p.start)
@@ -279,6 +300,10 @@ func (e *Engine) pipeStream(w http.ResponseWriter, resp *Response, p *streamPara
 			writeStreamHeader(w, resp)
 			res.wrote = true
 		}
+		if extra != nil && !extra.sent && !res.cut && readErr != nil {
+			extra.write(w) // the provider ended without [DONE]
+			_ = rc.Flush()
+		}
 		return res, nil
 	}
 	var failure *apierr.Error
@@ -339,4 +364,43 @@ func writeErrorEvent(w io.Writer, rc *http.ResponseController, failure *apierr.E
 	if _, err := w.Write(ev); err == nil {
 		_ = rc.Flush()
 	}
+}
+
+// extraWriter writes Engine.Extra as a stream's last chunk, with the id, created time and model of the
+// stream's own chunks.
+type extraWriter struct {
+	x       *Extra
+	id      string
+	model   string
+	created int64
+	sent    bool
+}
+
+func (x *extraWriter) observe(ev []byte) {
+	data := eventData(ev)
+	if len(data) == 0 || data[0] != '{' {
+		return
+	}
+	root := gjson.ParseBytes(data)
+	x.id, x.model, x.created = root.Get("id").String(), root.Get("model").String(), root.Get("created").Int()
+}
+
+func (x *extraWriter) write(w io.Writer) {
+	x.sent = true
+	chunk := map[string]any{"id": x.id, "object": "chat.completion.chunk", "created": x.created, "model": x.model,
+		"choices": []any{}, x.x.Field: x.x.Value}
+	b, err := json.Marshal(chunk)
+	if err != nil {
+		return
+	}
+	out := make([]byte, 0, len(b)+8)
+	out = append(out, "data: "...)
+	out = append(out, b...)
+	out = append(out, "\n\n"...)
+	_, _ = w.Write(out)
+}
+
+// isDoneEvent reports whether an SSE event is the OpenAI stream's "data: [DONE]".
+func isDoneEvent(ev []byte) bool {
+	return bytes.Equal(bytes.TrimSpace(eventData(ev)), []byte("[DONE]"))
 }
