@@ -77,7 +77,7 @@ func TestEngineExtra(t *testing.T) {
 		},
 		{
 			name: "embeddings untouched", endpoint: EndpointEmbeddings, body: `{"model":"m","input":"x"}`,
-			resp:  func() *Response { return jsonResponse(`{"data":[]}`) },
+			resp: func() *Response { return jsonResponse(`{"data":[]}`) },
 			check: func(t *testing.T, out string) {
 				if out != `{"data":[]}` {
 					t.Errorf("body = %s", out)
