@@ -73,6 +73,10 @@ func SetServerTiming(h http.Header, st *plan.Exchange, now time.Time) {
 			b = appendTiming(b, plan.StageNames[i], d)
 		}
 	}
+	if st.Retrieval > 0 {
+		b = append(b, ", "...)
+		b = appendTiming(b, "retrieval", st.Retrieval)
+	}
 	if upstream > 0 {
 		b = append(b, ", "...)
 		b = appendTiming(b, "upstream", upstream)

@@ -59,6 +59,9 @@ type Exchange struct {
 	Stage         [NumStages]time.Duration
 	Upstream      time.Duration
 	UpstreamStart time.Time
+	// Retrieval is the time spent fetching documents for retrieval-augmented chat: a call to a backing
+	// service, so part of Upstream, and shown apart in Server-Timing and the access log.
+	Retrieval time.Duration
 	// Overhead is FD2's own time, set when the request ends.
 	Overhead time.Duration
 	// Status is the response status as written (0 before the headers went out).
@@ -310,6 +313,9 @@ func (x *Exchange) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 	}
 	if x.Upstream > 0 {
 		enc.AddFloat64("dsp_upstream_ms", ms(x.Upstream))
+	}
+	if x.Retrieval > 0 {
+		enc.AddFloat64("dsp_retrieval_ms", ms(x.Retrieval))
 	}
 	if x.Overhead > 0 {
 		enc.AddFloat64("dsp_overhead_ms", ms(x.Overhead))

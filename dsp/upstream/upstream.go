@@ -406,6 +406,14 @@ func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, clientIP string) (
 		if attempt >= p.cfg.Retries || !p.retryable(r, err, body) {
 			return Result{}, statusError(r.Context(), err)
 		}
+		if body != nil && body.read {
+			// An idempotent call whose body went out: send it again from the start.
+			fresh, gerr := r.GetBody()
+			if gerr != nil {
+				return Result{}, statusError(r.Context(), err)
+			}
+			body = &replayBody{rc: fresh}
+		}
 	}
 	result := Result{Status: res.StatusCode, TTFB: time.Since(start)}
 	if err := p.respond(w, res); err != nil {
@@ -415,13 +423,34 @@ func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, clientIP string) (
 }
 
 // retryable reports whether a failed attempt may be made again on another node: always when no
-// connection could be made (and the body is unread), for a GET (no body) when the exchange failed.
+// connection could be made (and the body is unread), for a GET (no body) or a call marked Idempotent with
+// a replayable body when the exchange failed.
 func (p *Proxy) retryable(r *http.Request, err error, body *replayBody) bool {
-	if r.Context().Err() != nil || (body != nil && body.read) {
+	if r.Context().Err() != nil {
+		return false
+	}
+	if idempotent(r.Context()) && (body == nil || r.GetBody != nil) {
+		return true
+	}
+	if body != nil && body.read {
 		return false
 	}
 	var de *dialError
 	return errors.As(err, &de) || r.Method == http.MethodGet
+}
+
+type idempotentKey struct{}
+
+// Idempotent marks a call that is idempotent though its method is not (a RAG query is a POST that
+// changes nothing): when its exchange fails it is retried like a GET, its body sent again from
+// Request.GetBody.
+func Idempotent(ctx context.Context) context.Context {
+	return context.WithValue(ctx, idempotentKey{}, true)
+}
+
+func idempotent(ctx context.Context) bool {
+	v, _ := ctx.Value(idempotentKey{}).(bool)
+	return v
 }
 
 func statusError(ctx context.Context, err error) *Error {

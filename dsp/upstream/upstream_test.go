@@ -210,6 +210,42 @@ func TestNoRetryOnceSent(t *testing.T) {
 	}
 }
 
+// TestIdempotentRetry: a POST marked Idempotent is sent again, whole, after its exchange failed; without a
+// replayable body it is not.
+func TestIdempotentRetry(t *testing.T) {
+	var hits atomic.Int64
+	var bodies sync.Map
+	flaky := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := hits.Add(1)
+		b, _ := io.ReadAll(r.Body)
+		bodies.Store(n, string(b))
+		if n == 1 {
+			panic(http.ErrAbortHandler) // the first exchange breaks after the body went out
+		}
+		_, _ = io.WriteString(w, "ok")
+	}))
+	defer flaky.Close()
+	p := newProxy(t, Config{Retries: 2, Nodes: []Node{{Addr: hostOf(flaky), Weight: 1}}})
+	const body = `{"query":"q"}`
+	r := httptest.NewRequest("POST", "/api/v1/query", strings.NewReader(body))
+	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(body)), nil }
+	r = r.WithContext(Idempotent(r.Context()))
+	rec, _, err := serve(t, p, r)
+	if err != nil || rec.Body.String() != "ok" || hits.Load() != 2 {
+		t.Fatalf("idempotent POST: err %v body %q after %d attempts; want ok after 2", err, rec.Body.String(), hits.Load())
+	}
+	if b, _ := bodies.Load(int64(2)); b != body {
+		t.Errorf("the retry sent %q; want the whole body %q", b, body)
+	}
+
+	hits.Store(0)
+	r = httptest.NewRequest("POST", "/api/v1/query", strings.NewReader(body)) // no GetBody
+	r = r.WithContext(Idempotent(r.Context()))
+	if _, _, err := serve(t, p, r); err == nil || hits.Load() != 1 {
+		t.Fatalf("no replayable body: err %v after %d attempts; want an error after 1", err, hits.Load())
+	}
+}
+
 // TestForwarding: the request that reaches the node — path, query, Host policy, forwarding headers,
 // hop-by-hop headers gone — and the answer that reaches the client.
 func TestForwarding(t *testing.T) {
