@@ -58,6 +58,26 @@ type ModuleSpec struct {
 	// Err is set when no module type is registered for the module or its config is invalid; the module's
 	// routes then answer 501 or 503.
 	Err error
+
+	project *Project
+}
+
+// Peer is another routed module of the same project version (an inference endpoint's retrieval source,
+// say), or nil. Every peer is known by the time modules are provisioned; during Configure only those of
+// earlier routes are, so a load-time check should look the name up in Manifest instead.
+func (s *ModuleSpec) Peer(name string) *ModuleSpec {
+	if s.project == nil {
+		return nil
+	}
+	return s.project.Modules[name]
+}
+
+// Manifest is the manifest the module belongs to (nil for a spec built outside a project).
+func (s *ModuleSpec) Manifest() *manifest.Manifest {
+	if s.project == nil {
+		return nil
+	}
+	return s.project.Manifest
 }
 
 // Name is the module's name.

@@ -191,7 +191,7 @@ func (p *Project) module(rt *route.Route, o Options) (*ModuleSpec, error) {
 	if mod == nil {
 		return nil, fmt.Errorf("module %q is not in the manifest", rt.Module)
 	}
-	spec := &ModuleSpec{Project: p.ID, Module: mod, Upstream: rt.Upstream}
+	spec := &ModuleSpec{Project: p.ID, Module: mod, Upstream: rt.Upstream, project: p}
 	p.Modules[mod.Name] = spec
 	p.ModuleOrder = append(p.ModuleOrder, mod.Name)
 	if o.CheckModule != nil {
