@@ -192,6 +192,10 @@ type JWTAuth struct {
 	Query  string `json:"query"`
 	Cookie string `json:"cookie"`
 	Hide   bool   `json:"hide_credentials"`
+	// ConsumerKeys, an FD2 extension, admits only the consumers with these jwt-auth keys (empty: every
+	// consumer of the project). A rag_service or model_server module's jwt_module_reference sets it to
+	// the key its jwt_config module issues tokens for.
+	ConsumerKeys []string `json:"fd2_consumer_keys"`
 }
 
 // JWEDecrypt is the route config of APISIX jwe-decrypt.
@@ -331,6 +335,12 @@ func (c *Consumers) jwtAuth(r *http.Request, project string, vs *verifying, cfg 
 		return nil, Unauthorized("missing_token", "Missing JWT token in request", nil)
 	}
 	if p, ok := vs.cache.Get(tok); ok {
+		if err := c.admits(cfg, p); err != nil {
+			return nil, err
+		}
+		if cfg.Hide {
+			r.Header.Del(cfg.Header) // as on the first use of the token
+		}
 		return p, nil
 	}
 	keyv, err := UnverifiedClaim(tok, "key")
@@ -354,10 +364,27 @@ func (c *Consumers) jwtAuth(r *http.Request, project string, vs *verifying, cfg 
 	}
 	p := PrincipalFromClaims("jwt-auth", c.jwt[key].username, claims)
 	vs.cache.Put(tok, p)
+	if err := c.admits(cfg, p); err != nil {
+		return nil, err
+	}
 	if cfg.Hide {
 		r.Header.Del(cfg.Header)
 	}
 	return p, nil
+}
+
+// admits checks a verified principal against the route's ConsumerKeys. It compares consumers, not keys,
+// so a principal from the token cache (which another route may have filled) is checked the same way.
+func (c *Consumers) admits(cfg *JWTAuth, p *Principal) error {
+	if len(cfg.ConsumerKeys) == 0 {
+		return nil
+	}
+	for _, k := range cfg.ConsumerKeys {
+		if cj, ok := c.jwt[k]; ok && cj.username == p.Consumer {
+			return nil
+		}
+	}
+	return Forbidden("consumer_forbidden", "the token's consumer may not use this module")
 }
 
 // otherProject reports whether an (unverified) token names a project other than this one; such a token

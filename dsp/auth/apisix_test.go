@@ -94,6 +94,53 @@ func TestConsumerIndexPerOptions(t *testing.T) {
 	}
 }
 
+// TestJWTAuthConsumerKeys: a route restricted to some consumers' keys (a rag_service module's
+// jwt_module_reference) refuses another consumer of the project with 403, also once that consumer's token
+// is in the verification cache; hide_credentials applies to cached tokens too.
+func TestJWTAuthConsumerKeys(t *testing.T) {
+	cons, err := DecodeConsumers([]manifest.Consumer{
+		{Username: "kb", Plugins: manifest.Plugins{"jwt-auth": []byte(`{"key":"kb-key","secret":"` + optsSecret + `"}`)}},
+		{Username: "other", Plugins: manifest.Plugins{"jwt-auth": []byte(`{"key":"opts-key","secret":"` + optsSecret + `"}`)}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	open, err := DecodeRoutePolicy([]string{"jwt-auth"}, manifest.Plugins{"jwt-auth": []byte(`{}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	only, err := DecodeRoutePolicy([]string{"jwt-auth"}, manifest.Plugins{"jwt-auth": []byte(`{"fd2_consumer_keys":["kb-key"],"hide_credentials":true}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb := hs256(t, optsSecret, map[string]any{"key": "kb-key"})
+	other := hs256(t, optsSecret, nil)
+	o := VerifyOptions{CacheSize: 100}
+	for _, tc := range []struct {
+		name  string
+		pol   *RoutePolicy
+		token string
+		want  int
+	}{
+		{"other consumer on an open route (now cached)", open, other, 200},
+		{"other consumer on the restricted route", only, other, 403},
+		{"restricted route's consumer", only, kb, 200},
+		{"restricted route's consumer, cached", only, kb, 200},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest("GET", "/p/kb/query", nil)
+			r.Header.Set("Authorization", "Bearer "+tc.token)
+			p, err := cons.Authenticate(r, "p", tc.pol, o)
+			if got := statusOf(err); got != tc.want {
+				t.Fatalf("status %d (%v), want %d", got, err, tc.want)
+			}
+			if err == nil && tc.pol == only && (p.Consumer != "kb" || r.Header.Get("Authorization") != "") {
+				t.Errorf("consumer %q, Authorization left %q", p.Consumer, r.Header.Get("Authorization"))
+			}
+		})
+	}
+}
+
 // TestInnerJWSRequireExp: the JWT inside a jwe-decrypt token, verified with the JWT service's secret,
 // follows require_exp as jwt-auth routes do.
 func TestInnerJWSRequireExp(t *testing.T) {

@@ -644,7 +644,7 @@ func (c *compiler) rag(mod *manifest.Module) {
 	}
 	plugins := mergePlugins(nil, c.globals)
 	if cfg.JWTAuthEnabled {
-		plugins = mergePlugins(plugins, manifest.Plugins{"jwt-auth": json.RawMessage("{}")})
+		plugins = mergePlugins(plugins, manifest.Plugins{"jwt-auth": c.moduleJWTAuth(mod, cfg.JWTModuleRef)})
 	}
 	rt := c.addModule(mod, KindRAG, up, plugins)
 	c.addAlias(mod, legacyRAGSegment, rt, c.ragAlias)
@@ -666,13 +666,40 @@ func (c *compiler) modelServer(mod *manifest.Module) {
 	}
 	plugins := mergePlugins(nil, c.globals)
 	if cfg.JWTAuthEnabled {
-		plugins = mergePlugins(plugins, manifest.Plugins{"jwt-auth": json.RawMessage("{}")})
+		plugins = mergePlugins(plugins, manifest.Plugins{"jwt-auth": c.moduleJWTAuth(mod, cfg.JWTModuleRef)})
 	}
 	if cfg.APIKeyEnabled && cfg.APIKey != "" {
 		plugins = mergePlugins(plugins, manifest.Plugins{"key-auth": json.RawMessage("{}")})
 	}
 	rt := c.addModule(mod, KindModelServer, up, plugins)
 	c.addAlias(mod, legacyModelsSegment, rt, c.modAlias)
+}
+
+// moduleJWTAuth is the jwt-auth config of a module with jwt_auth_enabled: tokens of the consumer its
+// jwt_module_reference issues them for (the jwt_config module's claims.static.key, which binds a token to
+// an APISIX consumer), or of any consumer of the project when the reference names none.
+func (c *compiler) moduleJWTAuth(mod *manifest.Module, ref string) json.RawMessage {
+	if ref == "" {
+		return json.RawMessage("{}")
+	}
+	jm := c.m.Module(ref)
+	if jm == nil || jm.ModuleType != manifest.TypeJWTConfig {
+		c.warnf("%s %q: jwt_module_reference %q names no jwt_config module; tokens of any consumer of the project are accepted",
+			mod.ModuleType, mod.Name, ref)
+		return json.RawMessage("{}")
+	}
+	var jc struct {
+		Claims struct {
+			Static map[string]any `json:"static"`
+		} `json:"claims"`
+	}
+	_ = jm.DecodeConfig(&jc) // a jwt_config that does not decode is reported by its own route
+	key, _ := jc.Claims.Static["key"].(string)
+	if key == "" {
+		return json.RawMessage("{}")
+	}
+	b, _ := json.Marshal(map[string][]string{"fd2_consumer_keys": {key}})
+	return b
 }
 
 func (c *compiler) tokenBroker(mod *manifest.Module) {

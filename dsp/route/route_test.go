@@ -1215,3 +1215,35 @@ func TestGlobalsRecorded(t *testing.T) {
 		})
 	}
 }
+
+// TestModuleJWTReference: jwt_auth_enabled with a jwt_module_reference admits only the consumer its
+// jwt_config issues tokens for (claims.static.key); without a key, or without a reference, every consumer
+// of the project; a dangling reference is a warning and still requires a token.
+func TestModuleJWTReference(t *testing.T) {
+	m := decode(t, `{"project_id":"p","project_name":"P","modules":[
+		{"module_type":"jwt_config","name":"kb-auth","config":{"service_url":"http://jwt:8000","claims":{"static":{"key":"kb-key"}}}},
+		{"module_type":"jwt_config","name":"plain-auth","config":{"service_url":"http://jwt:8000"}},
+		{"module_type":"rag_service","name":"kb","config":{"service_url":"http://rag:8080","configuration_name":"c","jwt_auth_enabled":true,"jwt_module_reference":"kb-auth"}},
+		{"module_type":"model_server","name":"ms","config":{"service_url":"http://ms:8000","jwt_auth_enabled":true,"jwt_module_reference":"plain-auth"}},
+		{"module_type":"rag_service","name":"dangling","config":{"service_url":"http://rag:8080","configuration_name":"c","jwt_auth_enabled":true,"jwt_module_reference":"gone"}},
+		{"module_type":"rag_service","name":"open","config":{"service_url":"http://rag:8080","configuration_name":"c"}}
+	]}`)
+	tbl, warns := mustCompile(t, "p", m)
+	for path, want := range map[string]string{
+		"/p/kb/query":       `{"fd2_consumer_keys":["kb-key"]}`,
+		"/p/ms/embeddings":  `{}`,
+		"/p/dangling/query": `{}`,
+		"/p/open/query":     "",
+	} {
+		rt := tbl.Match(newReq("POST", ""), path)
+		if rt == nil {
+			t.Fatalf("%s: no route", path)
+		}
+		if got := string(rt.Plugins["jwt-auth"]); got != want {
+			t.Errorf("%s: jwt-auth %q, want %q", path, got, want)
+		}
+	}
+	if !strings.Contains(strings.Join(warns, "\n"), `jwt_module_reference "gone" names no jwt_config module`) {
+		t.Errorf("warnings %q lack the dangling reference", warns)
+	}
+}
