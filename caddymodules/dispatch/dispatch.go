@@ -213,7 +213,7 @@ func (h *Handler) bodyCut(err error, lim *reqbody.Limited) error {
 func (h *Handler) rewriteBody(r *http.Request, x *plan.Exchange, t *plugins.Transforms) error {
 	body, err := x.Body(r)
 	if err != nil {
-		return bodyError(err)
+		return pipeline.BodyError(err)
 	}
 	if len(body) == 0 {
 		return fail(http.StatusBadRequest, "invalid_request", "a JSON request body is required")
@@ -239,16 +239,6 @@ func (h *Handler) rewriteBody(r *http.Request, x *plan.Exchange, t *plugins.Tran
 
 	r.Header.Set("Content-Type", "application/json")
 	return nil
-}
-
-// bodyError is the client's answer to a body that could not be read whole: 413 over the cap, else 400.
-func bodyError(err error) error {
-	var tl *reqbody.TooLargeError
-	if errors.As(err, &tl) {
-		return fail(http.StatusRequestEntityTooLarge, "request_too_large",
-			"request body exceeds "+humanize.IBytes(uint64(tl.Limit)))
-	}
-	return caddyhttp.Error(http.StatusBadRequest, apierr.Wrap(http.StatusBadRequest, "invalid_request", "reading request body failed", err))
 }
 
 // UnmarshalCaddyfile sets up the handler. Syntax:

@@ -10,12 +10,14 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/dustin/go-humanize"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
 	"github.com/dsp-ai/fd2/caddymodules/internal/caddyfileopt"
 	"github.com/dsp-ai/fd2/dsp/apierr"
 	"github.com/dsp-ai/fd2/dsp/plugins"
+	"github.com/dsp-ai/fd2/dsp/reqbody"
 )
 
 func init() {
@@ -162,3 +164,14 @@ var (
 	_ caddyhttp.MiddlewareHandler = (*ErrorHandler)(nil)
 	_ caddyfile.Unmarshaler       = (*ErrorHandler)(nil)
 )
+
+// BodyError is the client's answer to a request body that could not be read whole (plan.Exchange.Body):
+// 413 over the cap, else 400.
+func BodyError(err error) error {
+	var tl *reqbody.TooLargeError
+	if errors.As(err, &tl) {
+		return caddyhttp.Error(http.StatusRequestEntityTooLarge, apierr.New(http.StatusRequestEntityTooLarge,
+			"request_too_large", "the request body exceeds "+humanize.IBytes(uint64(tl.Limit))))
+	}
+	return caddyhttp.Error(http.StatusBadRequest, apierr.Wrap(http.StatusBadRequest, "invalid_request", "reading request body failed", err))
+}

@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -29,7 +28,6 @@ import (
 	"github.com/dsp-ai/fd2/dsp/apierr"
 	"github.com/dsp-ai/fd2/dsp/plan"
 	"github.com/dsp-ai/fd2/dsp/ratelimit"
-	"github.com/dsp-ai/fd2/dsp/reqbody"
 	"github.com/dsp-ai/fd2/inference"
 )
 
@@ -594,12 +592,7 @@ func (h *Handler) estimate(r *http.Request, x *plan.Exchange) (int64, int64, err
 	}
 	body, err := x.Body(r)
 	if err != nil {
-		var tl *reqbody.TooLargeError
-		if errors.As(err, &tl) {
-			return 0, 0, caddyhttp.Error(http.StatusRequestEntityTooLarge, apierr.New(http.StatusRequestEntityTooLarge,
-				"request_too_large", "the request body exceeds "+strconv.FormatInt(tl.Limit, 10)+" bytes"))
-		}
-		return 0, 0, caddyhttp.Error(http.StatusBadRequest, apierr.Wrap(http.StatusBadRequest, "invalid_request", "reading request body failed", err))
+		return 0, 0, pipeline.BodyError(err)
 	}
 	prompt, maxTok := inference.EstimateRequest(body, h.DefaultMaxTokens)
 	return prompt, maxTok, nil
