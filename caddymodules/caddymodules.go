@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dsp-ai/fd2/caddymodules/openaiproxy"
+	"github.com/dsp-ai/fd2/caddymodules/ragproxy"
 	"github.com/dsp-ai/fd2/caddymodules/ratelimit"
 	"github.com/dsp-ai/fd2/dsp/metrics"
 
@@ -29,5 +30,6 @@ func Collectors() []prometheus.Collector {
 	out := append([]prometheus.Collector{}, metrics.All()...)
 	out = append(out, metrics.AgeCollector{Ages: func() map[string]float64 { return nil }})
 	out = append(out, ratelimit.Collectors()...)
+	out = append(out, ragproxy.Collectors()...)
 	return append(out, openaiproxy.Collectors()...)
 }

@@ -11,7 +11,8 @@ import "github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 //	dsp_manifest → dsp_auth → dsp_ratelimit → dsp_dispatch
 //
 // all before basic_auth, so an operator can still put Caddy's own auth in front by ordering it explicitly.
-// dsp_openai, the inference module's own handler, is terminal like a proxy and goes before reverse_proxy.
+// dsp_openai, the inference module's own handler, and dsp_rag, the RAG service's front, are terminal like a
+// proxy and go before reverse_proxy.
 // dsp_health, dsp_error and dsp_fakellm are terminal handlers used in routes of their own (/health,
 // handle_errors, a fake upstream) and sit next to respond.
 func init() {
@@ -20,6 +21,7 @@ func init() {
 	httpcaddyfile.RegisterDirectiveOrder("dsp_ratelimit", httpcaddyfile.Before, "basic_auth")
 	httpcaddyfile.RegisterDirectiveOrder("dsp_dispatch", httpcaddyfile.Before, "basic_auth")
 	httpcaddyfile.RegisterDirectiveOrder("dsp_openai", httpcaddyfile.Before, "reverse_proxy")
+	httpcaddyfile.RegisterDirectiveOrder("dsp_rag", httpcaddyfile.Before, "reverse_proxy")
 	httpcaddyfile.RegisterDirectiveOrder("dsp_health", httpcaddyfile.Before, "respond")
 	httpcaddyfile.RegisterDirectiveOrder("dsp_error", httpcaddyfile.Before, "respond")
 	httpcaddyfile.RegisterDirectiveOrder("dsp_fakellm", httpcaddyfile.Before, "respond")

@@ -12,6 +12,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 
+	"github.com/dsp-ai/fd2/dsp/metrics"
 	"github.com/dsp-ai/fd2/dsp/plan"
 	"github.com/dsp-ai/fd2/dsp/plugins"
 	"github.com/dsp-ai/fd2/dsp/route"
@@ -66,25 +67,31 @@ func upstreamConfig(up *route.Upstream) upstream.Config {
 // ServeProxy forwards a request of the exchange's route to its upstream: path is the upstream path before
 // the route's proxy-rewrite, which is applied here with its headers, as is response-rewrite on the way back.
 // The call is timed and counted on the route's series.
+//
+// On a static site (no route: dsp_rag) there are no transforms and no route series to count on.
 func ServeProxy(u *Upstream, w http.ResponseWriter, r *http.Request, x *plan.Exchange, path string) error {
-	t := x.Route.Transforms
-	if pr := t.ProxyRewrite; pr != nil {
-		path = pr.Path(r, path)
-		pr.ApplyHeaders(r)
+	var series *metrics.RouteSeries
+	if x.Route != nil {
+		series = x.Route.Series
+		t := x.Route.Transforms
+		if pr := t.ProxyRewrite; pr != nil {
+			path = pr.Path(r, path)
+			pr.ApplyHeaders(r)
+		}
+		if t.Response != nil {
+			w = &rewriteWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, rr: t.Response}
+		}
 	}
 	if path != r.URL.Path {
 		r.URL.Path = path
 		r.URL.RawPath = ""
-	}
-	if t.Response != nil {
-		w = &rewriteWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, rr: t.Response}
 	}
 	start := time.Now()
 	if isUpgrade(r) {
 		err := u.upgrade.ServeHTTP(w, r, caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil }))
 		took := time.Since(start)
 		x.Upstream += took
-		observeProxied(r, x, err, took)
+		observeProxied(r, x, series, err, took)
 		return err
 	}
 	clientIP, _ := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string)
@@ -99,8 +106,8 @@ func ServeProxy(u *Upstream, w http.ResponseWriter, r *http.Request, x *plan.Exc
 	if errors.As(err, &ue) && ue.Status == http.StatusGatewayTimeout {
 		status = -1 // a timeout: no answer
 	}
-	if !x.NoMetrics && (status != 0 || err != nil) {
-		x.Route.Series.ObserveUpstream(status, res.TTFB, took)
+	if !x.NoMetrics && series != nil && (status != 0 || err != nil) {
+		series.ObserveUpstream(status, res.TTFB, took)
 	}
 	switch {
 	case err == nil:
@@ -130,7 +137,7 @@ func isUpgrade(r *http.Request) bool {
 
 // observeProxied records a call of Caddy's reverse_proxy (an upgrade) from what it left in the replacer:
 // the upstream's status and its time to response headers.
-func observeProxied(r *http.Request, x *plan.Exchange, err error, took time.Duration) {
+func observeProxied(r *http.Request, x *plan.Exchange, series *metrics.RouteSeries, err error, took time.Duration) {
 	status := 0
 	var ttfb time.Duration
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
@@ -149,10 +156,10 @@ func observeProxied(r *http.Request, x *plan.Exchange, err error, took time.Dura
 	} else {
 		x.UpstreamStatus = status
 	}
-	if x.NoMetrics || (status == 0 && err == nil) {
+	if x.NoMetrics || series == nil || (status == 0 && err == nil) {
 		return // metrics off, or the proxy answered nothing and failed nothing: no upstream call
 	}
-	x.Route.Series.ObserveUpstream(status, ttfb, took)
+	series.ObserveUpstream(status, ttfb, took)
 }
 
 // rewriteWriter applies response-rewrite to the response headers (and status) when they are written.

@@ -15,6 +15,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/dsp-ai/fd2/caddymodules/internal/caddyfileopt"
+	"github.com/dsp-ai/fd2/caddymodules/ragproxy"
 )
 
 func init() {
@@ -42,6 +43,11 @@ func init() {
 //		max_attempts <n>
 //		max_body_size <size>
 //		breaker_open_for <d>
+//		retrieval {                         # retrieval-augmented chat: see ragproxy.Retrieval
+//			rag <RAG service URL>
+//			configuration <name>
+//			…
+//		}
 //	}
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	h.ProvidersRaw = map[string]json.RawMessage{}
@@ -86,6 +92,9 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			h.MaxBodySize, err = caddyfileopt.Size(d)
 		case "breaker_open_for":
 			h.BreakerOpenFor, err = caddyfileopt.PositiveDuration(d)
+		case "retrieval":
+			h.Retrieval = new(ragproxy.Retrieval)
+			err = h.Retrieval.UnmarshalCaddyfile(d)
 		default:
 			return d.Errf("unrecognized subdirective %q", name)
 		}

@@ -3,6 +3,7 @@
 package openaiproxy
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -10,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/dsp-ai/fd2/caddymodules/gateway"
+	"github.com/dsp-ai/fd2/caddymodules/ragproxy"
 	"github.com/dsp-ai/fd2/dsp/manifest"
 	"github.com/dsp-ai/fd2/dsp/plan"
 	"github.com/dsp-ai/fd2/inference"
@@ -25,9 +27,11 @@ func init() {
 // provider's base URL; model_name, system_prompt, max_tokens, temperature and top_p are defaults the client
 // may override).
 type EndpointModule struct {
-	spec   *plan.ModuleSpec
-	engine *inference.Engine
-	logger *zap.Logger
+	spec      *plan.ModuleSpec
+	engine    *inference.Engine
+	retrieval *ragproxy.Retrieval
+	retriever *ragproxy.Retriever
+	logger    *zap.Logger
 }
 
 // CaddyModule returns the Caddy module information.
@@ -40,8 +44,42 @@ func (m *EndpointModule) Configure(spec *plan.ModuleSpec) error {
 	if err := CheckModule(spec.Module); err != nil {
 		return err
 	}
-	m.spec = spec
+	ret, err := moduleRetrieval(spec)
+	if err != nil {
+		return err
+	}
+	m.spec, m.retrieval = spec, ret
 	return nil
+}
+
+// moduleRetrieval reads an inference_endpoint's retrieval source: its `retrieval` member, or the
+// shorthand `"rag_service": "<module>"`, which must name a rag_service module of the manifest.
+func moduleRetrieval(spec *plan.ModuleSpec) (*ragproxy.Retrieval, error) {
+	var c struct {
+		Retrieval  *ragproxy.Retrieval `json:"retrieval"`
+		RAGService string              `json:"rag_service"`
+	}
+	if err := spec.Module.DecodeConfig(&c); err != nil {
+		return nil, err
+	}
+	ret := c.Retrieval
+	switch {
+	case ret != nil && c.RAGService != "":
+		return nil, fmt.Errorf("inference_endpoint %q: give either retrieval or rag_service, not both", spec.Name())
+	case ret == nil && c.RAGService == "":
+		return nil, nil
+	case ret == nil:
+		ret = &ragproxy.Retrieval{RAG: c.RAGService}
+	}
+	if ret.RAG == "" {
+		return nil, fmt.Errorf("inference_endpoint %q: retrieval.rag (a rag_service module or a RAG service URL) is required", spec.Name())
+	}
+	if mf := spec.Manifest(); mf != nil && !strings.HasPrefix(ret.RAG, "http://") && !strings.HasPrefix(ret.RAG, "https://") {
+		if mod := mf.Module(ret.RAG); mod == nil || mod.ModuleType != manifest.TypeRAGService {
+			return nil, fmt.Errorf("inference_endpoint %q: retrieval source %q names no rag_service module of the manifest", spec.Name(), ret.RAG)
+		}
+	}
+	return ret, nil
 }
 
 // Provision builds the engine, its response store being the project's.
@@ -52,12 +90,17 @@ func (m *EndpointModule) Provision(ctx caddy.Context) error {
 		return err
 	}
 	m.engine = e
+	if m.retrieval != nil {
+		if m.retriever, err = m.retrieval.Build(m.spec.Project, m.spec.Peer); err != nil {
+			return fmt.Errorf("inference_endpoint %q: %w", m.spec.Name(), err)
+		}
+	}
 	return nil
 }
 
 // Serve answers /{project}/{module}/v1/<endpoint>.
 func (m *EndpointModule) Serve(w http.ResponseWriter, r *http.Request, x *plan.Exchange) error {
-	return Serve(m.engine, w, r, endpoint(x.Rest()), x, m.logger)
+	return ServeRetrieving(m.engine, m.retriever, w, r, endpoint(x.Rest()), x, m.logger)
 }
 
 // endpoint is the OpenAI endpoint of a path: what follows "/v1/".

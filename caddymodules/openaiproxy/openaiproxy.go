@@ -25,6 +25,7 @@ import (
 
 	"github.com/dsp-ai/fd2/caddymodules/gateway"
 	"github.com/dsp-ai/fd2/caddymodules/pipeline"
+	"github.com/dsp-ai/fd2/caddymodules/ragproxy"
 	"github.com/dsp-ai/fd2/dsp/apierr"
 	fd2metrics "github.com/dsp-ai/fd2/dsp/metrics"
 	"github.com/dsp-ai/fd2/dsp/plan"
@@ -65,9 +66,13 @@ type Handler struct {
 	MaxBodySize int64 `json:"max_body_size,omitempty"`
 	// BreakerOpenFor is how long a failing deployment is skipped before a probe. Default 30s.
 	BreakerOpenFor caddy.Duration `json:"breaker_open_for,omitempty"`
+	// Retrieval makes chat completions retrieval-augmented: documents from a RAG service go into the
+	// prompt and come back as `sources`.
+	Retrieval *ragproxy.Retrieval `json:"retrieval,omitempty"`
 
-	engine *inference.Engine
-	logger *zap.Logger
+	engine    *inference.Engine
+	retriever *ragproxy.Retriever
+	logger    *zap.Logger
 }
 
 // ModelRoute is one model alias.
@@ -137,6 +142,11 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("building model routes: %w", err)
 	}
 	h.engine = &inference.Engine{Backend: router, MaxBody: h.MaxBodySize, Hooks: hooks("", ""), Responses: responses.ForEngine(store)}
+	if h.Retrieval != nil {
+		if h.retriever, err = h.Retrieval.Build(h.site(), nil); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -244,7 +254,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 
 // ServeStage serves the endpoint (pipeline.Stage).
 func (h *Handler) ServeStage(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
-	return Serve(h.engine, w, r, endpointOf(r.URL.Path), pipeline.ExchangeOf(r), h.logger)
+	return ServeRetrieving(h.engine, h.retriever, w, r, endpointOf(r.URL.Path), pipeline.ExchangeOf(r), h.logger)
 }
 
 // endpointOf is the path after the last "/v1/" (the OpenAI API root), or the path itself.
@@ -262,6 +272,13 @@ func endpointOf(path string) string {
 // and usage meter, turning engine errors into gateway errors for handle_errors. A response that broke off
 // after it had begun is aborted (logged to logger), so the client sees a broken transfer, never a clean end.
 func Serve(e *inference.Engine, w http.ResponseWriter, r *http.Request, endpoint string, x *plan.Exchange, logger *zap.Logger) error {
+	return ServeRetrieving(e, nil, w, r, endpoint, x, logger)
+}
+
+// ServeRetrieving is Serve with retrieval-augmented chat: with a retriever, a chat completion's prompt
+// gets the documents retrieved for its last user message, and its answer their sources.
+func ServeRetrieving(e *inference.Engine, ret *ragproxy.Retriever, w http.ResponseWriter, r *http.Request, endpoint string,
+	x *plan.Exchange, logger *zap.Logger) error {
 	if endpoint == "" {
 		return caddyhttp.Error(http.StatusNotFound, apierr.New(http.StatusNotFound, "not_found", "no OpenAI endpoint in the path"))
 	}
@@ -309,6 +326,12 @@ func Serve(e *inference.Engine, w http.ResponseWriter, r *http.Request, endpoint
 	eng.Hooks = hk
 	start := time.Now()
 	x.UpstreamBegins(start) // a static site has no dispatch stage to mark it
+	if ret != nil && endpoint == inference.EndpointChat && r.Method == http.MethodPost {
+		if err := augment(ret, &eng, r, x); err != nil {
+			x.Upstream += time.Since(start)
+			return err
+		}
+	}
 	err := eng.ServeHTTP(w, r, endpoint)
 	x.Upstream += time.Since(start)
 	x.TrackBody(r)
@@ -326,6 +349,25 @@ func Serve(e *inference.Engine, w http.ResponseWriter, r *http.Request, endpoint
 		return caddyhttp.Error(ae.Status, ae)
 	}
 	return caddyhttp.Error(http.StatusBadGateway, apierr.Wrap(http.StatusBadGateway, "upstream_error", "the provider request failed", err))
+}
+
+// augment runs the retrieval of a chat completion: the documents go into the request body, their sources
+// into the engine's answer. A body the engine would refuse is left to the engine to refuse.
+func augment(ret *ragproxy.Retriever, eng *inference.Engine, r *http.Request, x *plan.Exchange) error {
+	if x.BodyLimit == 0 && eng.MaxBody > 0 {
+		x.BodyLimit = eng.MaxBody
+	}
+	body, err := x.Body(r)
+	if err != nil {
+		return pipeline.BodyError(err)
+	}
+	out, extra, err := ret.Augment(r.Context(), x, body)
+	if err != nil || extra == nil {
+		return err
+	}
+	x.ReplaceBody(r, out, true)
+	eng.Extra = extra
+	return nil
 }
 
 // Interface guards.

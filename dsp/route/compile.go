@@ -525,6 +525,12 @@ func defaultPort(scheme string) int {
 	return 443
 }
 
+// ServiceUpstream is the upstream of a platform service at serviceURL, as a module route's (one node,
+// the node's Host, the URL's path as BasePath), for a static site's front of such a service (dsp_rag).
+func ServiceUpstream(name, serviceURL string, timeout time.Duration, retries int) (*Upstream, error) {
+	return serviceUpstream(name, serviceURL, timeout, moduleConnectTimeout, retries)
+}
+
 // serviceUpstream builds a module route's upstream from its service_url.
 func serviceUpstream(name, serviceURL string, timeout, connect time.Duration, retries int) (*Upstream, error) {
 	if serviceURL == "" {

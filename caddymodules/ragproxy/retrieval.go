@@ -1,0 +1,276 @@
+// Copyright 2026 The FD2 Authors. SPDX-License-Identifier: Apache-2.0
+
+package ragproxy
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/dsp-ai/fd2/caddymodules/internal/caddyfileopt"
+	"github.com/dsp-ai/fd2/dsp/apierr"
+	"github.com/dsp-ai/fd2/dsp/manifest"
+	"github.com/dsp-ai/fd2/dsp/plan"
+	"github.com/dsp-ai/fd2/inference"
+	"github.com/dsp-ai/fd2/rag"
+)
+
+// Retrieval configures retrieval-augmented chat at the gateway: the `retrieval` block of dsp_openai, and
+// the `retrieval` member of a manifest inference_endpoint config (or its shorthand `"rag_service":
+// "<module>"`). For each chat completion FD2 retrieves documents for the last user message, under the
+// caller's enforced metadata_filter, puts them in the prompt and returns them as `sources`.
+type Retrieval struct {
+	// RAG is the source: a rag_service module of the same project, by name (its service, configuration,
+	// defaults and default filter apply), or a RAG service's URL (service root, as a manifest's
+	// service_url; a static site's only choice).
+	RAG string `json:"rag"`
+	// Configuration is the RAG configuration to search; default the module's configuration_name (required
+	// with a URL).
+	Configuration string `json:"configuration,omitempty"`
+	// K is how many documents to retrieve; default the module's default_k, else 5.
+	K int `json:"k,omitempty"`
+	// Threshold is the minimum similarity; default the module's default_similarity_threshold, else 0.
+	Threshold *float64 `json:"threshold,omitempty"`
+	// Filter is a metadata filter AND-ed with the module's default and the caller's claim.
+	Filter json.RawMessage `json:"filter,omitempty"`
+	// Template is the Go text/template that renders the documents into the system message FD2 adds
+	// (package rag documents its data); default rag's.
+	Template string `json:"template,omitempty"`
+	// Timeout bounds a retrieval, in seconds; default the module's request_timeout, else 10.
+	Timeout float64 `json:"timeout,omitempty"`
+	// MaxRetries bounds retries of a failed retrieval; default the module's max_retries, else 1.
+	MaxRetries *int `json:"max_retries,omitempty"`
+}
+
+// Retriever is a Retrieval ready to serve.
+type Retriever struct {
+	r        *rag.Retriever
+	ok, fail prometheus.Observer
+}
+
+// Build resolves the source (peer finds a module of the project; nil on a static site) and builds the
+// retriever; project labels its metric.
+func (c *Retrieval) Build(project string, peer func(name string) *plan.ModuleSpec) (*Retriever, error) {
+	if c.RAG == "" {
+		return nil, errors.New("retrieval: rag (a rag_service module or a RAG service URL) is required")
+	}
+	rc := rag.RetrieverConfig{Configuration: c.Configuration, K: c.K, Filter: c.Filter, Template: c.Template}
+	rc.Timeout, rc.MaxRetries = 10*time.Second, 1
+	source := c.RAG
+	if isURL(c.RAG) {
+		u, err := url.Parse(c.RAG)
+		if err != nil {
+			return nil, errors.New("retrieval: rag is not a valid URL") // the URL may carry credentials
+		}
+		if c.Configuration == "" {
+			return nil, errors.New("retrieval: configuration is required when rag is a URL")
+		}
+		svc, err := rag.NewService(rag.ServiceConfig{ServiceURL: c.RAG, ConfigurationName: c.Configuration}, strings.TrimRight(u.EscapedPath(), "/"))
+		if err != nil {
+			return nil, fmt.Errorf("retrieval: %w", err)
+		}
+		call, aerr := svc.Resolve(http.MethodPost, "/retrieve")
+		if aerr != nil {
+			return nil, fmt.Errorf("retrieval: %w", aerr)
+		}
+		rc.URL = u.Scheme + "://" + u.Host + call.Path
+		source = u.Host
+	} else {
+		if err := c.fromModule(&rc, peer); err != nil {
+			return nil, err
+		}
+	}
+	if c.Threshold != nil {
+		rc.Threshold = *c.Threshold
+	}
+	if c.Timeout > 0 {
+		rc.Timeout = time.Duration(c.Timeout * float64(time.Second))
+	}
+	if c.MaxRetries != nil {
+		rc.MaxRetries = *c.MaxRetries
+	}
+	r, err := rag.NewRetriever(rc)
+	if err != nil {
+		return nil, fmt.Errorf("retrieval: %w", err)
+	}
+	return &Retriever{r: r, ok: retrievalDuration.WithLabelValues(project, source, "ok"),
+		fail: retrievalDuration.WithLabelValues(project, source, "error")}, nil
+}
+
+// fromModule takes the source's service and defaults from a rag_service module of the project.
+func (c *Retrieval) fromModule(rc *rag.RetrieverConfig, peer func(string) *plan.ModuleSpec) error {
+	if peer == nil {
+		return fmt.Errorf("retrieval: rag %q: a module name needs a manifest; give the RAG service's URL", c.RAG)
+	}
+	spec := peer(c.RAG)
+	if spec == nil || spec.Type() != manifest.TypeRAGService {
+		return fmt.Errorf("retrieval: rag %q names no rag_service module of the project", c.RAG)
+	}
+	up := spec.Upstream
+	if up == nil || len(up.Nodes) == 0 {
+		return fmt.Errorf("retrieval: rag_service %q has no usable service_url", c.RAG)
+	}
+	cfg, err := rag.DecodeServiceConfig(spec.Module.Config)
+	if err != nil {
+		return fmt.Errorf("retrieval: rag_service %q: %w", c.RAG, err)
+	}
+	svc, err := rag.NewService(cfg, up.BasePath)
+	if err != nil {
+		return fmt.Errorf("retrieval: rag_service %q: %w", c.RAG, err)
+	}
+	call, aerr := svc.Resolve(http.MethodPost, "/retrieve")
+	if aerr != nil {
+		return fmt.Errorf("retrieval: rag_service %q: %w", c.RAG, aerr)
+	}
+	n := up.Nodes[0]
+	rc.URL = up.Scheme + "://" + hostPort(n.Host, n.Port) + call.Path
+	if rc.Configuration == "" {
+		rc.Configuration = cfg.ConfigurationName
+	}
+	if rc.K == 0 {
+		rc.K = cfg.DefaultK
+	}
+	rc.Threshold = cfg.DefaultSimilarityThreshold
+	if len(cfg.DefaultMetadataFilter) > 0 {
+		f, err := rag.ComposeFilter(rc.Filter, cfg.DefaultMetadataFilter)
+		if err != nil {
+			return fmt.Errorf("retrieval: rag_service %q: default_metadata_filter: %w", c.RAG, err)
+		}
+		rc.Filter = f
+	}
+	if up.Read > 0 {
+		rc.Timeout = up.Read
+	}
+	rc.MaxRetries = up.Retries
+	return nil
+}
+
+func hostPort(host string, port int) string {
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	return host + ":" + strconv.Itoa(port)
+}
+
+func isURL(s string) bool {
+	return strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://")
+}
+
+// Augment retrieves documents for a chat request and returns the body with them in the prompt and the
+// sources to attach to the answer (nil, nil when the request has no user message to search for). The
+// time spent is the exchange's retrieval time.
+func (rt *Retriever) Augment(ctx context.Context, x *plan.Exchange, body []byte) ([]byte, *inference.Extra, error) {
+	query, ok := rag.LastUserMessage(body)
+	if !ok || strings.TrimSpace(query) == "" {
+		return nil, nil, nil
+	}
+	claim, err := claimFilter(x.Principal)
+	if err != nil {
+		return nil, nil, caddyhttp.Error(http.StatusForbidden, err)
+	}
+	t0 := time.Now()
+	sources, err := rt.r.Retrieve(ctx, query, claim, nil)
+	took := time.Since(t0)
+	x.Retrieval += took
+	if err != nil {
+		if !x.NoMetrics {
+			rt.fail.Observe(took.Seconds())
+		}
+		return nil, nil, retrievalError(err)
+	}
+	if !x.NoMetrics {
+		rt.ok.Observe(took.Seconds())
+	}
+	out, err := rt.r.Augment(body, query, sources)
+	if err != nil {
+		return nil, nil, caddyhttp.Error(http.StatusBadRequest, apierr.Wrap(http.StatusBadRequest, "invalid_request", "adding the retrieved documents to the prompt failed", err))
+	}
+	return out, &inference.Extra{Field: "sources", Value: rag.SourcesJSON(sources)}, nil
+}
+
+// retrievalError is the client's answer to a failed retrieval: the RAG service's failure is the gateway's
+// upstream failing (502, or 504 on a timeout), whatever status it had.
+func retrievalError(err error) error {
+	status := http.StatusBadGateway
+	msg := "retrieving documents failed"
+	var ae *apierr.Error
+	if errors.As(err, &ae) {
+		if ae.Status == http.StatusGatewayTimeout {
+			status = http.StatusGatewayTimeout
+		}
+		msg += ": " + ae.Message
+	}
+	return caddyhttp.Error(status, apierr.Wrap(status, "retrieval_failed", msg, err))
+}
+
+// UnmarshalCaddyfile parses a `retrieval` block:
+//
+//	retrieval {
+//		rag           <module name or RAG service URL>
+//		configuration <name>
+//		k             <n>
+//		threshold     <similarity>
+//		filter        <JSON object>
+//		template      <Go text/template>
+//		timeout       <duration>
+//		max_retries   <n>
+//	}
+func (c *Retrieval) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	return caddyfileopt.Block(d, func(name string) error {
+		var v string
+		switch name {
+		case "rag":
+			return caddyfileopt.Args(d, &c.RAG)
+		case "configuration":
+			return caddyfileopt.Args(d, &c.Configuration)
+		case "template":
+			return caddyfileopt.Args(d, &c.Template)
+		case "k":
+			n, err := caddyfileopt.Int(d, 1)
+			c.K = n
+			return err
+		case "max_retries":
+			n, err := caddyfileopt.Int(d, 0)
+			c.MaxRetries = &n
+			return err
+		case "threshold":
+			if err := caddyfileopt.Args(d, &v); err != nil {
+				return err
+			}
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				return d.Errf("threshold: want a number, got %q", v)
+			}
+			c.Threshold = &f
+		case "filter":
+			if err := caddyfileopt.Args(d, &v); err != nil {
+				return err
+			}
+			var obj map[string]any
+			if err := json.Unmarshal([]byte(v), &obj); err != nil {
+				return d.Errf("filter: want a JSON object: %v", err)
+			}
+			c.Filter = json.RawMessage(v)
+		case "timeout":
+			dur, err := caddyfileopt.PositiveDuration(d)
+			c.Timeout = time.Duration(dur).Seconds()
+			return err
+		default:
+			return d.Errf("unrecognized subdirective %q", name)
+		}
+		return nil
+	})
+}
