@@ -115,8 +115,8 @@ type retrieveRequest struct {
 
 // Retrieve asks RAG2 for the documents of query under the composed filter (the retriever's, AND the
 // caller's claim). header is sent as given (e.g. Authorization for RAG2's own checks, X-Request-ID). Errors
-// are *apierr.Error: RAG2's answer mapped by MapError, 502 for a transport failure, 504 for a timeout,
-// 499 when ctx ends.
+// are *apierr.Error: RAG2's answer mapped by MapError, 502 for a transport failure, 504 for a timeout
+// (Timeout's or ctx's deadline), 499 when ctx is canceled.
 func (r *Retriever) Retrieve(ctx context.Context, query string, claim json.RawMessage, header http.Header) ([]Source, error) {
 	filter, err := ComposeFilter(r.cfg.Filter, claim)
 	if err != nil {
@@ -142,7 +142,10 @@ func (r *Retriever) Retrieve(ctx context.Context, query string, claim json.RawMe
 			break
 		}
 	}
-	if ctx.Err() != nil {
+	switch {
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return nil, apierr.Wrap(http.StatusGatewayTimeout, "upstream_timeout", "the RAG service timed out", ctx.Err())
+	case ctx.Err() != nil:
 		return nil, apierr.Wrap(499, "client_closed_request", "the request ended before retrieval finished", ctx.Err())
 	}
 	return nil, last

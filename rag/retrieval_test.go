@@ -1,0 +1,328 @@
+// Copyright 2026 The FD2 Authors. SPDX-License-Identifier: Apache-2.0
+
+package rag
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"text/template"
+	"time"
+
+	"github.com/dsp-ai/fd2/dsp/apierr"
+)
+
+const retrieveAnswer = `{"query":"q","documents":[
+ {"content":"Acme VPN guide","metadata":{"tenant":"acme","source":"vpn.md"},"similarity_score":0.91,"source_query":"q"},
+ {"content":"Acme holidays","metadata":null,"similarity_score":0.5}],
+ "processing_time":0.01,"configuration_name":"kb","total_found":2}`
+
+// ragDouble answers /api/v1/retrieve, recording what it was sent.
+type ragDouble struct {
+	calls   atomic.Int32
+	body    atomic.Value                  // last request body, string
+	header  atomic.Value                  // last request header
+	answers []func(w http.ResponseWriter) // one per call; the last repeats
+}
+
+func (d *ragDouble) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	n := int(d.calls.Add(1)) - 1
+	b, _ := io.ReadAll(r.Body)
+	d.body.Store(string(b))
+	d.header.Store(r.Header.Clone())
+	if r.Method != http.MethodPost || r.URL.Path != "/api/v1/retrieve" {
+		http.Error(w, `{"detail":"Not Found"}`, http.StatusNotFound)
+		return
+	}
+	d.answers[min(n, len(d.answers)-1)](w)
+}
+
+func answer(status int, body string) func(http.ResponseWriter) {
+	return func(w http.ResponseWriter) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_, _ = io.WriteString(w, body)
+	}
+}
+
+func newRetriever(t *testing.T, d *ragDouble, mod func(*RetrieverConfig)) *Retriever {
+	t.Helper()
+	srv := httptest.NewServer(d)
+	t.Cleanup(srv.Close)
+	th := 0.3
+	cfg := RetrieverConfig{URL: srv.URL + "/api/v1/retrieve", Configuration: "kb", K: 4, Threshold: &th,
+		Filter: raw(`{"visibility":"internal"}`), MaxRetries: 2, Timeout: 2 * time.Second}
+	if mod != nil {
+		mod(&cfg)
+	}
+	r, err := NewRetriever(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestRetrieve(t *testing.T) {
+	d := &ragDouble{answers: []func(http.ResponseWriter){answer(200, retrieveAnswer)}}
+	r := newRetriever(t, d, nil)
+	h := http.Header{"Authorization": {"Bearer tok"}, "X-Request-Id": {"rid-1"}, "Accept-Encoding": {"br"}, "Content-Length": {"999"}}
+	srcs, err := r.Retrieve(context.Background(), "how do I use the VPN?", raw(`{"tenant":"acme"}`), h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !jsonEqual(t, []byte(d.body.Load().(string)), `{"query":"how do I use the VPN?","configuration_name":"kb","k":4,"similarity_threshold":0.3,
+		"filter":{"$and":[{"visibility":"internal"},{"tenant":"acme"}]}}`) {
+		t.Fatalf("sent %s", d.body.Load())
+	}
+	sent := d.header.Load().(http.Header)
+	if sent.Get("Authorization") != "Bearer tok" || sent.Get("X-Request-Id") != "rid-1" || sent.Get("Content-Type") != "application/json" || sent.Get("Accept-Encoding") == "br" {
+		t.Fatalf("headers sent: %v", sent)
+	}
+	if h.Get("Content-Type") != "" {
+		t.Fatal("the caller's header was modified")
+	}
+	if len(srcs) != 2 || srcs[0].Content != "Acme VPN guide" || srcs[0].Score != 0.91 || !jsonEqual(t, srcs[0].Metadata, `{"tenant":"acme","source":"vpn.md"}`) ||
+		srcs[1].Score != 0.5 || string(srcs[1].Metadata) != "{}" {
+		t.Fatalf("sources %+v", srcs)
+	}
+	if !jsonEqual(t, SourcesJSON(srcs), `[{"content":"Acme VPN guide","metadata":{"tenant":"acme","source":"vpn.md"},"score":0.91},{"content":"Acme holidays","metadata":{},"score":0.5}]`) {
+		t.Fatalf("SourcesJSON %s", SourcesJSON(srcs))
+	}
+	if string(SourcesJSON(nil)) != "[]" {
+		t.Fatalf("SourcesJSON(nil) = %s", SourcesJSON(nil))
+	}
+}
+
+func TestRetrieveMinimalRequest(t *testing.T) {
+	d := &ragDouble{answers: []func(http.ResponseWriter){answer(200, `{"documents":[]}`)}}
+	r := newRetriever(t, d, func(c *RetrieverConfig) { c.K, c.Threshold, c.Filter = 0, nil, nil })
+	srcs, err := r.Retrieve(context.Background(), "q", nil, nil)
+	if err != nil || len(srcs) != 0 {
+		t.Fatalf("%v %v", srcs, err)
+	}
+	if got := d.body.Load().(string); got != `{"query":"q","configuration_name":"kb"}` {
+		t.Fatalf("sent %s", got)
+	}
+}
+
+func TestRetrieveErrors(t *testing.T) {
+	tests := []struct {
+		name    string
+		answers []func(http.ResponseWriter)
+		calls   int32
+		status  int
+		code    string
+	}{
+		{"wrapped 401 not retried", []func(http.ResponseWriter){answer(500, `{"detail":"Internal server error: 401: Invalid token: bad"}`)}, 1, 401, "unauthorized"},
+		{"404 not retried", []func(http.ResponseWriter){answer(404, `{"detail":"Configuration 'kb' not found"}`)}, 1, 404, "not_found"},
+		{"503 retried then ok", []func(http.ResponseWriter){answer(503, `{"detail":"busy"}`), answer(200, retrieveAnswer)}, 2, 0, ""},
+		{"502 retried up to MaxRetries", []func(http.ResponseWriter){answer(502, `bad gateway`)}, 3, 502, "upstream_error"},
+		{"unreadable answer", []func(http.ResponseWriter){answer(200, `{"documents":`)}, 1, 502, "upstream_error"},
+		{"dropped connection retried", []func(http.ResponseWriter){func(w http.ResponseWriter) {
+			c, _, _ := w.(http.Hijacker).Hijack()
+			_ = c.Close()
+		}, answer(200, retrieveAnswer)}, 2, 0, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := &ragDouble{answers: tt.answers}
+			r := newRetriever(t, d, nil)
+			srcs, err := r.Retrieve(context.Background(), "q", nil, nil)
+			if got := d.calls.Load(); got != tt.calls {
+				t.Fatalf("%d calls, want %d", got, tt.calls)
+			}
+			if tt.status == 0 {
+				if err != nil || len(srcs) != 2 {
+					t.Fatalf("%v %v", srcs, err)
+				}
+				return
+			}
+			var ae *apierr.Error
+			if !errors.As(err, &ae) || ae.Status != tt.status || ae.Code != tt.code {
+				t.Fatalf("error %v, want %d %s", err, tt.status, tt.code)
+			}
+		})
+	}
+}
+
+func TestRetrieveTimeout(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	slow := func(w http.ResponseWriter) {
+		select {
+		case <-release:
+		case <-time.After(5 * time.Second):
+		}
+	}
+	d := &ragDouble{answers: []func(http.ResponseWriter){slow}}
+	r := newRetriever(t, d, func(c *RetrieverConfig) { c.Timeout, c.MaxRetries = 50*time.Millisecond, 1 })
+	_, err := r.Retrieve(context.Background(), "q", nil, nil)
+	var ae *apierr.Error
+	if !errors.As(err, &ae) || ae.Status != http.StatusGatewayTimeout || d.calls.Load() != 2 {
+		t.Fatalf("%v after %d calls, want 504 after 2", err, d.calls.Load())
+	}
+}
+
+func TestRetrieveCallerGone(t *testing.T) {
+	d := &ragDouble{answers: []func(http.ResponseWriter){answer(503, `{}`)}}
+	r := newRetriever(t, d, func(c *RetrieverConfig) { c.MaxRetries = 5 })
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := r.Retrieve(ctx, "q", nil, nil)
+	var ae *apierr.Error
+	if !errors.As(err, &ae) || ae.Status != 499 || !errors.Is(err, context.Canceled) {
+		t.Fatalf("%v, want 499 wrapping context.Canceled", err)
+	}
+}
+
+func TestRetrieveCallerDeadline(t *testing.T) {
+	d := &ragDouble{answers: []func(http.ResponseWriter){answer(503, `{}`)}}
+	r := newRetriever(t, d, func(c *RetrieverConfig) { c.MaxRetries = 50 })
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
+	defer cancel()
+	_, err := r.Retrieve(ctx, "q", nil, nil)
+	var ae *apierr.Error
+	if !errors.As(err, &ae) || ae.Status != http.StatusGatewayTimeout || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("%v, want 504 wrapping the deadline", err)
+	}
+	if n := d.calls.Load(); n < 1 || n > 3 {
+		t.Fatalf("%d calls: the retries must stop at the caller's deadline", n)
+	}
+}
+
+func TestRetrieveUnreachable(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	url := srv.URL
+	srv.Close()
+	r, err := NewRetriever(RetrieverConfig{URL: url + "/api/v1/retrieve", Configuration: "kb"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = r.Retrieve(context.Background(), "q", nil, nil)
+	var ae *apierr.Error
+	if !errors.As(err, &ae) || ae.Status != http.StatusBadGateway || strings.Contains(ae.Message, "127.0.0.1") {
+		t.Fatalf("%v, want a 502 without the address", err)
+	}
+}
+
+func TestRetrieveBadClaim(t *testing.T) {
+	d := &ragDouble{answers: []func(http.ResponseWriter){answer(200, retrieveAnswer)}}
+	r := newRetriever(t, d, nil)
+	_, err := r.Retrieve(context.Background(), "q", raw(`["acme"]`), nil)
+	var ae *apierr.Error
+	if !errors.As(err, &ae) || ae.Code != "invalid_filter" || d.calls.Load() != 0 {
+		t.Fatalf("%v after %d calls", err, d.calls.Load())
+	}
+}
+
+// RAG2 must not be able to move the claim-filtered query elsewhere.
+func TestRetrieveDoesNotFollowRedirects(t *testing.T) {
+	var elsewhere atomic.Int32
+	other := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { elsewhere.Add(1) }))
+	defer other.Close()
+	d := &ragDouble{answers: []func(http.ResponseWriter){func(w http.ResponseWriter) {
+		w.Header().Set("Location", other.URL)
+		w.WriteHeader(http.StatusTemporaryRedirect)
+	}}}
+	r := newRetriever(t, d, nil)
+	_, err := r.Retrieve(context.Background(), "q", nil, nil)
+	if err == nil || elsewhere.Load() != 0 {
+		t.Fatalf("%v; redirect followed %d times", err, elsewhere.Load())
+	}
+}
+
+func TestNewRetrieverRejects(t *testing.T) {
+	neg := -0.1
+	for i, c := range []RetrieverConfig{
+		{Configuration: "kb"},
+		{URL: "http://rag/api/v1/retrieve"},
+		{URL: "u", Configuration: "kb", K: 51},
+		{URL: "u", Configuration: "kb", Threshold: &neg},
+		{URL: "u", Configuration: "kb", MaxRetries: -1},
+		{URL: "u", Configuration: "kb", Filter: raw(`[1]`)},
+		{URL: "u", Configuration: "kb", Template: "{{.Nope"},
+	} {
+		if _, err := NewRetriever(c); err == nil {
+			t.Errorf("case %d: no error", i)
+		}
+	}
+}
+
+func TestLastUserMessage(t *testing.T) {
+	tests := []struct {
+		body, want string
+		ok         bool
+	}{
+		{`{"messages":[{"role":"system","content":"s"},{"role":"user","content":"first"},{"role":"assistant","content":"a"},{"role":"user","content":"second"}]}`, "second", true},
+		{`{"messages":[{"role":"user","content":"q"},{"role":"assistant","content":"a"}]}`, "q", true},
+		{`{"messages":[{"role":"user","content":[{"type":"text","text":"part one"},{"type":"image_url","image_url":{"url":"x"}},{"type":"text","text":"part two"}]}]}`, "part one\npart two", true},
+		{`{"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"x"}}]}]}`, "", false},
+		{`{"messages":[{"role":"user","content":"  "}]}`, "  ", false},
+		{`{"messages":[{"role":"system","content":"s"}]}`, "", false},
+		{`{"messages":[{"role":"user","content":"old"}],"messages":[{"role":"user","content":"new"}]}`, "new", true},
+		{`{"messages":"x"}`, "", false},
+		{`nope`, "", false},
+	}
+	for _, tt := range tests {
+		got, ok := LastUserMessage([]byte(tt.body))
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("%s: %q %v, want %q %v", tt.body, got, ok, tt.want, tt.ok)
+		}
+	}
+}
+
+func TestAugment(t *testing.T) {
+	srcs := []Source{{Content: "Acme VPN guide", Metadata: raw(`{"source":"vpn.md"}`), Score: 0.9}, {Content: "Holidays", Metadata: raw(`{}`), Score: 0.4}}
+	body := `{"model":"gpt","stream":true,"temperature":0.2,"messages":[{"role":"system","content":"Be terse."},{"role":"user","content":"vpn?"}]}`
+	tmpl := template.Must(template.New("t").Parse(`Q={{.Query}}{{range .Documents}}|{{.Index}}:{{.Content}}:{{index .Metadata "source"}}:{{printf "%.1f" .Score}}{{end}}`))
+	out, err := Augment([]byte(body), "vpn?", srcs, tmpl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"model":"gpt","stream":true,"temperature":0.2,"messages":[
+		{"role":"system","content":"Q=vpn?|1:Acme VPN guide:vpn.md:0.9|2:Holidays:<no value>:0.4"},
+		{"role":"system","content":"Be terse."},{"role":"user","content":"vpn?"}]}`
+	if !jsonEqual(t, out, want) {
+		t.Fatalf("got %s", out)
+	}
+}
+
+func TestAugmentDefaultTemplate(t *testing.T) {
+	r, err := NewRetriever(RetrieverConfig{URL: "http://rag/api/v1/retrieve", Configuration: "kb"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := Augment([]byte(`{"messages":[{"role":"user","content":"q"}]}`), "q",
+		[]Source{{Content: "Doc <one> & \"two\""}}, r.Template())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b struct {
+		Messages []struct{ Role, Content string }
+	}
+	if err := json.Unmarshal(out, &b); err != nil {
+		t.Fatal(err)
+	}
+	if len(b.Messages) != 2 || b.Messages[0].Role != "system" || !strings.Contains(b.Messages[0].Content, "[1] Doc <one> & \"two\"") || b.Messages[1].Content != "q" {
+		t.Fatalf("messages %+v", b.Messages)
+	}
+}
+
+func TestAugmentErrors(t *testing.T) {
+	tmpl := template.Must(template.New("t").Parse(`{{.Nope}}`))
+	if _, err := Augment([]byte(`{"messages":[]}`), "q", nil, tmpl); err == nil {
+		t.Error("a failing template must be an error")
+	}
+	ok := template.Must(template.New("t").Parse(`x`))
+	for _, b := range []string{`nope`, `{"messages":"x"}`, `[]`} {
+		if _, err := Augment([]byte(b), "q", nil, ok); err == nil {
+			t.Errorf("%s: no error", b)
+		}
+	}
+}
