@@ -70,7 +70,7 @@ func DecodeServiceConfig(raw json.RawMessage) (ServiceConfig, error) {
 	if err := json.Unmarshal(raw, &c); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) && te.Field != "" {
-			return ServiceConfig{}, fmt.Errorf("decoding rag_service config: %s: want %s, got JSON %s", te.Field, te.Type, te.Value)
+			return ServiceConfig{}, fmt.Errorf("decoding rag_service config: %s: %w", te.Field, err)
 		}
 		return ServiceConfig{}, fmt.Errorf("decoding rag_service config: %w", err)
 	}

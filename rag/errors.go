@@ -154,7 +154,8 @@ func isAuthMessage(s string) bool {
 
 var (
 	urlRE  = regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.-]*://[^\s'"<>]+`)
-	pathRE = regexp.MustCompile(`(?:[A-Za-z]:\\|~?/)(?:[\w.\-@]+[/\\])+[\w.\-@]*`)
+	// An absolute path starts a word: "team/a/b" (a configuration name) is not one.
+	pathRE = regexp.MustCompile(`(^|[\s'"(\[=,:])((?:[A-Za-z]:\\|~?/)(?:[\w.\-@]+[/\\])+[\w.\-@]*)`)
 )
 
 // Sanitize makes an upstream message safe for clients: it cuts at a Python traceback, drops frame lines
@@ -178,7 +179,7 @@ func Sanitize(s string) string {
 	}
 	s = strings.Join(keep, " ")
 	s = urlRE.ReplaceAllString(s, "<url>")
-	s = pathRE.ReplaceAllString(s, "<path>")
+	s = pathRE.ReplaceAllString(s, "${1}<path>")
 	s = strings.ToValidUTF8(s, "")
 	if letters(strings.NewReplacer("<url>", "", "<path>", "").Replace(s)) < 3 {
 		return genericFailure

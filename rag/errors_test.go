@@ -34,6 +34,8 @@ func TestMapError(t *testing.T) {
 		{"paths and urls redacted", 500, `{"detail":"Internal server error: [Errno 2] No such file or directory: '/srv/rag/storage/kb/index.faiss' via http://10.0.0.5:9000/api/v1/embed"}`,
 			502, "upstream_error", "=the RAG service failed: [Errno 2] No such file or directory: '<path>' via <url>"},
 		{"windows path", 404, `{"detail":"Configuration not found in C:\\rag\\storage\\configurations.json"}`, 404, "not_found", "=Configuration not found in <path>"},
+		{"relative names kept", 404, `{"detail":"Configuration 'team/a/b' not found (dated 2026/01/02)"}`, 404, "not_found", "=Configuration 'team/a/b' not found (dated 2026/01/02)"},
+		{"home and quoted paths", 500, `{"detail":"Internal server error: cannot open ~/rag/x.json or \"/etc/rag/keys\""}`, 502, "upstream_error", "=the RAG service failed: cannot open <path> or \"<path>\""},
 		{"plain 404", 404, `{"detail":"Configuration 'x' not found"}`, 404, "not_found", "=Configuration 'x' not found"},
 		{"plain 400", 400, `{"error":"Unsupported file type","detail":"Unsupported file type: .exe","timestamp":"t"}`, 400, "invalid_request", "=Unsupported file type: .exe"},
 		{"plain 401", 401, `{"detail":"401: Token has expired"}`, 401, "unauthorized", "=Token has expired"},
