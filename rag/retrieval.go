@@ -341,3 +341,18 @@ func Augment(chatBody []byte, query string, sources []Source, tmpl *template.Tem
 	}
 	return out, nil
 }
+
+// RetrieverConfig returns the retrieval settings of a rag_service module, for an inference route that
+// names it: origin is service_url's scheme and host (its path is the basePath given to NewService).
+func (s *Service) RetrieverConfig(origin string) RetrieverConfig {
+	th := s.cfg.DefaultSimilarityThreshold
+	return RetrieverConfig{
+		URL:           strings.TrimRight(origin, "/") + s.retrieve,
+		Configuration: s.cfg.ConfigurationName,
+		K:             s.cfg.DefaultK,
+		Threshold:     &th,
+		Filter:        s.cfg.DefaultMetadataFilter,
+		Timeout:       s.cfg.Timeout(),
+		MaxRetries:    s.cfg.MaxRetries,
+	}
+}

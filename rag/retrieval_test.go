@@ -326,3 +326,16 @@ func TestAugmentErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestServiceRetrieverConfig(t *testing.T) {
+	c := defaultsConfig()
+	c.RetrieveEndpoint, c.RequestTimeout, c.MaxRetries = "/api/v1/retrieve", 45, 1
+	rc := mustService(t, c, "/rag").RetrieverConfig("http://rag-service:8080/")
+	if rc.URL != "http://rag-service:8080/rag/api/v1/retrieve" || rc.Configuration != "kb" || rc.K != 6 || rc.Threshold == nil || *rc.Threshold != 0.25 ||
+		string(rc.Filter) != `{"visibility":"internal"}` || rc.Timeout != 45*time.Second || rc.MaxRetries != 1 {
+		t.Fatalf("%+v", rc)
+	}
+	if _, err := NewRetriever(rc); err != nil {
+		t.Fatal(err)
+	}
+}
