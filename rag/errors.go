@@ -153,7 +153,7 @@ func isAuthMessage(s string) bool {
 }
 
 var (
-	urlRE  = regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.-]*://[^\s'"<>]+`)
+	urlRE = regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.-]*://[^\s'"<>]+`)
 	// An absolute path starts a word: "team/a/b" (a configuration name) is not one.
 	pathRE = regexp.MustCompile(`(^|[\s'"(\[=,:])((?:[A-Za-z]:\\|~?/)(?:[\w.\-@]+[/\\])+[\w.\-@]*)`)
 )
