@@ -31,7 +31,7 @@ test: ## the whole suite: vet, staticcheck, every test with the race detector (i
 	$(MAKE) fuzz
 	./xcaddy.sh
 
-fuzz: ## every parser of untrusted input, FUZZTIME each: JWS, JWE, the manifest pipeline, the project locator, the SSE reader, the usage sniffer, the Anthropic and Gemini stream translators and their raw JSON reader, the Messages and Responses API translators
+fuzz: ## every parser of untrusted input, FUZZTIME each: JWS, JWE, the manifest pipeline, the project locator, the SSE reader, the usage sniffer, the Anthropic and Gemini stream translators and their raw JSON reader, the Messages and Responses API translators, the RAG filter composition and request rewriting
 	$(FUZZ) '^FuzzVerify$$' ./dsp/auth/
 	$(FUZZ) '^FuzzDecryptDir$$' ./dsp/auth/
 	$(FUZZ) '^FuzzManifestPipeline$$' ./dsp/manifest/
@@ -45,13 +45,15 @@ fuzz: ## every parser of untrusted input, FUZZTIME each: JWS, JWE, the manifest 
 	$(FUZZ) '^FuzzStreamTranslator$$' ./inference/responses/
 	$(FUZZ) '^FuzzValid$$' ./inference/internal/rawjson/
 	$(FUZZ) '^FuzzAppendString$$' ./inference/internal/rawjson/
+	$(FUZZ) '^FuzzComposeFilter$$' ./rag/
+	$(FUZZ) '^FuzzRewrite$$' ./rag/
 
 lint: ## staticcheck, installed from the Go module proxy
 	$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	"$$($(GO) env GOPATH)/bin/staticcheck" ./...
 
 bench: ## micro-benchmarks, the in-process ratios, then the side-by-side load benchmark (fd2 and stock Caddy as pinned processes; the table of docs/performance.md)
-	$(GO) test -run '^$$' -bench . -benchmem ./dsp/... ./inference/... ./caddymodules/gateway/
+	$(GO) test -run '^$$' -bench . -benchmem ./dsp/... ./inference/... ./rag/... ./caddymodules/gateway/
 	$(GO) test -run '^$$' -bench 'LoadRatio|PipelineRatio|InferenceOverhead|InstrumentationCost' -benchtime 1x -v -timeout 10m ./caddymodules/integration/
 	$(GO) test -run '^$$' -bench SideBySide -benchtime 1x -v -timeout 30m ./tests/loadbench/
 
