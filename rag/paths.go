@@ -125,6 +125,13 @@ func (s *Service) Resolve(method, rest string) (Call, *apierr.Error) {
 	}
 	c, ok := s.route(rest)
 	if !ok {
+		// The original's auto-routes forwarded the path as is, so its clients wrote the API prefix
+		// themselves (/{project}/{module}/api/v1/query): such a path means the same operation.
+		if tail, cut := strings.CutPrefix(rest, APIPrefix); cut && strings.HasPrefix(tail, "/") && !strings.HasPrefix(tail, "/v1/") {
+			c, ok = s.route(tail)
+		}
+	}
+	if !ok {
 		return Call{}, notFound(rest)
 	}
 	if !slices.Contains(c.Allow, method) {

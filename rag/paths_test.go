@@ -74,6 +74,9 @@ func TestResolve(t *testing.T) {
 		{"llm config reload", testConfig(), "", "POST", "/llm-configs/reload", OpLLMConfigs, "/api/v1/llm-configs/reload", false},
 		{"health", testConfig(), "", "GET", "/health", OpHealth, "/api/v1/health", true},
 		{"health head", testConfig(), "/rag", "HEAD", "/health", OpHealth, "/rag/api/v1/health", true},
+		{"client writes the api prefix", testConfig(), "", "POST", "/api/v1/query", OpQuery, "/api/v1/query", true},
+		{"client writes the api prefix, fixture", fixture, "/api/v1", "POST", "/api/v1/retrieve", OpRetrieve, "/api/v1/retrieve", true},
+		{"client writes the api prefix, documents", testConfig(), "", "GET", "/api/v1/documents", OpDocuments, "/api/v1/documents", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -93,7 +96,7 @@ func TestResolve(t *testing.T) {
 
 func TestResolveNotFound(t *testing.T) {
 	s := mustService(t, testConfig(), "")
-	for _, rest := range []string{"", "query", "/", "/queries", "/query/x", "/api/v1/query", "/v1/completions", "/v1/models/a/b",
+	for _, rest := range []string{"", "query", "/", "/queries", "/query/x", "/api/v1", "/api/v1/", "/api/v1/v1/models", "/api/v1/nope", "/v1/completions", "/v1/models/a/b",
 		"/v1/models/", "/documents/../configurations/kb", "/documents/./x", "/documents//x", "/documents/", "/healthz", "/upload/file"} {
 		_, err := s.Resolve("GET", rest)
 		if err == nil || err.Status != http.StatusNotFound || err.Code != "not_found" {

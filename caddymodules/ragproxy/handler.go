@@ -69,11 +69,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if site == "" {
 		site = pipeline.StaticSite
 	}
-	retries := 2
-	if cfg.MaxRetries != nil {
-		retries = *cfg.MaxRetries
-	}
-	up, err := route.ServiceUpstream(site, cfg.ServiceURL, time.Duration(cfg.RequestTimeout*float64(time.Second)), retries)
+	up, err := route.ServiceUpstream(site, cfg.ServiceURL, cfg.Timeout(), cfg.MaxRetries)
 	if err != nil {
 		return fmt.Errorf("dsp_rag: %w", err)
 	}

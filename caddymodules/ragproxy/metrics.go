@@ -26,4 +26,6 @@ var (
 func init() { fd2metrics.Include(Collectors()...) }
 
 // Collectors are the RAG module's collectors (for dashboards' checks of metric names).
-func Collectors() []prometheus.Collector { return []prometheus.Collector{retrievalDuration, serviceTTFT} }
+func Collectors() []prometheus.Collector {
+	return []prometheus.Collector{retrievalDuration, serviceTTFT}
+}

@@ -64,34 +64,33 @@ func (c *Retrieval) Build(project string, peer func(name string) *plan.ModuleSpe
 	if c.RAG == "" {
 		return nil, errors.New("retrieval: rag (a rag_service module or a RAG service URL) is required")
 	}
-	rc := rag.RetrieverConfig{Configuration: c.Configuration, K: c.K, Filter: c.Filter, Template: c.Template}
-	rc.Timeout, rc.MaxRetries = 10*time.Second, 1
+	var rc rag.RetrieverConfig
 	source := c.RAG
+	var err error
 	if isURL(c.RAG) {
-		u, err := url.Parse(c.RAG)
-		if err != nil {
-			return nil, errors.New("retrieval: rag is not a valid URL") // the URL may carry credentials
-		}
-		if c.Configuration == "" {
-			return nil, errors.New("retrieval: configuration is required when rag is a URL")
-		}
-		svc, err := rag.NewService(rag.ServiceConfig{ServiceURL: c.RAG, ConfigurationName: c.Configuration}, strings.TrimRight(u.EscapedPath(), "/"))
-		if err != nil {
-			return nil, fmt.Errorf("retrieval: %w", err)
-		}
-		call, aerr := svc.Resolve(http.MethodPost, "/retrieve")
-		if aerr != nil {
-			return nil, fmt.Errorf("retrieval: %w", aerr)
-		}
-		rc.URL = u.Scheme + "://" + u.Host + call.Path
-		source = u.Host
+		rc, source, err = c.fromURL()
 	} else {
-		if err := c.fromModule(&rc, peer); err != nil {
-			return nil, err
-		}
+		rc, err = c.fromModule(peer)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if c.Configuration != "" {
+		rc.Configuration = c.Configuration
+	}
+	if c.K > 0 {
+		rc.K = c.K
 	}
 	if c.Threshold != nil {
-		rc.Threshold = *c.Threshold
+		rc.Threshold = c.Threshold
+	}
+	if len(c.Filter) > 0 {
+		if rc.Filter, err = rag.ComposeFilter(rc.Filter, c.Filter); err != nil {
+			return nil, fmt.Errorf("retrieval: filter: %w", err)
+		}
+	}
+	if c.Template != "" {
+		rc.Template = c.Template
 	}
 	if c.Timeout > 0 {
 		rc.Timeout = time.Duration(c.Timeout * float64(time.Second))
@@ -107,52 +106,55 @@ func (c *Retrieval) Build(project string, peer func(name string) *plan.ModuleSpe
 		fail: retrievalDuration.WithLabelValues(project, source, "error")}, nil
 }
 
-// fromModule takes the source's service and defaults from a rag_service module of the project.
-func (c *Retrieval) fromModule(rc *rag.RetrieverConfig, peer func(string) *plan.ModuleSpec) error {
+// defaultURLTimeout bounds a retrieval from a URL source: it holds up the chat's first token, so the
+// platform's 60 s request_timeout is too patient.
+const defaultURLTimeout = 10 * time.Second
+
+// fromURL is a source given by the RAG service's URL; its metric label is the URL's host.
+func (c *Retrieval) fromURL() (rag.RetrieverConfig, string, error) {
+	u, err := url.Parse(c.RAG)
+	if err != nil || u.Host == "" {
+		return rag.RetrieverConfig{}, "", errors.New("retrieval: rag is not a valid URL") // the URL may carry credentials
+	}
+	if c.Configuration == "" {
+		return rag.RetrieverConfig{}, "", errors.New("retrieval: configuration is required when rag is a URL")
+	}
+	cfg := rag.DefaultServiceConfig()
+	cfg.ServiceURL, cfg.ConfigurationName = c.RAG, c.Configuration
+	svc, err := rag.NewService(cfg, strings.TrimRight(u.EscapedPath(), "/"))
+	if err != nil {
+		return rag.RetrieverConfig{}, "", fmt.Errorf("retrieval: %w", err)
+	}
+	rc := svc.RetrieverConfig(u.Scheme + "://" + u.Host)
+	rc.Threshold = nil // RAG2's own default
+	rc.Timeout, rc.MaxRetries = defaultURLTimeout, 1
+	return rc, u.Host, nil
+}
+
+// fromModule is a source given as a rag_service module of the project: its service, configuration,
+// defaults, default filter, request_timeout and max_retries.
+func (c *Retrieval) fromModule(peer func(string) *plan.ModuleSpec) (rag.RetrieverConfig, error) {
 	if peer == nil {
-		return fmt.Errorf("retrieval: rag %q: a module name needs a manifest; give the RAG service's URL", c.RAG)
+		return rag.RetrieverConfig{}, fmt.Errorf("retrieval: rag %q: a module name needs a manifest; give the RAG service's URL", c.RAG)
 	}
 	spec := peer(c.RAG)
 	if spec == nil || spec.Type() != manifest.TypeRAGService {
-		return fmt.Errorf("retrieval: rag %q names no rag_service module of the project", c.RAG)
+		return rag.RetrieverConfig{}, fmt.Errorf("retrieval: rag %q names no rag_service module of the project", c.RAG)
 	}
 	up := spec.Upstream
 	if up == nil || len(up.Nodes) == 0 {
-		return fmt.Errorf("retrieval: rag_service %q has no usable service_url", c.RAG)
+		return rag.RetrieverConfig{}, fmt.Errorf("retrieval: rag_service %q has no usable service_url", c.RAG)
 	}
 	cfg, err := rag.DecodeServiceConfig(spec.Module.Config)
 	if err != nil {
-		return fmt.Errorf("retrieval: rag_service %q: %w", c.RAG, err)
+		return rag.RetrieverConfig{}, fmt.Errorf("retrieval: rag_service %q: %w", c.RAG, err)
 	}
 	svc, err := rag.NewService(cfg, up.BasePath)
 	if err != nil {
-		return fmt.Errorf("retrieval: rag_service %q: %w", c.RAG, err)
-	}
-	call, aerr := svc.Resolve(http.MethodPost, "/retrieve")
-	if aerr != nil {
-		return fmt.Errorf("retrieval: rag_service %q: %w", c.RAG, aerr)
+		return rag.RetrieverConfig{}, fmt.Errorf("retrieval: rag_service %q: %w", c.RAG, err)
 	}
 	n := up.Nodes[0]
-	rc.URL = up.Scheme + "://" + hostPort(n.Host, n.Port) + call.Path
-	if rc.Configuration == "" {
-		rc.Configuration = cfg.ConfigurationName
-	}
-	if rc.K == 0 {
-		rc.K = cfg.DefaultK
-	}
-	rc.Threshold = cfg.DefaultSimilarityThreshold
-	if len(cfg.DefaultMetadataFilter) > 0 {
-		f, err := rag.ComposeFilter(rc.Filter, cfg.DefaultMetadataFilter)
-		if err != nil {
-			return fmt.Errorf("retrieval: rag_service %q: default_metadata_filter: %w", c.RAG, err)
-		}
-		rc.Filter = f
-	}
-	if up.Read > 0 {
-		rc.Timeout = up.Read
-	}
-	rc.MaxRetries = up.Retries
-	return nil
+	return svc.RetrieverConfig(up.Scheme + "://" + hostPort(n.Host, n.Port)), nil
 }
 
 func hostPort(host string, port int) string {
@@ -191,7 +193,7 @@ func (rt *Retriever) Augment(ctx context.Context, x *plan.Exchange, body []byte)
 	if !x.NoMetrics {
 		rt.ok.Observe(took.Seconds())
 	}
-	out, err := rt.r.Augment(body, query, sources)
+	out, err := rag.Augment(body, query, sources, rt.r.Template())
 	if err != nil {
 		return nil, nil, caddyhttp.Error(http.StatusBadRequest, apierr.Wrap(http.StatusBadRequest, "invalid_request", "adding the retrieved documents to the prompt failed", err))
 	}
