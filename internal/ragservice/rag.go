@@ -68,15 +68,15 @@ func (s *Server) health(w http.ResponseWriter, _ *http.Request) {
 
 // ragRequest holds what /query and the chat API share.
 type ragRequest struct {
-	configuration  string
-	query          string
-	k              int
-	threshold      float64
-	filter         map[string]any
-	authorization  string
-	contextItems   []map[string]any
-	filterAfterRR  bool
-	noMetadata     bool
+	configuration string
+	query         string
+	k             int
+	threshold     float64
+	filter        map[string]any
+	authorization string
+	contextItems  []map[string]any
+	filterAfterRR bool
+	noMetadata    bool
 }
 
 // source is one entry of /query's sources, in RAG2's key order.
