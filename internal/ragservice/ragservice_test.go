@@ -630,7 +630,6 @@ func TestUpload(t *testing.T) {
 	})
 }
 
-
 func TestUploadTextAndDocuments(t *testing.T) {
 	_, ts := newTest(t, Options{NoDemo: true, Configurations: []Configuration{{Name: "kb", Config: map[string]any{"similarity_threshold": 0.1, "chunking": map[string]any{"chunk_size": 40}}}}})
 	status, body, _ := do(t, ts, "POST", "/api/v1/upload/text", map[string]any{"configuration_name": "nope", "documents": []any{map[string]any{"content": "x"}}})
