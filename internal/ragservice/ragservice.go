@@ -232,11 +232,30 @@ func (s *Server) wrap(mux *http.ServeMux, modelServer bool) http.Handler {
 			return
 		}
 		if _, pattern := mux.Handler(r); pattern == "" {
+			if allowed := allowedMethods(mux, r); allowed != nil {
+				w.Header().Set("Allow", strings.Join(allowed, ", "))
+				writeJSON(w, http.StatusMethodNotAllowed, map[string]any{"detail": "Method Not Allowed"})
+				return
+			}
 			writeJSON(w, http.StatusNotFound, map[string]any{"detail": "Not Found"})
 			return
 		}
 		mux.ServeHTTP(w, r)
 	})
+}
+
+// allowedMethods lists the methods a route takes for r's path, so a wrong method gets FastAPI's 405 rather
+// than a 404.
+func allowedMethods(mux *http.ServeMux, r *http.Request) []string {
+	var out []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodDelete} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := mux.Handler(probe); pattern != "" {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 func (s *Server) record(r *http.Request, body []byte) {

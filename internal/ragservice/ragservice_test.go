@@ -796,6 +796,11 @@ func TestConfigurations(t *testing.T) {
 				t.Fatalf("%v", b)
 			}
 		}},
+		{"wrong method", "PUT", "/api/v1/configurations/demo-kb", nil, 405, func(t *testing.T, b map[string]any) {
+			if b["detail"] != "Method Not Allowed" {
+				t.Fatalf("%v", b)
+			}
+		}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
