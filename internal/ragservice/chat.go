@@ -131,7 +131,7 @@ type chatResponse struct {
 func (s *Server) complete(r *http.Request, req chatRequest, msgs []chatMessage, model, id string, created int64, start time.Time) (*chatResponse, error) {
 	query, ok := userQuery(msgs)
 	if !ok {
-		return nil, errors.New("No user message found in the conversation")
+		return nil, detailError("No user message found in the conversation")
 	}
 	var history []map[string]any
 	if len(msgs) > 0 {

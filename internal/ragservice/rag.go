@@ -43,6 +43,11 @@ func (e keyError) Error() string {
 	return "'" + s + "'"
 }
 
+// detailError is an error whose text is RAG2's own wording, sent to the client as it is.
+type detailError string
+
+func (e detailError) Error() string { return string(e) }
+
 // internalError is the triggered internal failure; its Error is the traceback.
 type internalError struct{}
 

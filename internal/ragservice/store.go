@@ -329,13 +329,13 @@ func compileFilter(m map[string]any) (*filter, error) {
 		case "$and", "$or":
 			list, ok := v.([]any)
 			if !ok {
-				return nil, fmt.Errorf("Filter operator %s expects a list", k)
+				return nil, detailError(fmt.Sprintf("Filter operator %s expects a list", k))
 			}
 			g := &filter{op: k}
 			for _, item := range list {
 				sub, ok := item.(map[string]any)
 				if !ok {
-					return nil, fmt.Errorf("Filter operator %s expects a list of objects", k)
+					return nil, detailError(fmt.Sprintf("Filter operator %s expects a list of objects", k))
 				}
 				f, err := compileFilter(sub)
 				if err != nil {
@@ -350,7 +350,7 @@ func compileFilter(m map[string]any) (*filter, error) {
 		case "$not":
 			sub, ok := v.(map[string]any)
 			if !ok {
-				return nil, errors.New("Filter operator $not expects an object")
+				return nil, detailError("Filter operator $not expects an object")
 			}
 			f, err := compileFilter(sub)
 			if err != nil {
@@ -362,7 +362,7 @@ func compileFilter(m map[string]any) (*filter, error) {
 			all.subs = append(all.subs, &filter{op: "$not", subs: []*filter{f}})
 		default:
 			if strings.HasPrefix(k, "$") {
-				return nil, fmt.Errorf("Unsupported filter operator: %s", k)
+				return nil, detailError(fmt.Sprintf("Unsupported filter operator: %s", k))
 			}
 			fc := &filter{field: k}
 			if ops, ok := v.(map[string]any); ok {
@@ -373,10 +373,10 @@ func compileFilter(m map[string]any) (*filter, error) {
 				sort.Strings(opKeys)
 				for _, op := range opKeys {
 					if !fieldOps[op] {
-						return nil, fmt.Errorf("Unsupported filter operator: %s", op)
+						return nil, detailError(fmt.Sprintf("Unsupported filter operator: %s", op))
 					}
 					if (op == "$in" || op == "$nin") && !isList(ops[op]) {
-						return nil, fmt.Errorf("Filter operator %s expects a list", op)
+						return nil, detailError(fmt.Sprintf("Filter operator %s expects a list", op))
 					}
 					fc.conds = append(fc.conds, cond{op: op, value: ops[op]})
 				}
