@@ -36,7 +36,7 @@ xcaddy build "$CADDY_VERSION" --output "$out" \
 echo "xcaddy.sh: built $out in $((SECONDS - start))s"
 
 want=(dsp admin.api.dsp http.handlers.dsp_manifest http.handlers.dsp_auth http.handlers.dsp_ratelimit http.handlers.dsp_dispatch http.handlers.dsp_error
-	http.handlers.dsp_health http.handlers.dsp_fakellm dsp.modules.echo_workflow)
+	http.handlers.dsp_health http.handlers.dsp_fakellm http.handlers.dsp_ragservice dsp.modules.echo_workflow)
 mods=$("$out" list-modules)
 for id in "${want[@]}"; do
 	if ! grep -qx "$id" <<<"$mods"; then

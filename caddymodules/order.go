@@ -12,9 +12,9 @@ import "github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 //
 // all before basic_auth, so an operator can still put Caddy's own auth in front by ordering it explicitly.
 // dsp_openai, the inference module's own handler, and dsp_rag, the RAG service's front, are terminal like a
-// proxy and go before reverse_proxy.
-// dsp_health, dsp_error and dsp_fakellm are terminal handlers used in routes of their own (/health,
-// handle_errors, a fake upstream) and sit next to respond.
+// proxy and go before reverse_proxy. dsp_health, dsp_error, dsp_fakellm and dsp_ragservice are terminal
+// handlers used in routes of their own (/health, handle_errors, a fake LLM upstream, a RAG2 double) and sit
+// next to respond.
 func init() {
 	httpcaddyfile.RegisterDirectiveOrder("dsp_manifest", httpcaddyfile.Before, "basic_auth")
 	httpcaddyfile.RegisterDirectiveOrder("dsp_auth", httpcaddyfile.Before, "basic_auth")
@@ -25,4 +25,5 @@ func init() {
 	httpcaddyfile.RegisterDirectiveOrder("dsp_health", httpcaddyfile.Before, "respond")
 	httpcaddyfile.RegisterDirectiveOrder("dsp_error", httpcaddyfile.Before, "respond")
 	httpcaddyfile.RegisterDirectiveOrder("dsp_fakellm", httpcaddyfile.Before, "respond")
+	httpcaddyfile.RegisterDirectiveOrder("dsp_ragservice", httpcaddyfile.Before, "respond")
 }
