@@ -36,7 +36,8 @@ xcaddy build "$CADDY_VERSION" --output "$out" \
 echo "xcaddy.sh: built $out in $((SECONDS - start))s"
 
 want=(dsp admin.api.dsp http.handlers.dsp_manifest http.handlers.dsp_auth http.handlers.dsp_ratelimit http.handlers.dsp_dispatch http.handlers.dsp_error
-	http.handlers.dsp_health http.handlers.dsp_fakellm http.handlers.dsp_ragservice dsp.modules.echo_workflow)
+	http.handlers.dsp_health http.handlers.dsp_fakellm http.handlers.dsp_ragservice http.handlers.dsp_rag http.handlers.dsp_openai
+	dsp.modules.rag_service dsp.modules.model_server dsp.modules.inference_endpoint dsp.modules.echo_workflow)
 mods=$("$out" list-modules)
 for id in "${want[@]}"; do
 	if ! grep -qx "$id" <<<"$mods"; then
