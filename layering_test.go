@@ -23,7 +23,7 @@ var caddyFreeRoots = []struct {
 	{dir: "inference"},
 	{dir: "internal"},
 	{dir: "examples"},
-	{dir: "rag", later: true},
+	{dir: "rag"},
 }
 
 // TestCoreDoesNotImportCaddy enforces the package boundary: nothing under caddyFreeRoots depends, even
