@@ -93,10 +93,14 @@ func TestDecodeConfigDefaults(t *testing.T) {
 		{"max_retries zero kept", `{"service_url":"http://model-server:8000","max_retries":0}`, func(c *Config) { c.MaxRetries = 0 }},
 		{"endpoint spellings", `{"service_url":"http://model-server:8000","embeddings_endpoint":"embed","rerank_endpoint":"/rerank/",
 			"health_endpoint":"/api/v1/models/health"}`,
-			func(c *Config) { c.EmbeddingsEndpoint, c.RerankEndpoint, c.HealthEndpoint = "/embed", "/rerank", "/api/v1/models/health" }},
+			func(c *Config) {
+				c.EmbeddingsEndpoint, c.RerankEndpoint, c.HealthEndpoint = "/embed", "/rerank", "/api/v1/models/health"
+			}},
 		{"auth fields", `{"service_url":"http://model-server:8000","api_key_enabled":true,"api_key":"k","jwt_auth_enabled":true,
 			"jwt_module_reference":"auth"}`,
-			func(c *Config) { c.APIKeyEnabled, c.APIKey, c.JWTAuthEnabled, c.JWTModuleReference = true, "k", true, "auth" }},
+			func(c *Config) {
+				c.APIKeyEnabled, c.APIKey, c.JWTAuthEnabled, c.JWTModuleReference = true, "k", true, "auth"
+			}},
 		{"models", `{"service_url":"http://model-server:8000","default_classifier_model":"c","available_classifier_models":["b","c"]}`,
 			func(c *Config) { c.DefaultClassifierModel, c.AvailableClassifierModels = "c", []string{"b", "c"} }},
 	} {
