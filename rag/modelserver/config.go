@@ -59,7 +59,9 @@ type Config struct {
 	RequestTimeout time.Duration
 	// MaxRetries (max_retries, default 2) is how many times an idempotent call is retried.
 	MaxRetries int
-	// APIKeyEnabled and APIKey (api_key_enabled, api_key): the key the module is configured with.
+	// APIKeyEnabled and APIKey (api_key_enabled, api_key): the module's API key; the platform's schema
+	// does not say who presents it, so its use is the glue's (this package only keeps it from printing
+	// and refuses api_key_enabled without a key).
 	APIKeyEnabled bool
 	APIKey        Secret
 	// JWTAuthEnabled and JWTModuleReference (jwt_auth_enabled, jwt_module_reference): the route requires a
@@ -374,7 +376,7 @@ func (d *decoder) number(name string) (n float64, present bool) {
 	if v == nil {
 		return 0, false
 	}
-	if json.Unmarshal(v, &n) != nil || v[0] == '"' {
+	if json.Unmarshal(v, &n) != nil {
 		d.fail(name, "a number", v)
 		return 0, false
 	}

@@ -172,15 +172,20 @@ func EmbeddingsResponse(upstream []byte, meta EmbeddingsMeta, countTokens func(s
 			return nil, malformed(fmt.Sprintf("embedding %d is not an array", i))
 		}
 		n := 0
-		var bad bool
+		var notNumber, outOfRange bool
 		v.ForEach(func(_, x gjson.Result) bool {
 			n++
-			bad = x.Type != gjson.Number
-			return !bad
+			notNumber = x.Type != gjson.Number
+			// The model server's vectors are float32s (sentence-transformers): a value beyond that range
+			// is a broken answer, and one beyond float64's (1e400) would fail the client's JSON decoder.
+			outOfRange = !notNumber && math.Abs(x.Float()) > math.MaxFloat32
+			return !notNumber && !outOfRange
 		})
 		switch {
-		case bad:
+		case notNumber:
 			return nil, malformed(fmt.Sprintf("embedding %d has a value that is not a number", i))
+		case outOfRange:
+			return nil, malformed(fmt.Sprintf("embedding %d has a value beyond float32 range", i))
 		case n == 0:
 			return nil, malformed(fmt.Sprintf("embedding %d is empty", i))
 		case dims >= 0 && n != dims:

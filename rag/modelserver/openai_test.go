@@ -207,6 +207,8 @@ func TestEmbeddingsResponse(t *testing.T) {
 		{"null value", `{"embeddings":[[1],[null]]}`, "embedding 1 has a value that is not a number"},
 		{"nested value", `{"embeddings":[[[1]],[[2]]]}`, "not a number"},
 		{"empty row", `{"embeddings":[[],[]]}`, "embedding 0 is empty"},
+		{"beyond float64", `{"embeddings":[[1],[1e400]]}`, "embedding 1 has a value beyond float32 range"},
+		{"beyond float32", `{"embeddings":[[-1e39],[1]]}`, "embedding 0 has a value beyond float32 range"},
 		{"ragged", `{"embeddings":[[1,2],[1]]}`, "embedding 1 has 1 dimensions, embedding 0 has 2"},
 		{"dimensions disagree", `{"embeddings":[[1,2],[3,4]],"dimensions":3}`, "says 3 dimensions for vectors of 2"},
 		{"dimensions string", `{"embeddings":[[1,2],[3,4]],"dimensions":"2"}`, "says \"2\" dimensions"},
