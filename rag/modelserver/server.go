@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/dsp-ai/fd2/dsp/apierr"
@@ -137,8 +138,15 @@ func New(cfg Config, basePath string) (*Server, error) {
 	return s, nil
 }
 
-// Config returns the module's config, defaults applied.
-func (s *Server) Config() Config { return s.cfg }
+// Config returns a copy of the module's config, defaults applied (the lists are copied too, so that a
+// caller cannot change the Server's allow-lists under it).
+func (s *Server) Config() Config {
+	c := s.cfg
+	c.AvailableEmbeddingModels = slices.Clone(c.AvailableEmbeddingModels)
+	c.AvailableRerankerModels = slices.Clone(c.AvailableRerankerModels)
+	c.AvailableClassifierModels = slices.Clone(c.AvailableClassifierModels)
+	return c
+}
 
 // Resolve maps a client's method and path below /{project}/{module} to a Call: an unknown path is 404
 // naming the served paths, a known one with another method 405 (Allow tells the method to advertise).

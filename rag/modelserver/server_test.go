@@ -208,6 +208,12 @@ func TestNewErrors(t *testing.T) {
 	if c.EmbeddingsEndpoint != DefaultEmbeddingsEndpoint || c.BatchSize != DefaultBatchSize || c.RequestTimeout != DefaultRequestTimeout {
 		t.Fatalf("defaults not applied: %+v", c)
 	}
+	// The Server's allow-list is its own: a caller's copy does not reach it.
+	s = newServer(t, Config{AvailableEmbeddingModels: []string{"a"}}, "")
+	s.Config().AvailableEmbeddingModels[0] = "evil"
+	if _, e := s.Rewrite(OpEmbeddings, []byte(`{"texts":["x"],"model_name":"evil"}`)); e == nil || e.Code != "model_not_allowed" {
+		t.Fatalf("the allow-list changed through Config(): %v", e)
+	}
 }
 
 func TestModelsOpenAI(t *testing.T) {
