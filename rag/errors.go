@@ -44,6 +44,9 @@ func MapError(status int, body []byte) *apierr.Error {
 			status, inner = st, rest
 		} else if isAuthMessage(inner) {
 			status = http.StatusUnauthorized
+		} else if configurationNotFound.MatchString(inner) {
+			// A missing configuration is a KeyError that /query wraps without a status.
+			status = http.StatusNotFound
 		}
 	} else if st, rest, ok := leadingStatus(inner); ok && st == status {
 		inner = rest
@@ -78,6 +81,10 @@ func MapError(status int, body []byte) *apierr.Error {
 	}
 	return apierr.Wrap(status, code, msg, fmt.Errorf("rag service answered %d: %s", status, truncate(string(body), 1024)))
 }
+
+// configurationNotFound is the whole detail of RAG2's KeyError for an unknown configuration, as Python's
+// str() renders it: `"Configuration 'x' not found"` (quoted), or unquoted from other paths.
+var configurationNotFound = regexp.MustCompile(`^"?Configuration '[^']*' not found"?$`)
 
 // readDetail reads RAG2's shapes: {"error":…, "detail":"…"}, {"detail":"…"}, {"detail":[validation
 // items]} and the OpenAI router's {"error":{"message":…}}.

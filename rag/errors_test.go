@@ -23,6 +23,8 @@ func TestMapError(t *testing.T) {
 		{"wrapped scheme", 500, `{"detail":"Internal server error: Invalid authentication scheme. Expected 'Bearer'"}`, 401, "unauthorized", "Expected 'Bearer'"},
 		{"wrapped 403", 500, `{"detail":"Internal server error: 403: Access denied"}`, 403, "forbidden", "=Access denied"},
 		{"wrapped 404", 500, `{"error":"x","detail":"Internal server error: 404: Configuration 'kb' not found"}`, 404, "not_found", "=Configuration 'kb' not found"},
+		{"wrapped KeyError of an unknown configuration", 500, `{"detail":"Internal server error: \"Configuration 'kb' not found\""}`, 404, "not_found", "Configuration 'kb' not found"},
+		{"a longer sentence about configurations is not a 404", 500, `{"detail":"Internal server error: loading Configuration 'kb' not found in cache, retried"}`, 502, "upstream_error", "loading"},
 		{"wrapped 422", 500, `{"detail":"Internal server error: 422: k must be at most 20"}`, 422, "invalid_request", "=k must be at most 20"},
 		{"wrapped 503", 500, `{"detail":"Internal server error: 503: Vector store unavailable"}`, 503, "service_unavailable", "Vector store unavailable"},
 		{"wrapped 500 stays upstream", 500, `{"detail":"Internal server error: 500: division by zero"}`, 502, "upstream_error", "=the RAG service failed: 500: division by zero"},

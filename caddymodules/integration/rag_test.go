@@ -107,7 +107,7 @@ func TestRAGServiceModule(t *testing.T) {
 	llmSrv := llm.start(t)
 	dir := t.TempDir()
 	writeManifest(t, dir, "kbp", ragManifest(hostOf(ragSrv), hostOf(llmSrv)))
-	f := startFD2(t, "manifests file "+dir, fullPipeline)
+	f := startFD2(t, "manifests file "+dir, ragSite)
 
 	acme := ragToken(t, "kb-key", map[string]any{"tenant": "acme"})
 	unfiltered := ragToken(t, "kb-key", nil)
@@ -142,16 +142,16 @@ func TestRAGServiceModule(t *testing.T) {
 		{"a duplicated filter key", "/kbp/kb/retrieve", `{"query":"security policy","filter":{"tenant":"acme"},"filter":{"tenant":"globex"}}`},
 		{"a $ne on the claim's key", "/kbp/kb/retrieve", `{"query":"security lab badge","filter":{"tenant":{"$ne":"acme"}}}`},
 		{"several configurations", "/kbp/kb/retrieve", `{"query":"vacation days","configuration_names":["demo-kb","demo-kb"]}`},
-		{"the legacy path", "/kbp/rag/kb/retrieve", `{"query":"Hammock secret project codename","filter":{"tenant":"globex"}}`},
-		{"the client's own API prefix", "/kbp/kb/api/v1/retrieve", `{"query":"merger memo Initech","filter":{"tenant":"globex"}}`},
+		{"the legacy path", "/kbp/rag/kb/retrieve", `{"query":"secret project codename","filter":{"tenant":"globex"}}`},
+		{"the client's own API prefix", "/kbp/kb/api/v1/retrieve", `{"query":"acquire next quarter merger memo","filter":{"tenant":"globex"}}`},
 		{"query with the other tenant", "/kbp/kb/query", `{"query":"Globex vacation days","filter":{"tenant":"globex"}}`},
 		{"OpenAI-compatible chat", "/kbp/kb/v1/chat/completions", `{"model":"demo-kb","messages":[{"role":"user","content":"Globex vacation"}],"filter":{"tenant":"globex"}}`},
 	}
 	for _, a := range attacks {
 		t.Run("attack: "+a.name, func(t *testing.T) {
 			r := do(t, "POST", f.url(a.path), a.body, bearer(acme)...)
-			if strings.Contains(string(r.body), "globex") || strings.Contains(string(r.body), "Globex") {
-				t.Fatalf("%d: another tenant's documents reached the caller: %s", r.status, r.body)
+			if leak := globexLeak(r.body); leak != "" {
+				t.Fatalf("%d: another tenant's documents reached the caller (%q): %s", r.status, leak, r.body)
 			}
 			if r.status != 200 && r.status != 400 {
 				t.Fatalf("status %d: %s", r.status, r.body)
@@ -224,15 +224,26 @@ func TestRAGServiceModule(t *testing.T) {
 		if !strings.Contains(string(r.body), "data: [DONE]") || !strings.Contains(r.header.Get("Content-Type"), "text/event-stream") {
 			t.Fatalf("not a stream: %v %s", r.header, r.body)
 		}
-		m := do(t, "GET", f.url("/metrics"), "", bearer(acme)...)
+		m := do(t, "GET", f.url("/metrics"), "")
 		if !strings.Contains(string(m.body), `fd2_rag_time_to_first_token_seconds_count{module="kb",project="kbp"}`) {
 			t.Errorf("no time-to-first-token series for the module")
 		}
 	})
 
 	t.Run("retrieval-augmented chat at the gateway", func(t *testing.T) {
+		// The caller's own filter cannot widen the claim: asking for the other tenant finds nothing.
 		r := do(t, "POST", f.url("/kbp/assistant/v1/chat/completions"),
 			`{"messages":[{"role":"user","content":"How many vacation days do employees get?"}],"filter":{"tenant":"globex"}}`, bearer(acme)...)
+		expectStatus(t, r, 200)
+		if leak := globexLeak(r.body); leak != "" || len(tenantsOf(r.body, "sources")) != 0 || globexLeak(llm.last()) != "" {
+			t.Fatalf("another tenant's documents (%q) reached the caller or the prompt: %s / %s", leak, r.body, llm.last())
+		}
+		if gjson.GetBytes(llm.last(), "filter").Exists() {
+			t.Errorf("the retrieval filter reached the provider: %s", llm.last())
+		}
+
+		r = do(t, "POST", f.url("/kbp/assistant/v1/chat/completions"),
+			`{"messages":[{"role":"user","content":"How many vacation days do employees get?"}]}`, bearer(acme)...)
 		expectStatus(t, r, 200)
 		srcs := tenantsOf(r.body, "sources")
 		if len(srcs) == 0 || strings.Contains(strings.Join(srcs, ","), "globex") {
@@ -242,7 +253,7 @@ func TestRAGServiceModule(t *testing.T) {
 		if sent.Get("role").String() != "system" || !strings.Contains(sent.Get("content").String(), "25 vacation days") {
 			t.Fatalf("the provider got no documents: %s", llm.last())
 		}
-		if strings.Contains(string(llm.last()), "Globex") {
+		if globexLeak(llm.last()) != "" {
 			t.Fatalf("another tenant's documents reached the prompt: %s", llm.last())
 		}
 		if st := r.header.Get("Server-Timing"); !strings.Contains(st, "retrieval;dur=") {
@@ -260,7 +271,7 @@ func TestRAGServiceModule(t *testing.T) {
 		if got := tenantsOf([]byte(last), "sources"); len(got) == 0 || got[0] != "acme" {
 			t.Fatalf("no sources chunk before [DONE]: %s", last)
 		}
-		m := do(t, "GET", f.url("/metrics"), "", bearer(acme)...)
+		m := do(t, "GET", f.url("/metrics"), "")
 		if !strings.Contains(string(m.body), `fd2_rag_retrieval_duration_seconds_count{outcome="ok",project="kbp",source="kb"}`) {
 			t.Errorf("no retrieval duration series")
 		}
@@ -276,6 +287,39 @@ func TestRAGServiceModule(t *testing.T) {
 			t.Fatalf("%s", r.body)
 		}
 	})
+}
+
+// ragSite is the full pipeline with /metrics.
+const ragSite = `
+:{{HTTP}} {
+	{{LOG}}
+	handle /metrics {
+		metrics
+	}
+	handle {
+		route {
+			dsp_manifest
+			dsp_auth
+			dsp_ratelimit
+			dsp_dispatch
+		}
+	}
+	handle_errors {
+		dsp_error
+	}
+}
+`
+
+// globexLeak names a piece of the globex tenant's documents found in an answer ("" when none is): its
+// metadata, or words only its documents hold.
+func globexLeak(body []byte) string {
+	for _, s := range []string{`"tenant":"globex"`, `"tenant": "globex"`, "globex-00", "30 vacation days", "Hammock", "Initech",
+		"badge access", "from 8 to 20"} {
+		if bytes.Contains(body, []byte(s)) {
+			return s
+		}
+	}
+	return ""
 }
 
 func jsonEqual(a, b string) bool {

@@ -16,6 +16,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/tidwall/gjson"
+	"github.com/tidwall/sjson"
 
 	"github.com/dsp-ai/fd2/caddymodules/internal/caddyfileopt"
 	"github.com/dsp-ai/fd2/dsp/apierr"
@@ -179,6 +181,19 @@ func (rt *Retriever) Augment(ctx context.Context, x *plan.Exchange, body []byte)
 	claim, err := claimFilter(x.Principal)
 	if err != nil {
 		return nil, nil, caddyhttp.Error(http.StatusForbidden, err)
+	}
+	// A request's own filter (RAG2's chat extension) narrows the retrieval, AND-ed with the claim; it is
+	// no chat parameter, so providers do not see it.
+	if f := gjson.GetBytes(body, "filter"); f.Exists() {
+		if !f.IsObject() {
+			return nil, nil, caddyhttp.Error(http.StatusBadRequest, apierr.New(http.StatusBadRequest, "invalid_filter", "filter must be a JSON object"))
+		}
+		if claim, err = rag.ComposeFilter(json.RawMessage(f.Raw), claim); err != nil {
+			return nil, nil, caddyhttp.Error(http.StatusBadRequest, err)
+		}
+		if body, err = sjson.DeleteBytes(body, "filter"); err != nil {
+			return nil, nil, caddyhttp.Error(http.StatusBadRequest, apierr.Wrap(http.StatusBadRequest, "invalid_json", "the request body must be a JSON object", err))
+		}
 	}
 	t0 := time.Now()
 	sources, err := rt.r.Retrieve(ctx, query, claim, nil)

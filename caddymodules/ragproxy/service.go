@@ -5,6 +5,7 @@ package ragproxy
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -108,6 +109,9 @@ func serveService(svc *rag.Service, w http.ResponseWriter, r *http.Request, x *p
 	ttft prometheus.Observer, forward forwardFunc) error {
 	call, aerr := svc.Resolve(r.Method, rest)
 	if aerr != nil {
+		if aerr.Status == http.StatusMethodNotAllowed {
+			w.Header().Set("Allow", strings.Join(call.Allow, ", "))
+		}
 		return caddyhttp.Error(aerr.Status, aerr)
 	}
 	claim, err := claimFilter(x.Principal)

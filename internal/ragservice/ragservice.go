@@ -223,6 +223,9 @@ func (s *Server) wrap(mux *http.ServeMux, modelServer bool) http.Handler {
 			}
 		}
 		if status, ok := s.takeFailure(r.URL.Path); ok {
+			if status == 0 {
+				panic(http.ErrAbortHandler) // the connection drops without an answer
+			}
 			msg := fmt.Sprintf("Injected failure (%d) for %s", status, r.URL.Path)
 			if modelServer || strings.HasPrefix(r.URL.Path, "/api/v1/models/") || r.URL.Path == "/health" {
 				writeJSON(w, status, map[string]any{"detail": msg})
@@ -300,7 +303,8 @@ func (s *Server) Reset() {
 }
 
 // Fail makes the next times requests to path (exact URL path) answer status with the endpoint's error
-// shape, before any other processing (the request is still recorded). times <= 0 clears the hook.
+// shape, before any other processing (the request is still recorded); status 0 drops the connection
+// without an answer instead. times <= 0 clears the hook.
 func (s *Server) Fail(path string, status, times int) {
 	s.hookMu.Lock()
 	defer s.hookMu.Unlock()

@@ -1220,6 +1220,16 @@ func TestFailAndDelay(t *testing.T) {
 		t.Fatalf("failed requests are recorded too: %d", n)
 	}
 
+	t.Run("status 0 drops the connection", func(t *testing.T) {
+		s.Fail("/api/v1/health", 0, 1)
+		if _, err := http.Get(ts.URL + "/api/v1/health"); err == nil {
+			t.Fatal("the first request got an answer")
+		}
+		if status, _, _ := do(t, ts, "GET", "/api/v1/health", nil); status != 200 {
+			t.Fatalf("status %d after the drop", status)
+		}
+	})
+
 	t.Run("delay", func(t *testing.T) {
 		s.Delay("/api/v1/health", 100*time.Millisecond)
 		start := time.Now()
