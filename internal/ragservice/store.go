@@ -70,6 +70,9 @@ func DefaultRAGConfig() map[string]any {
 // mergeConfig lays a partial config over the defaults, one section deep, after a JSON round trip so that
 // numbers are float64 like decoded requests.
 func mergeConfig(partial map[string]any) (map[string]any, error) {
+	if partial == nil {
+		partial = map[string]any{} // a configuration without overrides
+	}
 	norm, err := normalize(partial)
 	if err != nil {
 		return nil, err
