@@ -82,7 +82,9 @@ func (m *ModelServer) Serve(w http.ResponseWriter, r *http.Request, x *plan.Exch
 	if call.Idempotent {
 		r = r.WithContext(upstream.Idempotent(r.Context()))
 	}
-	forward := func(w http.ResponseWriter, r *http.Request) error { return gateway.ServeProxy(m.proxy, w, r, x, call.Path) }
+	forward := func(w http.ResponseWriter, r *http.Request) error {
+		return gateway.ServeProxy(m.proxy, w, r, x, call.Path)
+	}
 	switch call.Op {
 	case modelserver.OpEmbeddingsOpenAI:
 		return m.serveOpenAIEmbeddings(w, r, x, forward)
