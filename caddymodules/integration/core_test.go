@@ -15,6 +15,7 @@ import (
 
 	"github.com/dsp-ai/fd2/examples/controltower"
 	"github.com/dsp-ai/fd2/internal/fakellm"
+	"github.com/dsp-ai/fd2/internal/ragservice"
 )
 
 // demoManifest is a project whose routes reach addr over plain HTTP.
@@ -68,11 +69,11 @@ func demoManifest(id, addr string) string {
         {"name": "blocked", "uri": "/ID/blocked", "upstream": {"scheme": "http", "nodes": {"${environments.${environment}.urls.llm}": 1}},
          "plugins": {"ip-restriction": {"whitelist": ["10.0.0.0/8"]}}}
       ]}},
-    {"module_type": "model_server", "name": "embedder", "config": {"service_url": "http://${environments.${environment}.urls.llm}/v1"}},
-    {"module_type": "model_server", "name": "retired", "status": "disabled", "config": {"service_url": "http://${environments.${environment}.urls.llm}/v1"}},
+    {"module_type": "model_server", "name": "embedder", "config": {"service_url": "http://${environments.${environment}.urls.models}"}},
+    {"module_type": "model_server", "name": "retired", "status": "disabled", "config": {"service_url": "http://${environments.${environment}.urls.models}"}},
     {"module_type": "inference_endpoint", "name": "assistant", "config": {"model_name": "x"}}
   ],
-  "environments": {"development": {"secrets": {"key": "sk-integration"}, "urls": {"llm": "ADDR"}}}
+  "environments": {"development": {"secrets": {"key": "sk-integration"}, "urls": {"llm": "ADDR", "models": "ADDR"}}}
 }`)
 }
 
@@ -254,8 +255,9 @@ func TestProxyPipeline(t *testing.T) {
 	requireIntegration(t)
 	registerSecret("sk-integration")
 	llm := startFakeLLM(t, fakellm.Options{})
+	models, modelSrv := startRAGService(t, ragservice.Options{})
 	dir := t.TempDir()
-	writeManifest(t, dir, "acme", demoDoc("acme", hostOf(llm)))
+	writeManifest(t, dir, "acme", strings.Replace(demoDoc("acme", hostOf(llm)), `"models": "`+hostOf(llm)+`"`, `"models": "`+hostOf(modelSrv)+`"`, 1))
 	writeManifest(t, dir, "broken", `{"project_id":"broken","project_name":"b","modules":[{"module_type":"apisix_gateway","name":"x","config":{}}]}`)
 	f := startFD2(t, "manifests file "+dir, pipeline)
 
@@ -352,11 +354,19 @@ func TestProxyPipeline(t *testing.T) {
 			t.Fatalf("preflight headers: %v", r.header)
 		}
 	})
-	t.Run("module route strips prefix and adds base path", func(t *testing.T) {
-		r := do(t, "POST", f.url("/acme/embedder/embeddings"), `{"model":"e","input":"hi"}`)
+	t.Run("module route strips prefix and adds the API prefix", func(t *testing.T) {
+		r := do(t, "POST", f.url("/acme/embedder/embeddings"), `{"texts":["hi"]}`)
+		expectStatus(t, r, 200)
+		if !strings.Contains(string(r.body), `"embeddings"`) {
+			t.Fatalf("not an embeddings response: %s", r.body)
+		}
+		if _, ok := models.Last("/api/v1/models/embeddings"); !ok {
+			t.Fatalf("the model server was not called under its API prefix: %v", models.Requests())
+		}
+		r = do(t, "POST", f.url("/acme/embedder/v1/embeddings"), `{"model":"all-MiniLM-L6-v2","input":"hi"}`)
 		expectStatus(t, r, 200)
 		if !strings.Contains(string(r.body), `"embedding"`) {
-			t.Fatalf("not an embeddings response: %s", r.body)
+			t.Fatalf("not an OpenAI embeddings response: %s", r.body)
 		}
 	})
 	t.Run("disabled module is not routed", func(t *testing.T) {
@@ -421,7 +431,7 @@ func TestProxyPipeline(t *testing.T) {
 	})
 	t.Run("subdomain and X-Project-Id forms", func(t *testing.T) {
 		expectStatus(t, do(t, "GET", f.url("/"), "", "X-Project-Id", "acme"), 404) // "/acme" has no route
-		r := do(t, "POST", f.url("/embeddings"), `{"input":"x"}`, "X-Project-Module", "acme/embedder")
+		r := do(t, "POST", f.url("/embeddings"), `{"texts":["x"]}`, "X-Project-Module", "acme/embedder")
 		expectStatus(t, r, 200)
 	})
 	t.Run("metrics", func(t *testing.T) {

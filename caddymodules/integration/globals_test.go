@@ -89,13 +89,17 @@ func TestFailingGlobalPluginKeepsRoutes(t *testing.T) {
 	}
 	for _, line := range routes {
 		routeID, uri, _ := strings.Cut(line, " ")
-		path := strings.TrimSuffix(uri, "*") + "probe"
+		op := "query" // a path each module serves: the RAG service's, or the model server's
+		if strings.Contains(routeID, "embedding-reranker") {
+			op = "embeddings"
+		}
+		path := strings.TrimSuffix(uri, "*") + op
 		broker := strings.HasSuffix(uri, "/token")
 		if broker {
 			path = uri
 		}
 		t.Run(routeID, func(t *testing.T) {
-			r := do(t, "POST", f.url(path), `{"username":"admin","password":"password","query":"q"}`,
+			r := do(t, "POST", f.url(path), `{"username":"admin","password":"password","query":"q","texts":["q"]}`,
 				"Origin", "https://evil.example")
 			expectStatus(t, r, http.StatusBadGateway)
 			if code := r.errorCode(t); code == "route_misconfigured" {
