@@ -329,3 +329,97 @@ func jsonEqual(a, b string) bool {
 	}
 	return fmt.Sprint(x) == fmt.Sprint(y)
 }
+
+// TestRAGStaticSite (issue 16): a Caddyfile site without manifests fronts RAG2 with dsp_rag and serves
+// retrieval-augmented chat with dsp_openai's retrieval block, both enforcing the metadata_filter claim of a
+// static JWT policy.
+func TestRAGStaticSite(t *testing.T) {
+	requireIntegration(t)
+	rag, ragSrv := startRAGService(t, ragservice.Options{})
+	var llm recordingLLM
+	llmSrv := llm.start(t)
+	registerSecret(ragSecret)
+	f := startFD2(t, "", fmt.Sprintf(`
+:{{HTTP}} {
+	{{LOG}}
+	handle /metrics {
+		metrics
+	}
+	handle_path /kb/* {
+		dsp_auth {
+			name kb-site
+			jwt {
+				secret %[3]s
+			}
+		}
+		dsp_rag %[1]s {
+			configuration demo-kb
+			k 6
+			threshold 0.01
+			filter {"status":"published"}
+			timeout 5s
+			max_retries 1
+		}
+	}
+	handle /v1/* {
+		dsp_auth {
+			name chat-site
+			jwt {
+				secret %[3]s
+			}
+		}
+		dsp_openai {
+			provider fake openai {
+				base_url %[2]s/v1
+			}
+			retrieval {
+				rag %[1]s
+				configuration demo-kb
+				k 2
+				template "Context:{{range .Documents}} [{{.Index}}] {{.Content}}{{end}}"
+			}
+		}
+	}
+	handle_errors {
+		dsp_error
+	}
+}
+`, ragSrv.URL, llmSrv.URL, ragSecret))
+	acme := mintJWS(t, corpus{}, ragSecret, map[string]any{"metadata_filter": map[string]any{"tenant": "acme"}})
+	auth := []string{"Authorization", "Bearer " + acme}
+
+	t.Run("dsp_rag applies its options and the claim", func(t *testing.T) {
+		rag.Reset()
+		r := do(t, "POST", f.url("/kb/retrieve"), `{"query":"vacation days","filter":{"tenant":"globex"}}`, auth...)
+		expectStatus(t, r, 200)
+		if leak := globexLeak(r.body); leak != "" {
+			t.Fatalf("leak %q: %s", leak, r.body)
+		}
+		rec, _ := rag.Last("/api/v1/retrieve")
+		want := `{"$and":[{"tenant":"globex"},{"status":"published"},{"tenant":"acme"}]}`
+		if got := gjson.GetBytes(rec.Body, "filter").Raw; !jsonEqual(got, want) || gjson.GetBytes(rec.Body, "k").Int() != 6 {
+			t.Fatalf("sent %s, want filter %s and k 6", rec.Body, want)
+		}
+		if r.header.Get("X-Request-Id") == "" || !strings.Contains(r.header.Get("Server-Timing"), "fd2;dur=") {
+			t.Errorf("the static site is not observed: %v", r.header)
+		}
+		expectStatus(t, do(t, "POST", f.url("/kb/retrieve"), `{"query":"vacation"}`), 401)
+	})
+
+	t.Run("dsp_openai retrieval", func(t *testing.T) {
+		r := do(t, "POST", f.url("/v1/chat/completions"),
+			`{"model":"fake-gpt","messages":[{"role":"user","content":"How many vacation days?"}]}`, auth...)
+		expectStatus(t, r, 200)
+		if got := tenantsOf(r.body, "sources"); len(got) == 0 || len(got) > 2 || got[0] != "acme" {
+			t.Fatalf("sources %v: %s", got, r.body)
+		}
+		sys := gjson.GetBytes(llm.last(), "messages.0.content").String()
+		if !strings.HasPrefix(sys, "Context: [1] Acme employees receive 25 vacation days") {
+			t.Fatalf("the template did not render the documents: %q", sys)
+		}
+		m := do(t, "GET", f.url("/metrics"), "")
+		if !strings.Contains(string(m.body), `fd2_rag_retrieval_duration_seconds_count{outcome="ok",project="chat-site",source="`+hostOf(ragSrv)+`"}`) {
+			t.Errorf("no retrieval series for the static site")
+		}
+	})
+}

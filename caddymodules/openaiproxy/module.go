@@ -91,7 +91,7 @@ func (m *EndpointModule) Provision(ctx caddy.Context) error {
 	}
 	m.engine = e
 	if m.retrieval != nil {
-		if m.retriever, err = m.retrieval.Build(m.spec.Project, m.spec.Peer); err != nil {
+		if m.retriever, err = m.retrieval.Build(m.spec.Peer); err != nil {
 			return fmt.Errorf("inference_endpoint %q: %w", m.spec.Name(), err)
 		}
 	}

@@ -143,7 +143,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	h.engine = &inference.Engine{Backend: router, MaxBody: h.MaxBodySize, Hooks: hooks("", ""), Responses: responses.ForEngine(store)}
 	if h.Retrieval != nil {
-		if h.retriever, err = h.Retrieval.Build(h.site(), nil); err != nil {
+		if h.retriever, err = h.Retrieval.Build(nil); err != nil {
 			return err
 		}
 	}

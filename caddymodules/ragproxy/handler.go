@@ -14,7 +14,6 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/dsp-ai/fd2/caddymodules/gateway"
@@ -46,7 +45,6 @@ type Handler struct {
 
 	svc    *rag.Service
 	proxy  *gateway.Upstream
-	ttft   prometheus.Observer
 	logger *zap.Logger
 }
 
@@ -79,7 +77,6 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.proxy, err = gateway.UpstreamFor(ctx, up); err != nil {
 		return fmt.Errorf("dsp_rag: provisioning the proxy: %w", err)
 	}
-	h.ttft = serviceTTFT.WithLabelValues(site, "")
 	return nil
 }
 
@@ -92,7 +89,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 func (h *Handler) ServeStage(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
 	x := pipeline.ExchangeOf(r)
 	x.UpstreamBegins(time.Now()) // a static site has no dispatch stage to mark it
-	return serveService(h.svc, w, r, x, r.URL.Path, h.ttft, func(w http.ResponseWriter, r *http.Request, path string) error {
+	return serveService(h.svc, w, r, x, r.URL.Path, "", func(w http.ResponseWriter, r *http.Request, path string) error {
 		return gateway.ServeProxy(h.proxy, w, r, x, path)
 	})
 }

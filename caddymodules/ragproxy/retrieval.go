@@ -15,7 +15,6 @@ import (
 
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tidwall/gjson"
 	"github.com/tidwall/sjson"
 
@@ -56,13 +55,13 @@ type Retrieval struct {
 
 // Retriever is a Retrieval ready to serve.
 type Retriever struct {
-	r        *rag.Retriever
-	ok, fail prometheus.Observer
+	r      *rag.Retriever
+	source string // the metric's source label
 }
 
 // Build resolves the source (peer finds a module of the project; nil on a static site) and builds the
-// retriever; project labels its metric.
-func (c *Retrieval) Build(project string, peer func(name string) *plan.ModuleSpec) (*Retriever, error) {
+// retriever.
+func (c *Retrieval) Build(peer func(name string) *plan.ModuleSpec) (*Retriever, error) {
 	if c.RAG == "" {
 		return nil, errors.New("retrieval: rag (a rag_service module or a RAG service URL) is required")
 	}
@@ -104,8 +103,7 @@ func (c *Retrieval) Build(project string, peer func(name string) *plan.ModuleSpe
 	if err != nil {
 		return nil, fmt.Errorf("retrieval: %w", err)
 	}
-	return &Retriever{r: r, ok: retrievalDuration.WithLabelValues(project, source, "ok"),
-		fail: retrievalDuration.WithLabelValues(project, source, "error")}, nil
+	return &Retriever{r: r, source: source}, nil
 }
 
 // defaultURLTimeout bounds a retrieval from a URL source: it holds up the chat's first token, so the
@@ -199,14 +197,16 @@ func (rt *Retriever) Augment(ctx context.Context, x *plan.Exchange, body []byte)
 	sources, err := rt.r.Retrieve(ctx, query, claim, nil)
 	took := time.Since(t0)
 	x.Retrieval += took
-	if err != nil {
-		if !x.NoMetrics {
-			rt.fail.Observe(took.Seconds())
-		}
-		return nil, nil, retrievalError(err)
-	}
 	if !x.NoMetrics {
-		rt.ok.Observe(took.Seconds())
+		// The project label is the request's: a static site's is the name of its first FD2 stage.
+		outcome := "ok"
+		if err != nil {
+			outcome = "error"
+		}
+		retrievalDuration.WithLabelValues(x.MetricsProject(), rt.source, outcome).Observe(took.Seconds())
+	}
+	if err != nil {
+		return nil, nil, retrievalError(err)
 	}
 	out, err := rag.Augment(body, query, sources, rt.r.Template())
 	if err != nil {

@@ -10,7 +10,6 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dsp-ai/fd2/caddymodules/gateway"
 	"github.com/dsp-ai/fd2/caddymodules/pipeline"
@@ -33,7 +32,6 @@ type RAGService struct {
 	spec  *plan.ModuleSpec
 	svc   *rag.Service
 	proxy *gateway.Upstream
-	ttft  prometheus.Observer
 }
 
 // CaddyModule returns the Caddy module information.
@@ -67,7 +65,6 @@ func basePath(spec *plan.ModuleSpec) string {
 func (m *RAGService) Provision(ctx caddy.Context) error {
 	p, err := provisionProxy(ctx, m.spec)
 	m.proxy = p
-	m.ttft = serviceTTFT.WithLabelValues(m.spec.Project, m.spec.Name())
 	return err
 }
 
@@ -88,7 +85,7 @@ func (m *RAGService) Serve(w http.ResponseWriter, r *http.Request, x *plan.Excha
 	if m.proxy == nil {
 		return noUpstream(x)
 	}
-	return serveService(m.svc, w, r, x, x.Rest(), m.ttft, func(w http.ResponseWriter, r *http.Request, path string) error {
+	return serveService(m.svc, w, r, x, x.Rest(), m.spec.Name(), func(w http.ResponseWriter, r *http.Request, path string) error {
 		return gateway.ServeProxy(m.proxy, w, r, x, path)
 	})
 }
@@ -104,9 +101,10 @@ func noUpstream(x *plan.Exchange) error {
 // forwardFunc sends the (rewritten) request to the service at path and writes its answer to w.
 type forwardFunc func(w http.ResponseWriter, r *http.Request, path string) error
 
-// serveService is the RAG front, for a module route and for dsp_rag alike.
+// serveService is the RAG front, for a module route and for dsp_rag alike; module labels the
+// first-token metric ("" on a static site).
 func serveService(svc *rag.Service, w http.ResponseWriter, r *http.Request, x *plan.Exchange, rest string,
-	ttft prometheus.Observer, forward forwardFunc) error {
+	module string, forward forwardFunc) error {
 	call, aerr := svc.Resolve(r.Method, rest)
 	if aerr != nil {
 		if aerr.Status == http.StatusMethodNotAllowed {
@@ -143,11 +141,11 @@ func serveService(svc *rag.Service, w http.ResponseWriter, r *http.Request, x *p
 		r = r.WithContext(upstream.Idempotent(r.Context()))
 	}
 	sw := newServiceWriter(w)
-	if call.Op == rag.OpChat && ttft != nil {
+	if call.Op == rag.OpChat && !x.NoMetrics {
 		var fc rag.FirstContent
 		sw.onWrite = func(b []byte) {
 			if fc.Feed(b) {
-				ttft.Observe(time.Since(x.Start).Seconds())
+				serviceTTFT.WithLabelValues(x.MetricsProject(), module).Observe(time.Since(x.Start).Seconds())
 				sw.onWrite = nil
 			}
 		}
