@@ -247,7 +247,6 @@ func (c *Retrieval) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		return d.ArgErr()
 	}
 	return caddyfileopt.Block(d, func(name string) error {
-		var v string
 		switch name {
 		case "rag":
 			return caddyfileopt.Args(d, &c.RAG)
@@ -264,23 +263,13 @@ func (c *Retrieval) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			c.MaxRetries = &n
 			return err
 		case "threshold":
-			if err := caddyfileopt.Args(d, &v); err != nil {
-				return err
-			}
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				return d.Errf("threshold: want a number, got %q", v)
-			}
+			f, err := thresholdArg(d)
 			c.Threshold = &f
+			return err
 		case "filter":
-			if err := caddyfileopt.Args(d, &v); err != nil {
-				return err
-			}
-			var obj map[string]any
-			if err := json.Unmarshal([]byte(v), &obj); err != nil {
-				return d.Errf("filter: want a JSON object: %v", err)
-			}
-			c.Filter = json.RawMessage(v)
+			f, err := filterArg(d)
+			c.Filter = f
+			return err
 		case "timeout":
 			dur, err := caddyfileopt.PositiveDuration(d)
 			c.Timeout = time.Duration(dur).Seconds()
@@ -288,6 +277,5 @@ func (c *Retrieval) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		default:
 			return d.Errf("unrecognized subdirective %q", name)
 		}
-		return nil
 	})
 }
