@@ -187,14 +187,11 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				cfg["query_expansion_num_queries"] = n
 			}
 		case "filter":
-			if err := caddyfileopt.Args(d, &v); err != nil {
+			f, err := filterArg(d)
+			if err != nil {
 				return err
 			}
-			var obj map[string]any
-			if err := json.Unmarshal([]byte(v), &obj); err != nil {
-				return d.Errf("filter: want a JSON object: %v", err)
-			}
-			cfg["default_metadata_filter"] = json.RawMessage(v)
+			cfg["default_metadata_filter"] = f
 		case "timeout":
 			dur, err := caddyfileopt.PositiveDuration(d)
 			if err != nil {

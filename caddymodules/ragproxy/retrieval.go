@@ -273,14 +273,9 @@ func (c *Retrieval) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			c.Threshold = &f
 		case "filter":
-			if err := caddyfileopt.Args(d, &v); err != nil {
-				return err
-			}
-			var obj map[string]any
-			if err := json.Unmarshal([]byte(v), &obj); err != nil {
-				return d.Errf("filter: want a JSON object: %v", err)
-			}
-			c.Filter = json.RawMessage(v)
+			f, err := filterArg(d)
+			c.Filter = f
+			return err
 		case "timeout":
 			dur, err := caddyfileopt.PositiveDuration(d)
 			c.Timeout = time.Duration(dur).Seconds()
@@ -290,4 +285,21 @@ func (c *Retrieval) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		}
 		return nil
 	})
+}
+
+// filterArg reads a filter option's JSON object. null is refused too: it would unmarshal without error and
+// silently mean no filter.
+func filterArg(d *caddyfile.Dispenser) (json.RawMessage, error) {
+	var v string
+	if err := caddyfileopt.Args(d, &v); err != nil {
+		return nil, err
+	}
+	var obj map[string]any
+	if err := json.Unmarshal([]byte(v), &obj); err != nil {
+		return nil, d.Errf("filter: want a JSON object: %v", err)
+	}
+	if obj == nil {
+		return nil, d.Errf("filter: want a JSON object, got %s", v)
+	}
+	return json.RawMessage(v), nil
 }
