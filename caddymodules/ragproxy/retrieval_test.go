@@ -75,7 +75,7 @@ func (d *ragDouble) calls() ([]string, []byte) {
 	return append([]string(nil), d.paths...), d.body
 }
 
-// hostPort splits the double's address for a manifest node.
+// node is the double's address as a manifest node.
 func (d *ragDouble) node(t *testing.T) manifest.Node {
 	t.Helper()
 	host, port, err := net.SplitHostPort(d.srv.Listener.Addr().String())
