@@ -362,11 +362,15 @@ func augment(ret *ragproxy.Retriever, eng *inference.Engine, r *http.Request, x 
 		return pipeline.BodyError(err)
 	}
 	out, extra, err := ret.Augment(r.Context(), x, body)
-	if err != nil || extra == nil {
+	if err != nil {
 		return err
 	}
-	x.ReplaceBody(r, out, true)
-	eng.Extra = extra
+	if out != nil {
+		x.ReplaceBody(r, out, true)
+	}
+	if extra != nil {
+		eng.Extra = extra
+	}
 	return nil
 }
 

@@ -168,29 +168,37 @@ func isURL(s string) bool {
 	return strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://")
 }
 
-// Augment retrieves documents for a chat request and returns the body with them in the prompt and the
-// sources to attach to the answer (nil, nil when the request has no user message to search for). The
-// time spent is the exchange's retrieval time.
+// Augment retrieves documents for a chat request and returns the body to send, with them in the prompt,
+// and the sources to attach to the answer. When the request has no user message to search for, the
+// sources are nil and so is the body, unless the request's own filter had to be taken out of it. The time
+// spent is the exchange's retrieval time.
 func (rt *Retriever) Augment(ctx context.Context, x *plan.Exchange, body []byte) ([]byte, *inference.Extra, error) {
+	// A request's own filter (RAG2's chat extension) narrows the retrieval, AND-ed with the claim; it is
+	// no chat parameter, so providers do not see it, whether or not there is anything to retrieve.
+	f := gjson.GetBytes(body, "filter")
+	if f.Exists() {
+		if !f.IsObject() {
+			return nil, nil, caddyhttp.Error(http.StatusBadRequest, apierr.New(http.StatusBadRequest, "invalid_filter", "filter must be a JSON object"))
+		}
+		var err error
+		if body, err = sjson.DeleteBytes(body, "filter"); err != nil {
+			return nil, nil, caddyhttp.Error(http.StatusBadRequest, apierr.Wrap(http.StatusBadRequest, "invalid_json", "the request body must be a JSON object", err))
+		}
+	}
 	query, ok := rag.LastUserMessage(body)
 	if !ok || strings.TrimSpace(query) == "" {
+		if f.Exists() {
+			return body, nil, nil
+		}
 		return nil, nil, nil
 	}
 	claim, err := claimFilter(x.Principal)
 	if err != nil {
 		return nil, nil, caddyhttp.Error(http.StatusForbidden, err)
 	}
-	// A request's own filter (RAG2's chat extension) narrows the retrieval, AND-ed with the claim; it is
-	// no chat parameter, so providers do not see it.
-	if f := gjson.GetBytes(body, "filter"); f.Exists() {
-		if !f.IsObject() {
-			return nil, nil, caddyhttp.Error(http.StatusBadRequest, apierr.New(http.StatusBadRequest, "invalid_filter", "filter must be a JSON object"))
-		}
+	if f.Exists() {
 		if claim, err = rag.ComposeFilter(json.RawMessage(f.Raw), claim); err != nil {
 			return nil, nil, caddyhttp.Error(http.StatusBadRequest, err)
-		}
-		if body, err = sjson.DeleteBytes(body, "filter"); err != nil {
-			return nil, nil, caddyhttp.Error(http.StatusBadRequest, apierr.Wrap(http.StatusBadRequest, "invalid_json", "the request body must be a JSON object", err))
 		}
 	}
 	t0 := time.Now()
@@ -278,4 +286,21 @@ func (c *Retrieval) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			return d.Errf("unrecognized subdirective %q", name)
 		}
 	})
+}
+
+// filterArg reads a filter option's JSON object. null is refused too: it would unmarshal without error and
+// silently mean no filter.
+func filterArg(d *caddyfile.Dispenser) (json.RawMessage, error) {
+	var v string
+	if err := caddyfileopt.Args(d, &v); err != nil {
+		return nil, err
+	}
+	var obj map[string]any
+	if err := json.Unmarshal([]byte(v), &obj); err != nil {
+		return nil, d.Errf("filter: want a JSON object: %v", err)
+	}
+	if obj == nil {
+		return nil, d.Errf("filter: want a JSON object, got %s", v)
+	}
+	return json.RawMessage(v), nil
 }
