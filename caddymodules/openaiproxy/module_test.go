@@ -100,7 +100,7 @@ func TestAugment(t *testing.T) {
 		_, _ = io.WriteString(w, `{"documents":[{"content":"Refunds take 5 days.","metadata":{},"similarity_score":0.9}]}`)
 	}))
 	t.Cleanup(rag.Close)
-	ret, err := (&ragproxy.Retrieval{RAG: rag.URL, Configuration: "docs"}).Build("p", nil)
+	ret, err := (&ragproxy.Retrieval{RAG: rag.URL, Configuration: "docs"}).Build(nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,7 +24,8 @@ func thresholdArg(d *caddyfile.Dispenser) (float64, error) {
 	return f, nil
 }
 
-// filterArg parses a metadata filter option: one JSON object (quote it as a Caddyfile token).
+// filterArg parses a metadata filter option: one JSON object (quote it as a Caddyfile token). null is
+// refused too: it would unmarshal without error and silently mean no filter.
 func filterArg(d *caddyfile.Dispenser) (json.RawMessage, error) {
 	var v string
 	if err := caddyfileopt.Args(d, &v); err != nil {

@@ -287,20 +287,3 @@ func (c *Retrieval) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		}
 	})
 }
-
-// filterArg reads a filter option's JSON object. null is refused too: it would unmarshal without error and
-// silently mean no filter.
-func filterArg(d *caddyfile.Dispenser) (json.RawMessage, error) {
-	var v string
-	if err := caddyfileopt.Args(d, &v); err != nil {
-		return nil, err
-	}
-	var obj map[string]any
-	if err := json.Unmarshal([]byte(v), &obj); err != nil {
-		return nil, d.Errf("filter: want a JSON object: %v", err)
-	}
-	if obj == nil {
-		return nil, d.Errf("filter: want a JSON object, got %s", v)
-	}
-	return json.RawMessage(v), nil
-}

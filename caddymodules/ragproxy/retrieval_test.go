@@ -105,7 +105,7 @@ const chatBody = `{"model":"m","messages":[{"role":"system","content":"Be brief.
 // retrieve builds c and runs one chat body through Augment, returning the double's calls.
 func retrieve(t *testing.T, c *Retrieval, d *ragDouble, peer func(string) *plan.ModuleSpec, x *plan.Exchange, body string) ([]byte, []string, []byte, error) {
 	t.Helper()
-	rt, err := c.Build("p", peer)
+	rt, err := c.Build(peer)
 	if err != nil {
 		t.Fatalf("Build: %v", err)
 	}
@@ -150,7 +150,7 @@ func TestRetrievalBuildErrors(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			rt, err := tc.c.Build("p", tc.peer)
+			rt, err := tc.c.Build(tc.peer)
 			if tc.wantErr == "" {
 				if err != nil || rt == nil {
 					t.Fatalf("Build: %v", err)
@@ -311,7 +311,7 @@ func TestAugment(t *testing.T) {
 			d := newRAGDouble(t)
 			kb := ragSpec(t, d, kbConfig, "")
 			c := &Retrieval{RAG: "kb", Filter: json.RawMessage(`{"kind":"faq"}`), Template: "Context for {{.Query}}:{{range .Documents}} [{{.Index}}] {{.Content}} ({{with .Metadata.doc}}{{.}}{{end}}){{end}}"}
-			rt, err := c.Build("p", func(string) *plan.ModuleSpec { return kb })
+			rt, err := c.Build(func(string) *plan.ModuleSpec { return kb })
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -390,7 +390,7 @@ func TestAugmentWithoutQuery(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			d := newRAGDouble(t)
 			c := &Retrieval{RAG: d.srv.URL, Configuration: "kb"}
-			rt, err := c.Build("p", nil)
+			rt, err := c.Build(nil)
 			if err != nil {
 				t.Fatal(err)
 			}

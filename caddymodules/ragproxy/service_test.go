@@ -14,6 +14,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/tidwall/gjson"
 
 	"github.com/dsp-ai/fd2/dsp/apierr"
@@ -108,7 +109,7 @@ func TestServeService(t *testing.T) {
 			rec := httptest.NewRecorder()
 			r := httptest.NewRequest(tc.method, "/p/kb"+tc.rest, body)
 			x := &plan.Exchange{Principal: tc.principal, Start: time.Now()}
-			err := serveService(svc, rec, r, x, tc.rest, nil, forward)
+			err := serveService(svc, rec, r, x, tc.rest, "", forward)
 			if gotPath != tc.wantPath {
 				t.Fatalf("forwarded to %q, want %q", gotPath, tc.wantPath)
 			}
@@ -145,10 +146,15 @@ func TestServeService(t *testing.T) {
 	}
 }
 
-// observations counts a histogram's observations.
-type observations []float64
-
-func (o *observations) Observe(v float64) { *o = append(*o, v) }
+// ttftObserved is the count and sum of the time-to-first-token series of project and module kb.
+func ttftObserved(t *testing.T, project string) (int, float64) {
+	t.Helper()
+	var m dto.Metric
+	if err := serviceTTFT.WithLabelValues(project, "kb").(prometheus.Metric).Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return int(m.GetHistogram().GetSampleCount()), m.GetHistogram().GetSampleSum()
+}
 
 // TestServeServiceTTFT: a chat stream's first content is observed once; other operations are not watched.
 func TestServeServiceTTFT(t *testing.T) {
@@ -170,8 +176,7 @@ func TestServeServiceTTFT(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			var obs observations
-			var ttft prometheus.Observer = &obs
+			project := "ttft-test-" + tc.name // a series of its own
 			var chunks int
 			forward := func(w http.ResponseWriter, r *http.Request, _ string) error {
 				w.WriteHeader(http.StatusOK)
@@ -180,7 +185,7 @@ func TestServeServiceTTFT(t *testing.T) {
 						return err
 					}
 					chunks++
-					if chunks == 1 && len(obs) != 0 {
+					if n, _ := ttftObserved(t, project); chunks == 1 && n != 0 {
 						t.Error("observed on a chunk without content")
 					}
 				}
@@ -188,15 +193,16 @@ func TestServeServiceTTFT(t *testing.T) {
 			}
 			rec := httptest.NewRecorder()
 			r := httptest.NewRequest(tc.method, tc.rest, strings.NewReader(tc.body))
-			x := &plan.Exchange{Start: time.Now().Add(-50 * time.Millisecond)}
-			if err := serveService(svc, rec, r, x, tc.rest, ttft, forward); err != nil {
+			x := &plan.Exchange{Start: time.Now().Add(-50 * time.Millisecond), Site: project}
+			if err := serveService(svc, rec, r, x, tc.rest, "kb", forward); err != nil {
 				t.Fatal(err)
 			}
-			if len(obs) != tc.want {
-				t.Fatalf("%d observations, want %d", len(obs), tc.want)
+			n, sum := ttftObserved(t, project)
+			if n != tc.want {
+				t.Fatalf("%d observations, want %d", n, tc.want)
 			}
-			if tc.want > 0 && obs[0] < 0.05 {
-				t.Fatalf("observed %gs, want at least the 50 ms since the exchange started", obs[0])
+			if tc.want > 0 && sum < 0.05 {
+				t.Fatalf("observed %gs, want at least the 50 ms since the exchange started", sum)
 			}
 			if rec.Body.String() != strings.Join(stream, "") {
 				t.Fatalf("stream not passed through: %q", rec.Body.String())
