@@ -116,6 +116,10 @@ func (c *Retrieval) fromURL() (rag.RetrieverConfig, string, error) {
 	if err != nil || u.Host == "" {
 		return rag.RetrieverConfig{}, "", errors.New("retrieval: rag is not a valid URL") // the URL may carry credentials
 	}
+	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		// They would be dropped from the calls: refuse them rather than retrieve unauthenticated.
+		return rag.RetrieverConfig{}, "", errors.New("retrieval: rag URL must be the service root, without credentials, query or fragment")
+	}
 	if c.Configuration == "" {
 		return rag.RetrieverConfig{}, "", errors.New("retrieval: configuration is required when rag is a URL")
 	}
@@ -254,7 +258,7 @@ func (c *Retrieval) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	if d.NextArg() {
 		return d.ArgErr()
 	}
-	return caddyfileopt.Block(d, func(name string) error {
+	err := caddyfileopt.Block(d, func(name string) error {
 		switch name {
 		case "rag":
 			return caddyfileopt.Args(d, &c.RAG)
@@ -286,4 +290,8 @@ func (c *Retrieval) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			return d.Errf("unrecognized subdirective %q", name)
 		}
 	})
+	if err == nil && c.RAG == "" {
+		return d.Err("retrieval: rag (a rag_service module or a RAG service URL) is required")
+	}
+	return err
 }

@@ -136,6 +136,8 @@ func TestRetrievalBuildErrors(t *testing.T) {
 		{"no source", Retrieval{}, peer, "rag (a rag_service module or a RAG service URL) is required"},
 		{"URL without configuration", Retrieval{RAG: d.srv.URL}, nil, "configuration is required when rag is a URL"},
 		{"URL without host", Retrieval{RAG: "http:///api", Configuration: "kb"}, nil, "rag is not a valid URL"},
+		{"URL with credentials", Retrieval{RAG: "http://user:pw@rag:8080", Configuration: "kb"}, nil, "without credentials, query or fragment"},
+		{"URL with a query", Retrieval{RAG: "http://rag:8080/?token=x", Configuration: "kb"}, nil, "without credentials, query or fragment"},
 		{"module on a static site", Retrieval{RAG: "kb"}, nil, `rag "kb": a module name needs a manifest`},
 		{"unknown module", Retrieval{RAG: "nokb"}, peer, `rag "nokb" names no rag_service module of the project`},
 		{"not a rag_service", Retrieval{RAG: "emb"}, peer, `rag "emb" names no rag_service module of the project`},
