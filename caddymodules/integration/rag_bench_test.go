@@ -4,6 +4,7 @@ package integration
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"net/http"
 	"slices"
@@ -18,8 +19,9 @@ import (
 
 // BenchmarkRAGLatency measures the issue-16 figures in one run, one request at a time, the variants
 // interleaved so that machine noise hits them alike:
-//   - a retrieve straight to the RAG double and through FD2's rag_service module (defaults applied, the
-//     body rewritten, the answer passed back): the p50 latency FD2 adds;
+//   - a retrieve straight to the RAG double, through Caddy's own reverse_proxy (the baseline of one proxy
+//     hop) and through FD2's rag_service module (the whole pipeline, defaults applied, the body rewritten,
+//     the answer passed back): the p50 latency each adds;
 //   - a streamed chat on the same fake provider through a plain inference_endpoint and through one with
 //     retrieval (rag_service reference): time to first token of each, and the retrieval time FD2 reports
 //     in Server-Timing, shown apart.
@@ -33,7 +35,14 @@ func BenchmarkRAGLatency(b *testing.B) {
 	  {"module_type":"rag_service","name":"kb","config":{"service_url":"`+ragSrv.URL+`","configuration_name":"demo-kb","default_k":3}},
 	  {"module_type":"inference_endpoint","name":"plain","config":{"endpoint_url":"`+llm.URL+`/v1","model_name":"fake-gpt"}},
 	  {"module_type":"inference_endpoint","name":"rag","config":{"endpoint_url":"`+llm.URL+`/v1","model_name":"fake-gpt","rag_service":"kb"}}]}`)
-	f := startFD2Info(b, "manifests file "+dir, fullPipeline)
+	plainPort := freePort(b)
+	f := startFD2Info(b, "manifests file "+dir, fullPipeline+fmt.Sprintf(`
+:%d {
+	reverse_proxy %s
+}
+`, plainPort, hostOf(ragSrv)))
+	waitListening(b, plainPort)
+	plainURL := fmt.Sprintf("http://127.0.0.1:%d/api/v1/retrieve", plainPort)
 	tr := &http.Transport{MaxIdleConnsPerHost: 4}
 	c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
 	defer tr.CloseIdleConnections()
@@ -41,7 +50,7 @@ func BenchmarkRAGLatency(b *testing.B) {
 	const n = 300
 	retrieve := `{"query":"How many vacation days do employees get?","configuration_name":"demo-kb","k":3}`
 	chat := `{"stream":true,"messages":[{"role":"user","content":"How many vacation days do employees get?"}]}`
-	var direct, viaFD2, ttftPlain, ttftRAG, retrieval []time.Duration
+	var direct, viaCaddy, viaFD2, ttftPlain, ttftRAG, retrieval []time.Duration
 	post := func(url, body string) (time.Duration, time.Duration, *http.Response) {
 		t0 := time.Now()
 		res, err := c.Post(url, "application/json", strings.NewReader(body))
@@ -63,8 +72,11 @@ func BenchmarkRAGLatency(b *testing.B) {
 	for range b.N {
 		for i := range n {
 			// The order rotates so that no variant always follows another.
-			for k := range 4 {
-				switch (i + k) % 4 {
+			for k := range 5 {
+				switch (i + k) % 5 {
+				case 4:
+					_, d, _ := post(plainURL, retrieve)
+					viaCaddy = append(viaCaddy, d)
 				case 0:
 					_, d, _ := post(ragSrv.URL+"/api/v1/retrieve", retrieve)
 					direct = append(direct, d)
@@ -91,13 +103,14 @@ func BenchmarkRAGLatency(b *testing.B) {
 	b.ReportMetric(ms(p50(direct)), "direct-retrieve-p50-ms")
 	b.ReportMetric(ms(p50(viaFD2)), "fd2-retrieve-p50-ms")
 	b.ReportMetric(ms(p50(viaFD2)-p50(direct)), "added-retrieve-p50-ms")
+	b.ReportMetric(ms(p50(viaCaddy)-p50(direct)), "caddy-added-retrieve-p50-ms")
 	b.ReportMetric(ms(p50(ttftPlain)), "chat-ttft-p50-ms")
 	b.ReportMetric(ms(p50(ttftRAG)), "rag-chat-ttft-p50-ms")
 	b.ReportMetric(ms(p50(retrieval)), "retrieval-p50-ms")
-	b.Logf("retrieve p50: direct %.3f ms, through FD2 %.3f ms (+%.3f ms, ×%.2f); chat TTFT p50: plain %.3f ms, "+
-		"retrieval-augmented %.3f ms (×%.2f), of which retrieval %.3f ms", ms(p50(direct)), ms(p50(viaFD2)),
-		ms(p50(viaFD2)-p50(direct)), float64(p50(viaFD2))/float64(p50(direct)), ms(p50(ttftPlain)), ms(p50(ttftRAG)),
-		float64(p50(ttftRAG))/float64(p50(ttftPlain)), ms(p50(retrieval)))
+	b.Logf("retrieve p50: direct %.3f ms, through Caddy's reverse_proxy %.3f ms (+%.3f ms), through FD2's rag_service "+
+		"%.3f ms (+%.3f ms); chat TTFT p50: plain %.3f ms, retrieval-augmented %.3f ms (×%.2f), of which retrieval %.3f ms",
+		ms(p50(direct)), ms(p50(viaCaddy)), ms(p50(viaCaddy)-p50(direct)), ms(p50(viaFD2)), ms(p50(viaFD2)-p50(direct)),
+		ms(p50(ttftPlain)), ms(p50(ttftRAG)), float64(p50(ttftRAG))/float64(p50(ttftPlain)), ms(p50(retrieval)))
 }
 
 // timingOf is a metric's duration in a Server-Timing header (0 when absent).
