@@ -57,7 +57,7 @@ lint: ## staticcheck, installed from the Go module proxy
 bench: ## micro-benchmarks, the in-process ratios, then the side-by-side load benchmark (fd2 and stock Caddy as pinned processes; the table of docs/performance.md)
 	$(GO) test -run '^$$' -bench . -benchmem ./dsp/... ./inference/... ./rag/... ./caddymodules/gateway/
 	$(GO) test -run '^$$' -bench 'LoadRatio|PipelineRatio|InferenceOverhead|InstrumentationCost|RAGLatency|ColdProjectLoad' -benchtime 1x -v -timeout 10m ./caddymodules/integration/
-	$(GO) test -run '^$$' -bench SideBySide -benchtime 1x -v -timeout 30m ./tests/loadbench/
+	$(GO) test -run '^$$' -bench 'SideBySide|HeldStreams' -benchtime 1x -v -timeout 30m ./tests/loadbench/
 
 xcaddy: ## build with xcaddy (with the example module type), check the modules, adapt and validate Caddyfile.example, serve the example module
 	./xcaddy.sh
