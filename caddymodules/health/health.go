@@ -40,6 +40,14 @@ func init() {
 //   - GET …/status: the original DSP front door's shape, {"service":"dsp-fd2","status","timestamp",
 //     "routing_modes":{"apisix":[…],"direct":[…]}}, for existing monitors (FD2 has no APISIX: every
 //     project is listed as direct).
+//
+// Draining: once the server's shutdown is scheduled (the shutdown_delay global option: after SIGTERM, or a
+// reload that closes this listener, Caddy keeps serving for that delay with {http.shutting_down} true),
+// /health and /health?detailed=true answer 503 {"service":"fd2","status":"shutting_down"}. A load
+// balancer's active health check or a Kubernetes readiness probe then takes the instance out of rotation
+// while it still serves whatever reaches it, so a rollout drops nothing; without shutdown_delay the
+// listener closes at once and requests already on idle keep-alive connections can fail. /status keeps its
+// legacy shape.
 type HealthHandler struct {
 	app *gateway.App
 }
@@ -66,6 +74,8 @@ func (h *HealthHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ cadd
 	switch {
 	case strings.HasSuffix(r.URL.Path, "/status"):
 		status, rep = h.app.LegacyStatus()
+	case shuttingDown(r):
+		status, rep = http.StatusServiceUnavailable, map[string]string{"service": "fd2", "status": "shutting_down"}
 	case r.URL.Query().Get("detailed") == "true":
 		status, rep = h.app.Report(r.Context())
 	default:
@@ -75,6 +85,22 @@ func (h *HealthHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ cadd
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	return json.NewEncoder(w).Encode(rep)
+}
+
+// shuttingDown reports whether the server serving r has scheduled its shutdown ({http.shutting_down}).
+func shuttingDown(r *http.Request) bool {
+	// The placeholder dereferences the request's server: a request prepared without one (a handler driven
+	// outside a Caddy server) is never shutting down.
+	if srv, _ := r.Context().Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server); srv == nil {
+		return false
+	}
+	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	if repl == nil {
+		return false
+	}
+	v, _ := repl.Get("http.shutting_down")
+	b, _ := v.(bool)
+	return b
 }
 
 // UnmarshalCaddyfile sets up the handler. Syntax:
