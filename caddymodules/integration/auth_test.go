@@ -16,7 +16,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -480,15 +479,7 @@ func TestStaticJWKSRollover(t *testing.T) {
 func TestStaticAPIKeys(t *testing.T) {
 	requireIntegration(t)
 	keyFile := filepath.Join(t.TempDir(), "keys.json")
-	fd2cmd := func(args ...string) string {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), "FD2_AS_CADDY=1", "FD2_ARGS="+strings.Join(args, " "))
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("fd2 %v: %v\n%s", args, err, out)
-		}
-		return string(out)
-	}
+	fd2cmd := func(args ...string) string { return runFD2(t, args...) }
 	keyOf := func(out string) (id, key string) {
 		for _, l := range strings.Split(out, "\n") {
 			if v, ok := strings.CutPrefix(l, "key:"); ok {
@@ -561,15 +552,7 @@ func TestRedisAPIKeysRevocation(t *testing.T) {
 	requireIntegration(t)
 	addr := redistest.Start(t)
 	url := "redis://" + addr + "/0"
-	fd2cmd := func(args ...string) string {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), "FD2_AS_CADDY=1", "FD2_ARGS="+strings.Join(args, " "))
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("fd2 %v: %v\n%s", args, err, out)
-		}
-		return string(out)
-	}
+	fd2cmd := func(args ...string) string { return runFD2(t, args...) }
 	f := startFD2(t, "cache redis "+url+" {\n prefix itest:\n }", `
 :{{HTTP}} {
 	route /v1/* {

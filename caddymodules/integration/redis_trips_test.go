@@ -6,8 +6,6 @@ import (
 	"bufio"
 	"fmt"
 	"net"
-	"os"
-	"os/exec"
 	"slices"
 	"strings"
 	"sync"
@@ -111,7 +109,7 @@ func TestRedisRoundTrips(t *testing.T) {
 	}
 }
 `, llm.URL))
-	key := createRedisKey(t, url)
+	_, key := createRedisKey(t, url, "trips")
 	chat := `{"model":"fake-gpt","messages":[{"role":"user","content":"count my round trips"}]}`
 	cases := []struct {
 		name         string
@@ -153,24 +151,4 @@ func TestRedisRoundTrips(t *testing.T) {
 			}
 		})
 	}
-}
-
-// createRedisKey creates an API key in Redis as `fd2 keys create --redis` does, and returns it.
-func createRedisKey(t *testing.T, url string) string {
-	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "FD2_AS_CADDY=1", "FD2_ARGS=keys create --redis "+url+" --owner trips")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("fd2 keys create: %v\n%s", err, out)
-	}
-	for _, l := range strings.Split(string(out), "\n") {
-		if v, ok := strings.CutPrefix(l, "key:"); ok {
-			key := strings.TrimSpace(v)
-			registerSecret(key)
-			return key
-		}
-	}
-	t.Fatalf("no key in %s", out)
-	return ""
 }

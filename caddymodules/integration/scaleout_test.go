@@ -327,11 +327,17 @@ func (l *scaleLoad) one(stream bool) (o outcome) {
 // fd2Keys runs `fd2 keys …` (this binary in Caddy mode), as an operator would.
 func fd2Keys(t *testing.T, args ...string) string {
 	t.Helper()
+	return runFD2(t, append([]string{"keys"}, args...)...)
+}
+
+// runFD2 runs FD2's command line (this test binary as Caddy's) with args and returns its output.
+func runFD2(t *testing.T, args ...string) string {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "FD2_AS_CADDY=1", "FD2_ARGS=keys "+strings.Join(args, " "))
+	cmd.Env = append(os.Environ(), "FD2_AS_CADDY=1", "FD2_ARGS="+strings.Join(args, " "))
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Fatalf("fd2 keys %v: %v\n%s", args, err, out)
+		t.Fatalf("fd2 %v: %v\n%s", args, err, out)
 	}
 	return string(out)
 }
