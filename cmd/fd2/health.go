@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -18,6 +19,10 @@ import (
 
 // defaultHealthURL is the liveness endpoint of Caddyfile.example's gateway site.
 const defaultHealthURL = "http://127.0.0.1:8080/health"
+
+// healthURLEnv overrides the default URL: an image's HEALTHCHECK is fixed at build time, and `docker run
+// --health-cmd` needs a shell the image does not have, so a config serving /health elsewhere sets this.
+const healthURLEnv = "FD2_HEALTH_URL"
 
 // errUnhealthy is a health endpoint's answer other than 200.
 var errUnhealthy = errors.New("health endpoint did not answer 200")
@@ -31,13 +36,14 @@ func init() {
 		Usage: "[--url <url>] [--timeout <duration>]",
 		Short: "Exits 0 when FD2's health endpoint answers 200 (a container health check)",
 		Long: `
-Sends one GET to the health endpoint (default ` + defaultHealthURL + `) and exits 0 when it
-answers 200, 1 otherwise: on an error status, a redirect (not followed), a refused connection or
-the timeout (default 3s). It prints nothing on success and never the response body.
+Sends one GET to the health endpoint (--url, else $` + healthURLEnv + `, else
+` + defaultHealthURL + `) and exits 0 when it answers 200, 1 otherwise:
+on an error status, a redirect (not followed), a refused connection or the
+timeout (default 3s). It prints nothing on success and never the response body.
 
-The FD2 image has no shell or curl, so its HEALTHCHECK runs this command. Point --url at
-/health?detailed=true to fail while no manifest can be served (503), not only when the process
-is down.
+The FD2 image has no shell or curl, so its HEALTHCHECK runs this command. Point
+it at /health?detailed=true to fail while no manifest can be served (503), not
+only when the process is down.
 `,
 		Flags: fs,
 		Func:  cmdHealth,
@@ -45,7 +51,11 @@ is down.
 }
 
 func cmdHealth(fl caddycmd.Flags) (int, error) {
-	if err := probeHealth(context.Background(), fl.String("url"), fl.Duration("timeout")); err != nil {
+	target := fl.String("url")
+	if env := os.Getenv(healthURLEnv); env != "" && !fl.Changed("url") {
+		target = env
+	}
+	if err := probeHealth(context.Background(), target, fl.Duration("timeout")); err != nil {
 		return caddy.ExitCodeFailedStartup, fmt.Errorf("checking health: %w", err)
 	}
 	return caddy.ExitCodeSuccess, nil
