@@ -71,10 +71,10 @@ func probeHealth(ctx context.Context, target string, timeout time.Duration) erro
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return fmt.Errorf("parsing --url: %w", err)
+		return fmt.Errorf("parsing the health URL: %w", err)
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return errors.New("parsing --url: want an absolute http or https URL")
+		return errors.New("parsing the health URL: want an absolute http or https URL")
 	}
 	if timeout <= 0 {
 		return errors.New("parsing --timeout: want a positive duration")

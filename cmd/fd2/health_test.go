@@ -67,7 +67,7 @@ func TestProbeHealth(t *testing.T) {
 		{name: "a refused connection", url: withSecrets, timeout: 3 * time.Second, wantErr: "refused"},
 		{name: "not http", url: "ftp://127.0.0.1/health", timeout: time.Second, wantErr: "http or https"},
 		{name: "relative", url: "/health", timeout: time.Second, wantErr: "http or https"},
-		{name: "unparsable", url: "http://[::1", timeout: time.Second, wantErr: "parsing --url"},
+		{name: "unparsable", url: "http://[::1", timeout: time.Second, wantErr: "parsing the health URL"},
 		{name: "zero timeout", url: srv.URL + "/health", timeout: 0, wantErr: "--timeout"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
