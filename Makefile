@@ -2,7 +2,15 @@
 GO ?= go
 export GOFLAGS ?= -buildvcs=false
 
-.PHONY: build run test lint fuzz bench xcaddy fmt
+.PHONY: build image run test lint fuzz bench xcaddy fmt
+# Stamped into internal/buildinfo (`fd2 version`, /health?detailed=true); override with `make build
+# VERSION=v1.2.3`. Without git (a source tarball) they fall back to "dev" / "unknown".
+VERSION = $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT = $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+DATE = $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+BUILDINFO = github.com/dsp-ai/fd2/internal/buildinfo
+LDFLAGS = -X $(BUILDINFO).Version=$(VERSION) -X $(BUILDINFO).Commit=$(COMMIT) -X $(BUILDINFO).Date=$(DATE)
+IMAGE ?= fd2
 STATICCHECK_VERSION ?= v0.8.2
 FUZZTIME ?= 15s
 # A new input's minimisation may take the whole FUZZTIME of a large seed (a manifest of 17 KB), leaving no
@@ -11,8 +19,12 @@ FUZZMINIMIZETIME ?= 2s
 # One target, retried once when Go's fuzz coordinator fails it on its own deadline race (see .ci/fuzz).
 FUZZ = GO=$(GO) FUZZTIME=$(FUZZTIME) FUZZMINIMIZETIME=$(FUZZMINIMIZETIME) ./.ci/fuzz
 
-build: ## build ./fd2 (Caddy + standard modules + every FD2 module)
-	$(GO) build -o fd2 ./cmd/fd2
+build: ## build ./fd2 (Caddy + standard modules + every FD2 module), stamped with its version, commit and date
+	$(GO) build -ldflags '$(LDFLAGS)' -o fd2 ./cmd/fd2
+
+image: ## build the container image $(IMAGE):$(VERSION) with the same stamp (needs Docker with BuildKit)
+	docker build --build-arg VERSION='$(VERSION)' --build-arg COMMIT='$(COMMIT)' --build-arg DATE='$(DATE)' \
+		-t '$(IMAGE):$(VERSION)' .
 
 run: ## run FD2 on Caddyfile.example (file manifests, in-memory cache, bundled demo + fake provider)
 	$(GO) run ./cmd/fd2 run --config Caddyfile.example

@@ -17,6 +17,7 @@ import (
 
 	"github.com/dsp-ai/fd2/dsp/source"
 	"github.com/dsp-ai/fd2/inference"
+	"github.com/dsp-ai/fd2/internal/buildinfo"
 )
 
 func TestHealthSummarize(t *testing.T) {
@@ -150,6 +151,10 @@ func TestReportVaultsAndBreakers(t *testing.T) {
 	}
 	if code != 200 || rep.Status != "degraded" || len(rep.Vaults) != 2 || rep.Source.LatencyMs == nil {
 		t.Fatalf("report %d %s", code, js)
+	}
+	if b := buildinfo.Read(); rep.Version != b.Version || rep.Commit != b.Commit || rep.Version == "" ||
+		!strings.Contains(js, `"version":"`+b.Version+`","commit":"`+b.Commit+`"`) {
+		t.Fatalf("report without FD2's build %+v: %s", b, js)
 	}
 	byName := map[string]vaultReport{}
 	for _, v := range rep.Vaults {

@@ -11,10 +11,14 @@ import (
 	"github.com/dsp-ai/fd2/dsp/secrets"
 	"github.com/dsp-ai/fd2/dsp/source"
 	"github.com/dsp-ai/fd2/inference"
+	"github.com/dsp-ai/fd2/internal/buildinfo"
 )
 
 type healthReport struct {
-	Service   string                    `json:"service"`
+	Service string `json:"service"`
+	// Version and Commit are FD2's (internal/buildinfo), so a rollout can be followed instance by instance.
+	Version   string                    `json:"version"`
+	Commit    string                    `json:"commit"`
 	Status    string                    `json:"status"`
 	Timestamp time.Time                 `json:"timestamp"`
 	Source    sourceReport              `json:"source"`
@@ -76,6 +80,9 @@ type poolReport struct {
 	InFlight int64 `json:"in_flight"`
 }
 
+// fd2Build is read once: the binary's build information does not change while it runs.
+var fd2Build = sync.OnceValue(buildinfo.Read)
+
 // probeTimeout bounds each live probe of the detailed report.
 const probeTimeout = time.Second
 
@@ -83,7 +90,8 @@ const probeTimeout = time.Second
 // instance, the inference breakers and the pool, with the HTTP status it stands for.
 func (a *App) Report(ctx context.Context) (int, any) {
 	s := a.resolver.Status()
-	rep := healthReport{Service: "fd2", Timestamp: time.Now().UTC(), Projects: s.Projects}
+	build := fd2Build()
+	rep := healthReport{Service: "fd2", Version: build.Version, Commit: build.Commit, Timestamp: time.Now().UTC(), Projects: s.Projects}
 	rep.Source = sourceReport{Name: a.srcName, Healthy: s.Healthy, Error: s.LastErr}
 	if !s.LastSuccess.IsZero() {
 		t := s.LastSuccess.UTC()

@@ -29,8 +29,8 @@ func init() {
 // HealthHandler is the `dsp_health` handler.
 //
 //   - GET …/health: liveness, cheap (no I/O): {"service":"fd2","status":"ok"}.
-//   - GET …/health?detailed=true: a JSON report of the manifest source (with the duration of its last
-//     call), the Redis tier (pinged), every Vault instance of the dsp app (probed with sys/health), the
+//   - GET …/health?detailed=true: a JSON report of FD2's version and commit, the manifest source (with the
+//     duration of its last call), the Redis tier (pinged), every Vault instance of the dsp app (probed with sys/health), the
 //     circuit breakers of the inference deployments (gateway.Breakers) and the project pool. Status "ok"
 //     (200) when the source answers; "degraded" (200) when the source is failing but cached or last-good
 //     manifests are being served, Redis is down, a Vault instance is unhealthy or a breaker is open;
