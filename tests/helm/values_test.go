@@ -31,10 +31,7 @@ func TestEveryValueIsUsed(t *testing.T) {
 		t.Fatalf("found only %d values; the walk is broken", len(leaves))
 	}
 
-	contexts := valueCases(t)
-	for _, f := range []string{"structured.yaml", "coverage.yaml"} {
-		contexts = append(contexts, valueCase{name: f, vals: readValues(t, filepath.Join("testdata", f))})
-	}
+	contexts := testCases(t)
 	baseline := make([]string, len(contexts))
 	for i, c := range contexts {
 		baseline[i] = renderOutcome(t, c.vals)
