@@ -88,7 +88,7 @@ func TestRender(t *testing.T) {
 }
 
 // checkGateway checks the FD2 pod: security, probes, volumes, configuration and termination timing.
-func checkGateway(t *testing.T, r rendered) {
+func checkGateway(t testing.TB, r rendered) {
 	t.Helper()
 	d := r.gateway(t)
 	pod := d.Spec.Template.Spec
@@ -246,7 +246,7 @@ func checkGateway(t *testing.T, r rendered) {
 func isTrue(b *bool) bool { return b != nil && *b }
 
 // checkService checks that no Service exposes the admin API and that the gateway's Service reaches the pods.
-func checkService(t *testing.T, r rendered) {
+func checkService(t testing.TB, r rendered) {
 	t.Helper()
 	d := r.gateway(t)
 	for _, o := range r.all("Service") {
@@ -275,7 +275,7 @@ func checkService(t *testing.T, r rendered) {
 
 // checkReferences checks that the objects that point at each other agree: Secrets and ConfigMaps the pod
 // uses, the HPA's target, the PDB's and NetworkPolicy's selectors, the Ingress backend, the ServiceMonitor.
-func checkReferences(t *testing.T, r rendered) {
+func checkReferences(t testing.TB, r rendered) {
 	t.Helper()
 	d := r.gateway(t)
 	pod := d.Spec.Template.Spec
@@ -383,7 +383,7 @@ func checkCaddyfileGolden(t *testing.T, name, cf string) {
 	}
 }
 
-func checkDashboard(t *testing.T, cm *corev1.ConfigMap) {
+func checkDashboard(t testing.TB, cm *corev1.ConfigMap) {
 	t.Helper()
 	if cm.Labels["grafana_dashboard"] != "1" {
 		t.Error(`the dashboard ConfigMap lacks the label grafana_dashboard: "1"`)
@@ -401,7 +401,7 @@ func checkDashboard(t *testing.T, cm *corev1.ConfigMap) {
 	}
 }
 
-func checkRules(t *testing.T, pr *monitoringv1.PrometheusRule) {
+func checkRules(t testing.TB, pr *monitoringv1.PrometheusRule) {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(obsDir, "alerts.yml"))
 	if err != nil {
