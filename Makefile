@@ -29,7 +29,7 @@ image: ## build the container image $(IMAGE):$(VERSION) with the same stamp (nee
 run: ## run FD2 on Caddyfile.example (file manifests, in-memory cache, bundled demo + fake provider)
 	$(GO) run ./cmd/fd2 run --config Caddyfile.example
 
-test: ## the whole suite: vet, staticcheck, every test with the race detector (integration tests need redis-server; the test modules and the example module type too), fuzz briefly, then the xcaddy build check (which serves the example module)
+test: ## the whole suite: vet, staticcheck, every test with the race detector (integration tests need redis-server; the test modules — observability, vault, the Helm chart — and the example module type too), fuzz briefly, then the xcaddy build check (which serves the example module)
 	@$(GO) run ./internal/testfixtures/interopcheck
 	$(GO) vet ./...
 	$(MAKE) lint
@@ -38,6 +38,7 @@ test: ## the whole suite: vet, staticcheck, every test with the race detector (i
 	@# the other packages' tests are not loading (in the parallel run it read ~1.5 points lower).
 	$(GO) test -race -count=1 -run '^TestOverheadHeader$$' ./caddymodules/integration/
 	cd tests/observability && $(GO) test -count=1 ./...
+	cd tests/helm && $(GO) test -count=1 ./...
 	cd tests/vault && $(GO) test -count=1 ./...
 	cd examples/module && $(GO) vet ./... && $(GO) test -race -count=1 ./...
 	$(MAKE) fuzz
