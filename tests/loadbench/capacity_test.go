@@ -5,10 +5,8 @@ package loadbench
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,8 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dsp-ai/fd2/dsp/auth"
-	"github.com/dsp-ai/fd2/internal/fakellm"
 	"github.com/dsp-ai/fd2/internal/loadgen"
 )
 
@@ -32,26 +28,9 @@ func BenchmarkHeldStreams(b *testing.B) {
 	n := envInt("FD2_BENCH_STREAMS", 2000)
 	bins := buildBinaries(b, b.TempDir())
 	p := pin(b)
-	llm := httptest.NewServer(fakellm.New(fakellm.Options{TokenDelay: 150 * time.Millisecond}))
-	b.Cleanup(llm.Close)
+	llm, caddy, caddyPort := startProviderAndCaddy(b, bins, p, 150*time.Millisecond)
 	llmHost := strings.TrimPrefix(llm.URL, "http://")
-
-	caddyPort := freePort(b)
-	caddy := start(b, "caddy", bins.caddy, bins.env, p, "", fmt.Sprintf(":%d {\n\treverse_proxy %s\n}\n", caddyPort, llmHost), caddyPort)
-	dir := b.TempDir()
-	plain, rec, err := auth.NewAPIKey("held-streams")
-	if err != nil {
-		b.Fatal(err)
-	}
-	keys, _ := json.Marshal(map[string]any{"keys": []auth.APIKey{rec}})
-	keyFile := filepath.Join(dir, "keys.json")
-	if err := os.WriteFile(keyFile, keys, 0o600); err != nil {
-		b.Fatal(err)
-	}
-	manifests := filepath.Join(dir, "manifests")
-	if err := os.Mkdir(manifests, 0o700); err != nil {
-		b.Fatal(err)
-	}
+	plain, keyFile, manifests := benchFiles(b, "held-streams")
 	manifest := `{"project_id":"held","modules":[{"module_type":"api_gateway","name":"gw","config":{
 	  "routes":[{"name":"chat","uri":"/held/v1/chat/completions","methods":["POST"],
 	    "upstream":{"scheme":"http","nodes":{"` + llmHost + `":1}},

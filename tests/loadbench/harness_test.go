@@ -213,27 +213,9 @@ func requests(base, path string, h http.Header) (chat, stream loadgen.Request) {
 // reverse_proxy, and one fd2 with the pipelines under test, and returns the targets.
 func setup(tb testing.TB, bins binaries, p pinning) []target {
 	tb.Helper()
-	llm := httptest.NewServer(fakellm.New(fakellm.Options{TokenDelay: time.Millisecond}))
-	tb.Cleanup(llm.Close)
+	llm, caddy, caddyPort := startProviderAndCaddy(tb, bins, p, time.Millisecond)
 	llmHost := strings.TrimPrefix(llm.URL, "http://")
-
-	caddyPort := freePort(tb)
-	caddy := start(tb, "caddy", bins.caddy, bins.env, p, "", fmt.Sprintf(":%d {\n\treverse_proxy %s\n}\n", caddyPort, llmHost), caddyPort)
-
-	dir := tb.TempDir()
-	plain, rec, err := auth.NewAPIKey("bench-consumer")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	keys, _ := json.Marshal(map[string]any{"keys": []auth.APIKey{rec}})
-	keyFile := filepath.Join(dir, "keys.json")
-	if err := os.WriteFile(keyFile, keys, 0o600); err != nil {
-		tb.Fatal(err)
-	}
-	manifests := filepath.Join(dir, "manifests")
-	if err := os.Mkdir(manifests, 0o700); err != nil {
-		tb.Fatal(err)
-	}
+	plain, keyFile, manifests := benchFiles(tb, "bench-consumer")
 	const secret = "bench-secret-0123456789"
 	manifest := `{"project_id":"bench","modules":[{"module_type":"api_gateway","name":"gw","config":{
 	  "consumer":{"username":"bench","plugins":{"jwt-auth":{"key":"bench-key","secret":"` + secret + `"}}},
@@ -315,6 +297,39 @@ func setup(tb testing.TB, bins binaries, p pinning) []target {
 	add("fd2 from gemini", fd2, fmt.Sprintf("http://127.0.0.1:%d", geminiPort), "/v1/chat/completions",
 		http.Header{"X-Api-Key": {plain}})
 	return ts
+}
+
+// startProviderAndCaddy starts the fake provider in this process (tokenDelay between streamed tokens) and
+// stock Caddy's reverse_proxy in front of it.
+func startProviderAndCaddy(tb testing.TB, bins binaries, p pinning, tokenDelay time.Duration) (*httptest.Server, *server, int) {
+	tb.Helper()
+	llm := httptest.NewServer(fakellm.New(fakellm.Options{TokenDelay: tokenDelay}))
+	tb.Cleanup(llm.Close)
+	port := freePort(tb)
+	caddy := start(tb, "caddy", bins.caddy, bins.env, p, "", fmt.Sprintf(":%d {\n\treverse_proxy %s\n}\n", port,
+		strings.TrimPrefix(llm.URL, "http://")), port)
+	return llm, caddy, port
+}
+
+// benchFiles writes an API-key file with one key of owner and makes an empty manifest directory; it
+// returns the plain key and both paths.
+func benchFiles(tb testing.TB, owner string) (plain, keyFile, manifests string) {
+	tb.Helper()
+	dir := tb.TempDir()
+	plain, rec, err := auth.NewAPIKey(owner)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	keys, _ := json.Marshal(map[string]any{"keys": []auth.APIKey{rec}})
+	keyFile = filepath.Join(dir, "keys.json")
+	if err := os.WriteFile(keyFile, keys, 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	manifests = filepath.Join(dir, "manifests")
+	if err := os.Mkdir(manifests, 0o700); err != nil {
+		tb.Fatal(err)
+	}
+	return plain, keyFile, manifests
 }
 
 // sample is one target's measure of one workload in one round.
