@@ -480,21 +480,7 @@ func TestStaticAPIKeys(t *testing.T) {
 	requireIntegration(t)
 	keyFile := filepath.Join(t.TempDir(), "keys.json")
 	fd2cmd := func(args ...string) string { return runFD2(t, args...) }
-	keyOf := func(out string) (id, key string) {
-		for _, l := range strings.Split(out, "\n") {
-			if v, ok := strings.CutPrefix(l, "key:"); ok {
-				key = strings.TrimSpace(v)
-			}
-			if v, ok := strings.CutPrefix(l, "id:"); ok {
-				id = strings.TrimSpace(v)
-			}
-		}
-		if key == "" || id == "" {
-			t.Fatalf("no key in output:\n%s", out)
-		}
-		registerSecret(key)
-		return id, key
-	}
+	keyOf := func(out string) (id, key string) { return createdKey(t, out) }
 	id1, k1 := keyOf(fd2cmd("keys", "create", "--file", keyFile, "--owner", "team-a", "--projects", "demo"))
 	f := startFD2(t, "", fmt.Sprintf(`
 :{{HTTP}} {

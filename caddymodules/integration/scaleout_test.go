@@ -344,7 +344,13 @@ func runFD2(t *testing.T, args ...string) string {
 
 func createRedisKey(t *testing.T, redisURL, owner string) (id, key string) {
 	t.Helper()
-	out := fd2Keys(t, "create", "--redis", redisURL, "--owner", owner)
+	return createdKey(t, fd2Keys(t, "create", "--redis", redisURL, "--owner", owner))
+}
+
+// createdKey reads the id and the key `fd2 keys create` printed, and registers the key as a secret the
+// suite's logs must never hold.
+func createdKey(t *testing.T, out string) (id, key string) {
+	t.Helper()
 	for _, l := range strings.Split(out, "\n") {
 		if v, ok := strings.CutPrefix(l, "key:"); ok {
 			key = strings.TrimSpace(v)

@@ -41,25 +41,8 @@ func BenchmarkHeldStreams(b *testing.B) {
 	// One process per pipeline: a Go process keeps the memory it grew to, so a second measure in the same
 	// process would start from a high idle value.
 	openaiPort, manifestPort := freePort(b), freePort(b)
-	fd2openai := start(b, "fd2 dsp_openai", bins.fd2, bins.env, p, "", fmt.Sprintf(`
-:%d {
-	route {
-		dsp_auth {
-			api_keys file %s
-		}
-		dsp_ratelimit {
-			requests 1000000000/h
-			tokens 1000000000/h
-			store memory
-		}
-		dsp_openai {
-			provider fake openai {
-				base_url %s/v1
-			}
-		}
-	}
-}
-`, openaiPort, keyFile, llm.URL), openaiPort)
+	fd2openai := start(b, "fd2 dsp_openai", bins.fd2, bins.env, p, "",
+		inferenceSite(openaiPort, keyFile, "provider fake openai {\n\t\t\t\tbase_url "+llm.URL+"/v1\n\t\t\t}"), openaiPort)
 	fd2manifest := start(b, "fd2 manifest", bins.fd2, bins.env, p, "\tdsp {\n\t\tmanifests file "+manifests+"\n\t}\n", fmt.Sprintf(`
 :%d {
 	route {

@@ -232,29 +232,7 @@ func setup(tb testing.TB, bins binaries, p pinning) []target {
 		tb.Fatal(err)
 	}
 	openaiPort, anthropicPort, geminiPort, manifestPort := freePort(tb), freePort(tb), freePort(tb), freePort(tb)
-	// The inference pipeline of the issue's protocol: an API key, a request and a token limit, one provider.
-	inference := func(port int, provider string) string {
-		return fmt.Sprintf(`
-:%d {
-	route {
-		dsp_auth {
-			api_keys file %s
-		}
-		dsp_ratelimit {
-			requests 1000000000/h
-			tokens 1000000000/h
-			store memory
-		}
-		dsp_openai {
-			%s
-		}
-	}
-	handle_errors {
-		dsp_error
-	}
-}
-`, port, keyFile, provider)
-	}
+	inference := func(port int, provider string) string { return inferenceSite(port, keyFile, provider) }
 	fd2 := start(tb, "fd2", bins.fd2, bins.env, p, "\tdsp {\n\t\tmanifests file "+manifests+"\n\t}\n",
 		inference(openaiPort, "provider fake openai {\n\t\t\t\tbase_url "+llm.URL+"/v1\n\t\t\t}")+
 			inference(anthropicPort, "provider fake anthropic {\n\t\t\t\tbase_url "+llm.URL+"\n\t\t\t\tapi_key bench\n\t\t\t}")+
@@ -297,6 +275,31 @@ func setup(tb testing.TB, bins binaries, p pinning) []target {
 	add("fd2 from gemini", fd2, fmt.Sprintf("http://127.0.0.1:%d", geminiPort), "/v1/chat/completions",
 		http.Header{"X-Api-Key": {plain}})
 	return ts
+}
+
+// inferenceSite is the inference pipeline of the benchmark's protocol on port: an API key from keyFile, a
+// request and a token limit, dsp_openai with one provider (its Caddyfile block).
+func inferenceSite(port int, keyFile, provider string) string {
+	return fmt.Sprintf(`
+:%d {
+	route {
+		dsp_auth {
+			api_keys file %s
+		}
+		dsp_ratelimit {
+			requests 1000000000/h
+			tokens 1000000000/h
+			store memory
+		}
+		dsp_openai {
+			%s
+		}
+	}
+	handle_errors {
+		dsp_error
+	}
+}
+`, port, keyFile, provider)
 }
 
 // startProviderAndCaddy starts the fake provider in this process (tokenDelay between streamed tokens) and
