@@ -301,10 +301,29 @@ func (f *fd2) load(dspBlock, body string) {
 		f.t.Fatalf("loading config: %v\n%s", err, cfg)
 	}
 	waitListening(f.t, f.http)
+	waitOldServerClosed(f.t, f.http)
 	lastLoad.Store(time.Now().UnixNano())
 	// Idle keep-alive connections belong to the server being replaced: a request sent on one may meet that
 	// server's shutdown (a reset) instead of the new config. Real clients retry; the tests start afresh.
 	client.CloseIdleConnections()
+}
+
+// waitOldServerClosed waits until only one config holds the listener. caddy.Load returns once the old
+// servers' shutdowns have been started, not finished: until the old server closes its share of the listener
+// it may still accept a connection and answer it with the old config (a 429 under the old limit, say).
+func waitOldServerClosed(t testing.TB, port int) {
+	t.Helper()
+	addr := fmt.Sprintf(":%d", port)
+	deadline := time.Now().Add(5 * time.Second)
+	for caddy.ListenerUsage("tcp", addr) > 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the replaced config still holds %s after 5s", addr)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	if n := caddy.ListenerUsage("tcp", addr); n != 1 {
+		t.Fatalf("listener %s has %d users after a load, want 1", addr, n) // a wrong key would make the wait vacuous
+	}
 }
 
 func waitListening(t testing.TB, port int) {
