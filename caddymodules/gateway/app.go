@@ -113,8 +113,8 @@ type ManifestSource struct {
 	File string `json:"file,omitempty"`
 	// ControlTower fetches manifests from a DSP Control Tower.
 	ControlTower *ControlTower `json:"control_tower,omitempty"`
-	// Refresh revalidates every cached project against the source this often. Default: 30s for the Control
-	// Tower, off for files (their TTL still applies).
+	// Refresh revalidates every cached project against the source this often (with nothing cached, it probes
+	// a failed source). Default: 30s for the Control Tower, off for files (their TTL still applies).
 	Refresh caddy.Duration `json:"refresh,omitempty"`
 }
 

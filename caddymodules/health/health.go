@@ -34,7 +34,8 @@ func init() {
 //     circuit breakers of the inference deployments (gateway.Breakers) and the project pool. Status "ok"
 //     (200) when the source answers; "degraded" (200) when the source is failing but cached or last-good
 //     manifests are being served, Redis is down, a Vault instance is unhealthy or a breaker is open;
-//     "unavailable" (503) when the source is failing and nothing is cached. The Redis ping and the Vault
+//     "unavailable" (503) when the source is failing and nothing is cached (the refresh loop probes a
+//     failed source, so an idle instance's report recovers with it). The Redis ping and the Vault
 //     probes run concurrently, each within 1s, so the report takes as long as the slowest of them.
 //     It never shows a token, a role or secret id, a secret path or a value.
 //   - GET …/status: the original DSP front door's shape, {"service":"dsp-fd2","status","timestamp",

@@ -122,8 +122,9 @@ type Config struct {
 	// RetryInterval is how soon an entry is revalidated again after the source failed, or while it is
 	// malformed (so a fix is picked up). Default min(TTL, 30s).
 	RetryInterval time.Duration
-	// Refresh, when positive, revalidates every cached project from the source at that interval. 0 disables
-	// the loop; TTL expiry still revalidates on access.
+	// Refresh, when positive, revalidates every cached project from the source at that interval (with
+	// nothing cached, it lists a source whose last call failed, so Status recovers). 0 disables the loop;
+	// TTL expiry still revalidates on access.
 	Refresh time.Duration
 	// MaxProjects bounds memory; inserting beyond it evicts the least recently used project. Default 1000.
 	MaxProjects int
@@ -991,6 +992,10 @@ func (r *Resolver) refreshLoop(ctx context.Context) {
 // refreshAll revalidates every project in memory, a few at a time, and returns when all are done, so that
 // ticks never pile up behind a slow source.
 func (r *Resolver) refreshAll(ctx context.Context) {
+	if len(*r.mem.Load()) == 0 {
+		r.probeSource(ctx)
+		return
+	}
 	var g errgroup.Group
 	g.SetLimit(concurrency)
 	for id, s := range *r.mem.Load() {
@@ -1010,6 +1015,26 @@ func (r *Resolver) refreshAll(ctx context.Context) {
 		})
 	}
 	_ = g.Wait()
+}
+
+// probeSource lists the source when its last call failed. Status reports the last call's outcome, and with
+// nothing in memory no refresh calls the source again: an instance that met a source outage before serving
+// any project would report it (health "unavailable") long after the source came back.
+func (r *Resolver) probeSource(ctx context.Context) {
+	if r.Status().Healthy {
+		return
+	}
+	pctx, cancel := context.WithTimeout(ctx, loadTimeout)
+	defer cancel()
+	start := time.Now()
+	err := background.Run(r.log, "manifest_source_probe", func() error {
+		_, err := r.cfg.Source.List(pctx)
+		return err
+	})
+	if ctx.Err() != nil {
+		return // shutting down: the probe's failure says nothing about the source
+	}
+	r.recordSource(err, time.Since(start))
 }
 
 func (r *Resolver) baseCtx() context.Context { return *r.base.Load() }

@@ -806,3 +806,51 @@ func TestResolverOlderFetchNeverOverwritesNewer(t *testing.T) {
 		t.Errorf("version after Invalidate = %s, want 3", version(t, e))
 	}
 }
+
+// outageSource fails every call while down is set, the way an unreachable Control Tower does.
+type outageSource struct {
+	down  atomic.Bool
+	lists atomic.Int32
+}
+
+func (*outageSource) Name() string { return "outage" }
+func (s *outageSource) Fetch(_ context.Context, id string) ([]byte, error) {
+	if s.down.Load() {
+		return nil, fmt.Errorf("fetching %s: %w", id, ErrUnavailable)
+	}
+	return doc(id, "1"), nil
+}
+func (s *outageSource) List(context.Context) ([]string, error) {
+	s.lists.Add(1)
+	if s.down.Load() {
+		return nil, fmt.Errorf("listing: %w", ErrUnavailable)
+	}
+	return []string{"p1"}, nil
+}
+
+// TestResolverProbesFailedSourceWhenIdle: an instance whose only source call failed, with nothing in
+// memory to refresh, learns that the source came back without waiting for a request.
+func TestResolverProbesFailedSourceWhenIdle(t *testing.T) {
+	src := &outageSource{}
+	src.down.Store(true)
+	r := newResolver(t, Config{Source: src, Refresh: 10 * time.Millisecond})
+	if _, err := r.Get(context.Background(), "p1"); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Get during the outage = %v, want ErrUnavailable", err)
+	}
+	if st := r.Status(); st.Healthy || st.Projects != 0 {
+		t.Fatalf("status during the outage = %+v, want unhealthy with no projects", st)
+	}
+	waitFor(t, "a probe during the outage", func() bool { return src.lists.Load() > 0 })
+	if r.Status().Healthy {
+		t.Fatal("a failed probe reported the source healthy")
+	}
+	src.down.Store(false)
+	waitFor(t, "the source to be reported healthy again", func() bool { return r.Status().Healthy })
+
+	// A healthy source is not probed: the loop adds no calls of its own.
+	n := src.lists.Load()
+	time.Sleep(60 * time.Millisecond)
+	if got := src.lists.Load(); got != n {
+		t.Fatalf("a healthy source was listed %d more times", got-n)
+	}
+}
