@@ -27,8 +27,29 @@ func main() {
 		printVersion(os.Stdout)
 		return
 	}
+	// Caddy's root command reads these when it is built, inside Main: help and completions say fd2.
+	caddy.CustomBinaryName = "fd2"
+	caddy.CustomLongDescription = longDescription
 	caddycmd.Main()
 }
+
+const longDescription = `FD2 is the DSP Front Door: an AI API gateway built as Caddy modules.
+
+It resolves each project's manifest (files or the DSP Control Tower), matches its routes,
+authenticates, rate-limits and dispatches to the module serving the route: an upstream proxy,
+OpenAI- and Anthropic-compatible inference over many providers, the token broker, RAG.
+
+Every Caddy command works as it does in caddy, with FD2's modules built in:
+
+	$ fd2 run --config Caddyfile.example
+	$ fd2 reload --config Caddyfile
+	$ fd2 adapt --config Caddyfile --validate
+
+FD2 adds two commands: 'fd2 version' prints FD2's version and commit above Caddy's, and
+'fd2 health' exits 0 when the local /health answers 200 (the container's HEALTHCHECK).
+
+Caddy's documentation applies to everything that is not FD2's: https://caddyserver.com/docs/
+`
 
 // isVersion reports whether args ask only for the version: `version`, or the root's `--version` / `-v`.
 // They are answered before Caddy's command line because Caddy registers `version` itself and binds its

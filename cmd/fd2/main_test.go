@@ -124,6 +124,7 @@ func TestBinary(t *testing.T) {
 		{name: "health url from the environment", env: []string{healthURLEnv + "=" + down.URL + "/health"}, args: []string{"health"}, wantCode: 1},
 		{name: "health flag over the environment", env: []string{healthURLEnv + "=" + down.URL + "/health"},
 			args: []string{"health", "--url", healthy.URL + "/health"}, wantCode: 0},
+		{name: "help names fd2", args: []string{"--help"}, wantOut: []string{"Usage:\n  fd2 [command]", "FD2 is the DSP Front Door", "fd2 health"}},
 		{name: "version help is caddy's", args: []string{"version", "--help"}, wantOut: []string{"Prints the version"}},
 		{name: "build-info", args: []string{"build-info"}, wantOut: []string{"path\tgithub.com/dsp-ai/fd2/cmd/fd2", "dep\tgithub.com/caddyserver/caddy/v2\tv2."}},
 		{name: "list-modules", args: []string{"list-modules"}, wantOut: []string{"http.handlers.dsp_health", "http.handlers.reverse_proxy"}},
