@@ -48,6 +48,19 @@ func TestAugment(t *testing.T) {
 	}
 }
 
+// TestAugmentMissingMetadataKey checks the README's advice for a key some documents lack.
+func TestAugmentMissingMetadataKey(t *testing.T) {
+	srcs := []Source{{Content: "a", Metadata: raw(`{"source":"a.md"}`)}, {Content: "b", Metadata: raw(`{}`)}, {Content: "c"}}
+	tmpl := template.Must(template.New("t").Parse(`{{range .Documents}}[{{.Content}}{{with .Metadata.source}} ({{.}}){{end}}]{{end}}`))
+	out, err := Augment([]byte(`{"messages":[{"role":"user","content":"q"}]}`), "q", srcs, tmpl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"messages":[{"role":"system","content":"[a (a.md)][b][c]"},{"role":"user","content":"q"}]}`; !jsonEqual(t, out, want) {
+		t.Fatalf("got %s", out)
+	}
+}
+
 func TestAugmentDefaultTemplate(t *testing.T) {
 	r, err := NewRetriever(RetrieverConfig{URL: "http://rag/api/v1/retrieve", Configuration: "kb"})
 	if err != nil {
