@@ -99,17 +99,21 @@ type Engine struct {
 	// reservation; ≤ 0: none). A stream that would outgrow it ends cleanly at the last event within it
 	// (BudgetEnd) and the provider call is stopped.
 	CompletionBudget int64
-	// Extra is a request-scoped extension attached to a successful chat completion (the sources of
-	// retrieval-augmented chat; nil: none). See Extra.
+	// Extra is a request-scoped extension attached to a successful chat completion or message (the sources
+	// of retrieval-augmented chat; nil: none). See Extra.
 	Extra *Extra
 }
 
-// Extra is an extension field of a chat completion: a top-level member of a non-streamed answer, and in a
-// stream a last chunk before [DONE] that has no choices and carries the field, the shape of the usage
-// chunk, which OpenAI clients already accept.
+// Extra is an extension field of a chat completion or a Messages API message: a top-level member of a
+// non-streamed answer, and in a stream a last event before the stream's end (see extraWriter).
 type Extra struct {
 	Field string
 	Value json.RawMessage
+}
+
+// extraEndpoint reports whether endpoint's answers carry Engine.Extra.
+func extraEndpoint(endpoint string) bool {
+	return endpoint == EndpointChat || endpoint == EndpointMessages
 }
 
 // jsonEndpoints are the endpoints whose bodies are JSON the Engine reads and may edit.
@@ -772,7 +776,7 @@ func (e *Engine) copyResponse(ctx context.Context, w http.ResponseWriter, resp *
 	h := w.Header()
 	copySafeHeaders(h, resp.Header)
 	whole := len(head) <= replyWindow
-	if whole && status < 300 && e.Extra != nil && endpoint == EndpointChat && capture != nil {
+	if whole && status < 300 && e.Extra != nil && extraEndpoint(endpoint) && capture != nil {
 		head = attachExtra(head, e.Extra)
 	}
 	if whole {

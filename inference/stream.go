@@ -189,10 +189,11 @@ func (e *Engine) pipeStream(w http.ResponseWriter, resp *Response, p *streamPara
 	}
 	budgetCheck := budget
 
-	// extra is the request's extension chunk, written before [DONE] (or at the stream's end without one).
+	// extra is the request's extension event, written before the stream's end ([DONE], message_stop) or at
+	// its end when the provider stopped without one.
 	var extra *extraWriter
-	if e.Extra != nil && p.endpoint == EndpointChat {
-		extra = &extraWriter{x: e.Extra}
+	if e.Extra != nil && extraEndpoint(p.endpoint) {
+		extra = &extraWriter{x: e.Extra, messages: p.endpoint == EndpointMessages}
 	}
 
 	var readErr error
@@ -203,7 +204,7 @@ func (e *Engine) pipeStream(w http.ResponseWriter, resp *Response, p *streamPara
 			break
 		}
 		if extra != nil && !extra.sent {
-			if isDoneEvent(ev) {
+			if extra.isEnd(ev) {
 				if !res.wrote {
 					if p.firstByte != nil {
 						p.firstByte.Stop()
@@ -212,7 +213,7 @@ func (e *Engine) pipeStream(w http.ResponseWriter, resp *Response, p *streamPara
 					res.wrote = true
 				}
 				extra.write(w)
-			} else if extra.id == "" {
+			} else if extra.id == "" && !extra.messages {
 				extra.observe(ev)
 			}
 		}
@@ -301,7 +302,7 @@ func (e *Engine) pipeStream(w http.ResponseWriter, resp *Response, p *streamPara
 			res.wrote = true
 		}
 		if extra != nil && !extra.sent && !res.cut && readErr != nil {
-			extra.write(w) // the provider ended without [DONE]
+			extra.write(w) // the provider ended without [DONE] or message_stop
 			_ = rc.Flush()
 		}
 		return res, nil
@@ -366,14 +367,17 @@ func writeErrorEvent(w io.Writer, rc *http.ResponseController, failure *apierr.E
 	}
 }
 
-// extraWriter writes Engine.Extra as a stream's last chunk, with the id, created time and model of the
-// stream's own chunks.
+// extraWriter writes Engine.Extra as a stream's last event before its end. A chat stream gets a chunk with
+// no choices and the stream's own id, created time and model (the usage chunk's shape). A Messages API
+// stream gets an event of its own, `event: <field>` with {"type":"<field>","<field>":…}, before
+// message_stop: Anthropic's SDKs pass over event types they do not know, as the API's versioning asks.
 type extraWriter struct {
-	x       *Extra
-	id      string
-	model   string
-	created int64
-	sent    bool
+	x        *Extra
+	messages bool
+	id       string
+	model    string
+	created  int64
+	sent     bool
 }
 
 func (x *extraWriter) observe(ev []byte) {
@@ -385,16 +389,31 @@ func (x *extraWriter) observe(ev []byte) {
 	x.id, x.model, x.created = root.Get("id").String(), root.Get("model").String(), root.Get("created").Int()
 }
 
+// isEnd reports whether ev ends the stream: the OpenAI stream's [DONE], or the Messages API's message_stop.
+func (x *extraWriter) isEnd(ev []byte) bool {
+	if x.messages {
+		return gjson.GetBytes(eventData(ev), "type").Str == "message_stop"
+	}
+	return isDoneEvent(ev)
+}
+
 func (x *extraWriter) write(w io.Writer) {
 	x.sent = true
-	chunk := map[string]any{"id": x.id, "object": "chat.completion.chunk", "created": x.created, "model": x.model,
-		"choices": []any{}, x.x.Field: x.x.Value}
-	b, err := json.Marshal(chunk)
+	var ev map[string]any
+	prefix := "data: "
+	if x.messages {
+		ev = map[string]any{"type": x.x.Field, x.x.Field: x.x.Value}
+		prefix = "event: " + x.x.Field + "\ndata: "
+	} else {
+		ev = map[string]any{"id": x.id, "object": "chat.completion.chunk", "created": x.created, "model": x.model,
+			"choices": []any{}, x.x.Field: x.x.Value}
+	}
+	b, err := json.Marshal(ev)
 	if err != nil {
 		return
 	}
-	out := make([]byte, 0, len(b)+8)
-	out = append(out, "data: "...)
+	out := make([]byte, 0, len(prefix)+len(b)+2)
+	out = append(out, prefix...)
 	out = append(out, b...)
 	out = append(out, "\n\n"...)
 	_, _ = w.Write(out)

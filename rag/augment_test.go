@@ -22,6 +22,10 @@ func TestLastUserMessage(t *testing.T) {
 		{`{"messages":[{"role":"system","content":"s"}]}`, "", false},
 		{`{"messages":[{"role":"user","content":"old"}],"messages":[{"role":"user","content":"new"}]}`, "new", true},
 		{`{"messages":"x"}`, "", false},
+		// Messages API: a tool-result turn is not the question; the user turn before it is.
+		{`{"messages":[{"role":"user","content":"vpn?"},{"role":"assistant","content":[{"type":"tool_use","id":"t","name":"f","input":{}}]},{"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":"42"}]}]}`, "vpn?", true},
+		{`{"messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":"42"},{"type":"text","text":"and now?"}]}]}`, "and now?", true},
+		{`{"messages":[{"role":"user","content":[]}]}`, "", false},
 		{`nope`, "", false},
 	}
 	for _, tt := range tests {
@@ -45,6 +49,36 @@ func TestAugment(t *testing.T) {
 		{"role":"system","content":"Be terse."},{"role":"user","content":"vpn?"}]}`
 	if !jsonEqual(t, out, want) {
 		t.Fatalf("got %s", out)
+	}
+}
+
+func TestAugmentMessages(t *testing.T) {
+	srcs := []Source{{Content: "Acme VPN guide", Score: 0.9}}
+	tmpl := template.Must(template.New("t").Parse(`Q={{.Query}}{{range .Documents}}|{{.Content}}{{end}}`))
+	const ctx = `{"type":"text","text":"Q=vpn?|Acme VPN guide"}`
+	tests := []struct{ name, body, want string }{
+		{"no system", `{"model":"c","max_tokens":9,"messages":[{"role":"user","content":"vpn?"}]}`,
+			`{"model":"c","max_tokens":9,"system":[` + ctx + `],"messages":[{"role":"user","content":"vpn?"}]}`},
+		{"null system", `{"system":null,"messages":[]}`, `{"system":[` + ctx + `],"messages":[]}`},
+		{"string system", `{"system":"Be terse.","messages":[]}`,
+			`{"system":[` + ctx + `,{"type":"text","text":"Be terse."}],"messages":[]}`},
+		{"empty string system", `{"system":"","messages":[]}`, `{"system":[` + ctx + `],"messages":[]}`},
+		{"block system keeps its members", `{"system":[{"type":"text","text":"Be terse.","cache_control":{"type":"ephemeral"}}],"messages":[]}`,
+			`{"system":[` + ctx + `,{"type":"text","text":"Be terse.","cache_control":{"type":"ephemeral"}}],"messages":[]}`},
+	}
+	for _, tt := range tests {
+		out, err := AugmentMessages([]byte(tt.body), "vpn?", srcs, tmpl)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if !jsonEqual(t, out, tt.want) {
+			t.Errorf("%s: got %s", tt.name, out)
+		}
+	}
+	for _, bad := range []string{`{"system":7,"messages":[]}`, `{"system":{"text":"x"}}`, `[]`, `nope`} {
+		if out, err := AugmentMessages([]byte(bad), "q", srcs, tmpl); err == nil {
+			t.Errorf("%s: no error, got %s", bad, out)
+		}
 	}
 }
 

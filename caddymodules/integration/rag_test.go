@@ -277,6 +277,50 @@ func TestRAGServiceModule(t *testing.T) {
 		}
 	})
 
+	t.Run("retrieval-augmented Messages API", func(t *testing.T) {
+		// The same enforcement on Anthropic's API: the caller's filter cannot widen the claim.
+		r := do(t, "POST", f.url("/kbp/assistant/v1/messages"),
+			`{"max_tokens":64,"messages":[{"role":"user","content":"How many vacation days do employees get?"}],"filter":{"tenant":"globex"}}`, bearer(acme)...)
+		expectStatus(t, r, 200)
+		if leak := globexLeak(r.body); leak != "" || len(tenantsOf(r.body, "sources")) != 0 || globexLeak(llm.last()) != "" {
+			t.Fatalf("another tenant's documents (%q) reached the caller or the prompt: %s / %s", leak, r.body, llm.last())
+		}
+
+		r = do(t, "POST", f.url("/kbp/assistant/v1/messages"),
+			`{"max_tokens":64,"system":"Be terse.","messages":[{"role":"user","content":"How many vacation days do employees get?"}]}`, bearer(acme)...)
+		expectStatus(t, r, 200)
+		if gjson.GetBytes(r.body, "type").String() != "message" {
+			t.Fatalf("not a Messages API answer: %s", r.body)
+		}
+		if srcs := tenantsOf(r.body, "sources"); len(srcs) == 0 || strings.Contains(strings.Join(srcs, ","), "globex") {
+			t.Fatalf("sources %v: %s", srcs, r.body)
+		}
+		prompt := string(llm.last())
+		docs, own := strings.Index(prompt, "25 vacation days"), strings.Index(prompt, "Be terse.")
+		if docs < 0 || own < docs || globexLeak(llm.last()) != "" {
+			t.Fatalf("the provider's prompt lacks the documents before the caller's system prompt: %s", prompt)
+		}
+
+		r = do(t, "POST", f.url("/kbp/assistant/v1/messages"),
+			`{"max_tokens":64,"stream":true,"messages":[{"role":"user","content":"vacation days"}]}`, bearer(acme)...)
+		expectStatus(t, r, 200)
+		events := strings.Split(strings.TrimSpace(string(r.body)), "\n\n")
+		n := len(events)
+		if n < 3 || !strings.HasPrefix(events[n-1], "event: message_stop\n") || !strings.HasPrefix(events[n-2], "event: sources\ndata: ") {
+			t.Fatalf("stream does not end with a sources event, then message_stop: %s", r.body)
+		}
+		if got := tenantsOf([]byte(strings.TrimPrefix(events[n-2], "event: sources\ndata: ")), "sources"); len(got) == 0 || got[0] != "acme" {
+			t.Fatalf("sources event: %s", events[n-2])
+		}
+
+		// An endpoint FD2 cannot augment refuses rather than answering without the documents.
+		r = do(t, "POST", f.url("/kbp/assistant/v1/responses"), `{"input":"vacation days"}`, bearer(acme)...)
+		expectStatus(t, r, 400)
+		if r.errorCode(t) != "retrieval_unsupported" {
+			t.Fatalf("%s", r.body)
+		}
+	})
+
 	t.Run("retrieval failure is the gateway's upstream failing", func(t *testing.T) {
 		rag.Fail("/api/v1/retrieve", http.StatusServiceUnavailable, 5)
 		defer rag.Reset()

@@ -121,7 +121,7 @@ func TestAugment(t *testing.T) {
 			r := httptest.NewRequest(http.MethodPost, "/v1/chat/completions", strings.NewReader(tc.body))
 			x := &plan.Exchange{}
 			var eng inference.Engine
-			if err := augment(ret, &eng, r, x); err != nil {
+			if err := augment(ret, &eng, r, inference.EndpointChat, x); err != nil {
 				t.Fatal(err)
 			}
 			sent, err := io.ReadAll(r.Body)

@@ -66,8 +66,8 @@ type Handler struct {
 	MaxBodySize int64 `json:"max_body_size,omitempty"`
 	// BreakerOpenFor is how long a failing deployment is skipped before a probe. Default 30s.
 	BreakerOpenFor caddy.Duration `json:"breaker_open_for,omitempty"`
-	// Retrieval makes chat completions retrieval-augmented: documents from a RAG service go into the
-	// prompt and come back as `sources`.
+	// Retrieval makes chat completions and Messages API requests retrieval-augmented: documents from a RAG
+	// service go into the prompt and come back as `sources`.
 	Retrieval *ragproxy.Retrieval `json:"retrieval,omitempty"`
 
 	engine    *inference.Engine
@@ -275,8 +275,9 @@ func Serve(e *inference.Engine, w http.ResponseWriter, r *http.Request, endpoint
 	return ServeRetrieving(e, nil, w, r, endpoint, x, logger)
 }
 
-// ServeRetrieving is Serve with retrieval-augmented chat: with a retriever, a chat completion's prompt
-// gets the documents retrieved for its last user message, and its answer their sources.
+// ServeRetrieving is Serve with retrieval-augmented chat: with a retriever, a chat completion's or a
+// Messages API request's prompt gets the documents retrieved for its last user message, and its answer
+// their sources.
 func ServeRetrieving(e *inference.Engine, ret *ragproxy.Retriever, w http.ResponseWriter, r *http.Request, endpoint string,
 	x *plan.Exchange, logger *zap.Logger) error {
 	if endpoint == "" {
@@ -326,10 +327,18 @@ func ServeRetrieving(e *inference.Engine, ret *ragproxy.Retriever, w http.Respon
 	eng.Hooks = hk
 	start := time.Now()
 	x.UpstreamBegins(start) // a static site has no dispatch stage to mark it
-	if ret != nil && endpoint == inference.EndpointChat && r.Method == http.MethodPost {
-		if err := augment(ret, &eng, r, x); err != nil {
-			x.Upstream += time.Since(start)
-			return err
+	if ret != nil && r.Method == http.MethodPost {
+		switch {
+		case ragproxy.Augments(endpoint):
+			if err := augment(ret, &eng, r, endpoint, x); err != nil {
+				x.Upstream += time.Since(start)
+				return err
+			}
+		case endpoint == inference.EndpointResponses || endpoint == inference.EndpointCompletions:
+			// These generate text too, but FD2 cannot put documents into their prompts: an answer without the
+			// documents the operator asked for is refused rather than served.
+			return caddyhttp.Error(http.StatusBadRequest, apierr.New(http.StatusBadRequest, "retrieval_unsupported",
+				"this model's answers are retrieval-augmented, which the /v1/"+endpoint+" endpoint does not support: use /v1/chat/completions or /v1/messages"))
 		}
 	}
 	err := eng.ServeHTTP(w, r, endpoint)
@@ -351,9 +360,9 @@ func ServeRetrieving(e *inference.Engine, ret *ragproxy.Retriever, w http.Respon
 	return caddyhttp.Error(http.StatusBadGateway, apierr.Wrap(http.StatusBadGateway, "upstream_error", "the provider request failed", err))
 }
 
-// augment runs the retrieval of a chat completion: the documents go into the request body, their sources
-// into the engine's answer. A body the engine would refuse is left to the engine to refuse.
-func augment(ret *ragproxy.Retriever, eng *inference.Engine, r *http.Request, x *plan.Exchange) error {
+// augment runs the retrieval of a chat request: the documents go into the request body, their sources into
+// the engine's answer. A body the engine would refuse is left to the engine to refuse.
+func augment(ret *ragproxy.Retriever, eng *inference.Engine, r *http.Request, endpoint string, x *plan.Exchange) error {
 	if x.BodyLimit == 0 && eng.MaxBody > 0 {
 		x.BodyLimit = eng.MaxBody
 	}
@@ -361,7 +370,7 @@ func augment(ret *ragproxy.Retriever, eng *inference.Engine, r *http.Request, x 
 	if err != nil {
 		return pipeline.BodyError(err)
 	}
-	out, extra, err := ret.Augment(r.Context(), x, body)
+	out, extra, err := ret.Augment(r.Context(), x, endpoint, body)
 	if err != nil {
 		return err
 	}

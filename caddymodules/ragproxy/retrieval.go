@@ -28,8 +28,10 @@ import (
 
 // Retrieval configures retrieval-augmented chat at the gateway: the `retrieval` block of dsp_openai, and
 // the `retrieval` member of a manifest inference_endpoint config (or its shorthand `"rag_service":
-// "<module>"`). For each chat completion FD2 retrieves documents for the last user message, under the
-// caller's enforced metadata_filter, puts them in the prompt and returns them as `sources`.
+// "<module>"`). For each chat completion and Messages API request FD2 retrieves documents for the last
+// user message, under the caller's enforced metadata_filter, puts them in the prompt and returns them as
+// `sources`; the other generating endpoints (responses, completions) are refused rather than served
+// without them.
 type Retrieval struct {
 	// RAG is the source: a rag_service module of the same project, by name (its service, configuration,
 	// defaults and default filter apply), or a RAG service's URL (service root, as a manifest's
@@ -172,11 +174,17 @@ func isURL(s string) bool {
 	return strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://")
 }
 
-// Augment retrieves documents for a chat request and returns the body to send, with them in the prompt,
-// and the sources to attach to the answer. When the request has no user message to search for, the
-// sources are nil and so is the body, unless the request's own filter had to be taken out of it. The time
-// spent is the exchange's retrieval time.
-func (rt *Retriever) Augment(ctx context.Context, x *plan.Exchange, body []byte) ([]byte, *inference.Extra, error) {
+// Augments reports whether Augment serves endpoint: the chat endpoints, OpenAI's chat completions and
+// Anthropic's Messages API.
+func Augments(endpoint string) bool {
+	return endpoint == inference.EndpointChat || endpoint == inference.EndpointMessages
+}
+
+// Augment retrieves documents for a chat request of endpoint (see Augments) and returns the body to send,
+// with them in the prompt, and the sources to attach to the answer. When the request has no user message
+// to search for, the sources are nil and so is the body, unless the request's own filter had to be taken
+// out of it. The time spent is the exchange's retrieval time.
+func (rt *Retriever) Augment(ctx context.Context, x *plan.Exchange, endpoint string, body []byte) ([]byte, *inference.Extra, error) {
 	// A request's own filter (RAG2's chat extension) narrows the retrieval, AND-ed with the claim; it is
 	// no chat parameter, so providers do not see it, whether or not there is anything to retrieve.
 	f := gjson.GetBytes(body, "filter")
@@ -220,7 +228,11 @@ func (rt *Retriever) Augment(ctx context.Context, x *plan.Exchange, body []byte)
 	if err != nil {
 		return nil, nil, retrievalError(err)
 	}
-	out, err := rag.Augment(body, query, sources, rt.r.Template())
+	augment := rag.Augment
+	if endpoint == inference.EndpointMessages {
+		augment = rag.AugmentMessages
+	}
+	out, err := augment(body, query, sources, rt.r.Template())
 	if err != nil {
 		return nil, nil, caddyhttp.Error(http.StatusBadRequest, apierr.Wrap(http.StatusBadRequest, "invalid_request", "adding the retrieved documents to the prompt failed", err))
 	}

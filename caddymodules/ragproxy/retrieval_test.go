@@ -24,6 +24,7 @@ import (
 	"github.com/dsp-ai/fd2/dsp/manifest"
 	"github.com/dsp-ai/fd2/dsp/plan"
 	"github.com/dsp-ai/fd2/dsp/route"
+	"github.com/dsp-ai/fd2/inference"
 )
 
 // ragDouble is a RAG service's /retrieve: it records each call and answers with status (200: two
@@ -112,7 +113,7 @@ func retrieve(t *testing.T, c *Retrieval, d *ragDouble, peer func(string) *plan.
 	if x == nil {
 		x = &plan.Exchange{}
 	}
-	out, _, err := rt.Augment(context.Background(), x, []byte(body))
+	out, _, err := rt.Augment(context.Background(), x, inference.EndpointChat, []byte(body))
 	paths, sent := d.calls()
 	return out, paths, sent, err
 }
@@ -317,7 +318,7 @@ func TestAugment(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			out, extra, err := rt.Augment(context.Background(), tc.x, []byte(tc.body))
+			out, extra, err := rt.Augment(context.Background(), tc.x, inference.EndpointChat, []byte(tc.body))
 			paths, sent := d.calls()
 			if tc.noCall && len(paths) != 0 {
 				t.Fatalf("the RAG service was called: %v", paths)
@@ -372,6 +373,46 @@ func TestAugment(t *testing.T) {
 	}
 }
 
+// TestAugmentMessages: an Anthropic Messages API request gets the same retrieval — the claim enforced, the
+// request's filter AND-ed and taken out, the tool-result turn passed over for the question — with the
+// documents as the first block of its top-level system prompt.
+func TestAugmentMessages(t *testing.T) {
+	d := newRAGDouble(t)
+	kb := ragSpec(t, d, kbConfig, "")
+	c := &Retrieval{RAG: "kb", Template: "Context:{{range .Documents}} [{{.Index}}] {{.Content}}{{end}}"}
+	rt, err := c.Build(func(string) *plan.ModuleSpec { return kb })
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := &plan.Exchange{Principal: &auth.Principal{Claims: map[string]any{FilterClaim: map[string]any{"tenant": "acme"}}}}
+	body := `{"model":"claude","max_tokens":64,"system":"Be terse.","filter":{"lang":"en"},"messages":[` +
+		`{"role":"user","content":[{"type":"text","text":"refunds?"}]},` +
+		`{"role":"assistant","content":[{"type":"tool_use","id":"t1","name":"lookup","input":{}}]},` +
+		`{"role":"user","content":[{"type":"tool_result","tool_use_id":"t1","content":"none"}]}]}`
+	out, extra, err := rt.Augment(context.Background(), x, inference.EndpointMessages, []byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sent := d.calls()
+	if got, want := gjson.GetBytes(sent, "filter").Raw, `{"$and":[{"status":"published"},{"lang":"en"},{"tenant":"acme"}]}`; got != want {
+		t.Errorf("filter sent %s, want %s", got, want)
+	}
+	if got := gjson.GetBytes(sent, "query").String(); got != "refunds?" {
+		t.Errorf("query %q", got)
+	}
+	if gjson.GetBytes(out, "filter").Exists() || gjson.GetBytes(out, "messages").Raw != gjson.Get(body, "messages").Raw {
+		t.Errorf("body sent %s", out)
+	}
+	sys := gjson.GetBytes(out, "system").Array()
+	if len(sys) != 2 || sys[0].Get("text").String() != "Context: [1] Refunds take 5 days. [2] Shipping is free." ||
+		sys[1].Raw != `{"type":"text","text":"Be terse."}` {
+		t.Errorf("system %s", gjson.GetBytes(out, "system").Raw)
+	}
+	if extra == nil || extra.Field != "sources" || gjson.GetBytes(extra.Value, "#").Int() != 2 {
+		t.Errorf("extra %+v", extra)
+	}
+}
+
 // TestAugmentWithoutQuery: a chat with no user text retrieves nothing, and its own filter (no chat
 // parameter) still does not reach the provider.
 func TestAugmentWithoutQuery(t *testing.T) {
@@ -396,7 +437,7 @@ func TestAugmentWithoutQuery(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			out, extra, err := rt.Augment(context.Background(), &plan.Exchange{}, []byte(tc.body))
+			out, extra, err := rt.Augment(context.Background(), &plan.Exchange{}, inference.EndpointChat, []byte(tc.body))
 			if paths, _ := d.calls(); len(paths) != 0 {
 				t.Fatalf("the RAG service was called: %v", paths)
 			}
