@@ -44,7 +44,7 @@ test: ## the whole suite: vet, staticcheck, every test with the race detector (i
 	$(MAKE) fuzz
 	./xcaddy.sh
 
-fuzz: ## every parser of untrusted input, FUZZTIME each: JWS, JWE, the manifest pipeline, the project locator, the SSE reader, the usage sniffer, the Anthropic and Gemini stream translators and their raw JSON reader, the Messages and Responses API translators, the RAG filter composition and request rewriting, the model server's request rewrites and answers
+fuzz: ## every parser of untrusted input, FUZZTIME each: JWS, JWE, the manifest pipeline, the project locator, the SSE reader, the usage sniffer, the Anthropic and Gemini stream translators and their raw JSON reader, the Messages and Responses API translators, the RAG filter composition, request rewriting and prompt augmentation (chat and Messages bodies), the model server's request rewrites and answers
 	$(FUZZ) '^FuzzVerify$$' ./dsp/auth/
 	$(FUZZ) '^FuzzDecryptDir$$' ./dsp/auth/
 	$(FUZZ) '^FuzzManifestPipeline$$' ./dsp/manifest/
@@ -60,6 +60,7 @@ fuzz: ## every parser of untrusted input, FUZZTIME each: JWS, JWE, the manifest 
 	$(FUZZ) '^FuzzAppendString$$' ./inference/internal/rawjson/
 	$(FUZZ) '^FuzzComposeFilter$$' ./rag/
 	$(FUZZ) '^FuzzRewrite$$' ./rag/
+	$(FUZZ) '^FuzzAugment$$' ./rag/
 	$(FUZZ) '^FuzzRequest$$' ./rag/modelserver/
 	$(FUZZ) '^FuzzUpstream$$' ./rag/modelserver/
 

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"reflect"
 	"testing"
+	"text/template"
 )
 
 // claimItems returns what must appear among the top-level $and items of any filter composed with claim:
@@ -121,4 +122,71 @@ func FuzzRewrite(f *testing.F) {
 			checkClaimBinds(t, m["filter"], claim)
 		}
 	})
+}
+
+// FuzzAugment feeds client chat bodies, OpenAI's and Anthropic's, to the question finder and both prompt
+// injections: an accepted body comes out a JSON object whose prompt starts with the documents and whose
+// messages are the client's, unchanged.
+func FuzzAugment(f *testing.F) {
+	f.Add(false, []byte(`{"model":"m","messages":[{"role":"system","content":"s"},{"role":"user","content":"vpn?"}]}`))
+	f.Add(false, []byte(`{"messages":[{"role":"user","content":[{"type":"text","text":"a"},{"type":"image_url"}]}],"messages":[]}`))
+	f.Add(true, []byte(`{"system":"Be terse.","messages":[{"role":"user","content":"vpn?"}]}`))
+	f.Add(true, []byte(`{"system":[{"type":"text","text":"x","cache_control":{"type":"ephemeral"}}],"messages":[{"role":"user","content":[{"type":"tool_result","content":"1"}]}]}`))
+	f.Add(true, []byte(`{"system":null,"messages":null}`))
+	tmpl := template.Must(template.New("t").Parse(`DOCS{{range .Documents}}|{{.Content}}{{with .Metadata.k}}({{.}}){{end}}{{end}}`))
+	srcs := []Source{{Content: "doc", Metadata: json.RawMessage(`{"k":"v"}`)}, {Content: "other", Metadata: json.RawMessage(`7`)}}
+	const rendered = "DOCS|doc(v)|other"
+	f.Fuzz(func(t *testing.T, messages bool, body []byte) {
+		query, _ := LastUserMessage(body)
+		augment := Augment
+		if messages {
+			augment = AugmentMessages
+		}
+		out, err := augment(body, query, srcs, tmpl)
+		if err != nil {
+			return
+		}
+		var in, got map[string]json.RawMessage
+		if err := json.Unmarshal(out, &got); err != nil {
+			t.Fatalf("output %q is not a JSON object: %v", out, err)
+		}
+		if err := json.Unmarshal(body, &in); err != nil {
+			t.Fatalf("accepted a body that is not a JSON object: %q", body)
+		}
+		if messages {
+			var sys []json.RawMessage
+			var first struct{ Type, Text string }
+			if json.Unmarshal(got["system"], &sys) != nil || len(sys) == 0 || json.Unmarshal(sys[0], &first) != nil ||
+				first.Type != "text" || first.Text != rendered {
+				t.Fatalf("system %s does not start with the documents", got["system"])
+			}
+			if !jsonSame(in["messages"], got["messages"]) {
+				t.Fatalf("messages changed: %s → %s", in["messages"], got["messages"])
+			}
+			return
+		}
+		var msgs []json.RawMessage
+		if err := json.Unmarshal(got["messages"], &msgs); err != nil || len(msgs) == 0 {
+			t.Fatalf("messages %s", got["messages"])
+		}
+		var first struct{ Role, Content string }
+		if json.Unmarshal(msgs[0], &first) != nil || first.Role != "system" || first.Content != rendered {
+			t.Fatalf("first message %s is not the documents", msgs[0])
+		}
+		var orig []json.RawMessage
+		_ = json.Unmarshal(in["messages"], &orig)
+		rest, _ := json.Marshal(msgs[1:])
+		was, _ := json.Marshal(append([]json.RawMessage{}, orig...)) // absent or null: no messages
+		if !jsonSame(was, rest) {
+			t.Fatalf("messages changed: %s → %s", was, rest)
+		}
+	})
+}
+
+// jsonSame reports whether two JSON texts hold the same value (absent and null alike).
+func jsonSame(a, b []byte) bool {
+	var x, y any
+	_ = json.Unmarshal(a, &x)
+	_ = json.Unmarshal(b, &y)
+	return reflect.DeepEqual(x, y)
 }
