@@ -54,6 +54,7 @@ func TestDemoExample(t *testing.T) {
 		{"rag query", "/demo/kb/query", `{"query":"How many vacation days do Acme employees get?"}`, "answer"},
 		{"rag retrieve", "/demo/kb/retrieve", `{"query":"vacation days"}`, "documents.0.metadata.tenant"},
 		{"rag chat at the gateway", "/demo/rag-assistant/v1/chat/completions", `{"messages":[{"role":"user","content":"vacation days"}]}`, "sources.0.content"},
+		{"rag chat, Messages API", "/demo/rag-assistant/v1/messages", `{"max_tokens":50,"messages":[{"role":"user","content":"vacation days"}]}`, "sources.0.content"},
 		{"model server", "/demo/embedder/embeddings", `{"texts":["hi"]}`, "embeddings.0"},
 		{"model server, OpenAI shape", "/demo/embedder/v1/embeddings", `{"input":"hi"}`, "data.0.embedding"},
 		{"static dsp_rag", "/static-kb/retrieve", `{"query":"support hours"}`, "documents"},
