@@ -173,6 +173,14 @@ func TestRAGServiceModule(t *testing.T) {
 		if r.errorCode(t) != "consumer_forbidden" {
 			t.Fatalf("%s", r.body)
 		}
+		// The assistant retrieves from kb: a consumer kb refuses cannot read its documents through it.
+		for _, p := range []string{"/kbp/assistant/v1/chat/completions", "/kbp/assistant/v1/messages"} {
+			r = do(t, "POST", f.url(p), `{"max_tokens":9,"messages":[{"role":"user","content":"vacation days"}]}`, bearer(other)...)
+			expectStatus(t, r, 403)
+			if strings.Contains(string(r.body), "vacation") || !strings.Contains(string(r.body), "consumer") {
+				t.Fatalf("%s: %s", p, r.body)
+			}
+		}
 	})
 
 	t.Run("management is refused to a filtered caller", func(t *testing.T) {

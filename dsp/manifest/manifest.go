@@ -439,6 +439,23 @@ type RAGServiceConfig struct {
 	MaxRetries        *int    `json:"max_retries,omitempty"`
 }
 
+// InferenceRetrieval is the part of an inference_endpoint config that names its retrieval source, an FD2
+// extension: the `retrieval` block's `rag`, or the shorthand `"rag_service": "<module>"`.
+type InferenceRetrieval struct {
+	Retrieval *struct {
+		RAG string `json:"rag"`
+	} `json:"retrieval"`
+	RAGService string `json:"rag_service"`
+}
+
+// Source is the retrieval source named: a rag_service module's name or a RAG service URL ("" when none).
+func (r InferenceRetrieval) Source() string {
+	if r.Retrieval != nil && r.Retrieval.RAG != "" {
+		return r.Retrieval.RAG
+	}
+	return r.RAGService
+}
+
 // ModelServerConfig is the part of a model_server config FD2 routes with.
 type ModelServerConfig struct {
 	ServiceURL     string  `json:"service_url"`

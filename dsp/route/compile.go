@@ -629,9 +629,35 @@ func (c *compiler) addAlias(mod *manifest.Module, segment string, canonical *Rou
 }
 
 func (c *compiler) inference(mod *manifest.Module) {
-	if c.routableName(mod) {
-		c.addModule(mod, KindInference, nil, mergePlugins(nil, c.globals))
+	if !c.routableName(mod) {
+		return
 	}
+	plugins := mergePlugins(nil, c.globals)
+	if auth := c.retrievalJWTAuth(mod); auth != nil {
+		plugins = mergePlugins(plugins, manifest.Plugins{"jwt-auth": auth})
+	}
+	c.addModule(mod, KindInference, nil, plugins)
+}
+
+// retrievalJWTAuth is the jwt-auth an inference_endpoint inherits from the rag_service module it retrieves
+// from: its answers carry that module's documents (in the prompt and as sources), so its callers must be
+// ones the module admits itself (jwt_auth_enabled, and jwt_module_reference's consumer). nil when the
+// source is no such module.
+func (c *compiler) retrievalJWTAuth(mod *manifest.Module) json.RawMessage {
+	var r manifest.InferenceRetrieval
+	if mod.DecodeConfig(&r) != nil || r.Source() == "" {
+		return nil
+	}
+	src := c.m.Module(r.Source())
+	if src == nil || src.ModuleType != manifest.TypeRAGService {
+		return nil // a URL, or a bad reference (the module itself reports it)
+	}
+	var cfg manifest.RAGServiceConfig
+	if src.DecodeConfig(&cfg) != nil || !cfg.JWTAuthEnabled {
+		return nil
+	}
+	auth, _ := c.jwtAuthFor(cfg.JWTModuleRef) // a bad reference is warned about on the rag_service's route
+	return auth
 }
 
 func (c *compiler) rag(mod *manifest.Module) {
@@ -685,14 +711,23 @@ func (c *compiler) modelServer(mod *manifest.Module) {
 // jwt_module_reference issues them for (the jwt_config module's claims.static.key, which binds a token to
 // an APISIX consumer), or of any consumer of the project when the reference names none.
 func (c *compiler) moduleJWTAuth(mod *manifest.Module, ref string) json.RawMessage {
+	auth, ok := c.jwtAuthFor(ref)
+	if !ok {
+		c.warnf("%s %q: jwt_module_reference %q names no jwt_config module; tokens of any consumer of the project are accepted",
+			mod.ModuleType, mod.Name, ref)
+	}
+	return auth
+}
+
+// jwtAuthFor is moduleJWTAuth without the warning: ok is false when a non-empty ref names no jwt_config
+// module.
+func (c *compiler) jwtAuthFor(ref string) (auth json.RawMessage, ok bool) {
 	if ref == "" {
-		return json.RawMessage("{}")
+		return json.RawMessage("{}"), true
 	}
 	jm := c.m.Module(ref)
 	if jm == nil || jm.ModuleType != manifest.TypeJWTConfig {
-		c.warnf("%s %q: jwt_module_reference %q names no jwt_config module; tokens of any consumer of the project are accepted",
-			mod.ModuleType, mod.Name, ref)
-		return json.RawMessage("{}")
+		return json.RawMessage("{}"), false
 	}
 	var jc struct {
 		Claims struct {
@@ -702,10 +737,10 @@ func (c *compiler) moduleJWTAuth(mod *manifest.Module, ref string) json.RawMessa
 	_ = jm.DecodeConfig(&jc) // a jwt_config that does not decode is reported by its own route
 	key, _ := jc.Claims.Static["key"].(string)
 	if key == "" {
-		return json.RawMessage("{}")
+		return json.RawMessage("{}"), true
 	}
 	b, _ := json.Marshal(map[string][]string{"fd2_consumer_keys": {key}})
-	return b
+	return b, true
 }
 
 func (c *compiler) tokenBroker(mod *manifest.Module) {

@@ -1218,7 +1218,8 @@ func TestGlobalsRecorded(t *testing.T) {
 
 // TestModuleJWTReference: jwt_auth_enabled with a jwt_module_reference admits only the consumer its
 // jwt_config issues tokens for (claims.static.key); without a key, or without a reference, every consumer
-// of the project; a dangling reference is a warning and still requires a token.
+// of the project; a dangling reference is a warning and still requires a token. An inference endpoint
+// retrieving from such a module inherits its requirement.
 func TestModuleJWTReference(t *testing.T) {
 	m := decode(t, `{"project_id":"p","project_name":"P","modules":[
 		{"module_type":"jwt_config","name":"kb-auth","config":{"service_url":"http://jwt:8000","claims":{"static":{"key":"kb-key"}}}},
@@ -1226,7 +1227,13 @@ func TestModuleJWTReference(t *testing.T) {
 		{"module_type":"rag_service","name":"kb","config":{"service_url":"http://rag:8080","configuration_name":"c","jwt_auth_enabled":true,"jwt_module_reference":"kb-auth"}},
 		{"module_type":"model_server","name":"ms","config":{"service_url":"http://ms:8000","jwt_auth_enabled":true,"jwt_module_reference":"plain-auth"}},
 		{"module_type":"rag_service","name":"dangling","config":{"service_url":"http://rag:8080","configuration_name":"c","jwt_auth_enabled":true,"jwt_module_reference":"gone"}},
-		{"module_type":"rag_service","name":"open","config":{"service_url":"http://rag:8080","configuration_name":"c"}}
+		{"module_type":"rag_service","name":"open","config":{"service_url":"http://rag:8080","configuration_name":"c"}},
+		{"module_type":"inference_endpoint","name":"kb-chat","config":{"model_name":"m","rag_service":"kb"}},
+		{"module_type":"inference_endpoint","name":"kb-chat-block","config":{"model_name":"m","retrieval":{"rag":"kb","k":3}}},
+		{"module_type":"inference_endpoint","name":"dangling-chat","config":{"model_name":"m","rag_service":"dangling"}},
+		{"module_type":"inference_endpoint","name":"open-chat","config":{"model_name":"m","rag_service":"open"}},
+		{"module_type":"inference_endpoint","name":"url-chat","config":{"model_name":"m","retrieval":{"rag":"http://rag:8080","configuration":"c"}}},
+		{"module_type":"inference_endpoint","name":"plain-chat","config":{"model_name":"m"}}
 	]}`)
 	tbl, warns := mustCompile(t, "p", m)
 	for path, want := range map[string]string{
@@ -1234,6 +1241,13 @@ func TestModuleJWTReference(t *testing.T) {
 		"/p/ms/embeddings":  `{}`,
 		"/p/dangling/query": `{}`,
 		"/p/open/query":     "",
+		// An inference endpoint retrieving from a module admits only the callers that module admits.
+		"/p/kb-chat/v1/chat/completions":       `{"fd2_consumer_keys":["kb-key"]}`,
+		"/p/kb-chat-block/v1/messages":         `{"fd2_consumer_keys":["kb-key"]}`,
+		"/p/dangling-chat/v1/chat/completions": `{}`,
+		"/p/open-chat/v1/chat/completions":     "",
+		"/p/url-chat/v1/chat/completions":      "",
+		"/p/plain-chat/v1/chat/completions":    "",
 	} {
 		rt := tbl.Match(newReq("POST", ""), path)
 		if rt == nil {
@@ -1243,7 +1257,7 @@ func TestModuleJWTReference(t *testing.T) {
 			t.Errorf("%s: jwt-auth %q, want %q", path, got, want)
 		}
 	}
-	if !strings.Contains(strings.Join(warns, "\n"), `jwt_module_reference "gone" names no jwt_config module`) {
-		t.Errorf("warnings %q lack the dangling reference", warns)
+	if n := strings.Count(strings.Join(warns, "\n"), `jwt_module_reference "gone" names no jwt_config module`); n != 1 {
+		t.Errorf("warnings %q name the dangling reference %d times, want once", warns, n)
 	}
 }
