@@ -475,3 +475,69 @@ func TestRAGStaticSite(t *testing.T) {
 		}
 	})
 }
+
+// TestRAGChatSecuredConfiguration: a RAG configuration with its own JWT security (RAG2's jwt_bearer) is
+// searched with the caller's platform token, which the rag_service module's own route would pass on too;
+// RAG2 then admits the call and applies the token's claim itself, on top of FD2's. An FD2 API key is never
+// handed to the service, so that caller's retrieval is refused by RAG2 and the chat fails rather than
+// answering without documents.
+func TestRAGChatSecuredConfiguration(t *testing.T) {
+	requireIntegration(t)
+	secured := ragservice.Configuration{Name: "secure-kb", Documents: ragservice.DefaultCorpus(),
+		Config: map[string]any{"similarity_threshold": 0.1, "security": map[string]any{"enabled": true, "type": "jwt_bearer", "jwt_secret_key": ragSecret}}}
+	rag, ragSrv := startRAGService(t, ragservice.Options{Configurations: []ragservice.Configuration{secured}})
+	var llm recordingLLM
+	llmSrv := llm.start(t)
+	keyFile := t.TempDir() + "/keys.json"
+	plain, rec, err := newKey("svc", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeKeys(t, keyFile, rec)
+	dir := t.TempDir()
+	writeManifest(t, dir, "kbp", `{"project_id":"kbp","project_name":"kb","modules":[
+	  {"module_type":"jwt_config","name":"kb-auth","config":{"service_url":"http://127.0.0.1:1","claims":{"static":{"key":"kb-key"}}}},
+	  {"module_type":"api_gateway","name":"gw","config":{"gateway_type":"apisix","routes":[],
+	    "consumer":{"username":"kb-consumer","plugins":{"jwt-auth":{"key":"kb-key","secret":"`+ragSecret+`"}}}}},
+	  {"module_type":"rag_service","name":"kb","config":{"service_url":"http://`+hostOf(ragSrv)+`","configuration_name":"secure-kb",
+	    "jwt_auth_enabled":true,"jwt_module_reference":"kb-auth"}},
+	  {"module_type":"rag_service","name":"kb-open","config":{"service_url":"http://`+hostOf(ragSrv)+`","configuration_name":"secure-kb"}},
+	  {"module_type":"inference_endpoint","name":"assistant","config":{"endpoint_url":"http://`+hostOf(llmSrv)+`/v1","model_name":"fake-gpt","rag_service":"kb"}},
+	  {"module_type":"inference_endpoint","name":"keyed","config":{"endpoint_url":"http://`+hostOf(llmSrv)+`/v1","model_name":"fake-gpt","rag_service":"kb-open"}}
+	]}`)
+	f := startFD2(t, "manifests file "+dir, strings.Replace(ragSite, "\t\t\tdsp_auth\n", "\t\t\tdsp_auth {\n\t\t\t\tapi_keys file "+keyFile+"\n\t\t\t\toptional\n\t\t\t}\n", 1))
+
+	// Without the caller's token RAG2 would answer 401 (wrapped as a 500), and the chat 502.
+	for _, tc := range []struct {
+		name  string
+		claim map[string]any
+	}{{"a token with a claim", map[string]any{"tenant": "acme"}}, {"a token without one", nil}} {
+		t.Run(tc.name, func(t *testing.T) {
+			tok := ragToken(t, "kb-key", tc.claim)
+			rag.Reset()
+			r := do(t, "POST", f.url("/kbp/assistant/v1/chat/completions"), `{"messages":[{"role":"user","content":"How many vacation days do employees get?"}]}`,
+				"Authorization", "Bearer "+tok)
+			expectStatus(t, r, 200)
+			if got := tenantsOf(r.body, "sources"); len(got) == 0 || (tc.claim != nil && strings.Contains(strings.Join(got, ","), "globex")) {
+				t.Fatalf("sources %v: %s", got, r.body)
+			}
+			got, ok := rag.Last("/api/v1/retrieve")
+			if !ok || got.Header.Get("Authorization") != "Bearer "+tok {
+				t.Fatalf("the retrieval did not carry the caller's token: %+v", got)
+			}
+		})
+	}
+
+	t.Run("an FD2 API key stays at the gateway", func(t *testing.T) {
+		rag.Reset()
+		r := do(t, "POST", f.url("/kbp/keyed/v1/chat/completions"), `{"messages":[{"role":"user","content":"vacation days"}]}`, "Authorization", "Bearer "+plain)
+		expectStatus(t, r, 502)
+		if r.errorCode(t) != "retrieval_failed" {
+			t.Fatalf("%s", r.body)
+		}
+		got, ok := rag.Last("/api/v1/retrieve")
+		if !ok || got.Header.Get("Authorization") != "" || strings.Contains(fmt.Sprint(got.Header), plain) {
+			t.Fatalf("the API key reached the RAG service: %+v", got)
+		}
+	})
+}

@@ -370,7 +370,7 @@ func augment(ret *ragproxy.Retriever, eng *inference.Engine, r *http.Request, en
 	if err != nil {
 		return pipeline.BodyError(err)
 	}
-	out, extra, err := ret.Augment(r.Context(), x, endpoint, body)
+	out, extra, err := ret.Augment(r.Context(), x, endpoint, r.Header, body)
 	if err != nil {
 		return err
 	}

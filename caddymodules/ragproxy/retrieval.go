@@ -59,6 +59,9 @@ type Retrieval struct {
 type Retriever struct {
 	r      *rag.Retriever
 	source string // the metric's source label
+	// module: the source is a rag_service module of the project, whose own route passes the caller's
+	// platform token on to the service (see header).
+	module bool
 }
 
 // Build resolves the source (peer finds a module of the project; nil on a static site) and builds the
@@ -105,7 +108,7 @@ func (c *Retrieval) Build(peer func(name string) *plan.ModuleSpec) (*Retriever, 
 	if err != nil {
 		return nil, fmt.Errorf("retrieval: %w", err)
 	}
-	return &Retriever{r: r, source: source}, nil
+	return &Retriever{r: r, source: source, module: !isURL(c.RAG)}, nil
 }
 
 // defaultURLTimeout bounds a retrieval from a URL source: it holds up the chat's first token, so the
@@ -184,7 +187,9 @@ func Augments(endpoint string) bool {
 // with them in the prompt, and the sources to attach to the answer. When the request has no user message
 // to search for, the sources are nil and so is the body, unless the request's own filter had to be taken
 // out of it. The time spent is the exchange's retrieval time.
-func (rt *Retriever) Augment(ctx context.Context, x *plan.Exchange, endpoint string, body []byte) ([]byte, *inference.Extra, error) {
+//
+// in is the request's header, after the auth stage: see header for what of it reaches the RAG service.
+func (rt *Retriever) Augment(ctx context.Context, x *plan.Exchange, endpoint string, in http.Header, body []byte) ([]byte, *inference.Extra, error) {
 	// A request's own filter (RAG2's chat extension) narrows the retrieval, AND-ed with the claim; it is
 	// no chat parameter, so providers do not see it, whether or not there is anything to retrieve.
 	f := gjson.GetBytes(body, "filter")
@@ -214,7 +219,7 @@ func (rt *Retriever) Augment(ctx context.Context, x *plan.Exchange, endpoint str
 		}
 	}
 	t0 := time.Now()
-	sources, err := rt.r.Retrieve(ctx, query, claim, nil)
+	sources, err := rt.r.Retrieve(ctx, query, claim, rt.header(x, in))
 	took := time.Since(t0)
 	x.Retrieval += took
 	if !x.NoMetrics {
@@ -237,6 +242,25 @@ func (rt *Retriever) Augment(ctx context.Context, x *plan.Exchange, endpoint str
 		return nil, nil, caddyhttp.Error(http.StatusBadRequest, apierr.Wrap(http.StatusBadRequest, "invalid_request", "adding the retrieved documents to the prompt failed", err))
 	}
 	return out, &inference.Extra{Field: "sources", Value: rag.SourcesJSON(sources)}, nil
+}
+
+// header is what a retrieval sends besides its body: the request id, and, when the source is a module, the
+// caller's platform token as the module's own route would pass it on, so that a RAG configuration with its
+// own JWT security (RAG2's security.type jwt_bearer) admits the call and applies its claims too. Only a
+// bearer token verified as a project consumer's (jwt-auth, or the JWS a jwe-decrypt unwrapped into
+// Authorization) goes: FD2's API keys, and anything on a URL source, never leave the gateway.
+func (rt *Retriever) header(x *plan.Exchange, in http.Header) http.Header {
+	h := make(http.Header, 2)
+	if id := x.RequestID(); id != "" {
+		h.Set("X-Request-ID", id)
+	}
+	if !rt.module || x.Principal == nil || (x.Principal.Method != "jwt-auth" && x.Principal.Method != "jwe-decrypt") {
+		return h
+	}
+	if a := in.Get("Authorization"); len(a) > len("Bearer ") && strings.EqualFold(a[:len("Bearer ")], "Bearer ") {
+		h.Set("Authorization", a)
+	}
+	return h
 }
 
 // retrievalError is the client's answer to a failed retrieval: the RAG service's failure is the gateway's

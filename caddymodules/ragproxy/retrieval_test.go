@@ -34,9 +34,10 @@ type ragDouble struct {
 	status int
 	delay  time.Duration
 
-	mu    sync.Mutex
-	paths []string
-	body  []byte // the last request's
+	mu     sync.Mutex
+	paths  []string
+	body   []byte      // the last request's
+	header http.Header // the last request's
 }
 
 func newRAGDouble(t *testing.T) *ragDouble {
@@ -46,7 +47,7 @@ func newRAGDouble(t *testing.T) *ragDouble {
 		b, _ := io.ReadAll(r.Body)
 		d.mu.Lock()
 		d.paths = append(d.paths, r.URL.Path)
-		d.body = b
+		d.body, d.header = b, r.Header.Clone()
 		status, delay := d.status, d.delay
 		d.mu.Unlock()
 		if delay > 0 {
@@ -113,7 +114,7 @@ func retrieve(t *testing.T, c *Retrieval, d *ragDouble, peer func(string) *plan.
 	if x == nil {
 		x = &plan.Exchange{}
 	}
-	out, _, err := rt.Augment(context.Background(), x, inference.EndpointChat, []byte(body))
+	out, _, err := rt.Augment(context.Background(), x, inference.EndpointChat, nil, []byte(body))
 	paths, sent := d.calls()
 	return out, paths, sent, err
 }
@@ -318,7 +319,7 @@ func TestAugment(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			out, extra, err := rt.Augment(context.Background(), tc.x, inference.EndpointChat, []byte(tc.body))
+			out, extra, err := rt.Augment(context.Background(), tc.x, inference.EndpointChat, nil, []byte(tc.body))
 			paths, sent := d.calls()
 			if tc.noCall && len(paths) != 0 {
 				t.Fatalf("the RAG service was called: %v", paths)
@@ -389,7 +390,7 @@ func TestAugmentMessages(t *testing.T) {
 		`{"role":"user","content":[{"type":"text","text":"refunds?"}]},` +
 		`{"role":"assistant","content":[{"type":"tool_use","id":"t1","name":"lookup","input":{}}]},` +
 		`{"role":"user","content":[{"type":"tool_result","tool_use_id":"t1","content":"none"}]}]}`
-	out, extra, err := rt.Augment(context.Background(), x, inference.EndpointMessages, []byte(body))
+	out, extra, err := rt.Augment(context.Background(), x, inference.EndpointMessages, nil, []byte(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -410,6 +411,55 @@ func TestAugmentMessages(t *testing.T) {
 	}
 	if extra == nil || extra.Field != "sources" || gjson.GetBytes(extra.Value, "#").Int() != 2 {
 		t.Errorf("extra %+v", extra)
+	}
+}
+
+// TestRetrievalForwardsPlatformToken: a module source gets the caller's verified platform token, as the
+// module's own route would pass it on; an FD2 API key, an unverified or non-bearer credential, and
+// anything bound for a URL source stay at the gateway. The request id always goes.
+func TestRetrievalForwardsPlatformToken(t *testing.T) {
+	const token = "Bearer eyJhbGciOiJIUzI1NiJ9.e30.sig"
+	d := newRAGDouble(t)
+	kb := ragSpec(t, d, kbConfig, "")
+	peer := func(string) *plan.ModuleSpec { return kb }
+	byURL := &Retrieval{RAG: d.srv.URL, Configuration: "docs"}
+	cases := []struct {
+		name      string
+		c         *Retrieval
+		principal *auth.Principal
+		auth      string
+		want      string
+	}{
+		{"jwt-auth token to a module", &Retrieval{RAG: "kb"}, &auth.Principal{Method: "jwt-auth", Consumer: "c"}, token, token},
+		{"jwe-decrypt's inner token to a module", &Retrieval{RAG: "kb"}, &auth.Principal{Method: "jwe-decrypt", Consumer: "c"}, token, token},
+		{"an FD2 API key", &Retrieval{RAG: "kb"}, &auth.Principal{Method: "api-key", Consumer: "k"}, "Bearer fd2_secretkey", ""},
+		{"key-auth", &Retrieval{RAG: "kb"}, &auth.Principal{Method: "key-auth", Consumer: "k"}, "Bearer x", ""},
+		{"no principal", &Retrieval{RAG: "kb"}, nil, token, ""},
+		{"not a bearer token", &Retrieval{RAG: "kb"}, &auth.Principal{Method: "jwt-auth", Consumer: "c"}, "Basic dXNlcjpwdw==", ""},
+		{"a URL source", byURL, &auth.Principal{Method: "jwt-auth", Consumer: "c"}, token, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			rt, err := tc.c.Build(peer)
+			if err != nil {
+				t.Fatal(err)
+			}
+			x := &plan.Exchange{Principal: tc.principal}
+			x.SetRequestID("req-123")
+			in := http.Header{"Authorization": {tc.auth}}
+			if _, _, err := rt.Augment(context.Background(), x, inference.EndpointChat, in, []byte(chatBody)); err != nil {
+				t.Fatal(err)
+			}
+			d.mu.Lock()
+			h := d.header
+			d.mu.Unlock()
+			if got := h.Get("Authorization"); got != tc.want {
+				t.Errorf("Authorization sent %q, want %q", got, tc.want)
+			}
+			if got := h.Get("X-Request-ID"); got != "req-123" {
+				t.Errorf("X-Request-ID sent %q", got)
+			}
+		})
 	}
 }
 
@@ -437,7 +487,7 @@ func TestAugmentWithoutQuery(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			out, extra, err := rt.Augment(context.Background(), &plan.Exchange{}, inference.EndpointChat, []byte(tc.body))
+			out, extra, err := rt.Augment(context.Background(), &plan.Exchange{}, inference.EndpointChat, nil, []byte(tc.body))
 			if paths, _ := d.calls(); len(paths) != 0 {
 				t.Fatalf("the RAG service was called: %v", paths)
 			}
