@@ -370,7 +370,8 @@ func writeErrorEvent(w io.Writer, rc *http.ResponseController, failure *apierr.E
 // extraWriter writes Engine.Extra as a stream's last event before its end. A chat stream gets a chunk with
 // no choices and the stream's own id, created time and model (the usage chunk's shape). A Messages API
 // stream gets an event of its own, `event: <field>` with {"type":"<field>","<field>":…}, before
-// message_stop: Anthropic's SDKs pass over event types they do not know, as the API's versioning asks.
+// message_stop: Anthropic's API versioning asks clients to tolerate new event types, and its TypeScript
+// SDK hands this one to raw-stream readers while building the final message unaffected.
 type extraWriter struct {
 	x        *Extra
 	messages bool
