@@ -634,7 +634,7 @@ func (c *compiler) inference(mod *manifest.Module) {
 	}
 	plugins := mergePlugins(nil, c.globals)
 	if auth := c.retrievalJWTAuth(mod); auth != nil {
-		plugins = mergePlugins(plugins, manifest.Plugins{"jwt-auth": auth})
+		plugins = withJWTAuth(plugins, auth)
 	}
 	c.addModule(mod, KindInference, nil, plugins)
 }
@@ -676,7 +676,7 @@ func (c *compiler) rag(mod *manifest.Module) {
 	}
 	plugins := mergePlugins(nil, c.globals)
 	if cfg.JWTAuthEnabled {
-		plugins = mergePlugins(plugins, manifest.Plugins{"jwt-auth": c.moduleJWTAuth(mod, cfg.JWTModuleRef)})
+		plugins = withJWTAuth(plugins, c.moduleJWTAuth(mod, cfg.JWTModuleRef))
 	}
 	rt := c.addModule(mod, KindRAG, up, plugins)
 	c.addAlias(mod, legacyRAGSegment, rt, c.ragAlias)
@@ -698,7 +698,7 @@ func (c *compiler) modelServer(mod *manifest.Module) {
 	}
 	plugins := mergePlugins(nil, c.globals)
 	if cfg.JWTAuthEnabled {
-		plugins = mergePlugins(plugins, manifest.Plugins{"jwt-auth": c.moduleJWTAuth(mod, cfg.JWTModuleRef)})
+		plugins = withJWTAuth(plugins, c.moduleJWTAuth(mod, cfg.JWTModuleRef))
 	}
 	if cfg.APIKeyEnabled && cfg.APIKey != "" {
 		plugins = mergePlugins(plugins, manifest.Plugins{"key-auth": json.RawMessage("{}")})
@@ -717,6 +717,26 @@ func (c *compiler) moduleJWTAuth(mod *manifest.Module, ref string) json.RawMessa
 			mod.ModuleType, mod.Name, ref)
 	}
 	return auth
+}
+
+// withJWTAuth adds a module's own jwt-auth (jwt_auth_enabled) to a module route's plugins. A global jwt-auth
+// keeps its options (where the token is read from, hide_credentials) and gains the module's members, its
+// consumer restriction: replacing it would drop those options on exactly the routes that ask for more.
+func withJWTAuth(plugins manifest.Plugins, auth json.RawMessage) manifest.Plugins {
+	global := map[string]json.RawMessage{}
+	if json.Unmarshal(plugins["jwt-auth"], &global) != nil || global == nil {
+		global = map[string]json.RawMessage{} // absent, null or not an object: the module's own alone
+	}
+	var own map[string]json.RawMessage
+	if json.Unmarshal(auth, &own) != nil {
+		return mergePlugins(plugins, manifest.Plugins{"jwt-auth": auth})
+	}
+	maps.Copy(global, own)
+	merged, err := json.Marshal(global)
+	if err != nil {
+		merged = auth
+	}
+	return mergePlugins(plugins, manifest.Plugins{"jwt-auth": merged})
 }
 
 // jwtAuthFor is moduleJWTAuth without the warning: ok is false when a non-empty ref names no jwt_config

@@ -3,12 +3,14 @@
 package route
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -1213,6 +1215,38 @@ func TestGlobalsRecorded(t *testing.T) {
 				t.Errorf("Globals = %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestModuleJWTAuthKeepsGlobalOptions: a module's own jwt-auth adds its consumer restriction to a global
+// jwt-auth rather than replacing it, so the global's token location and hide_credentials still hold.
+func TestModuleJWTAuthKeepsGlobalOptions(t *testing.T) {
+	m := decode(t, `{"project_id":"p","project_name":"P","modules":[
+		{"module_type":"jwt_config","name":"kb-auth","config":{"service_url":"http://jwt:8000","claims":{"static":{"key":"kb-key"}}}},
+		{"module_type":"api_gateway","name":"gw","config":{"gateway_type":"apisix","routes":[],
+			"global_plugins":[{"name":"jwt-auth","config":{"header":"X-Token","hide_credentials":true}}]}},
+		{"module_type":"rag_service","name":"kb","config":{"service_url":"http://rag:8080","configuration_name":"c","jwt_auth_enabled":true,"jwt_module_reference":"kb-auth"}},
+		{"module_type":"rag_service","name":"any","config":{"service_url":"http://rag:8080","configuration_name":"c","jwt_auth_enabled":true}},
+		{"module_type":"inference_endpoint","name":"chat","config":{"model_name":"m","rag_service":"kb"}},
+		{"module_type":"inference_endpoint","name":"plain","config":{"model_name":"m"}}
+	]}`)
+	tbl, _ := mustCompile(t, "p", m)
+	const restricted = `{"fd2_consumer_keys":["kb-key"],"header":"X-Token","hide_credentials":true}`
+	for path, want := range map[string]string{
+		"/p/kb/query":                  restricted,
+		"/p/rag/kb/query":              restricted,
+		"/p/chat/v1/chat/completions":  restricted,
+		"/p/any/query":                 `{"header":"X-Token","hide_credentials":true}`,
+		"/p/plain/v1/chat/completions": `{"header":"X-Token","hide_credentials":true}`,
+	} {
+		rt := tbl.Match(newReq("POST", ""), path)
+		if rt == nil {
+			t.Fatalf("%s: no route", path)
+		}
+		var got, exp any
+		if json.Unmarshal(rt.Plugins["jwt-auth"], &got) != nil || json.Unmarshal([]byte(want), &exp) != nil || !reflect.DeepEqual(got, exp) {
+			t.Errorf("%s: jwt-auth %s, want %s", path, rt.Plugins["jwt-auth"], want)
+		}
 	}
 }
 
