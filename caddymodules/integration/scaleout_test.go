@@ -467,13 +467,16 @@ func TestScaleOutRollingRestart(t *testing.T) {
 		}
 		windowStart := time.Now().Truncate(w)
 		var ok, limited, other atomic.Int64
+		var othersMu sync.Mutex
+		var others []string // what the requests counted as other got
 		var wg sync.WaitGroup
 		for c := 0; c < 6; c++ {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				for i := 0; i < 2*scaleRateLimit/6; i++ {
-					code, _, _ := tryStatus(slots[(c+i)%3].url("/scale/count"), loadKey) // an error counts as other
+					in := slots[(c+i)%3]
+					code, h, err := tryStatus(in.url("/scale/count"), loadKey) // an error counts as other
 					switch code {
 					case 200:
 						ok.Add(1)
@@ -481,6 +484,9 @@ func TestScaleOutRollingRestart(t *testing.T) {
 						limited.Add(1)
 					default:
 						other.Add(1)
+						othersMu.Lock()
+						others = append(others, fmt.Sprintf("%s: status %d, error %v, X-Instance %q", in.label, code, err, h.Get("X-Instance")))
+						othersMu.Unlock()
 					}
 				}
 			}()
@@ -491,7 +497,8 @@ func TestScaleOutRollingRestart(t *testing.T) {
 		}
 		t.Logf("rate limit: %d requests spread over 3 instances, %d admitted (limit %d), %d refused", 2*scaleRateLimit, ok.Load(), scaleRateLimit, limited.Load())
 		if ok.Load() != scaleRateLimit || limited.Load() != scaleRateLimit || other.Load() != 0 {
-			t.Fatalf("admitted %d, refused %d, other %d; want exactly %d and %d", ok.Load(), limited.Load(), other.Load(), scaleRateLimit, scaleRateLimit)
+			t.Fatalf("admitted %d, refused %d, other %d; want exactly %d and %d; the others:\n%s", ok.Load(), limited.Load(), other.Load(),
+				scaleRateLimit, scaleRateLimit, strings.Join(others, "\n"))
 		}
 	})
 
